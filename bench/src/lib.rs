@@ -1,0 +1,1 @@
+//! `torii-bench`: criterion benchmarks only; see `benches/`.

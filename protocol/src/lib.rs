@@ -1,0 +1,4 @@
+//! `torii-protocol`: the pure logic of Otoroshi's security protocols (tokens, the exchange
+//! protocol, the info token, API keys, OAuth2). No IO, no clock reads, no async runtime: time
+//! and randomness are parameters, so a gateway and a backend written in Rust can both use it.
+#![forbid(unsafe_code)]
