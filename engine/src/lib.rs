@@ -1,1 +1,3 @@
 //! `torii-engine`: the gateway's runtime, HTTP/1.1 path, routing, proxying and control plane.
+
+pub mod config;

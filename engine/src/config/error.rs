@@ -1,0 +1,222 @@
+//! Configuration errors: one [`ConfigError`] per problem, each naming the key path it concerns
+//! (`routes[2].challenge.ttl`), collected in [`ConfigErrors`].
+//!
+//! This module also turns the TOML deserializer's errors into that shape: syntax errors get a line
+//! and column, unknown keys and wrong types get the key path. It never quotes the source text
+//! (which could hold a literal secret): only positions, key names and the deserializer's message.
+
+use std::fmt;
+
+/// One problem in a configuration, tied to the key it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Key path in the `routes[2].challenge.ttl` style; empty for file-level problems
+    /// (unreadable file, TOML syntax).
+    pub path: String,
+    /// What is wrong, in words. Never contains a secret value.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// Builds an error for `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every problem found in one configuration (never empty when returned as an `Err`).
+///
+/// `Display` prints one error per line as `path: message`, in the order they were found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl ConfigErrors {
+    /// A list holding a single error.
+    pub fn single(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self(vec![ConfigError::new(path, message)])
+    }
+
+    /// The errors, in the order they were found.
+    pub fn errors(&self) -> &[ConfigError] {
+        &self.0
+    }
+
+    /// Whether an error was reported for exactly this path.
+    pub fn has_path(&self, path: &str) -> bool {
+        self.0.iter().any(|e| e.path == path)
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Collects errors while validating; `path` helpers keep the key path formatting in one place.
+#[derive(Debug, Default)]
+pub(crate) struct Collector {
+    errors: Vec<ConfigError>,
+}
+
+impl Collector {
+    /// Records one error.
+    pub(crate) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ConfigError::new(path, message));
+    }
+
+    /// Records the error of a failed check, if any, and returns the value of a successful one.
+    pub(crate) fn check<T>(&mut self, path: &str, r: Result<T, String>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(m) => {
+                self.push(path, m);
+                None
+            }
+        }
+    }
+
+    /// `Ok(value)` when nothing was recorded, else every recorded error.
+    pub(crate) fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, ConfigErrors> {
+        if self.errors.is_empty() {
+            Ok(value())
+        } else {
+            Err(ConfigErrors(self.errors))
+        }
+    }
+
+    /// Moves `other`'s errors here, skipping any already recorded (same path and message).
+    pub(crate) fn absorb_unique(&mut self, other: Collector) {
+        for e in other.errors {
+            if !self.errors.contains(&e) {
+                self.errors.push(e);
+            }
+        }
+    }
+}
+
+/// `parent.key`, or `key` at the top level.
+pub(crate) fn join(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+/// `parent[index]`.
+pub(crate) fn index(parent: &str, i: usize) -> String {
+    format!("{parent}[{i}]")
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let col = match before.rfind('\n') {
+        Some(nl) => before.len() - nl,
+        None => before.len() + 1,
+    };
+    (line, col)
+}
+
+/// Formats a `serde_path_to_error` path as `routes[2].challenge.ttl`.
+fn format_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in path.iter() {
+        match seg {
+            Segment::Seq { index: i } => out = index(&out, *i),
+            Segment::Map { key } => out = join(&out, key),
+            Segment::Enum { variant } => out = join(&out, variant),
+            Segment::Unknown => out = join(&out, "?"),
+        }
+    }
+    out
+}
+
+/// Turns a deserialization failure of the whole file into a [`ConfigErrors`].
+///
+/// Unknown keys become `path.key: unknown key`; other failures keep the deserializer's message,
+/// followed by the line and column when it knows them. The source text is never quoted.
+pub(crate) fn from_toml(
+    text: &str,
+    err: serde_path_to_error::Error<toml::de::Error>,
+) -> ConfigErrors {
+    let path = format_path(err.path());
+    let inner = err.inner();
+    let message = inner.message().trim();
+    let position = inner.span().map(|s| line_col(text, s.start));
+
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        if let Some(end) = rest.find('`') {
+            let key = &rest[..end];
+            // serde_path_to_error records the offending key itself on some paths; avoid `x.x`.
+            let full = if path == key || path.ends_with(&format!(".{key}")) {
+                path
+            } else {
+                join(&path, key)
+            };
+            return ConfigErrors::single(full, "unknown key");
+        }
+    }
+    let located = match position {
+        Some((l, c)) => format!("{message} (line {l}, column {c})"),
+        None => message.to_owned(),
+    };
+    if path.is_empty() || path == "?" {
+        let m = match position {
+            Some((l, c)) => format!("invalid TOML at line {l}, column {c}: {message}"),
+            None => format!("invalid TOML: {message}"),
+        };
+        ConfigErrors::single("", m)
+    } else {
+        ConfigErrors::single(path, located)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one() {
+        let t = "a = 1\nbb = 2\n";
+        assert_eq!(line_col(t, 0), (1, 1));
+        assert_eq!(line_col(t, 6), (2, 1));
+        assert_eq!(line_col(t, 8), (2, 3));
+        assert_eq!(line_col(t, 999), (3, 1));
+    }
+
+    #[test]
+    fn display_one_per_line() {
+        let e = ConfigErrors(vec![
+            ConfigError::new("a.b", "bad"),
+            ConfigError::new("", "file-level"),
+        ]);
+        assert_eq!(e.to_string(), "a.b: bad\nfile-level");
+        assert!(e.has_path("a.b"));
+    }
+}

@@ -1,0 +1,451 @@
+//! Torii's configuration: the TOML file of `spec/config-contract.md`, read in two levels.
+//!
+//! [`raw::RawConfig`] is what serde reads (`deny_unknown_fields` everywhere); `validate` turns it
+//! into the typed [`Config`] below, collecting every error with its key path. All slow and fallible
+//! work of loading happens here, once per load (including blocking DNS for targets), never per
+//! request. This module does not resolve secrets or read key files: [`AlgoSpec`] keeps them
+//! unresolved for the snapshot builder. Defaults live in [`defaults`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+mod duration;
+mod error;
+pub mod raw;
+mod secret;
+#[cfg(test)]
+mod tests;
+mod validate;
+mod validate_route;
+
+pub use duration::{format_duration, parse_duration, RawDuration, Zero, MAX_DURATION};
+pub use error::{ConfigError, ConfigErrors};
+pub use secret::{RawSecret, SecretRef};
+
+/// Every default value of the file, in one place (documented in `docs/configuration.md`).
+pub mod defaults {
+    use std::time::Duration;
+
+    /// `gateway.drain_timeout`.
+    pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+    /// `gateway.max_connections_per_worker`.
+    pub const MAX_CONNECTIONS_PER_WORKER: usize = 10_000;
+    /// Upper bound of `gateway.workers`.
+    pub const MAX_WORKERS: usize = 1024;
+    /// `limits.max_header_bytes`.
+    pub const MAX_HEADER_BYTES: usize = 16_384;
+    /// `limits.max_headers`.
+    pub const MAX_HEADERS: usize = 100;
+    /// `limits.max_request_line_bytes`.
+    pub const MAX_REQUEST_LINE_BYTES: usize = 8_192;
+    /// `limits.max_body_bytes` (10 MiB).
+    pub const MAX_BODY_BYTES: u64 = 10_485_760;
+    /// `limits.client_header_timeout`.
+    pub const CLIENT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+    /// `limits.keepalive_timeout`.
+    pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
+    /// `limits.upstream_connect_timeout`.
+    pub const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+    /// `limits.upstream_timeout`.
+    pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
+    /// `limits.body_idle_timeout`.
+    pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+    /// `limits.body_min_rate`, bytes per second.
+    pub const BODY_MIN_RATE: u64 = 1_024;
+    /// `limits.body_min_rate_grace`.
+    pub const BODY_MIN_RATE_GRACE: Duration = Duration::from_secs(5);
+    /// `routes.paths`.
+    pub const ROUTE_PATH: &str = "/";
+    /// `routes.challenge.ttl` and `routes.info_token.ttl`.
+    pub const TOKEN_TTL: Duration = Duration::from_secs(30);
+    /// `routes.challenge.leeway`.
+    pub const CHALLENGE_LEEWAY: Duration = Duration::from_secs(10);
+    /// `routes.challenge.request_header`.
+    pub const CHALLENGE_REQUEST_HEADER: &str = "Otoroshi-State";
+    /// `routes.challenge.response_header`.
+    pub const CHALLENGE_RESPONSE_HEADER: &str = "Otoroshi-State-Resp";
+    /// `routes.info_token.header`.
+    pub const INFO_TOKEN_HEADER: &str = "Otoroshi-Claim";
+    /// `algorithm` everywhere.
+    pub const ALGORITHM: &str = "HS512";
+    /// Largest configuration file read, bytes.
+    pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+}
+
+/// The validated configuration. Built once per load; immutable afterwards.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `[gateway]`.
+    pub gateway: GatewayConfig,
+    /// `[limits]`.
+    pub limits: Limits,
+    /// `[[routes]]`, in file order (route indexes of [`crate::routing::RouteTable`] point here).
+    pub routes: Vec<RouteConfig>,
+    /// The file it was read from (`None` for [`load_str`]).
+    pub source: Option<PathBuf>,
+}
+
+/// `[gateway]`. Listeners, `workers` and `admin` take a restart to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// Worker threads (`"auto"` resolved to the available parallelism).
+    pub workers: usize,
+    /// Plain HTTP listeners.
+    pub http: Vec<SocketAddr>,
+    /// TLS listeners (always empty until TLS is supported).
+    pub https: Vec<SocketAddr>,
+    /// Admin listener.
+    pub admin: Option<SocketAddr>,
+    /// How long shutdown waits for in-flight requests.
+    pub drain_timeout: Duration,
+    /// Accept HMAC secrets shorter than 32 bytes.
+    pub insecure_allow_weak_keys: bool,
+    /// Connections a worker holds at most; it stops accepting beyond.
+    pub max_connections_per_worker: usize,
+}
+
+/// `[limits]`: what a client or upstream may cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Request head cap (request line + headers), bytes → 431.
+    pub max_header_bytes: usize,
+    /// Header count cap → 431.
+    pub max_headers: usize,
+    /// Request line cap, bytes → 414.
+    pub max_request_line_bytes: usize,
+    /// Request body cap, bytes → 413.
+    pub max_body_bytes: u64,
+    /// Deadline for a complete request head, from its first byte or the connection → 408.
+    pub client_header_timeout: Duration,
+    /// Idle deadline between requests on a kept-alive connection.
+    pub keepalive_timeout: Duration,
+    /// Upstream TCP connect deadline → 504.
+    pub upstream_connect_timeout: Duration,
+    /// Deadline for the upstream response head once the request is sent → 504.
+    pub upstream_timeout: Duration,
+    /// Longest wait for the next bytes of a request body.
+    pub body_idle_timeout: Duration,
+    /// Minimum average request body rate in bytes per second (0 = no minimum).
+    pub body_min_rate: u64,
+    /// How long a request body may take before `body_min_rate` is enforced.
+    pub body_min_rate_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_header_bytes: defaults::MAX_HEADER_BYTES,
+            max_headers: defaults::MAX_HEADERS,
+            max_request_line_bytes: defaults::MAX_REQUEST_LINE_BYTES,
+            max_body_bytes: defaults::MAX_BODY_BYTES,
+            client_header_timeout: defaults::CLIENT_HEADER_TIMEOUT,
+            keepalive_timeout: defaults::KEEPALIVE_TIMEOUT,
+            upstream_connect_timeout: defaults::UPSTREAM_CONNECT_TIMEOUT,
+            upstream_timeout: defaults::UPSTREAM_TIMEOUT,
+            body_idle_timeout: defaults::BODY_IDLE_TIMEOUT,
+            body_min_rate: defaults::BODY_MIN_RATE,
+            body_min_rate_grace: defaults::BODY_MIN_RATE_GRACE,
+        }
+    }
+}
+
+/// One `[[routes]]` entry.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// Unique identifier.
+    pub id: String,
+    /// Name, the `aud` of tokens sent to the backend (defaults to `id`).
+    pub name: String,
+    /// Lowercase exact host names (no port) or `*.suffix` wildcards.
+    pub domains: Vec<String>,
+    /// Path prefixes, each starting with `/`.
+    pub paths: Vec<String>,
+    /// Where requests go (round robin), each resolved at load.
+    pub targets: Vec<TargetConfig>,
+    /// The exchange protocol, when on.
+    pub challenge: Option<ChallengeSpec>,
+    /// The info token, when on.
+    pub info_token: Option<InfoTokenSpec>,
+}
+
+/// URL scheme of a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// `http://`.
+    Http,
+    /// `https://` (not supported yet).
+    Https,
+}
+
+impl Scheme {
+    /// `"http"` or `"https"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    /// 80 or 443.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+}
+
+/// One upstream target, resolved at load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetConfig {
+    /// Scheme.
+    pub scheme: Scheme,
+    /// Lowercase host as written (an IPv6 literal without brackets).
+    pub host: String,
+    /// Port (80/443 when not written).
+    pub port: u16,
+    /// First address the host resolved to at load.
+    pub addr: SocketAddr,
+    /// `Host` header to send: `host[:port]`, port omitted when it is the scheme's default,
+    /// IPv6 literals in brackets.
+    pub host_header: String,
+    /// Normalised URL `scheme://host_header`, for logs.
+    pub url: String,
+}
+
+/// Exchange protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeVersion {
+    /// Random state echoed back as is.
+    V1,
+    /// Signed tokens both ways.
+    V2,
+}
+
+/// `[routes.challenge]`, validated. Keys are not resolved yet.
+#[derive(Debug, Clone)]
+pub struct ChallengeSpec {
+    /// Protocol version (default V2).
+    pub version: ChallengeVersion,
+    /// Token lifetime (default 30 s).
+    pub ttl: Duration,
+    /// Clock leeway (default 10 s).
+    pub leeway: Duration,
+    /// Header carrying the state to the backend.
+    pub request_header: String,
+    /// Header carrying the answer back; always removed before the client sees the response.
+    pub response_header: String,
+    /// Algorithm and signing key of the gateway → backend token.
+    pub to_backend: AlgoSpec,
+    /// Algorithm and verifying key of the backend → gateway token.
+    pub from_backend: AlgoSpec,
+    /// Paths (regexes on the request path) that skip the challenge.
+    pub exclude: Vec<regex::Regex>,
+}
+
+/// Info token layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InfoTokenVersion {
+    /// Otoroshi's current layout.
+    Latest,
+    /// Otoroshi's legacy layout.
+    Legacy,
+}
+
+/// `[routes.info_token]`, validated. Keys are not resolved yet.
+#[derive(Debug, Clone)]
+pub struct InfoTokenSpec {
+    /// Layout (default latest).
+    pub version: InfoTokenVersion,
+    /// Header name (default `Otoroshi-Claim`).
+    pub header: String,
+    /// Token lifetime (default 30 s).
+    pub ttl: Duration,
+    /// Signing algorithm and key.
+    pub algo: AlgoSpec,
+}
+
+/// An algorithm and its key material, unresolved.
+///
+/// HS* algorithms carry a `secret`; RS*/PS*/ES* carry `private_key` (signing) and/or `public_key`
+/// (verifying) paths, made absolute against the config file's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlgoSpec {
+    /// JOSE name: HS256/384/512, RS256/384/512, PS256/384/512, ES256/384.
+    pub algorithm: String,
+    /// HMAC secret, unresolved (`${env.…}`, `${file:…}` or literal).
+    pub secret: Option<RawSecret>,
+    /// PEM private key path.
+    pub private_key: Option<PathBuf>,
+    /// PEM public key path.
+    pub public_key: Option<PathBuf>,
+}
+
+impl AlgoSpec {
+    /// Whether the algorithm is an HMAC one (HS*).
+    pub fn is_hmac(&self) -> bool {
+        self.algorithm.starts_with("HS")
+    }
+}
+
+impl Config {
+    /// One line for `torii check` and the start-up log, e.g.
+    /// `ok: 3 routes, 2 workers, listeners http 127.0.0.1:8080, admin -, drain 10s`.
+    pub fn summary(&self) -> String {
+        let join = |v: &[SocketAddr]| {
+            v.iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let mut listeners = format!("http {}", join(&self.gateway.http));
+        if !self.gateway.https.is_empty() {
+            listeners.push_str(&format!(" https {}", join(&self.gateway.https)));
+        }
+        let admin = self
+            .gateway
+            .admin
+            .map_or_else(|| "-".to_owned(), |a| a.to_string());
+        let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+        format!(
+            "ok: {}, {}, listeners {listeners}, admin {admin}, drain {}",
+            plural(self.routes.len(), "route"),
+            plural(self.gateway.workers, "worker"),
+            format_duration(self.gateway.drain_timeout)
+        )
+    }
+}
+
+/// What the loader asks of the outside world: environment variables (to check that secret
+/// references name a set variable) and name resolution for targets. Injectable for tests.
+pub trait LoadEnv {
+    /// The value of environment variable `name`, if set.
+    fn var(&self, name: &str) -> Option<String>;
+    /// The addresses `host:port` resolves to (blocking; called at load only).
+    fn resolve(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>>;
+}
+
+/// The process environment and the system resolver.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemEnv;
+
+impl LoadEnv for SystemEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+    }
+
+    fn resolve(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        use std::net::ToSocketAddrs;
+        Ok((host, port).to_socket_addrs()?.collect())
+    }
+}
+
+/// A fixed set of variables and host names, for tests and embedded configs. Hosts not in the map
+/// resolve only when they are IP literals (which the loader handles without resolving) or
+/// `localhost` (→ 127.0.0.1).
+#[derive(Debug, Clone, Default)]
+pub struct MapEnv {
+    vars: HashMap<String, String>,
+    hosts: HashMap<String, std::net::IpAddr>,
+}
+
+impl MapEnv {
+    /// An environment holding `vars`.
+    pub fn new<K: Into<String>, V: Into<String>>(vars: impl IntoIterator<Item = (K, V)>) -> Self {
+        Self {
+            vars: vars
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            hosts: HashMap::new(),
+        }
+    }
+
+    /// Adds a host name that resolves to `ip`.
+    pub fn with_host(mut self, host: &str, ip: std::net::IpAddr) -> Self {
+        self.hosts.insert(host.to_ascii_lowercase(), ip);
+        self
+    }
+}
+
+impl LoadEnv for MapEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        self.vars.get(name).cloned()
+    }
+
+    fn resolve(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        let ip = match self.hosts.get(host) {
+            Some(ip) => *ip,
+            None if host == "localhost" => std::net::IpAddr::from([127, 0, 0, 1]),
+            None => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "name not known",
+                ))
+            }
+        };
+        Ok(vec![SocketAddr::new(ip, port)])
+    }
+}
+
+/// Reads, parses and validates a file; relative paths inside resolve against its directory.
+/// Uses the process environment and the system resolver (blocking: call at load, not per request).
+pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+    load_file_with_env(path, &SystemEnv)
+}
+
+/// [`load_file`] with an injected environment.
+pub fn load_file_with_env(path: &Path, env: &dyn LoadEnv) -> Result<Config, ConfigErrors> {
+    let text = read_bounded(path)?;
+    let base_dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut config = load_str_with_env(&text, &base_dir, env)?;
+    config.source = Some(path.to_path_buf());
+    Ok(config)
+}
+
+/// Parses and validates `text`; relative file paths resolve against `base_dir`.
+/// Uses the process environment and the system resolver.
+pub fn load_str(text: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
+    load_str_with_env(text, base_dir, &SystemEnv)
+}
+
+/// [`load_str`] with an injected environment (variables and name resolution).
+pub fn load_str_with_env(
+    text: &str,
+    base_dir: &Path,
+    env: &dyn LoadEnv,
+) -> Result<Config, ConfigErrors> {
+    let raw = parse_raw(text)?;
+    validate::validate(&raw, base_dir, env)
+}
+
+/// Parses `text` into a [`raw::RawConfig`] without validating it. Unknown keys and wrong types
+/// are reported with their path; syntax errors with line and column.
+pub fn parse_raw(text: &str) -> Result<raw::RawConfig, ConfigErrors> {
+    let de = toml::Deserializer::new(text);
+    serde_path_to_error::deserialize(de).map_err(|e| error::from_toml(text, e))
+}
+
+fn read_bounded(path: &Path) -> Result<String, ConfigErrors> {
+    use std::io::Read;
+    let shown = path.display();
+    let file = std::fs::File::open(path)
+        .map_err(|e| ConfigErrors::single("", format!("cannot read {shown}: {e}")))?;
+    let mut text = String::new();
+    let mut limited = file.take(defaults::MAX_FILE_BYTES + 1);
+    limited
+        .read_to_string(&mut text)
+        .map_err(|e| ConfigErrors::single("", format!("cannot read {shown}: {e}")))?;
+    if text.len() as u64 > defaults::MAX_FILE_BYTES {
+        return Err(ConfigErrors::single(
+            "",
+            format!("{shown} is larger than {} bytes", defaults::MAX_FILE_BYTES),
+        ));
+    }
+    Ok(text)
+}

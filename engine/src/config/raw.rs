@@ -1,0 +1,349 @@
+//! The configuration file as serde reads it: [`RawConfig`] mirrors the TOML of
+//! `spec/config-contract.md` key for key, with `deny_unknown_fields` on every table so a misspelt
+//! key is an error with its path.
+//!
+//! Owns only the shape. Values stay loose where that lets validation report several problems at
+//! once (optional keys, durations as [`RawDuration`], sizes as `i64`); all checks and defaults live
+//! in `validate`. Sections that later work implements (certificates, key pairs, client
+//! credentials, API keys, route JWT and upstream TLS) are complete here so that lifting their
+//! "not supported yet" rejection needs no change to parsing.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+use super::duration::RawDuration;
+use super::secret::RawSecret;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[gateway]`: processes and listeners.
+    #[serde(default)]
+    pub gateway: RawGateway,
+    /// `[limits]`: sizes and timeouts.
+    #[serde(default)]
+    pub limits: RawLimits,
+    /// `[[certificates]]`: TLS certificates served by SNI (not supported yet).
+    #[serde(default)]
+    pub certificates: Vec<RawCertificate>,
+    /// `[[key_pairs]]`: signing keys published in jwks.json (not supported yet).
+    #[serde(default)]
+    pub key_pairs: Vec<RawKeyPair>,
+    /// `[client_credentials]`: the OAuth2 service (not supported yet).
+    pub client_credentials: Option<RawClientCredentials>,
+    /// `[[apikeys]]`: API keys (not supported yet).
+    #[serde(default)]
+    pub apikeys: Vec<RawApiKey>,
+    /// `[[routes]]`.
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+}
+
+/// `workers = "auto"` or an integer, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawWorkers {
+    /// A string; only `"auto"` is valid.
+    Text(String),
+    /// An integer; valid in `1..=1024`.
+    Count(i64),
+}
+
+impl<'de> Deserialize<'de> for RawWorkers {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = RawWorkers;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"auto\" or an integer")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawWorkers, E> {
+                Ok(RawWorkers::Text(v.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawWorkers, E> {
+                Ok(RawWorkers::Count(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawWorkers, E> {
+                Ok(RawWorkers::Count(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `[gateway]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGateway {
+    /// `"auto"` or a count.
+    pub workers: Option<RawWorkers>,
+    /// Plain HTTP listener addresses.
+    #[serde(default)]
+    pub http: Vec<String>,
+    /// TLS listener addresses (not supported yet).
+    #[serde(default)]
+    pub https: Vec<String>,
+    /// Admin listener address.
+    pub admin: Option<String>,
+    /// How long shutdown waits for in-flight requests.
+    pub drain_timeout: Option<RawDuration>,
+    /// Accept HMAC secrets shorter than 32 bytes.
+    pub insecure_allow_weak_keys: Option<bool>,
+    /// Accepted connections a worker holds at most.
+    pub max_connections_per_worker: Option<i64>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    /// Request head size cap, bytes.
+    pub max_header_bytes: Option<i64>,
+    /// Header count cap.
+    pub max_headers: Option<i64>,
+    /// Request line size cap, bytes.
+    pub max_request_line_bytes: Option<i64>,
+    /// Request body size cap, bytes.
+    pub max_body_bytes: Option<i64>,
+    /// Deadline for a complete request head.
+    pub client_header_timeout: Option<RawDuration>,
+    /// Idle deadline between requests on a kept-alive connection.
+    pub keepalive_timeout: Option<RawDuration>,
+    /// Upstream connect deadline.
+    pub upstream_connect_timeout: Option<RawDuration>,
+    /// Upstream response deadline.
+    pub upstream_timeout: Option<RawDuration>,
+    /// Longest wait for the next bytes of a request body.
+    pub body_idle_timeout: Option<RawDuration>,
+    /// Minimum average request body rate, bytes per second (0 = off).
+    pub body_min_rate: Option<i64>,
+    /// Time a request body may take before `body_min_rate` is enforced.
+    pub body_min_rate_grace: Option<RawDuration>,
+}
+
+/// `[[certificates]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCertificate {
+    /// Identifier.
+    pub id: Option<String>,
+    /// PEM chain path.
+    pub cert: Option<String>,
+    /// PEM private key path.
+    pub key: Option<String>,
+}
+
+/// `[[key_pairs]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeyPair {
+    /// Identifier (the JWT `kid`).
+    pub id: Option<String>,
+    /// PKCS#8 PEM path.
+    pub private_key: Option<String>,
+}
+
+/// `[client_credentials]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientCredentials {
+    /// Anchored regex on the Host.
+    pub domain: Option<String>,
+    /// Token lifetime.
+    pub expiration: Option<RawDuration>,
+    /// Key pair id used when the API key names none.
+    pub default_key_pair: Option<String>,
+    /// Refuse the endpoints over plain HTTP.
+    pub secure: Option<bool>,
+}
+
+/// `[[apikeys]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiKey {
+    /// Client id.
+    pub client_id: Option<String>,
+    /// Client secret (a secret reference or literal).
+    pub client_secret: Option<RawSecret>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Whether the key may be used.
+    pub enabled: Option<bool>,
+    /// RFC 3339 expiry.
+    pub valid_until: Option<String>,
+    /// Route ids this key may call.
+    #[serde(default)]
+    pub routes: Vec<String>,
+    /// Free tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Free metadata (`scope`, `jwt-sign-keypair`…).
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// `[[routes]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    /// Unique identifier.
+    pub id: Option<String>,
+    /// Name (the `aud` of tokens sent to the backend).
+    pub name: Option<String>,
+    /// Host names or `*.suffix` wildcards.
+    pub domains: Option<Vec<String>>,
+    /// Path prefixes.
+    pub paths: Option<Vec<String>>,
+    /// Target URLs.
+    pub targets: Option<Vec<String>>,
+    /// Target selection policy.
+    pub load_balancing: Option<String>,
+    /// TLS towards `https://` targets (not supported yet).
+    pub upstream_tls: Option<RawUpstreamTls>,
+    /// `[routes.challenge]`.
+    pub challenge: Option<RawChallenge>,
+    /// `[routes.info_token]`.
+    pub info_token: Option<RawInfoToken>,
+    /// `[routes.apikeys]` (not supported yet).
+    pub apikeys: Option<RawRouteApiKeys>,
+    /// `[routes.jwt]` (not supported yet).
+    pub jwt: Option<RawRouteJwt>,
+}
+
+/// `routes.upstream_tls`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstreamTls {
+    /// CA bundle path.
+    pub ca: Option<String>,
+    /// Client certificate path (mTLS).
+    pub client_cert: Option<String>,
+    /// Client key path (mTLS).
+    pub client_key: Option<String>,
+    /// SNI / verified name override.
+    pub server_name: Option<String>,
+}
+
+/// One direction's algorithm and key: `[routes.challenge.to_backend]` / `from_backend`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlgo {
+    /// JOSE algorithm name.
+    pub algorithm: Option<String>,
+    /// HMAC secret.
+    pub secret: Option<RawSecret>,
+    /// PEM private key path.
+    pub private_key: Option<String>,
+    /// PEM public key path.
+    pub public_key: Option<String>,
+}
+
+/// `[routes.challenge]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChallenge {
+    /// `"v1"` or `"v2"`.
+    pub version: Option<String>,
+    /// Token lifetime.
+    pub ttl: Option<RawDuration>,
+    /// Clock leeway.
+    pub leeway: Option<RawDuration>,
+    /// Header carrying the state to the backend.
+    pub request_header: Option<String>,
+    /// Header carrying the answer back.
+    pub response_header: Option<String>,
+    /// Shared algorithm for both directions.
+    pub algorithm: Option<String>,
+    /// Shared HMAC secret.
+    pub secret: Option<RawSecret>,
+    /// Shared private key path.
+    pub private_key: Option<String>,
+    /// Shared public key path.
+    pub public_key: Option<String>,
+    /// Overrides for the gateway → backend token.
+    pub to_backend: Option<RawAlgo>,
+    /// Overrides for the backend → gateway token.
+    pub from_backend: Option<RawAlgo>,
+    /// Path regexes exempt from the challenge.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+/// `[routes.info_token]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInfoToken {
+    /// `"latest"` or `"legacy"`.
+    pub version: Option<String>,
+    /// Header name.
+    pub header: Option<String>,
+    /// Token lifetime.
+    pub ttl: Option<RawDuration>,
+    /// JOSE algorithm name.
+    pub algorithm: Option<String>,
+    /// HMAC secret.
+    pub secret: Option<RawSecret>,
+    /// PEM private key path for RS*/PS*/ES*.
+    pub private_key: Option<String>,
+}
+
+/// `[routes.apikeys]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouteApiKeys {
+    /// Extractors switched on, among `client_id`, `headers`, `bearer`, `basic`.
+    pub extractors: Option<Vec<String>>,
+    /// Custom header names.
+    pub custom_headers: Option<RawCustomHeaders>,
+    /// Remove credentials before forwarding.
+    pub wipe_credentials: Option<bool>,
+}
+
+/// `routes.apikeys.custom_headers`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCustomHeaders {
+    /// Header carrying the client id.
+    pub client_id: Option<String>,
+    /// Header carrying the client secret.
+    pub client_secret: Option<String>,
+}
+
+/// `[routes.jwt]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouteJwt {
+    /// Expected `iss`.
+    pub issuer: Option<String>,
+    /// Expected `aud`.
+    pub audience: Option<String>,
+    /// Accepted algorithms.
+    pub algorithms: Option<Vec<String>>,
+    /// JWKS file path.
+    pub jwks_file: Option<String>,
+    /// PEM public key path.
+    pub public_key: Option<String>,
+    /// HMAC secret.
+    pub secret: Option<RawSecret>,
+    /// Where the token is read.
+    pub source: Option<RawJwtSource>,
+    /// `"pass"`, `"strip"` or `"exchange"`.
+    pub forward: Option<String>,
+}
+
+/// `routes.jwt.source`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJwtSource {
+    /// Header name.
+    pub header: Option<String>,
+    /// Prefix to strip from the header value.
+    pub prefix: Option<String>,
+    /// Query parameter name.
+    pub query: Option<String>,
+    /// Cookie name.
+    pub cookie: Option<String>,
+}

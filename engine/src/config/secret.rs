@@ -1,0 +1,186 @@
+//! Secrets as written in the file: [`RawSecret`], a redacting wrapper around the unresolved string
+//! (`"${env.NAME}"`, `"${file:/path}"` or a literal), and [`SecretRef`], its parsed form.
+//!
+//! This module checks the reference syntax and, through the loader's [`LoadEnv`], that a
+//! referenced environment variable is set. It never reads the value into the `Config`: resolving
+//! and building keys is the snapshot builder's job. No message or `Debug` output produced here
+//! contains a secret value; only variable names and file paths, which are not secret.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer};
+
+use super::LoadEnv;
+
+/// An unresolved secret string. `Debug` prints `"***"`; there is no `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RawSecret(String);
+
+impl RawSecret {
+    /// Wraps a raw secret string (a reference or a literal).
+    pub fn new(raw: impl Into<String>) -> Self {
+        Self(raw.into())
+    }
+
+    /// The raw string as written (after relative `${file:…}` paths were made absolute).
+    /// Call only to resolve it; never log the result.
+    pub fn expose_raw(&self) -> &str {
+        &self.0
+    }
+
+    /// The parsed reference, or an error message without the value.
+    pub fn reference(&self) -> Result<SecretRef<'_>, String> {
+        SecretRef::parse(&self.0)
+    }
+}
+
+impl fmt::Debug for RawSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+impl<'de> Deserialize<'de> for RawSecret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(RawSecret)
+    }
+}
+
+/// What a secret string points to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum SecretRef<'a> {
+    /// `${env.NAME}`: the value of an environment variable.
+    Env(&'a str),
+    /// `${file:/path}`: the content of a file (trailing newline trimmed by the resolver).
+    File(&'a str),
+    /// Any string without `${`: the secret itself.
+    Literal(&'a str),
+}
+
+impl fmt::Debug for SecretRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretRef::Env(n) => write!(f, "Env({n:?})"),
+            SecretRef::File(p) => write!(f, "File({p:?})"),
+            SecretRef::Literal(_) => f.write_str("Literal(\"***\")"),
+        }
+    }
+}
+
+impl<'a> SecretRef<'a> {
+    /// Parses a raw secret string. Strings containing `${` must be exactly one reference.
+    pub fn parse(raw: &'a str) -> Result<Self, String> {
+        const SYNTAX: &str = "invalid secret reference: expected \"${env.NAME}\" or \"${file:/path}\" (a literal secret must not contain \"${\")";
+        if !raw.contains("${") {
+            if raw.is_empty() {
+                return Err("secret must not be empty".to_owned());
+            }
+            return Ok(SecretRef::Literal(raw));
+        }
+        let inner = raw
+            .strip_prefix("${")
+            .and_then(|r| r.strip_suffix('}'))
+            .ok_or_else(|| SYNTAX.to_owned())?;
+        if let Some(name) = inner.strip_prefix("env.") {
+            let valid =
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !valid {
+                return Err(
+                    "invalid environment variable name in secret reference (letters, digits and _)"
+                        .to_owned(),
+                );
+            }
+            return Ok(SecretRef::Env(name));
+        }
+        if let Some(path) = inner.strip_prefix("file:") {
+            if path.is_empty() || path.contains('}') {
+                return Err(SYNTAX.to_owned());
+            }
+            return Ok(SecretRef::File(path));
+        }
+        Err(SYNTAX.to_owned())
+    }
+}
+
+/// Checks a secret and returns it with a relative `${file:…}` path made absolute against
+/// `base_dir`. Environment references must name a variable that `env` knows.
+pub(crate) fn check_secret(
+    secret: &RawSecret,
+    base_dir: &Path,
+    env: &dyn LoadEnv,
+) -> Result<RawSecret, String> {
+    match secret.reference()? {
+        SecretRef::Env(name) => {
+            if env.var(name).is_some() {
+                Ok(secret.clone())
+            } else {
+                Err(format!("environment variable {name} is not set"))
+            }
+        }
+        SecretRef::File(p) => {
+            let path = resolve_path(base_dir, p);
+            Ok(RawSecret(format!("${{file:{}}}", path.display())))
+        }
+        SecretRef::Literal(_) => Ok(secret.clone()),
+    }
+}
+
+/// `p` if absolute, else `base_dir/p`.
+pub(crate) fn resolve_path(base_dir: &Path, p: &str) -> PathBuf {
+    let path = Path::new(p);
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base_dir.join(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MapEnv;
+
+    #[test]
+    fn debug_is_redacted() {
+        let s = RawSecret::new("hunter2-very-secret");
+        assert_eq!(format!("{s:?}"), "\"***\"");
+        let r = SecretRef::Literal("hunter2");
+        assert!(!format!("{r:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn parses_references() {
+        assert_eq!(SecretRef::parse("${env.A_B1}"), Ok(SecretRef::Env("A_B1")));
+        assert_eq!(SecretRef::parse("${file:/k}"), Ok(SecretRef::File("/k")));
+        assert_eq!(SecretRef::parse("plain"), Ok(SecretRef::Literal("plain")));
+        for bad in [
+            "${env.}",
+            "${env.A-B}",
+            "x${env.A}",
+            "${env.A}x",
+            "${vault:a}",
+            "${file:}",
+            "",
+        ] {
+            assert!(SecretRef::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn errors_never_contain_the_value() {
+        let e = SecretRef::parse("${sup3rsecret").err().unwrap_or_default();
+        assert!(!e.contains("sup3rsecret"));
+    }
+
+    #[test]
+    fn env_must_be_set_and_files_resolve() {
+        let env = MapEnv::new([("SET", "v")]);
+        let base = Path::new("/etc/torii");
+        assert!(check_secret(&RawSecret::new("${env.SET}"), base, &env).is_ok());
+        let e = check_secret(&RawSecret::new("${env.UNSET}"), base, &env);
+        assert_eq!(e, Err("environment variable UNSET is not set".to_owned()));
+        let f = check_secret(&RawSecret::new("${file:keys/s}"), base, &env);
+        assert_eq!(f.map(|s| s.0), Ok("${file:/etc/torii/keys/s}".to_owned()));
+    }
+}

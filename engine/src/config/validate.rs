@@ -1,0 +1,559 @@
+//! `RawConfig → Config`: every check of the file, collecting every error with its key path.
+//!
+//! This file owns the top level (`[gateway]`, `[limits]`, the sections rejected as "not supported
+//! yet") and the security sections of a route (`challenge`, `info_token`); `validate_route` owns
+//! domains, paths, targets and the checks across routes. Nothing here resolves secrets or reads
+//! key files; the only outside calls are the injected environment lookups of [`LoadEnv`].
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use super::duration::{parse_raw, RawDuration, Zero};
+use super::error::{index, join, Collector};
+use super::raw::{
+    RawAlgo, RawChallenge, RawConfig, RawGateway, RawInfoToken, RawLimits, RawWorkers,
+};
+use super::secret::{check_secret, resolve_path, RawSecret};
+use super::validate_route::routes;
+use super::{
+    defaults, AlgoSpec, ChallengeSpec, ChallengeVersion, Config, ConfigErrors, GatewayConfig,
+    InfoTokenSpec, InfoTokenVersion, Limits, LoadEnv,
+};
+
+/// The JOSE algorithm names Torii accepts.
+pub const ALGORITHMS: [&str; 11] = [
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+    "ES384",
+];
+
+/// Largest accepted `max_header_bytes` / `max_request_line_bytes` (1 MiB).
+const MAX_HEAD_BYTES: u64 = 1 << 20;
+/// Largest accepted `max_headers`.
+const MAX_HEADER_COUNT: u64 = 1024;
+/// Largest accepted `max_connections_per_worker`.
+const MAX_CONNECTIONS: u64 = 1_000_000;
+
+/// Validates a parsed file. `base_dir` anchors relative paths; `env` answers variable lookups and
+/// name resolution.
+pub(crate) fn validate(
+    raw: &RawConfig,
+    base_dir: &Path,
+    env: &dyn LoadEnv,
+) -> Result<Config, ConfigErrors> {
+    let mut c = Collector::default();
+    let gateway = gateway(&mut c, &raw.gateway);
+    let limits = limits(&mut c, &raw.limits);
+    not_supported_sections(&mut c, raw);
+    let routes = routes(&mut c, &raw.routes, base_dir, env);
+    c.finish(|| Config {
+        gateway,
+        limits,
+        routes,
+        source: None,
+    })
+}
+
+fn not_supported_sections(c: &mut Collector, raw: &RawConfig) {
+    const NS: &str = "not supported yet";
+    if !raw.certificates.is_empty() {
+        c.push("certificates", NS);
+    }
+    if !raw.key_pairs.is_empty() {
+        c.push("key_pairs", NS);
+    }
+    if raw.client_credentials.is_some() {
+        c.push("client_credentials", NS);
+    }
+    if !raw.apikeys.is_empty() {
+        c.push("apikeys", NS);
+    }
+}
+
+/// An optional duration, or its default.
+pub(super) fn duration(
+    c: &mut Collector,
+    path: &str,
+    raw: &Option<RawDuration>,
+    default: Duration,
+    zero: Zero,
+) -> Duration {
+    match raw {
+        None => default,
+        Some(r) => c.check(path, parse_raw(r, zero)).unwrap_or(default),
+    }
+}
+
+/// An optional positive integer no larger than `max`, or its default.
+fn bounded(
+    c: &mut Collector,
+    path: &str,
+    raw: Option<i64>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> u64 {
+    let Some(v) = raw else { return default };
+    match u64::try_from(v) {
+        Ok(v) if v >= min && v <= max => v,
+        Ok(0) | Err(_) if min > 0 => {
+            c.push(path, "must be greater than zero");
+            default
+        }
+        _ => {
+            c.push(path, format!("must be between {min} and {max}"));
+            default
+        }
+    }
+}
+
+fn to_usize(v: u64) -> usize {
+    usize::try_from(v).unwrap_or(usize::MAX)
+}
+
+fn socket_addr(c: &mut Collector, path: &str, s: &str) -> Option<SocketAddr> {
+    let r = s.parse::<SocketAddr>().map_err(|_| {
+        format!(
+            "invalid address {s:?}: expected IP:port, such as \"127.0.0.1:8080\" or \"[::1]:8080\""
+        )
+    });
+    c.check(path, r)
+}
+
+fn gateway(c: &mut Collector, raw: &RawGateway) -> GatewayConfig {
+    let max = defaults::MAX_WORKERS;
+    let workers = match &raw.workers {
+        None => auto_workers(),
+        Some(RawWorkers::Text(t)) if t == "auto" => auto_workers(),
+        Some(RawWorkers::Count(n)) if (1..=max as i64).contains(n) => to_usize(*n as u64),
+        Some(_) => {
+            c.push(
+                "gateway.workers",
+                format!("must be \"auto\" or an integer from 1 to {max}"),
+            );
+            1
+        }
+    };
+    let mut seen: Vec<(SocketAddr, String)> = Vec::new();
+    let mut listener = |c: &mut Collector, path: String, s: &str| -> Option<SocketAddr> {
+        let addr = socket_addr(c, &path, s)?;
+        if let Some((_, first)) = seen.iter().find(|(a, _)| *a == addr) {
+            c.push(path, format!("address {addr} is already used by {first}"));
+            return None;
+        }
+        seen.push((addr, path));
+        Some(addr)
+    };
+    let http: Vec<SocketAddr> = raw
+        .http
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| listener(c, index("gateway.http", i), s))
+        .collect();
+    if !raw.https.is_empty() {
+        c.push("gateway.https", "not supported yet");
+    } else if raw.http.is_empty() {
+        c.push(
+            "gateway.http",
+            "at least one http or https listener is required",
+        );
+    }
+    let admin = raw
+        .admin
+        .as_deref()
+        .and_then(|s| listener(c, "gateway.admin".to_owned(), s));
+    GatewayConfig {
+        workers,
+        http,
+        https: Vec::new(),
+        admin,
+        drain_timeout: duration(
+            c,
+            "gateway.drain_timeout",
+            &raw.drain_timeout,
+            defaults::DRAIN_TIMEOUT,
+            Zero::Allowed,
+        ),
+        insecure_allow_weak_keys: raw.insecure_allow_weak_keys.unwrap_or(false),
+        max_connections_per_worker: to_usize(bounded(
+            c,
+            "gateway.max_connections_per_worker",
+            raw.max_connections_per_worker,
+            defaults::MAX_CONNECTIONS_PER_WORKER as u64,
+            1,
+            MAX_CONNECTIONS,
+        )),
+    }
+}
+
+fn auto_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(defaults::MAX_WORKERS)
+}
+
+fn limits(c: &mut Collector, raw: &RawLimits) -> Limits {
+    let d = Limits::default();
+    let p = |k: &str| join("limits", k);
+    let nz = Zero::Rejected;
+    Limits {
+        max_header_bytes: to_usize(bounded(
+            c,
+            &p("max_header_bytes"),
+            raw.max_header_bytes,
+            d.max_header_bytes as u64,
+            1,
+            MAX_HEAD_BYTES,
+        )),
+        max_headers: to_usize(bounded(
+            c,
+            &p("max_headers"),
+            raw.max_headers,
+            d.max_headers as u64,
+            1,
+            MAX_HEADER_COUNT,
+        )),
+        max_request_line_bytes: to_usize(bounded(
+            c,
+            &p("max_request_line_bytes"),
+            raw.max_request_line_bytes,
+            d.max_request_line_bytes as u64,
+            1,
+            MAX_HEAD_BYTES,
+        )),
+        max_body_bytes: bounded(
+            c,
+            &p("max_body_bytes"),
+            raw.max_body_bytes,
+            d.max_body_bytes,
+            1,
+            i64::MAX as u64,
+        ),
+        client_header_timeout: duration(
+            c,
+            &p("client_header_timeout"),
+            &raw.client_header_timeout,
+            d.client_header_timeout,
+            nz,
+        ),
+        keepalive_timeout: duration(
+            c,
+            &p("keepalive_timeout"),
+            &raw.keepalive_timeout,
+            d.keepalive_timeout,
+            nz,
+        ),
+        upstream_connect_timeout: duration(
+            c,
+            &p("upstream_connect_timeout"),
+            &raw.upstream_connect_timeout,
+            d.upstream_connect_timeout,
+            nz,
+        ),
+        upstream_timeout: duration(
+            c,
+            &p("upstream_timeout"),
+            &raw.upstream_timeout,
+            d.upstream_timeout,
+            nz,
+        ),
+        body_idle_timeout: duration(
+            c,
+            &p("body_idle_timeout"),
+            &raw.body_idle_timeout,
+            d.body_idle_timeout,
+            nz,
+        ),
+        body_min_rate: bounded(
+            c,
+            &p("body_min_rate"),
+            raw.body_min_rate,
+            d.body_min_rate,
+            0,
+            i64::MAX as u64,
+        ),
+        body_min_rate_grace: duration(
+            c,
+            &p("body_min_rate_grace"),
+            &raw.body_min_rate_grace,
+            d.body_min_rate_grace,
+            Zero::Allowed,
+        ),
+    }
+}
+
+/// Checks an HTTP header name (an RFC 9110 token) or returns the default.
+pub(super) fn header_name(
+    c: &mut Collector,
+    path: &str,
+    raw: &Option<String>,
+    default: &str,
+) -> String {
+    let Some(name) = raw else {
+        return default.to_owned();
+    };
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() || !name.bytes().all(tchar) {
+        c.push(path, format!("{name:?} is not a valid HTTP header name"));
+        return default.to_owned();
+    }
+    name.clone()
+}
+
+fn algorithm(c: &mut Collector, path: &str, raw: Option<&String>) -> String {
+    match raw {
+        None => defaults::ALGORITHM.to_owned(),
+        Some(a) if ALGORITHMS.contains(&a.as_str()) => a.clone(),
+        Some(a) => {
+            c.push(
+                path,
+                format!(
+                    "unknown algorithm {a:?} (expected one of {})",
+                    ALGORITHMS.join(", ")
+                ),
+            );
+            defaults::ALGORITHM.to_owned()
+        }
+    }
+}
+
+/// Which keys a direction needs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// Signs: HS → secret, others → private_key.
+    Sign,
+    /// Verifies: HS → secret, others → public_key (or private_key, whose public half is used).
+    Verify,
+    /// Not used (V1): only consistency is checked.
+    Nothing,
+}
+
+/// Builds one [`AlgoSpec`] from `algo` (the section's keys), checking key material against the
+/// algorithm. `algo_path` is where errors about these keys are reported.
+fn algo_spec(
+    c: &mut Collector,
+    algo_path: &str,
+    algo: &RawAlgo,
+    default_algorithm: Option<&String>,
+    need: Need,
+    base_dir: &Path,
+    env: &dyn LoadEnv,
+) -> AlgoSpec {
+    let p = |k: &str| join(algo_path, k);
+    let algorithm = algorithm(
+        c,
+        &p("algorithm"),
+        algo.algorithm.as_ref().or(default_algorithm),
+    );
+    let secret: Option<RawSecret> = algo
+        .secret
+        .as_ref()
+        .and_then(|s| c.check(&p("secret"), check_secret(s, base_dir, env)));
+    let private_key = algo
+        .private_key
+        .as_deref()
+        .map(|k| resolve_path(base_dir, k));
+    let public_key = algo
+        .public_key
+        .as_deref()
+        .map(|k| resolve_path(base_dir, k));
+    let hmac = algorithm.starts_with("HS");
+    if hmac {
+        for (key, set) in [
+            ("private_key", private_key.is_some()),
+            ("public_key", public_key.is_some()),
+        ] {
+            if set {
+                c.push(p(key), format!("{algorithm} takes a secret, not key files"));
+            }
+        }
+        if algo.secret.is_none() && need != Need::Nothing {
+            c.push(p("secret"), format!("required for {algorithm}"));
+        }
+    } else {
+        if algo.secret.is_some() {
+            c.push(
+                p("secret"),
+                format!("{algorithm} takes private_key/public_key files, not a secret"),
+            );
+        }
+        match need {
+            Need::Sign if private_key.is_none() => {
+                c.push(p("private_key"), format!("required for {algorithm}"))
+            }
+            Need::Verify if public_key.is_none() && private_key.is_none() => {
+                c.push(p("public_key"), format!("required for {algorithm}"))
+            }
+            _ => {}
+        }
+    }
+    AlgoSpec {
+        algorithm,
+        secret,
+        private_key,
+        public_key,
+    }
+}
+
+/// `[routes.challenge]`.
+pub(super) fn challenge(
+    c: &mut Collector,
+    path: &str,
+    raw: &RawChallenge,
+    base_dir: &Path,
+    env: &dyn LoadEnv,
+) -> ChallengeSpec {
+    let p = |k: &str| join(path, k);
+    let version = match raw.version.as_deref() {
+        None | Some("v2") => ChallengeVersion::V2,
+        Some("v1") => ChallengeVersion::V1,
+        Some(v) => {
+            c.push(
+                p("version"),
+                format!("unknown version {v:?} (expected \"v1\" or \"v2\")"),
+            );
+            ChallengeVersion::V2
+        }
+    };
+    let ttl = duration(c, &p("ttl"), &raw.ttl, defaults::TOKEN_TTL, Zero::Rejected);
+    let leeway = duration(
+        c,
+        &p("leeway"),
+        &raw.leeway,
+        defaults::CHALLENGE_LEEWAY,
+        Zero::Allowed,
+    );
+    let request_header = header_name(
+        c,
+        &p("request_header"),
+        &raw.request_header,
+        defaults::CHALLENGE_REQUEST_HEADER,
+    );
+    let response_header = header_name(
+        c,
+        &p("response_header"),
+        &raw.response_header,
+        defaults::CHALLENGE_RESPONSE_HEADER,
+    );
+    if request_header.eq_ignore_ascii_case(&response_header) {
+        c.push(p("response_header"), "must differ from request_header");
+    }
+    let shared = RawAlgo {
+        algorithm: raw.algorithm.clone(),
+        secret: raw.secret.clone(),
+        private_key: raw.private_key.clone(),
+        public_key: raw.public_key.clone(),
+    };
+    let v2 = version == ChallengeVersion::V2;
+    let direction = |c: &mut Collector, name: &str, split: &Option<RawAlgo>, need: Need| {
+        let need = if v2 { need } else { Need::Nothing };
+        match split {
+            // A direction table brings its own key; its algorithm falls back to the shared one.
+            Some(d) if d.secret.is_some() || d.private_key.is_some() || d.public_key.is_some() => {
+                algo_spec(c, &p(name), d, raw.algorithm.as_ref(), need, base_dir, env)
+            }
+            // A direction table with only an algorithm uses the shared key.
+            Some(d) => {
+                let merged = RawAlgo {
+                    algorithm: d.algorithm.clone().or_else(|| raw.algorithm.clone()),
+                    ..clone_keys(&shared)
+                };
+                algo_spec(c, &p(name), &merged, None, need, base_dir, env)
+            }
+            None => algo_spec(c, path, &shared, None, need, base_dir, env),
+        }
+    };
+    // With no split tables both directions share the keys: report each problem once.
+    let mut local = Collector::default();
+    let to_backend = direction(&mut local, "to_backend", &raw.to_backend, Need::Sign);
+    let from_backend = direction(&mut local, "from_backend", &raw.from_backend, Need::Verify);
+    c.absorb_unique(local);
+    let exclude = raw
+        .exclude
+        .iter()
+        .enumerate()
+        .filter_map(|(i, re)| c.check(&index(&p("exclude"), i), compile_regex(re)))
+        .collect();
+    ChallengeSpec {
+        version,
+        ttl,
+        leeway,
+        request_header,
+        response_header,
+        to_backend,
+        from_backend,
+        exclude,
+    }
+}
+
+fn clone_keys(a: &RawAlgo) -> RawAlgo {
+    RawAlgo {
+        algorithm: None,
+        secret: a.secret.clone(),
+        private_key: a.private_key.clone(),
+        public_key: a.public_key.clone(),
+    }
+}
+
+/// Compiles a regex; the error is flattened to one line.
+pub(super) fn compile_regex(re: &str) -> Result<regex::Regex, String> {
+    regex::RegexBuilder::new(re)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| {
+            let text = e.to_string();
+            let reason = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("error: "))
+                .map_or_else(
+                    || text.split_whitespace().collect::<Vec<_>>().join(" "),
+                    str::to_owned,
+                );
+            format!("invalid regex: {reason}")
+        })
+}
+
+/// `[routes.info_token]`.
+pub(super) fn info_token(
+    c: &mut Collector,
+    path: &str,
+    raw: &RawInfoToken,
+    base_dir: &Path,
+    env: &dyn LoadEnv,
+) -> InfoTokenSpec {
+    let p = |k: &str| join(path, k);
+    let version = match raw.version.as_deref() {
+        None | Some("latest") => InfoTokenVersion::Latest,
+        Some("legacy") => InfoTokenVersion::Legacy,
+        Some("url") => {
+            c.push(
+                p("version"),
+                "the \"url\" layout is not supported (use \"latest\" or \"legacy\")",
+            );
+            InfoTokenVersion::Latest
+        }
+        Some(v) => {
+            c.push(
+                p("version"),
+                format!("unknown version {v:?} (expected \"latest\" or \"legacy\")"),
+            );
+            InfoTokenVersion::Latest
+        }
+    };
+    let header = header_name(c, &p("header"), &raw.header, defaults::INFO_TOKEN_HEADER);
+    let ttl = duration(c, &p("ttl"), &raw.ttl, defaults::TOKEN_TTL, Zero::Rejected);
+    let algo = RawAlgo {
+        algorithm: raw.algorithm.clone(),
+        secret: raw.secret.clone(),
+        private_key: raw.private_key.clone(),
+        public_key: None,
+    };
+    let algo = algo_spec(c, path, &algo, None, Need::Sign, base_dir, env);
+    InfoTokenSpec {
+        version,
+        header,
+        ttl,
+        algo,
+    }
+}
