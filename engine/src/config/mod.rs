@@ -17,6 +17,8 @@ pub mod raw;
 mod secret;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_routes;
 mod validate;
 mod validate_route;
 

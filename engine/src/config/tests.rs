@@ -95,6 +95,7 @@ pub(super) fn env() -> MapEnv {
         ("CLAIM_SHAREDKEY", "a-claim-secret-of-32-bytes-or-more!!"),
         ("MY_SECRET", "s"),
     ])
+    .with_host("backend.internal", std::net::IpAddr::from([10, 0, 0, 7]))
 }
 
 pub(super) fn load(text: &str) -> Result<Config, ConfigErrors> {
