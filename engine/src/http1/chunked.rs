@@ -181,8 +181,9 @@ impl ChunkedDecoder {
                     }
                 }
                 _ => {
+                    let Some(&b) = rest.first() else { break };
                     i += 1;
-                    if let Err(e) = self.step(rest[0], out, mode) {
+                    if let Err(e) = self.step(b, out, mode) {
                         self.state = State::Failed(e);
                         return Err(e);
                     }

@@ -83,7 +83,8 @@ impl Span {
 pub struct HeadLimits {
     /// Most bytes in the whole head, request line and final CRLF CRLF included (431 beyond).
     pub max_head_bytes: usize,
-    /// Most header fields (431 beyond).
+    /// Most header fields (431 beyond). Values above 256 act as 256: `httparse` parses into a
+    /// fixed array on the stack.
     pub max_headers: usize,
     /// Most bytes in the request (or status) line, CRLF excluded (414 beyond, for requests).
     pub max_request_line_bytes: usize,

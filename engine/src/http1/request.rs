@@ -235,9 +235,10 @@ fn check_target(
     let (path_start, authority) = match t.first() {
         Some(b'/') => (target.start as usize, None),
         _ => {
-            let scheme_len = if t.len() >= 7 && eq_ignore_case(&t[..7], b"http://") {
+            let has_prefix = |p: &[u8]| t.get(..p.len()).is_some_and(|h| eq_ignore_case(h, p));
+            let scheme_len = if has_prefix(b"http://") {
                 7
-            } else if t.len() >= 8 && eq_ignore_case(&t[..8], b"https://") {
+            } else if has_prefix(b"https://") {
                 8
             } else {
                 return Err(bad);
@@ -247,7 +248,7 @@ fn check_target(
             let Some(auth_len) = auth_len.filter(|&n| rest.get(n) == Some(&b'/')) else {
                 return Err(RequestError::Invalid("absolute-form target without path"));
             };
-            let auth = &rest[..auth_len];
+            let auth = rest.get(..auth_len).unwrap_or_default();
             if auth.is_empty() || !auth.iter().all(|&b| is_authority_byte(b)) {
                 return Err(bad);
             }
