@@ -1,5 +1,19 @@
-//! `torii-engine`: the gateway's runtime, HTTP/1.1 path, routing, proxying and control plane.
+//! `torii-engine`: the gateway's runtime, HTTP/1.1 path, routing, proxying and control plane,
+//! and the `torii` binary's commands.
+//!
+//! Request path and module map: `docs/architecture.md`.
 
+pub mod cli;
 pub mod config;
+pub mod control;
 pub mod http1;
+pub mod io;
+pub mod logging;
+pub mod mirror;
+pub mod proxy;
 pub mod routing;
+pub mod runtime;
+pub mod server;
+pub mod shared;
+pub mod snapshot;
+pub mod upstream;

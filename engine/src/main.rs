@@ -1,9 +1,9 @@
-//! The `torii` binary.
+//! The `torii` binary: mimalloc as the global allocator, then the command line.
 use mimalloc::MiMalloc;
 
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
 
 fn main() {
-    println!("torii");
+    std::process::exit(torii_engine::cli::main());
 }

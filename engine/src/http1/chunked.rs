@@ -107,6 +107,7 @@ pub struct ChunkedDecoder {
     remaining: u64,
     ext_len: usize,
     trailer_len: usize,
+    payload: u64,
 }
 
 /// `tchar` of RFC 9110 §5.6.2.
@@ -139,6 +140,11 @@ impl ChunkedDecoder {
     /// A decoder at the start of a chunked body.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Decoded payload bytes seen so far (for body-size limits, whatever the output mode).
+    pub fn payload_bytes(&self) -> u64 {
+        self.payload
     }
 
     /// True once the whole body (last chunk and trailers) has been consumed.
@@ -176,6 +182,7 @@ impl ChunkedDecoder {
                     }
                     i += n;
                     self.remaining -= n as u64;
+                    self.payload += n as u64;
                     if self.remaining == 0 {
                         self.state = State::DataCr;
                     }

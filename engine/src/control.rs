@@ -1,0 +1,147 @@
+//! The control plane of a running gateway: start-up, signals, reload and drain.
+//!
+//! Owns the main thread after start: it builds the first snapshot, binds the listeners, starts
+//! the workers, then waits for signals (signal-hook, not monoio's ctrl-c helper, which would
+//! treat SIGHUP as shutdown). SIGHUP re-reads the config file, builds a new snapshot and stores
+//! it with one `ArcSwap::store`; a file that fails keeps the old snapshot and every error is
+//! logged with its key path. SIGTERM/SIGINT drain in phases (stop accepting, close idle
+//! keep-alives, `Connection: close` on the next responses, wait for in-flight requests up to
+//! `drain_timeout`) and return, so the process exits 0.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::config::{self, Config};
+use crate::runtime::{bind_listeners, spawn_workers, WorkerMain};
+use crate::server::worker::{run_gateway_worker, Worker};
+use crate::shared::Shared;
+use crate::snapshot::Snapshot;
+
+/// A started gateway: its shared state and the addresses it listens on.
+#[derive(Debug)]
+pub struct Gateway {
+    /// State shared with the workers.
+    pub shared: Arc<Shared>,
+    /// Bound listener addresses (port 0 resolved).
+    pub addrs: Vec<std::net::SocketAddr>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Builds the snapshot for `config`, binds its listeners and starts its workers.
+pub fn start(config: Config) -> Result<Gateway, String> {
+    let workers = config.gateway.workers;
+    let addrs = config.gateway.http.clone();
+    let snapshot = Snapshot::build(config, 1).map_err(|e| e.to_string())?;
+    let shared = Shared::new(snapshot, workers);
+    let bound = bind_listeners(&addrs, workers).map_err(|e| e.to_string())?;
+    let main_shared = shared.clone();
+    let main: Arc<WorkerMain> = Arc::new(move |id, driver, listeners| {
+        let shared = main_shared.clone();
+        let _ = shared.workers[id].driver.set(driver);
+        Box::pin(async move {
+            let worker = Worker::new(id, shared);
+            run_gateway_worker(worker, listeners).await;
+        })
+    });
+    let handles =
+        spawn_workers("torii-worker", bound.per_worker, true, main).map_err(|e| e.to_string())?;
+    for addr in &bound.addrs {
+        tracing::info!(%addr, workers, "listening");
+    }
+    Ok(Gateway {
+        shared,
+        addrs: bound.addrs,
+        workers: handles,
+    })
+}
+
+impl Gateway {
+    /// Re-reads `path` and swaps the new snapshot in. On failure the old snapshot stays and
+    /// every error is logged with its key path. Returns whether the new config is in force.
+    pub fn reload(&self, path: &Path) -> bool {
+        let current = self.shared.snapshot.load();
+        let result = config::load_file(path).and_then(|c| Snapshot::build(c, current.version + 1));
+        match result {
+            Ok(next) => {
+                warn_restart_only_changes(&current.config, &next.config);
+                let version = next.version;
+                self.shared.snapshot.store(Arc::new(next));
+                self.shared.reloads_ok.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(version, "configuration reloaded");
+                true
+            }
+            Err(errors) => {
+                self.shared.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                for e in &errors.0 {
+                    tracing::error!(path = %e.path, error = %e.message, "reload rejected; keeping the running configuration");
+                }
+                false
+            }
+        }
+    }
+
+    /// Drains: workers stop accepting and close idle connections; responses in flight end
+    /// with `Connection: close`; returns when no client connection is left or `timeout` passed.
+    pub fn drain(self, timeout: Duration) {
+        self.shared.draining.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + timeout;
+        while self.shared.active_connections() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let left = self.shared.active_connections();
+        if left > 0 {
+            tracing::warn!(
+                connections = left,
+                "drain timeout reached; closing remaining connections"
+            );
+            return;
+        }
+        for handle in self.workers {
+            let _ = handle.join();
+        }
+        tracing::info!("drained");
+    }
+}
+
+fn warn_restart_only_changes(old: &Config, new: &Config) {
+    if old.gateway.http != new.gateway.http || old.gateway.https != new.gateway.https {
+        tracing::warn!("listener addresses changed: they apply at the next restart only");
+    }
+    if old.gateway.workers != new.gateway.workers {
+        tracing::warn!("worker count changed: it applies at the next restart only");
+    }
+    if old.gateway.admin != new.gateway.admin {
+        tracing::warn!("admin address changed: it applies at the next restart only");
+    }
+}
+
+/// `torii run`: loads `path`, serves it, reloads on SIGHUP, drains on SIGTERM/SIGINT.
+pub fn run(path: PathBuf) -> Result<(), String> {
+    // Signals are registered before any worker starts, so none is lost or left to the default
+    // action (which for SIGHUP would kill the process).
+    let mut signals =
+        Signals::new([SIGHUP, SIGTERM, SIGINT]).map_err(|e| format!("signals: {e}"))?;
+    let config = config::load_file(&path).map_err(|e| e.to_string())?;
+    tracing::info!(summary = %config.summary(), "configuration loaded");
+    let gateway = start(config)?;
+    for sig in signals.forever() {
+        match sig {
+            SIGHUP => {
+                tracing::info!("SIGHUP: reloading {}", path.display());
+                gateway.reload(&path);
+            }
+            _ => {
+                let timeout = gateway.shared.snapshot.load().config.gateway.drain_timeout;
+                tracing::info!(?timeout, "shutting down: draining");
+                gateway.drain(timeout);
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}

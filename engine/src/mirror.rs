@@ -1,0 +1,215 @@
+//! `torii mirror`: a backend that answers every request with a JSON description of what it
+//! received (method, path, query, headers, body size). Used by the demo, the tests and the
+//! load-test suite as the service behind Torii.
+//!
+//! Owns the mirror's request loop, built on the same sans-IO HTTP/1.1 code and runtime as the
+//! gateway (one worker per core, `SO_REUSEPORT`), so it is fast enough not to be the bottleneck
+//! of a benchmark. It keeps connections alive, reads bodies fully (up to a cap) before
+//! answering, and never panics on input.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use monoio::io::AsyncWriteRent;
+use monoio::net::TcpStream;
+
+use crate::http1::{
+    parse_request_head, BodyFraming, ChunkedDecoder, ChunkedOutput, HeadLimits, HeaderField,
+    RequestHead,
+};
+use crate::io::{write_all_timeout, ReadBuf};
+use crate::proxy::respond::{push_json_escaped, write_error, write_json};
+use crate::runtime::{bind_listeners, spawn_workers, WorkerMain};
+
+/// Largest request body the mirror reads.
+const MAX_BODY: u64 = 16 * 1024 * 1024;
+/// Deadline for each read and write.
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How to run a mirror.
+#[derive(Debug, Clone)]
+pub struct MirrorOptions {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Worker threads.
+    pub workers: usize,
+}
+
+/// A running mirror (its workers run until the process exits).
+#[derive(Debug)]
+pub struct MirrorHandle {
+    /// The bound address (port 0 resolved).
+    pub addr: SocketAddr,
+}
+
+/// Starts a mirror in background threads and returns once it listens.
+pub fn start(opts: MirrorOptions) -> Result<MirrorHandle, String> {
+    let bound = bind_listeners(&[opts.listen], opts.workers).map_err(|e| e.to_string())?;
+    let addr = bound.addrs[0];
+    let main: Arc<WorkerMain> = Arc::new(move |_id, _driver, listeners| {
+        Box::pin(async move {
+            let mut loops = Vec::new();
+            for listener in listeners {
+                loops.push(monoio::spawn(async move {
+                    loop {
+                        match listener.accept().await {
+                            Ok((stream, _)) => {
+                                monoio::spawn(serve(stream));
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "mirror accept failed");
+                                monoio::time::sleep(Duration::from_millis(50)).await;
+                            }
+                        }
+                    }
+                }));
+            }
+            for l in loops {
+                l.await;
+            }
+        })
+    });
+    spawn_workers("torii-mirror", bound.per_worker, false, main).map_err(|e| e.to_string())?;
+    tracing::info!(%addr, "mirror listening");
+    Ok(MirrorHandle { addr })
+}
+
+async fn serve(mut stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let limits = HeadLimits::default();
+    let mut rbuf = ReadBuf::with_capacity(4096);
+    let mut headers: Vec<HeaderField> = Vec::with_capacity(32);
+    let mut out = Vec::with_capacity(2048);
+    let mut body = Vec::with_capacity(2048);
+    loop {
+        let head = loop {
+            if !rbuf.is_empty() {
+                match parse_request_head(rbuf.data(), &limits, &mut headers) {
+                    Ok(Some(h)) => break h,
+                    Ok(None) => {}
+                    Err(e) => {
+                        out.clear();
+                        write_error(&mut out, e.status(), e.reason(), true, &[]);
+                        let _ = write_all_timeout(&mut stream, &mut out, IO_TIMEOUT).await;
+                        return;
+                    }
+                }
+            }
+            match rbuf
+                .fill_timeout(&mut stream, limits.max_head_bytes + 1, IO_TIMEOUT)
+                .await
+            {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        };
+        let (body_len, message_len) =
+            match read_body(&mut stream, &mut rbuf, &head, &mut body).await {
+                Some(n) => n,
+                None => return,
+            };
+        out.clear();
+        describe(&mut out, &head, &headers, body_len, rbuf.data());
+        rbuf.consume(message_len);
+        if write_all_timeout(&mut stream, &mut out, IO_TIMEOUT)
+            .await
+            .is_err()
+            || !head.keep_alive
+        {
+            let _ = stream.shutdown().await;
+            return;
+        }
+    }
+}
+
+/// Reads the request body into the buffer behind the head (which stays at the start of
+/// `rbuf`). Returns the body size and the length of the whole message (head and framed body),
+/// or `None` when the connection must close.
+async fn read_body(
+    stream: &mut TcpStream,
+    rbuf: &mut ReadBuf,
+    head: &RequestHead,
+    scratch: &mut Vec<u8>,
+) -> Option<(u64, usize)> {
+    match head.body {
+        BodyFraming::None => Some((0, head.head_len)),
+        BodyFraming::Length(n) if n > MAX_BODY => None,
+        BodyFraming::Length(n) => {
+            let need = head.head_len + n as usize;
+            while rbuf.len() < need {
+                match rbuf.fill_timeout(stream, need, IO_TIMEOUT).await {
+                    Ok(0) | Err(_) => return None,
+                    Ok(_) => {}
+                }
+            }
+            Some((n, need))
+        }
+        BodyFraming::Chunked => {
+            let mut decoder = ChunkedDecoder::new();
+            let mut pos = head.head_len;
+            loop {
+                scratch.clear();
+                let data = rbuf.data().get(pos..).unwrap_or(&[]);
+                let progress = decoder.decode(data, scratch, ChunkedOutput::Payload).ok()?;
+                pos += progress.consumed;
+                if decoder.payload_bytes() > MAX_BODY {
+                    return None;
+                }
+                if progress.done {
+                    return Some((decoder.payload_bytes(), pos));
+                }
+                match rbuf.fill_timeout(stream, pos + 64 * 1024, IO_TIMEOUT).await {
+                    Ok(0) | Err(_) => return None,
+                    Ok(_) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Writes the 200 JSON answer describing the request.
+fn describe(
+    out: &mut Vec<u8>,
+    head: &RequestHead,
+    headers: &[HeaderField],
+    body_len: u64,
+    data: &[u8],
+) {
+    let mut json = Vec::with_capacity(512);
+    json.extend_from_slice(b"{\"method\":\"");
+    push_json_escaped(&mut json, head.method_span.get(data));
+    json.extend_from_slice(b"\",\"path\":\"");
+    push_json_escaped(&mut json, head.path.get(data));
+    json.extend_from_slice(b"\",\"query\":\"");
+    if let Some(q) = head.query {
+        push_json_escaped(&mut json, q.get(data));
+    }
+    json.extend_from_slice(b"\",\"headers\":{");
+    for (i, h) in headers.iter().enumerate() {
+        if i > 0 {
+            json.push(b',');
+        }
+        json.push(b'"');
+        let name = h.name.get(data).to_ascii_lowercase();
+        push_json_escaped(&mut json, &name);
+        json.extend_from_slice(b"\":\"");
+        push_json_escaped(
+            &mut json,
+            String::from_utf8_lossy(h.value.get(data)).as_bytes(),
+        );
+        json.push(b'"');
+    }
+    json.extend_from_slice(b"},\"body_bytes\":");
+    json.extend_from_slice(body_len.to_string().as_bytes());
+    json.push(b'}');
+    write_json(out, 200, &json, !head.keep_alive, &[]);
+}
+
+/// `torii mirror`: runs a mirror until the process is stopped.
+pub fn run(opts: MirrorOptions) -> Result<(), String> {
+    let _handle = start(opts)?;
+    loop {
+        std::thread::park();
+    }
+}

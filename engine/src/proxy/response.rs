@@ -1,0 +1,111 @@
+//! The response leg: the upstream's response head and body sent on to the client.
+//!
+//! Owns the response-side rules: header lines copied verbatim minus hop-by-hop ones (and, with
+//! the exchange protocol, the configured state-response header), framing chosen for the
+//! client's HTTP version (chunked re-framed for HTTP/1.1 clients, de-chunked and
+//! close-delimited for HTTP/1.0 ones), `Connection: close` when the connection ends, and the
+//! decision to return the upstream connection to the pool — only after a complete, cleanly
+//! framed response with no extra bytes behind it.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use monoio::net::TcpStream;
+
+use crate::http1::{copy_response_head, RequestHead, ResponseBody, ResponseHead};
+use crate::io::write_all_timeout;
+use crate::proxy::body::{pump, ChunkedMode, Framing, PumpOptions};
+use crate::proxy::upstream_call::BODY_BUFFER_BYTES;
+use crate::server::conn::ClientState;
+use crate::server::worker::Worker;
+use crate::snapshot::Snapshot;
+use crate::upstream::pool::UpstreamConn;
+
+/// Response bodies up to this size that are already buffered go out in the head's write.
+const COALESCE_RESPONSE_BYTES: u64 = 16 * 1024;
+
+/// Sends the upstream response to the client. Returns whether the client connection may be
+/// kept alive.
+pub async fn send_response(
+    worker: &Rc<Worker>,
+    snap: &Rc<Arc<Snapshot>>,
+    client: &mut TcpStream,
+    st: &mut ClientState,
+    head: &RequestHead,
+    mut up: UpstreamConn<TcpStream>,
+    resp: ResponseHead,
+) -> bool {
+    let limits = snap.limits;
+    let http10_client = head.version_minor == 0;
+    let (framing, chunked_mode, close_after) = match resp.body {
+        ResponseBody::None => (None, ChunkedMode::Rechunk, false),
+        ResponseBody::Length(n) => (Some(Framing::Length(n)), ChunkedMode::Rechunk, false),
+        ResponseBody::Chunked if http10_client => {
+            (Some(Framing::Chunked), ChunkedMode::Dechunk, true)
+        }
+        ResponseBody::Chunked => (Some(Framing::Chunked), ChunkedMode::Rechunk, false),
+        ResponseBody::UntilClose => (Some(Framing::UntilClose), ChunkedMode::Rechunk, true),
+    };
+    let close = close_after || !head.keep_alive || worker.is_draining();
+
+    st.wbuf.clear();
+    copy_response_head(up.buf.data(), &resp, &st.resp_headers, &mut st.wbuf, |_| {
+        false
+    });
+    if chunked_mode == ChunkedMode::Rechunk && matches!(resp.body, ResponseBody::Chunked) {
+        st.wbuf.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    if close {
+        st.wbuf.extend_from_slice(b"connection: close\r\n");
+    } else if http10_client {
+        st.wbuf.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    st.wbuf.extend_from_slice(b"\r\n");
+    up.buf.consume(resp.head_len);
+
+    let mut body_done = framing.is_none();
+    if let Some(Framing::Length(n)) = framing {
+        if n <= COALESCE_RESPONSE_BYTES && up.buf.len() as u64 >= n {
+            let n = n as usize;
+            st.wbuf.extend_from_slice(&up.buf.data()[..n]);
+            up.buf.consume(n);
+            body_done = true;
+        }
+    }
+    if write_all_timeout(client, &mut st.wbuf, limits.body_timeout)
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    if !body_done {
+        let Some(framing) = framing else { return false };
+        let opts = PumpOptions {
+            read_timeout: limits.upstream_timeout,
+            write_timeout: limits.body_timeout,
+            max_bytes: u64::MAX,
+            buffer_bytes: BODY_BUFFER_BYTES,
+            chunked: chunked_mode,
+        };
+        if let Err(e) = pump(
+            &mut up.stream,
+            &mut up.buf,
+            client,
+            framing,
+            &mut st.scratch,
+            opts,
+        )
+        .await
+        {
+            // The status line is already out: the only honest signal left is closing.
+            tracing::debug!(error = %e, "response body failed");
+            return false;
+        }
+    }
+    let reusable = resp.keep_alive && !matches!(resp.body, ResponseBody::UntilClose);
+    if reusable {
+        worker.pool.borrow_mut().checkin(up, Instant::now());
+    }
+    !close
+}

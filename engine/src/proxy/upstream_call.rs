@@ -1,0 +1,325 @@
+//! The upstream leg of a proxied request: connection, request head and body, response head,
+//! response body, and the decision to pool the upstream connection.
+//!
+//! Owns the forwarding rules: the client's header lines are copied verbatim minus hop-by-hop,
+//! spoofable and replaced ones, plus `Host`, `X-Forwarded-*` and framing headers; chunked
+//! bodies are re-framed canonically; the safe retry rule (design.md: once, on a fresh
+//! connection, only when a reused pooled connection failed before any response byte, the method
+//! is idempotent and no body was streamed); and the error mapping of hardening.md "Upstream
+//! failures" (refused/reset → 502, timeouts → 504, failure after the response head was sent →
+//! the client connection is closed).
+
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use monoio::net::TcpStream;
+
+use crate::http1::{
+    copy_request_head, parse_response_head, BodyFraming, HeaderKind, RequestHead, ResponseHead,
+};
+use crate::io::write_all_timeout;
+use crate::proxy::body::{pump, ChunkedMode, Framing, PumpError, PumpOptions};
+use crate::proxy::respond::write_error;
+use crate::proxy::response::send_response;
+use crate::server::conn::ClientState;
+use crate::server::worker::Worker;
+use crate::snapshot::{RuntimeLimits, Snapshot, Target};
+use crate::upstream::connect::{connect, ConnectError};
+use crate::upstream::pool::UpstreamConn;
+
+/// Bodies up to this size that are already buffered are sent in the same write as the head.
+const COALESCE_BODY_BYTES: u64 = 16 * 1024;
+/// Read-buffer cap while streaming bodies.
+pub(crate) const BODY_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Why the upstream leg failed before a response head reached the client.
+#[derive(Debug)]
+pub(crate) enum UpstreamError {
+    /// Connecting failed (refused, reset, timed out) on every target tried.
+    Connect(ConnectError),
+    /// The upstream failed (reset, closed) before any response byte.
+    BeforeResponse(io::Error),
+    /// No response head within the upstream timeout.
+    ResponseTimeout,
+    /// The upstream's response head was invalid.
+    BadResponse(&'static str),
+}
+
+impl UpstreamError {
+    fn status(&self) -> u16 {
+        match self {
+            UpstreamError::Connect(ConnectError::TimedOut) | UpstreamError::ResponseTimeout => 504,
+            _ => 502,
+        }
+    }
+
+    fn message(&self) -> &'static str {
+        match self {
+            UpstreamError::Connect(ConnectError::Refused) => "Upstream connection refused",
+            UpstreamError::Connect(ConnectError::TimedOut) => "Upstream connection timed out",
+            UpstreamError::Connect(ConnectError::NoTarget) => "No upstream target",
+            UpstreamError::BeforeResponse(_) => "Upstream connection failed",
+            UpstreamError::ResponseTimeout => "Upstream timed out",
+            UpstreamError::BadResponse(_) => "Upstream sent an invalid response",
+        }
+    }
+}
+
+/// Proxies one routed request to the route's targets. Returns whether the client connection
+/// may be kept alive.
+pub async fn forward(
+    worker: &Rc<Worker>,
+    snap: &Rc<Arc<Snapshot>>,
+    route_idx: usize,
+    client: &mut TcpStream,
+    st: &mut ClientState,
+    head: RequestHead,
+) -> bool {
+    let route = &snap.routes[route_idx];
+    let limits = snap.limits;
+    let coalesced = coalescible_body(st, &head);
+    let streamed_body = match head.body {
+        BodyFraming::Length(n) if n > 0 && coalesced.is_none() => Some(Framing::Length(n)),
+        BodyFraming::Chunked => Some(Framing::Chunked),
+        _ => None,
+    };
+
+    // The client head (and a coalesced body) stay in `rbuf` until the request is sent for
+    // good, so that the upstream head can be rendered again for a retry or another target.
+    let mut head_consumed = false;
+    let mut attempt = 0;
+    let result = loop {
+        attempt += 1;
+        let (mut up, target_idx) = match connect(worker, snap, route_idx, attempt > 1).await {
+            Ok(c) => c,
+            Err(e) => break Err(UpstreamError::Connect(e)),
+        };
+        render_upstream_head(&route.targets[target_idx], st, &head, coalesced);
+        let retryable =
+            up.reused && attempt == 1 && head.method.is_idempotent() && streamed_body.is_none();
+        if let Err(e) =
+            write_all_timeout(&mut up.stream, &mut st.up_head, limits.upstream_timeout).await
+        {
+            if retryable {
+                continue;
+            }
+            break Err(UpstreamError::BeforeResponse(e));
+        }
+        if let Some(framing) = streamed_body {
+            st.rbuf.consume(head.head_len);
+            head_consumed = true;
+            if let Err(keep_alive) =
+                send_request_body(client, st, &mut up, &head, framing, &limits).await
+            {
+                return keep_alive;
+            }
+        }
+        match read_response_head(&mut up, st, &head, &limits).await {
+            Ok(resp) => break Ok((up, resp)),
+            Err(UpstreamError::BeforeResponse(_)) if retryable => continue,
+            Err(e) => break Err(e),
+        }
+    };
+    let body_unread = streamed_body.is_some() && !head_consumed;
+    if !head_consumed {
+        st.rbuf.consume(head.head_len + coalesced.unwrap_or(0));
+    }
+    match result {
+        Ok((up, resp)) => send_response(worker, snap, client, st, &head, up, resp).await,
+        Err(e) => fail(worker, client, st, &head, &limits, &e, body_unread).await,
+    }
+}
+
+/// The length of the request body when it is small and already entirely buffered behind the
+/// head: it is then sent in the same write as the head.
+fn coalescible_body(st: &ClientState, head: &RequestHead) -> Option<usize> {
+    match head.body {
+        BodyFraming::Length(n) if n > 0 && n <= COALESCE_BODY_BYTES => {
+            let have = st.rbuf.len().saturating_sub(head.head_len) as u64;
+            (have >= n).then_some(n as usize)
+        }
+        _ => None,
+    }
+}
+
+/// Renders the upstream request head for `target` into `st.up_head`, followed by the
+/// coalesced body when there is one. Reads the client head from `st.rbuf` without consuming it.
+fn render_upstream_head(
+    target: &Target,
+    st: &mut ClientState,
+    head: &RequestHead,
+    coalesced: Option<usize>,
+) {
+    st.up_head.clear();
+    let data = st.rbuf.data();
+    copy_request_head(data, head, &st.headers, &mut st.up_head, |f| {
+        matches!(f.kind, HeaderKind::Host | HeaderKind::Expect)
+    });
+    st.up_head.extend_from_slice(&target.host_line);
+    st.up_head.extend_from_slice(&st.xff_line);
+    st.up_head.extend_from_slice(b"x-forwarded-proto: ");
+    st.up_head.extend_from_slice(st.proto);
+    st.up_head.extend_from_slice(b"\r\n");
+    if let Some(host) = head.host {
+        st.up_head.extend_from_slice(b"x-forwarded-host: ");
+        st.up_head.extend_from_slice(host.get(data));
+        st.up_head.extend_from_slice(b"\r\n");
+    }
+    if matches!(head.body, BodyFraming::Chunked) {
+        st.up_head
+            .extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    st.up_head.extend_from_slice(b"\r\n");
+    if let Some(n) = coalesced {
+        if let Some(body) = data.get(head.head_len..head.head_len + n) {
+            st.up_head.extend_from_slice(body);
+        }
+    }
+}
+
+/// Streams the rest of the request body to the upstream. On failure, answers the client and
+/// returns `Err(keep_alive)` (always false: the body's end is unknown).
+async fn send_request_body(
+    client: &mut TcpStream,
+    st: &mut ClientState,
+    up: &mut UpstreamConn<TcpStream>,
+    head: &RequestHead,
+    framing: Framing,
+    limits: &RuntimeLimits,
+) -> Result<(), bool> {
+    if head.expect_continue {
+        st.wbuf.clear();
+        st.wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        if write_all_timeout(client, &mut st.wbuf, limits.body_timeout)
+            .await
+            .is_err()
+        {
+            return Err(false);
+        }
+    }
+    let opts = PumpOptions {
+        read_timeout: limits.body_timeout,
+        write_timeout: limits.upstream_timeout,
+        max_bytes: limits.max_body_bytes,
+        buffer_bytes: BODY_BUFFER_BYTES,
+        chunked: ChunkedMode::Rechunk,
+    };
+    match pump(
+        client,
+        &mut st.rbuf,
+        &mut up.stream,
+        framing,
+        &mut st.scratch,
+        opts,
+    )
+    .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let (status, message) = match e {
+                PumpError::TooLarge => (413, "Request body too large"),
+                PumpError::Framing(_) => (400, "Bad request"),
+                PumpError::SourceTimeout => (408, "Request timeout"),
+                PumpError::Source(_) => return Err(false),
+                PumpError::Dest(_) => (502, "Upstream connection failed"),
+            };
+            st.wbuf.clear();
+            write_error(&mut st.wbuf, status, message, true, &[]);
+            let _ = write_all_timeout(client, &mut st.wbuf, limits.body_timeout).await;
+            Err(false)
+        }
+    }
+}
+
+/// Reads the upstream's response head (skipping interim 1xx answers) into `up.buf`.
+async fn read_response_head(
+    up: &mut UpstreamConn<TcpStream>,
+    st: &mut ClientState,
+    head: &RequestHead,
+    limits: &RuntimeLimits,
+) -> Result<ResponseHead, UpstreamError> {
+    let cap = limits.head.max_head_bytes + 1;
+    let deadline = Instant::now() + limits.upstream_timeout;
+    loop {
+        if !up.buf.is_empty() {
+            match parse_response_head(
+                up.buf.data(),
+                &limits.head,
+                head.method,
+                &mut st.resp_headers,
+            ) {
+                Ok(Some(resp)) if resp.status == 101 => {
+                    // Torii never asks for an upgrade (Upgrade is hop-by-hop), so a 101 is a
+                    // protocol error: nothing is tunnelled (hardening.md "Upgrade").
+                    return Err(UpstreamError::BadResponse("unexpected 101"));
+                }
+                Ok(Some(resp)) if resp.status < 200 => {
+                    up.buf.consume(resp.head_len);
+                    continue;
+                }
+                Ok(Some(resp)) => return Ok(resp),
+                Ok(None) if up.buf.len() >= cap => {
+                    return Err(UpstreamError::BadResponse("head too large"))
+                }
+                Ok(None) => {}
+                Err(_) => return Err(UpstreamError::BadResponse("invalid head")),
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(UpstreamError::ResponseTimeout);
+        }
+        let had_bytes = !up.buf.is_empty();
+        match up.buf.fill_timeout(&mut up.stream, cap, left).await {
+            Ok(0) if had_bytes => return Err(UpstreamError::BadResponse("closed mid-head")),
+            Ok(0) => {
+                return Err(UpstreamError::BeforeResponse(
+                    io::ErrorKind::UnexpectedEof.into(),
+                ))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                return Err(UpstreamError::ResponseTimeout)
+            }
+            Err(e) if had_bytes => {
+                let _ = e;
+                return Err(UpstreamError::BadResponse("reset mid-head"));
+            }
+            Err(e) => return Err(UpstreamError::BeforeResponse(e)),
+        }
+    }
+}
+
+/// Answers the client for an upstream failure that happened before any response byte was
+/// sent to it. The connection stays open only when no request body is left unread.
+async fn fail(
+    worker: &Worker,
+    client: &mut TcpStream,
+    st: &mut ClientState,
+    head: &RequestHead,
+    limits: &RuntimeLimits,
+    e: &UpstreamError,
+    body_unread: bool,
+) -> bool {
+    match e {
+        UpstreamError::BeforeResponse(io) => {
+            tracing::debug!(error = %io, "upstream failed before responding")
+        }
+        UpstreamError::BadResponse(why) => {
+            tracing::debug!(why, "upstream sent an invalid response")
+        }
+        other => tracing::debug!(error = ?other, "upstream failure"),
+    }
+    let close = body_unread || !head.keep_alive || worker.is_draining();
+    st.wbuf.clear();
+    write_error(&mut st.wbuf, e.status(), e.message(), close, &[]);
+    if write_all_timeout(client, &mut st.wbuf, limits.body_timeout)
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    !close
+}

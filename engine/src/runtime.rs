@@ -1,0 +1,259 @@
+//! Thread-per-core runtime: listener sockets, worker threads, IO driver selection, pinning.
+//!
+//! Owns process start-up mechanics shared by the gateway and the mirror: every address gets one
+//! `SO_REUSEPORT` listener per worker (so the kernel spreads connections over the cores), after
+//! a probe bind without `SO_REUSEPORT` that fails when another process already serves the port;
+//! every worker runs its own monoio runtime on io_uring when the kernel allows it and on epoll
+//! otherwise (also when the probe passes but building the ring fails), pinned to one core.
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use monoio::time::TimeDriver;
+use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Submission-queue entries of each worker's io_uring.
+const URING_ENTRIES: u32 = 1024;
+/// Listen backlog of each listener socket.
+const BACKLOG: i32 = 4096;
+
+/// Why listeners could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// Another process already listens on the address.
+    #[error("{addr}: address already in use by another process (is another torii running?)")]
+    InUse {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// Any other socket error.
+    #[error("{addr}: {source}")]
+    Io {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+/// Listener sockets for every worker: `per_worker[w]` holds one socket per address.
+#[derive(Debug)]
+pub struct BoundListeners {
+    /// Sockets handed to each worker.
+    pub per_worker: Vec<Vec<StdListener>>,
+    /// The addresses actually bound (port 0 resolved), in config order.
+    pub addrs: Vec<SocketAddr>,
+}
+
+fn io_err(addr: SocketAddr) -> impl Fn(io::Error) -> BindError {
+    move |source| BindError::Io { addr, source }
+}
+
+fn new_socket(addr: SocketAddr) -> Result<Socket, BindError> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .map_err(io_err(addr))?;
+    socket.set_reuse_address(true).map_err(io_err(addr))?;
+    socket.set_nonblocking(true).map_err(io_err(addr))?;
+    Ok(socket)
+}
+
+/// Fails with [`BindError::InUse`] when some other socket already listens on `addr`: a bind
+/// without `SO_REUSEPORT` fails then, whatever options the other socket has.
+fn probe_free(addr: SocketAddr) -> Result<(), BindError> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    let socket = new_socket(addr)?;
+    match socket.bind(&addr.into()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Err(BindError::InUse { addr }),
+        Err(e) => Err(BindError::Io { addr, source: e }),
+    }
+}
+
+/// Binds `workers` `SO_REUSEPORT` listeners on each address. Port 0 is resolved by the first
+/// socket and reused for the others, so every worker listens on the same port.
+pub fn bind_listeners(addrs: &[SocketAddr], workers: usize) -> Result<BoundListeners, BindError> {
+    let mut per_worker: Vec<Vec<StdListener>> = (0..workers)
+        .map(|_| Vec::with_capacity(addrs.len()))
+        .collect();
+    let mut bound = Vec::with_capacity(addrs.len());
+    for &asked in addrs {
+        probe_free(asked)?;
+        let mut addr = asked;
+        for list in per_worker.iter_mut() {
+            let socket = new_socket(addr)?;
+            socket.set_reuse_port(true).map_err(io_err(addr))?;
+            socket.bind(&addr.into()).map_err(|e| match e.kind() {
+                io::ErrorKind::AddrInUse => BindError::InUse { addr },
+                _ => BindError::Io { addr, source: e },
+            })?;
+            socket.listen(BACKLOG).map_err(io_err(addr))?;
+            if addr.port() == 0 {
+                addr = socket
+                    .local_addr()
+                    .map_err(io_err(addr))?
+                    .as_socket()
+                    .ok_or_else(|| io_err(asked)(io::Error::other("not an inet socket")))?;
+            }
+            list.push(socket.into());
+        }
+        bound.push(addr);
+    }
+    Ok(BoundListeners {
+        per_worker,
+        addrs: bound,
+    })
+}
+
+/// A worker's runtime, on whichever driver could be built.
+pub enum AnyRuntime {
+    /// io_uring.
+    Uring(monoio::Runtime<TimeDriver<IoUringDriver>>),
+    /// epoll (monoio's "legacy" driver).
+    Legacy(monoio::Runtime<TimeDriver<LegacyDriver>>),
+}
+
+impl std::fmt::Debug for AnyRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.driver_name())
+    }
+}
+
+impl AnyRuntime {
+    /// Builds io_uring when the kernel supports the operations monoio needs (and
+    /// `MONOIO_FORCE_LEGACY_DRIVER` is not set), falling back to epoll when the probe fails
+    /// *or* when building the ring itself fails (seccomp, memlock limits).
+    pub fn build() -> io::Result<Self> {
+        if monoio::utils::detect_uring() {
+            match RuntimeBuilder::<IoUringDriver>::new()
+                .with_entries(URING_ENTRIES)
+                .enable_timer()
+                .build()
+            {
+                Ok(rt) => return Ok(AnyRuntime::Uring(rt)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "io_uring probe passed but the ring could not be built; using epoll")
+                }
+            }
+        }
+        let rt = RuntimeBuilder::<LegacyDriver>::new()
+            .enable_timer()
+            .build()?;
+        Ok(AnyRuntime::Legacy(rt))
+    }
+
+    /// `io_uring` or `epoll`.
+    pub fn driver_name(&self) -> &'static str {
+        match self {
+            AnyRuntime::Uring(_) => "io_uring",
+            AnyRuntime::Legacy(_) => "epoll",
+        }
+    }
+
+    /// Runs `fut` to completion on this runtime.
+    pub fn block_on<F: Future>(&mut self, fut: F) -> F::Output {
+        match self {
+            AnyRuntime::Uring(rt) => rt.block_on(fut),
+            AnyRuntime::Legacy(rt) => rt.block_on(fut),
+        }
+    }
+}
+
+/// Builds the future a worker runs, on the worker's own thread (it need not be `Send`).
+pub type WorkerMain = dyn Fn(usize, &'static str, Vec<monoio::net::TcpListener>) -> Pin<Box<dyn Future<Output = ()>>>
+    + Send
+    + Sync;
+
+/// Starts one thread per entry of `listeners`, each pinned to a core (when `pin`), with its
+/// own runtime, running `main(worker_id, driver_name, listeners)`.
+pub fn spawn_workers(
+    name: &str,
+    listeners: Vec<Vec<StdListener>>,
+    pin: bool,
+    main: Arc<WorkerMain>,
+) -> io::Result<Vec<JoinHandle<()>>> {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mut handles = Vec::with_capacity(listeners.len());
+    for (id, socks) in listeners.into_iter().enumerate() {
+        let main = main.clone();
+        let handle = std::thread::Builder::new().name(format!("{name}-{id}")).spawn(move || {
+            if pin {
+                pin_to_core(id % cores);
+            }
+            let mut rt = match AnyRuntime::build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(worker = id, error = %e, "could not build a runtime");
+                    return;
+                }
+            };
+            let driver = rt.driver_name();
+            tracing::info!(worker = id, driver, "worker started");
+            rt.block_on(async move {
+                let mut converted = Vec::with_capacity(socks.len());
+                for s in socks {
+                    match monoio::net::TcpListener::from_std(s) {
+                        Ok(l) => converted.push(l),
+                        Err(e) => {
+                            tracing::error!(worker = id, error = %e, "listener rejected by the runtime");
+                            return;
+                        }
+                    }
+                }
+                main(id, driver, converted).await;
+            });
+        })?;
+        handles.push(handle);
+    }
+    Ok(handles)
+}
+
+/// Pins the calling thread to `core`. Failure (restricted cpusets in containers) is logged and
+/// otherwise ignored: pinning is an optimisation.
+fn pin_to_core(core: usize) {
+    // SAFETY: `set` is a plain bitmask on our stack, zeroed by CPU_ZERO before use, and
+    // sched_setaffinity(0, ...) only affects the calling thread.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        libc::CPU_SET(core, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc != 0 {
+        tracing::debug!(core, error = %io::Error::last_os_error(), "could not pin worker");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_bind_on_a_served_port_fails_clearly() {
+        let first = bind_listeners(&["127.0.0.1:0".parse().unwrap()], 2).unwrap();
+        let addr = first.addrs[0];
+        assert_ne!(addr.port(), 0);
+        assert_eq!(first.per_worker.len(), 2);
+        for list in &first.per_worker {
+            assert_eq!(list[0].local_addr().unwrap(), addr);
+        }
+        let err = bind_listeners(&[addr], 1).unwrap_err();
+        assert!(matches!(err, BindError::InUse { .. }), "{err}");
+        assert!(err.to_string().contains("already in use"));
+    }
+
+    #[test]
+    fn a_runtime_can_be_built() {
+        let mut rt = AnyRuntime::build().unwrap();
+        assert!(matches!(rt.driver_name(), "io_uring" | "epoll"));
+        assert_eq!(rt.block_on(async { 41 + 1 }), 42);
+    }
+}

@@ -1,0 +1,177 @@
+//! One client connection: reads request heads under their deadlines and hands each request to
+//! the proxy, for as long as the connection is kept alive.
+//!
+//! Owns the per-connection buffers (reused for every request on the connection: no allocation
+//! per request in the steady state) and the rules for reading a head: the idle deadline
+//! between requests, the absolute deadline for a head once its first byte arrived (408), the
+//! size limits (431/414, from the parser) and closing idle connections when draining starts.
+
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use monoio::io::AsyncWriteRent;
+use monoio::net::TcpStream;
+
+use crate::http1::{parse_request_head, HeaderField, RequestError, RequestHead};
+use crate::io::{write_all_timeout, ReadBuf};
+use crate::proxy;
+use crate::proxy::respond::write_error;
+use crate::server::worker::{ConnGuard, Worker};
+use crate::snapshot::RuntimeLimits;
+
+/// Initial capacity of a connection's read buffer.
+const READ_BUF_INITIAL: usize = 4096;
+/// Capacity an idle keep-alive connection keeps (memory per idle connection).
+const READ_BUF_IDLE: usize = 4096;
+
+/// Buffers and facts of one client connection, reused for every request on it.
+#[derive(Debug)]
+pub struct ClientState {
+    /// Bytes read from the client and not yet consumed (head, body start, pipelined requests).
+    pub rbuf: ReadBuf,
+    /// Heads and small bodies being written to the client.
+    pub wbuf: Vec<u8>,
+    /// The upstream request head being sent (kept until the response head arrives, so that a
+    /// request can be retried on a fresh connection).
+    pub up_head: Vec<u8>,
+    /// Header spans of the current request head.
+    pub headers: Vec<HeaderField>,
+    /// Header spans of the current upstream response head.
+    pub resp_headers: Vec<HeaderField>,
+    /// Scratch buffer for chunked re-encoding.
+    pub scratch: Vec<u8>,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// `x-forwarded-for: <peer ip>\r\n`, rendered once per connection.
+    pub xff_line: Vec<u8>,
+    /// Scheme seen by the client (`http` or `https`).
+    pub proto: &'static [u8],
+}
+
+impl ClientState {
+    /// Fresh state for a connection from `peer`.
+    pub fn new(peer: SocketAddr, proto: &'static [u8]) -> Self {
+        Self {
+            rbuf: ReadBuf::with_capacity(READ_BUF_INITIAL),
+            wbuf: Vec::with_capacity(1024),
+            up_head: Vec::with_capacity(1024),
+            headers: Vec::with_capacity(32),
+            resp_headers: Vec::with_capacity(32),
+            scratch: Vec::new(),
+            peer,
+            xff_line: format!("x-forwarded-for: {}\r\n", peer.ip()).into_bytes(),
+            proto,
+        }
+    }
+}
+
+/// Outcome of waiting for a request head.
+enum HeadRead {
+    /// A complete head is at the start of `rbuf`.
+    Head(RequestHead),
+    /// The client went away, stayed idle too long, or draining started while idle.
+    Closed,
+    /// The head is invalid or too slow: answer this status and close.
+    Reject(u16, &'static str),
+}
+
+/// Serves one client connection until it closes.
+pub async fn serve_client(worker: Rc<Worker>, mut client: TcpStream, peer: SocketAddr) {
+    let _guard = ConnGuard::new(worker.stats());
+    let _ = client.set_nodelay(true);
+    let mut st = ClientState::new(peer, b"http");
+    loop {
+        let snap = worker.snapshot();
+        let limits = snap.limits;
+        match read_head(&worker, &mut client, &mut st, &limits).await {
+            HeadRead::Head(head) => {
+                let keep_alive =
+                    proxy::handle_request(&worker, &snap, &mut client, &mut st, head).await;
+                worker
+                    .stats()
+                    .requests
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if !keep_alive {
+                    break;
+                }
+                st.rbuf.shrink_idle(READ_BUF_IDLE);
+            }
+            HeadRead::Closed => break,
+            HeadRead::Reject(status, message) => {
+                st.wbuf.clear();
+                write_error(&mut st.wbuf, status, message, true, &[]);
+                let _ = write_all_timeout(&mut client, &mut st.wbuf, limits.client_header_timeout)
+                    .await;
+                break;
+            }
+        }
+    }
+    let _ = client.shutdown().await;
+}
+
+/// Waits for the next complete request head on the connection.
+async fn read_head<S: monoio::io::AsyncReadRent>(
+    worker: &Worker,
+    client: &mut S,
+    st: &mut ClientState,
+    limits: &RuntimeLimits,
+) -> HeadRead {
+    // Room for the whole head plus one byte, so an over-long head is seen as such.
+    let cap = limits.head.max_head_bytes + 1;
+    let mut deadline: Option<Instant> = None;
+    loop {
+        if !st.rbuf.is_empty() {
+            match parse_request_head(st.rbuf.data(), &limits.head, &mut st.headers) {
+                Ok(Some(head)) => return HeadRead::Head(head),
+                Ok(None) => {}
+                Err(e) => return reject(&e),
+            }
+            if st.rbuf.len() >= cap {
+                return HeadRead::Reject(431, "Request header fields too large");
+            }
+        }
+        let idle = st.rbuf.is_empty() && deadline.is_none();
+        let res = if idle {
+            if worker.is_draining() {
+                return HeadRead::Closed;
+            }
+            monoio::select! {
+                r = st.rbuf.fill_timeout(client, cap, limits.keepalive_timeout) => r,
+                _ = worker.drain.wait() => return HeadRead::Closed,
+            }
+        } else {
+            let d = *deadline.get_or_insert_with(|| Instant::now() + limits.client_header_timeout);
+            let left = d.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return HeadRead::Reject(408, "Request timeout");
+            }
+            st.rbuf.fill_timeout(client, cap, left).await
+        };
+        match res {
+            Ok(0) => return HeadRead::Closed,
+            Ok(_) => {
+                if deadline.is_none() {
+                    deadline = Some(Instant::now() + limits.client_header_timeout);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut && !idle => {
+                return HeadRead::Reject(408, "Request timeout");
+            }
+            Err(_) => return HeadRead::Closed,
+        }
+    }
+}
+
+fn reject(e: &RequestError) -> HeadRead {
+    let message = match e {
+        RequestError::HeadTooLarge | RequestError::TooManyHeaders => {
+            "Request header fields too large"
+        }
+        RequestError::UriTooLong => "URI too long",
+        RequestError::UnsupportedVersion => "HTTP version not supported",
+        RequestError::Invalid(_) => "Bad request",
+    };
+    HeadRead::Reject(e.status(), message)
+}

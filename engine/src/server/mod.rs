@@ -1,0 +1,5 @@
+//! The serving side: workers, their accept loops and client connections.
+
+pub mod conn;
+pub mod drain;
+pub mod worker;

@@ -1,0 +1,172 @@
+//! One worker thread's state and its accept loops.
+//!
+//! Owns what a worker keeps between requests: its view of the config snapshot (a per-worker
+//! `arc_swap::Cache`, so a request costs one pointer compare and no shared refcount traffic),
+//! its upstream pool, its target selector and its drain signal. Everything here is `!Send` and
+//! touched by one thread only; `RefCell` borrows are never held across an `.await`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::{ArcSwap, Cache};
+use monoio::net::{TcpListener, TcpStream};
+
+use crate::server::conn::serve_client;
+use crate::server::drain::DrainSignal;
+use crate::shared::{Shared, WorkerStats};
+use crate::snapshot::Snapshot;
+use crate::upstream::pool::Pool;
+use crate::upstream::select::Selector;
+
+/// How often a worker looks at the process-wide draining flag.
+const DRAIN_POLL: Duration = Duration::from_millis(50);
+/// Idle upstream connections kept per target and worker.
+const MAX_IDLE_PER_TARGET: usize = 256;
+/// Idle upstream connections older than this are closed instead of reused.
+const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The state of one worker thread.
+pub struct Worker {
+    /// Worker index (0-based).
+    pub id: usize,
+    /// State shared with the control thread.
+    pub shared: Arc<Shared>,
+    cache: RefCell<Cache<Arc<ArcSwap<Snapshot>>, Arc<Snapshot>>>,
+    // An `Rc` around the `Arc` on purpose: requests clone the `Rc` (a plain increment in this
+    // thread) instead of the `Arc`, whose shared counter would bounce between cores.
+    #[allow(clippy::redundant_allocation)]
+    current: RefCell<Rc<Arc<Snapshot>>>,
+    /// Idle upstream connections.
+    pub pool: RefCell<Pool<TcpStream>>,
+    /// Round-robin cursors and down marks.
+    pub selector: RefCell<Selector>,
+    /// Fired when draining starts.
+    pub drain: DrainSignal,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    /// A worker reading the snapshot in `shared`.
+    pub fn new(id: usize, shared: Arc<Shared>) -> Rc<Self> {
+        let mut cache = Cache::new(shared.snapshot.clone());
+        let current = Rc::new(cache.load().clone());
+        Rc::new(Self {
+            id,
+            shared,
+            cache: RefCell::new(cache),
+            current: RefCell::new(current),
+            pool: RefCell::new(Pool::new(UPSTREAM_IDLE_TIMEOUT, MAX_IDLE_PER_TARGET)),
+            selector: RefCell::new(Selector::default()),
+            drain: DrainSignal::default(),
+        })
+    }
+
+    /// The snapshot to use for the request about to start. Cheap: a pointer compare, plus an
+    /// `Arc` clone only when a reload happened since the last call. The request keeps the
+    /// returned handle until it ends, so a reload never changes a request in flight.
+    #[inline]
+    pub fn snapshot(&self) -> Rc<Arc<Snapshot>> {
+        let mut cache = self.cache.borrow_mut();
+        let latest = cache.load();
+        let mut current = self.current.borrow_mut();
+        if !Arc::ptr_eq(latest, &current) {
+            *current = Rc::new(latest.clone());
+        }
+        current.clone()
+    }
+
+    /// This worker's counters.
+    #[inline]
+    pub fn stats(&self) -> &WorkerStats {
+        &self.shared.workers[self.id]
+    }
+
+    /// True once draining started (process-wide flag, seen by this worker).
+    #[inline]
+    pub fn is_draining(&self) -> bool {
+        self.drain.is_fired() || self.shared.is_draining()
+    }
+}
+
+/// Counts a client connection as active for as long as it lives.
+#[derive(Debug)]
+pub struct ConnGuard<'a>(&'a WorkerStats);
+
+impl<'a> ConnGuard<'a> {
+    /// Registers one more active connection.
+    pub fn new(stats: &'a WorkerStats) -> Self {
+        stats.active_connections.fetch_add(1, Ordering::Relaxed);
+        Self(stats)
+    }
+}
+
+impl Drop for ConnGuard<'_> {
+    fn drop(&mut self) {
+        self.0.active_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs a worker: one accept loop per listener, plus the task that turns the process-wide
+/// draining flag into this worker's drain signal. Returns once draining started and every
+/// client connection of this worker has ended.
+pub async fn run_gateway_worker(worker: Rc<Worker>, listeners: Vec<TcpListener>) {
+    let watcher = monoio::spawn(watch_drain(worker.clone()));
+    let mut loops = Vec::with_capacity(listeners.len());
+    for listener in listeners {
+        loops.push(monoio::spawn(accept_loop(worker.clone(), listener)));
+    }
+    for handle in loops {
+        handle.await;
+    }
+    watcher.await;
+    worker.pool.borrow_mut().clear();
+    while worker.stats().active_connections.load(Ordering::Relaxed) > 0 {
+        monoio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn watch_drain(worker: Rc<Worker>) {
+    while !worker.shared.is_draining() {
+        monoio::time::sleep(DRAIN_POLL).await;
+    }
+    worker.drain.fire();
+}
+
+async fn accept_loop(worker: Rc<Worker>, listener: TcpListener) {
+    loop {
+        if worker.drain.is_fired() {
+            return;
+        }
+        let max = worker.snapshot().config.gateway.max_connections_per_worker;
+        if worker.stats().active_connections.load(Ordering::Relaxed) >= max {
+            // Stop accepting until a connection ends (hardening.md "Slow and greedy clients").
+            monoio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        }
+        let accepted = monoio::select! {
+            r = listener.accept() => Some(r),
+            _ = worker.drain.wait() => None,
+        };
+        match accepted {
+            None => return,
+            Some(Ok((stream, peer))) => {
+                monoio::spawn(serve_client(worker.clone(), stream, peer));
+            }
+            Some(Err(e)) => {
+                tracing::warn!(worker = worker.id, error = %e, "accept failed");
+                // Out of file descriptors and similar: back off instead of spinning.
+                monoio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}

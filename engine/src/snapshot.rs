@@ -1,0 +1,124 @@
+//! The immutable config snapshot that workers read on every request.
+//!
+//! Owns the translation from a validated [`Config`] into what the request path needs ready-made:
+//! the compiled route table, each route's targets with their pre-rendered `Host` header lines,
+//! and (with the security features) the keys and prepared token parts. Built on the control
+//! thread at start and on every reload; everything slow or fallible happens here, never per
+//! request. A snapshot is never mutated after it is built.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::config::{Config, ConfigError, ConfigErrors};
+use crate::http1::HeadLimits;
+use crate::routing::RouteTable;
+
+/// One upstream target, ready for the request path.
+#[derive(Debug)]
+pub struct Target {
+    /// Resolved address (the pool key).
+    pub addr: SocketAddr,
+    /// `host: <host[:port]>\r\n`, written as is into upstream request heads.
+    pub host_line: Vec<u8>,
+    /// The target as configured, for logs.
+    pub url: String,
+}
+
+/// One route, ready for the request path.
+#[derive(Debug)]
+pub struct Route {
+    /// Route id from the config.
+    pub id: String,
+    /// Route name (the `aud` of tokens sent to the backend).
+    pub name: String,
+    /// Targets in config order.
+    pub targets: Vec<Target>,
+    /// The targets' addresses, in the same order, for the selector.
+    pub target_addrs: Vec<SocketAddr>,
+}
+
+/// Request-path view of `[limits]`.
+#[derive(Debug, Clone, Copy)]
+pub struct RuntimeLimits {
+    /// Head parser limits.
+    pub head: HeadLimits,
+    /// Largest request body accepted.
+    pub max_body_bytes: u64,
+    /// Deadline for a whole request head, from its first byte.
+    pub client_header_timeout: Duration,
+    /// Idle time allowed between requests on a keep-alive connection.
+    pub keepalive_timeout: Duration,
+    /// Longest wait for the next bytes of a body (minimum progress).
+    pub body_timeout: Duration,
+    /// Deadline to connect to an upstream.
+    pub upstream_connect_timeout: Duration,
+    /// Longest wait for upstream bytes (response head and body).
+    pub upstream_timeout: Duration,
+}
+
+/// Everything a worker reads per request, built once per config load.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Increases with every successful load; starts at 1.
+    pub version: u64,
+    /// The validated config it was built from.
+    pub config: Config,
+    /// Host/path → route index.
+    pub table: RouteTable,
+    /// Routes by index.
+    pub routes: Vec<Route>,
+    /// Limits in request-path form.
+    pub limits: RuntimeLimits,
+}
+
+impl Snapshot {
+    /// Builds a snapshot from a validated config. Fails with every error found, each with the
+    /// key path it concerns.
+    pub fn build(config: Config, version: u64) -> Result<Self, ConfigErrors> {
+        let mut errors: Vec<ConfigError> = Vec::new();
+        let mut routes = Vec::with_capacity(config.routes.len());
+        for rc in &config.routes {
+            let targets: Vec<Target> = rc
+                .targets
+                .iter()
+                .map(|t| Target {
+                    addr: t.addr,
+                    host_line: format!("host: {}\r\n", t.host_header).into_bytes(),
+                    url: t.url.clone(),
+                })
+                .collect();
+            let target_addrs = targets.iter().map(|t| t.addr).collect();
+            routes.push(Route {
+                id: rc.id.clone(),
+                name: rc.name.clone(),
+                targets,
+                target_addrs,
+            });
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(std::mem::take(&mut errors)));
+        }
+        let table = RouteTable::build(&config.routes);
+        let l = &config.limits;
+        let limits = RuntimeLimits {
+            head: HeadLimits {
+                max_head_bytes: l.max_header_bytes,
+                max_headers: l.max_headers,
+                max_request_line_bytes: l.max_request_line_bytes,
+            },
+            max_body_bytes: l.max_body_bytes,
+            client_header_timeout: l.client_header_timeout,
+            keepalive_timeout: l.keepalive_timeout,
+            body_timeout: l.body_idle_timeout,
+            upstream_connect_timeout: l.upstream_connect_timeout,
+            upstream_timeout: l.upstream_timeout,
+        };
+        Ok(Self {
+            version,
+            config,
+            table,
+            routes,
+            limits,
+        })
+    }
+}

@@ -1,0 +1,6 @@
+//! Upstream side of the proxy: connecting to targets, per-worker keep-alive pools, target
+//! selection.
+
+pub mod connect;
+pub mod pool;
+pub mod select;
