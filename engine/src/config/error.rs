@@ -182,6 +182,8 @@ pub(crate) fn from_toml(
             return ConfigErrors::single(full, "unknown key");
         }
     }
+    let message = redact(message);
+    let message = message.as_str();
     let located = match position {
         Some((l, c)) => format!("{message} (line {l}, column {c})"),
         None => message.to_owned(),
@@ -197,6 +199,33 @@ pub(crate) fn from_toml(
     }
 }
 
+/// Removes quoted string values (`string "…"`) from a deserializer message, since a misplaced
+/// secret could be one, and replaces Rust type names (`struct RawAlgo`) with "a table".
+fn redact(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find("string \"") {
+        let after = &rest[start + "string \"".len()..];
+        match after.find("\", ") {
+            Some(end) => {
+                out.push_str(&rest[..start]);
+                out.push_str("string");
+                rest = &after[end + 1..];
+            }
+            None => break,
+        }
+    }
+    out.push_str(rest);
+    while let Some(start) = out.find("struct Raw") {
+        let name = start + "struct ".len();
+        let end = out[name..]
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .map_or(out.len(), |e| name + e);
+        out.replace_range(start..end, "a table");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +237,22 @@ mod tests {
         assert_eq!(line_col(t, 6), (2, 1));
         assert_eq!(line_col(t, 8), (2, 3));
         assert_eq!(line_col(t, 999), (3, 1));
+    }
+
+    #[test]
+    fn redacts_strings_and_type_names() {
+        assert_eq!(
+            redact("invalid type: string \"s3cret\", expected struct RawAlgo"),
+            "invalid type: string, expected a table"
+        );
+        assert_eq!(
+            redact("expected struct RawAlgo here"),
+            "expected a table here"
+        );
+        assert_eq!(
+            redact("unterminated string \"abc"),
+            "unterminated string \"abc"
+        );
     }
 
     #[test]

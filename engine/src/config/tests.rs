@@ -417,3 +417,18 @@ fn load_file_reads_and_reports() {
     assert!(matches!(missing, Err(e) if e.0[0].message.starts_with("cannot read")));
     let _ = std::fs::remove_dir_all(&dir);
 }
+#[test]
+fn type_errors_do_not_quote_strings_or_name_rust_types() {
+    let text = format!("{MINIMAL}[routes.challenge]\nto_backend = \"literal-hunter2\"\n");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1);
+    assert!(
+        !errs[0].contains("hunter2") && !errs[0].contains("Raw"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[0]
+            .starts_with("routes[0].challenge.to_backend: invalid type: string, expected a table"),
+        "{errs:?}"
+    );
+}
