@@ -2,6 +2,8 @@
 //! 127.0.0.1:0, scripted raw TCP backends, and a minimal blocking HTTP/1.1 client.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod process;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;

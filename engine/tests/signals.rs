@@ -1,0 +1,242 @@
+//! The real `torii` binary under signals: SIGHUP reloads (including a broken file, and under
+//! load with zero failed requests), SIGTERM drains with a slow request in flight and exits 0,
+//! a second instance on a served port fails clearly, and `torii check` reports errors with key
+//! paths.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::process::{spawn, TempDir, Torii};
+use common::*;
+
+fn config_with(routes: &str) -> String {
+    format!("[gateway]\nworkers = 2\nhttp = [\"127.0.0.1:0\"]\ndrain_timeout = \"5s\"\n\n{routes}")
+}
+
+#[test]
+fn sighup_applies_a_new_config_and_a_broken_one_keeps_the_old() {
+    let m = mirror();
+    let dir = TempDir::new("reload");
+    let path = dir.write("torii.toml", &config_with(&route("a", "a.test", "/", &[m])));
+    let torii = Torii::run(&path);
+    assert_eq!(get(torii.addr, "a.test", "/").status, 200);
+    assert_eq!(get(torii.addr, "b.test", "/").status, 404);
+
+    dir.write(
+        "torii.toml",
+        &config_with(&format!(
+            "{}{}",
+            route("a", "a.test", "/", &[m]),
+            route("b", "b.test", "/", &[m])
+        )),
+    );
+    torii.signal(libc::SIGHUP);
+    torii.wait_log("configuration reloaded", Duration::from_secs(10));
+    assert_eq!(get(torii.addr, "b.test", "/").status, 200);
+
+    dir.write(
+        "torii.toml",
+        &config_with(&format!(
+            "{}[routes.challenge]\ntll = \"3s\"\n",
+            route("a", "a.test", "/", &[m])
+        )),
+    );
+    torii.signal(libc::SIGHUP);
+    let line = torii.wait_log("reload rejected", Duration::from_secs(10));
+    assert!(
+        line.contains("routes[0].challenge.tll"),
+        "error names its key path: {line}"
+    );
+    assert_eq!(
+        get(torii.addr, "b.test", "/").status,
+        200,
+        "old config still serving"
+    );
+    assert_eq!(get(torii.addr, "a.test", "/").status, 200);
+}
+
+#[test]
+fn reload_under_load_fails_no_request() {
+    let m = mirror();
+    let dir = TempDir::new("reload-load");
+    let one = config_with(&route("a", "a.test", "/", &[m]));
+    let two = config_with(&format!(
+        "{}{}",
+        route("a", "a.test", "/", &[m]),
+        route("b", "b.test", "/x", &[m])
+    ));
+    let path = dir.write("torii.toml", &one);
+    let torii = Torii::run(&path);
+    let addr = torii.addr;
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+        clients.push(std::thread::spawn(move || {
+            let mut s = connect(addr);
+            let mut buf = Vec::new();
+            let started = Instant::now();
+            // Bounded in count and time.
+            for _ in 0..50_000 {
+                if stop.load(Ordering::Relaxed) || started.elapsed() > Duration::from_secs(20) {
+                    break;
+                }
+                s.write_all(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+                    .unwrap();
+                match read_response(&mut s, &mut buf, "GET") {
+                    Some(r) if r.status == 200 => ok.fetch_add(1, Ordering::Relaxed),
+                    _ => failed.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        }));
+    }
+    for i in 0..10 {
+        dir.write("torii.toml", if i % 2 == 0 { &two } else { &one });
+        torii.signal(libc::SIGHUP);
+        torii.wait_log("configuration reloaded", Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    assert!(ok.load(Ordering::Relaxed) > 100, "load actually ran");
+    assert_eq!(failed.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn sigterm_drains_a_slow_request_and_exits_zero() {
+    let slow = raw_backend(|_, mut s, log| {
+        let mut buf = Vec::new();
+        while read_request(&mut s, &mut buf, log).is_some() {
+            std::thread::sleep(Duration::from_millis(800));
+            if s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow")
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let dir = TempDir::new("drain");
+    let path = dir.write(
+        "torii.toml",
+        &config_with(&route("s", "slow.test", "/", &[slow.addr])),
+    );
+    let mut torii = Torii::run(&path);
+    let addr = torii.addr;
+
+    let mut idle = connect(addr);
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: slow.test\r\n\r\n")
+        .unwrap();
+    assert_eq!(
+        read_response(&mut idle, &mut Vec::new(), "GET")
+            .unwrap()
+            .status,
+        200
+    );
+
+    let mut busy = connect(addr);
+    busy.write_all(b"GET / HTTP/1.1\r\nHost: slow.test\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    torii.signal(libc::SIGTERM);
+
+    let r = read_response(&mut busy, &mut Vec::new(), "GET").expect("in-flight request completes");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "slow");
+    assert_eq!(
+        r.header("connection"),
+        Some("close"),
+        "drain announces the close"
+    );
+    assert!(
+        closes_within(&mut idle, Duration::from_secs(3)),
+        "idle keep-alive closed by the drain"
+    );
+    let status = torii
+        .wait_exit(Duration::from_secs(6))
+        .expect("exits within drain_timeout");
+    assert!(status.success(), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(6));
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "no longer accepting"
+    );
+}
+
+#[test]
+fn a_second_instance_on_a_served_port_fails_clearly() {
+    let m = mirror();
+    let dir = TempDir::new("twice");
+    let path = dir.write("a.toml", &config_with(&route("a", "a.test", "/", &[m])));
+    let first = Torii::run(&path);
+    let second_cfg = format!(
+        "[gateway]\nworkers = 1\nhttp = [\"{}\"]\n\n{}",
+        first.addr,
+        route("a", "a.test", "/", &[m])
+    );
+    let second_path = dir.write("b.toml", &second_cfg);
+    let (mut child, _lines, _log) = spawn(&["run", "--config", second_path.to_str().unwrap()]);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut err).unwrap();
+    let log = _log.lock().unwrap().join("\n");
+    assert!(log.contains("already in use"), "{log}");
+    assert_eq!(
+        get(first.addr, "a.test", "/").status,
+        200,
+        "first instance unaffected"
+    );
+}
+
+#[test]
+fn check_reports_summary_or_every_error_with_its_path() {
+    let dir = TempDir::new("check");
+    let good = dir.write(
+        "good.toml",
+        &config_with(&route(
+            "a",
+            "a.test",
+            "/",
+            &["127.0.0.1:9".parse().unwrap()],
+        )),
+    );
+    let out = std::process::Command::new(common::process::torii_bin())
+        .args(["check", "--config", good.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 route"));
+
+    let bad = dir.write(
+        "bad.toml",
+        "[gateway]\nworkers = 0\nhttp = [\"127.0.0.1:0\"]\n[limits]\nkeepalive_timeout = \"10\"\n[[routes]]\nid = \"x\"\ndomains = [\"a.test\"]\ntargets = [\"ftp://nope\"]\n",
+    );
+    let out = std::process::Command::new(common::process::torii_bin())
+        .args(["check", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for path in [
+        "gateway.workers",
+        "limits.keepalive_timeout",
+        "routes[0].targets[0]",
+    ] {
+        assert!(err.contains(path), "missing {path} in:\n{err}");
+    }
+}
