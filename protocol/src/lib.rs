@@ -2,3 +2,8 @@
 //! protocol, the info token, API keys, OAuth2). No IO, no clock reads, no async runtime: time
 //! and randomness are parameters, so a gateway and a backend written in Rust can both use it.
 #![forbid(unsafe_code)]
+
+pub mod jws;
+pub mod secret;
+
+pub use jws::{Algorithm, JwtError, SigningKey, Validation, VerifiedToken, VerifyingKey};
