@@ -3,7 +3,9 @@
 //! and randomness are parameters, so a gateway and a backend written in Rust can both use it.
 #![forbid(unsafe_code)]
 
+pub mod challenge;
 pub mod jws;
 pub mod secret;
 
+pub use challenge::{verify_v1, ChallengeFailure, StateGenerator, V2Issuer, V2Verifier};
 pub use jws::{Algorithm, JwtError, SigningKey, Validation, VerifiedToken, VerifyingKey};

@@ -45,6 +45,18 @@ pub fn b64_in_place(out: &mut Vec<u8>, from: usize) {
     out.truncate(from + written);
 }
 
+/// Pads `json` with spaces to a multiple of 3 bytes and base64url-encodes it, so that the result
+/// can be followed by the encoding of more bytes and still be one valid base64 string. Used at
+/// config time to precompute constant payload prefixes (JSON allows the padding whitespace).
+pub fn aligned_b64(mut json: Vec<u8>) -> Vec<u8> {
+    while json.len() % 3 != 0 {
+        json.push(b' ');
+    }
+    let mut out = Vec::with_capacity(b64_len(json.len()));
+    b64_append(&mut out, &json);
+    out
+}
+
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends `s` as a JSON string literal (with the surrounding quotes) to `out`: `"` and `\`

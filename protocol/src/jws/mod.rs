@@ -10,11 +10,12 @@ mod verify;
 
 pub use alg::{Algorithm, KeyFamily, UnknownAlgorithm};
 pub use encode::{
-    b64_append, b64_in_place, b64_len, encode_claims, encode_into, json_string_into, sign_tail,
-    write_u64,
+    aligned_b64, b64_append, b64_in_place, b64_len, encode_claims, encode_into, json_string_into,
+    sign_tail, write_u64,
 };
 pub use keys::{KeyError, SignError, Signature, SigningKey, VerifyingKey};
 pub use verify::{
-    audience_contains, json_depth_within, peek_kid, time_claim, verify, JwsHeader, JwtError, Part,
-    Validation, VerifiedToken, DEFAULT_LEEWAY_SECS, MAX_JSON_DEPTH, MAX_TIME_CLAIM, MAX_TOKEN_LEN,
+    audience_contains, check_times, json_depth_within, peek_kid, time_claim, verify, JwsHeader,
+    JwtError, Part, Validation, VerifiedToken, DEFAULT_LEEWAY_SECS, MAX_JSON_DEPTH, MAX_TIME_CLAIM,
+    MAX_TOKEN_LEN,
 };

@@ -138,6 +138,10 @@ pub struct Validation {
     pub audience: Option<String>,
     /// Refuse `iat > now + leeway` (default true).
     pub reject_future_iat: bool,
+    /// Compare `exp`/`nbf`/`iat` with `now` (default true). When false the time claims are
+    /// still type-checked (integers in range) but the caller compares them itself, e.g. the
+    /// challenge verifier, which orders its own time checks to report the most precise reason.
+    pub check_time: bool,
 }
 
 impl Default for Validation {
@@ -148,6 +152,7 @@ impl Default for Validation {
             issuer: None,
             audience: None,
             reject_future_iat: true,
+            check_time: true,
         }
     }
 }
@@ -367,20 +372,8 @@ pub fn verify(
     let exp = time_claim(&claims, "exp")?;
     let nbf = time_claim(&claims, "nbf")?;
     let iat = time_claim(&claims, "iat")?;
-    if let Some(exp) = exp {
-        if exp.saturating_add(rules.leeway) < now {
-            return Err(JwtError::Expired);
-        }
-    }
-    if let Some(nbf) = nbf {
-        if nbf > now.saturating_add(rules.leeway) {
-            return Err(JwtError::NotYetValid);
-        }
-    }
-    if let Some(iat) = iat {
-        if rules.reject_future_iat && iat > now.saturating_add(rules.leeway) {
-            return Err(JwtError::IssuedInFuture);
-        }
+    if rules.check_time {
+        check_times(exp, nbf, iat, rules, now)?;
     }
     for name in &rules.required_claims {
         if !claims.contains_key(name) {
@@ -408,6 +401,33 @@ pub fn verify(
         iat,
         nbf,
     })
+}
+
+/// Compares time claims with `now`: `exp + leeway < now` → expired; `nbf > now + leeway` → not
+/// yet valid; with `reject_future_iat`, `iat > now + leeway` → issued in the future.
+pub fn check_times(
+    exp: Option<u64>,
+    nbf: Option<u64>,
+    iat: Option<u64>,
+    rules: &Validation,
+    now: u64,
+) -> Result<(), JwtError> {
+    if let Some(exp) = exp {
+        if exp.saturating_add(rules.leeway) < now {
+            return Err(JwtError::Expired);
+        }
+    }
+    if let Some(nbf) = nbf {
+        if nbf > now.saturating_add(rules.leeway) {
+            return Err(JwtError::NotYetValid);
+        }
+    }
+    if let Some(iat) = iat {
+        if rules.reject_future_iat && iat > now.saturating_add(rules.leeway) {
+            return Err(JwtError::IssuedInFuture);
+        }
+    }
+    Ok(())
 }
 
 /// True when `aud` is the string `expected` or an array containing it.
