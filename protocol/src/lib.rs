@@ -4,8 +4,10 @@
 #![forbid(unsafe_code)]
 
 pub mod challenge;
+pub mod info_token;
 pub mod jws;
 pub mod secret;
 
 pub use challenge::{verify_v1, ChallengeFailure, StateGenerator, V2Issuer, V2Verifier};
+pub use info_token::{InfoTokenSigner, Layout, PreparedApiKey};
 pub use jws::{Algorithm, JwtError, SigningKey, Validation, VerifiedToken, VerifyingKey};
