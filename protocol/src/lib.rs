@@ -2,3 +2,12 @@
 //! protocol, the info token, API keys, OAuth2). No IO, no clock reads, no async runtime: time
 //! and randomness are parameters, so a gateway and a backend written in Rust can both use it.
 #![forbid(unsafe_code)]
+
+pub mod challenge;
+pub mod info_token;
+pub mod jws;
+pub mod secret;
+
+pub use challenge::{verify_v1, ChallengeFailure, StateGenerator, V2Issuer, V2Verifier};
+pub use info_token::{InfoTokenSigner, Layout, PreparedApiKey};
+pub use jws::{Algorithm, JwtError, SigningKey, Validation, VerifiedToken, VerifyingKey};

@@ -1,0 +1,108 @@
+//! Per-route info token signer: holds the route's prepared chunks and key, and writes one token
+//! per request from a [`PreparedApiKey`] (or none), optional [`ExtraClaims`], `now` and a `jti`.
+
+use super::apikey::{ExtraClaims, PreparedApiKey};
+use super::InfoTokenError;
+use crate::jws::{aligned_b64, b64_in_place, json_string_into, sign_tail, write_u64, SigningKey};
+
+/// The claim layout (Otoroshi's `version`). `Url` is not supported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// NG default: `sub` = key name or `public`, `access_type`, `apikey` as an object.
+    #[default]
+    Latest,
+    /// Descriptor default: `sub` = `apikey:<id>` or `--`, flattened and stringified fields.
+    Legacy,
+}
+
+/// Signs info tokens for one route. Built once per route at config load.
+///
+/// Payload order: `{"aud":<route>,` `"iss":…,` `"sub":…,` key claims, extra claims, then
+/// `"iat":…,"nbf":…,"exp":…,"jti":…}`; all but the last part are precomputed base64 chunks.
+#[derive(Debug)]
+pub struct InfoTokenSigner {
+    layout: Layout,
+    ttl_secs: u64,
+    key: SigningKey,
+    /// `b64(header).` followed by the base64 of `{"aud":<route>,`.
+    prefix: Vec<u8>,
+    iss: Vec<u8>,
+    public_sub: Vec<u8>,
+    public_body: Vec<u8>,
+}
+
+impl InfoTokenSigner {
+    /// Prepares the route's constant parts. `ttl_secs`: `exp = now + ttl` (Otoroshi's default 30).
+    pub fn new(layout: Layout, route_name: &str, ttl_secs: u64, key: SigningKey) -> Self {
+        let mut aud = b"{\"aud\":".to_vec();
+        json_string_into(&mut aud, route_name);
+        aud.push(b',');
+        let mut prefix = key.header_b64().as_bytes().to_vec();
+        prefix.push(b'.');
+        prefix.extend_from_slice(&aligned_b64(aud));
+        let (public_sub, public_body): (&[u8], &[u8]) = match layout {
+            Layout::Latest => (b"\"sub\":\"public\",", b"\"access_type\":\"public\","),
+            Layout::Legacy => (b"\"sub\":\"--\",", b""),
+        };
+        InfoTokenSigner {
+            layout,
+            ttl_secs,
+            key,
+            prefix,
+            iss: aligned_b64(b"\"iss\":\"Otoroshi\",".to_vec()),
+            public_sub: aligned_b64(public_sub.to_vec()),
+            public_body: aligned_b64(public_body.to_vec()),
+        }
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Appends a signed info token to `out`. Per request: copies of precomputed chunks, ~90
+    /// bytes of JSON encoded, one signature; no allocation when `out` has room.
+    pub fn write_into(
+        &self,
+        api_key: Option<&PreparedApiKey>,
+        extra: Option<&ExtraClaims>,
+        now: u64,
+        jti: &[u8; 36],
+        out: &mut Vec<u8>,
+    ) -> Result<(), InfoTokenError> {
+        if !jti
+            .iter()
+            .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        {
+            return Err(InfoTokenError::InvalidJti);
+        }
+        let (sub, body): (&[u8], &[u8]) = match (api_key, self.layout) {
+            (None, _) => (&self.public_sub, &self.public_body),
+            (Some(k), Layout::Latest) => (&k.latest_sub, &k.latest_body),
+            (Some(k), Layout::Legacy) => (&k.legacy_sub, &k.legacy_body),
+        };
+        let sub = extra.and_then(|e| e.sub.as_deref()).unwrap_or(sub);
+        let iss = extra.and_then(|e| e.iss.as_deref()).unwrap_or(&self.iss);
+        let start = out.len();
+        out.extend_from_slice(&self.prefix);
+        out.extend_from_slice(iss);
+        out.extend_from_slice(sub);
+        out.extend_from_slice(body);
+        if let Some(e) = extra {
+            out.extend_from_slice(&e.body);
+        }
+        let tail = out.len();
+        out.extend_from_slice(b"\"iat\":");
+        write_u64(out, now);
+        out.extend_from_slice(b",\"nbf\":");
+        write_u64(out, now);
+        out.extend_from_slice(b",\"exp\":");
+        write_u64(out, now.saturating_add(self.ttl_secs));
+        out.extend_from_slice(b",\"jti\":\"");
+        out.extend_from_slice(jti);
+        out.extend_from_slice(b"\"}");
+        b64_in_place(out, tail);
+        sign_tail(&self.key, start, out).inspect_err(|_| out.truncate(start))?;
+        Ok(())
+    }
+}
