@@ -13,6 +13,7 @@ pub mod mirror;
 pub mod proxy;
 pub mod routing;
 pub mod runtime;
+pub mod secure;
 pub mod server;
 pub mod shared;
 pub mod snapshot;
