@@ -38,6 +38,13 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Run a gateway on an embedded demo config in front of built-in secured backends, and
+    /// print `curl` commands to try (V1, V2 with the info token, an unsecured backend).
+    Demo {
+        /// Address of the demo gateway.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
     /// Run a backend that answers with a JSON description of each request it receives.
     Mirror {
         /// Address to listen on.
@@ -114,6 +121,13 @@ pub fn main() -> i32 {
             Err(errors) => {
                 eprintln!("{}: invalid configuration", config.display());
                 eprintln!("{errors}");
+                1
+            }
+        },
+        Command::Demo { listen } => match crate::demo::run(listen) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("torii demo: {e}");
                 1
             }
         },
