@@ -234,7 +234,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run_command(&args),
-        Command::Suite(_args) => 2,
+        Command::Suite(args) => crate::suite::main(&args),
     }
 }
 

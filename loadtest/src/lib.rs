@@ -13,5 +13,5 @@ pub mod response;
 pub mod runtime;
 pub mod schedule;
 pub mod stats;
-
+pub mod suite;
 pub mod target;
