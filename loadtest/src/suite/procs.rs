@@ -6,6 +6,7 @@
 //! [`super`]. Every wait here is bounded in attempts and in time.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,8 +21,18 @@ pub struct ProcGuard {
 
 impl ProcGuard {
     /// Spawns `cmd` with stdout discarded and stderr sent to `log` (a file in the temp dir).
+    /// The child also gets SIGTERM from the kernel if the suite dies without running its
+    /// destructors (Ctrl-C, SIGKILL): `PR_SET_PDEATHSIG`.
     pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> Result<ProcGuard, String> {
         let stderr = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+        // SAFETY: the closure runs in the forked child before exec and only calls prctl(2),
+        // which is async-signal-safe; it touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
