@@ -65,10 +65,15 @@ impl Gateway {
     /// every error is logged with its key path. Returns whether the new config is in force.
     pub fn reload(&self, path: &Path) -> bool {
         let current = self.shared.snapshot.load();
-        let result = config::load_file(path).and_then(|c| Snapshot::build(c, current.version + 1));
+        let result = config::load_file(path).and_then(|mut c| {
+            warn_restart_only_changes(&current.config, &c);
+            // Worker threads are fixed at start: per-worker state in the new snapshot (counters)
+            // must be sized for the workers that actually run.
+            c.gateway.workers = current.config.gateway.workers;
+            Snapshot::build(c, current.version + 1)
+        });
         match result {
             Ok(next) => {
-                warn_restart_only_changes(&current.config, &next.config);
                 let version = next.version;
                 self.shared.snapshot.store(Arc::new(next));
                 self.shared.reloads_ok.fetch_add(1, Ordering::Relaxed);

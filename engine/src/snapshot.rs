@@ -53,8 +53,12 @@ pub struct RuntimeLimits {
     pub client_header_timeout: Duration,
     /// Idle time allowed between requests on a keep-alive connection.
     pub keepalive_timeout: Duration,
-    /// Longest wait for the next bytes of a body (minimum progress).
+    /// Longest wait for the next bytes of a body.
     pub body_timeout: Duration,
+    /// Minimum average rate of a request body, bytes per second (0: off)...
+    pub body_min_rate: u64,
+    /// ...enforced once the body has taken this long.
+    pub body_min_rate_grace: Duration,
     /// Deadline to connect to an upstream.
     pub upstream_connect_timeout: Duration,
     /// Longest wait for upstream bytes (response head and body).
@@ -153,6 +157,8 @@ impl Snapshot {
             client_header_timeout: l.client_header_timeout,
             keepalive_timeout: l.keepalive_timeout,
             body_timeout: l.body_idle_timeout,
+            body_min_rate: l.body_min_rate,
+            body_min_rate_grace: l.body_min_rate_grace,
             upstream_connect_timeout: l.upstream_connect_timeout,
             upstream_timeout: l.upstream_timeout,
         };

@@ -153,3 +153,31 @@ fn body_behind_a_local_answer_is_never_read_as_a_request() {
     assert_eq!(b.connections.load(Ordering::SeqCst), 0);
     assert!(!String::from_utf8_lossy(&b.received.lock().unwrap()).contains("/smuggled"));
 }
+
+#[test]
+fn slow_request_body_is_cut_with_408() {
+    let (_gw, addr, _b) = setup("body_min_rate = 1000\nbody_min_rate_grace = \"300ms\"");
+    let mut s = connect(addr);
+    s.write_all(b"POST / HTTP/1.1\r\nHost: lim.test\r\nContent-Length: 100000\r\n\r\n")
+        .unwrap();
+    let started = Instant::now();
+    let mut answered = None;
+    // One byte every 100 ms: 10 B/s, far below 1000 B/s. Bounded to 40 bytes / ~4 s.
+    for _ in 0..40 {
+        if s.write_all(b"x").is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        s.set_nonblocking(true).unwrap();
+        let mut probe = [0u8; 1];
+        let peeked = s.peek(&mut probe);
+        s.set_nonblocking(false).unwrap();
+        if matches!(peeked, Ok(n) if n > 0) {
+            answered = read_response(&mut s, &mut Vec::new(), "POST");
+            break;
+        }
+    }
+    let r = answered.expect("the gateway answers the slow body");
+    assert_eq!(r.status, 408, "{}", r.text());
+    assert!(started.elapsed() < Duration::from_secs(3));
+}

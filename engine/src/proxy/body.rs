@@ -7,7 +7,7 @@
 //! differently. Errors say which side failed.
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
@@ -47,6 +47,39 @@ pub struct PumpOptions {
     pub buffer_bytes: usize,
     /// Chunked handling.
     pub chunked: ChunkedMode,
+    /// Minimum average rate (bytes per second) once the grace period is over; `None` for no
+    /// minimum. Guards against slow-body (slowloris-style) clients.
+    pub min_rate: Option<(u64, Duration)>,
+}
+
+/// Tracks a body's average rate against [`PumpOptions::min_rate`].
+#[derive(Debug)]
+struct Progress {
+    started: Instant,
+    bytes: u64,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    fn add(&mut self, n: usize, opts: &PumpOptions) -> Result<(), PumpError> {
+        self.bytes += n as u64;
+        if let Some((rate, grace)) = opts.min_rate {
+            let elapsed = self.started.elapsed();
+            if rate > 0
+                && elapsed > grace
+                && (self.bytes as f64) < rate as f64 * elapsed.as_secs_f64()
+            {
+                return Err(PumpError::TooSlow);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Why a body could not be forwarded.
@@ -67,6 +100,9 @@ pub enum PumpError {
     /// The body exceeded `max_bytes`.
     #[error("body too large")]
     TooLarge,
+    /// The body arrived more slowly than the minimum rate.
+    #[error("body too slow")]
+    TooSlow,
 }
 
 /// Forwards one body from `src` (with its already-buffered bytes in `src_buf`) to `dst`.
@@ -121,12 +157,14 @@ where
         return Err(PumpError::TooLarge);
     }
     let mut remaining = len;
+    let mut progress = Progress::new();
     while remaining > 0 {
         if src_buf.is_empty() {
             let n = read_more(src, src_buf, &opts).await?;
             if n == 0 {
                 return Err(PumpError::Source(io::ErrorKind::UnexpectedEof.into()));
             }
+            progress.add(n, &opts)?;
         }
         let take = (src_buf.len() as u64).min(remaining) as usize;
         write_prefix(src_buf, dst, take, &opts).await?;
@@ -183,12 +221,14 @@ where
         ChunkedMode::Rechunk => ChunkedOutput::Rechunk,
         ChunkedMode::Dechunk => ChunkedOutput::Payload,
     };
+    let mut rate = Progress::new();
     loop {
         if src_buf.is_empty() {
             let n = read_more(src, src_buf, &opts).await?;
             if n == 0 {
                 return Err(PumpError::Source(io::ErrorKind::UnexpectedEof.into()));
             }
+            rate.add(n, &opts)?;
         }
         scratch.clear();
         let progress = decoder
@@ -213,6 +253,7 @@ where
             if n == 0 {
                 return Err(PumpError::Source(io::ErrorKind::UnexpectedEof.into()));
             }
+            rate.add(n, &opts)?;
         }
     }
 }

@@ -114,6 +114,7 @@ pub async fn send_response(
             max_bytes: u64::MAX,
             buffer_bytes: BODY_BUFFER_BYTES,
             chunked: chunked_mode,
+            min_rate: None,
         };
         if let Err(e) = pump(
             &mut up.stream,

@@ -267,6 +267,7 @@ async fn send_request_body(
         max_bytes: limits.max_body_bytes,
         buffer_bytes: BODY_BUFFER_BYTES,
         chunked: ChunkedMode::Rechunk,
+        min_rate: Some((limits.body_min_rate, limits.body_min_rate_grace)),
     };
     match pump(
         client,
@@ -284,6 +285,7 @@ async fn send_request_body(
                 PumpError::TooLarge => (413, "Request body too large"),
                 PumpError::Framing(_) => (400, "Bad request"),
                 PumpError::SourceTimeout => (408, "Request timeout"),
+                PumpError::TooSlow => (408, "Request body too slow"),
                 PumpError::Source(_) => return Err(false),
                 PumpError::Dest(_) => (502, "Upstream connection failed"),
             };

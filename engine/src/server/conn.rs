@@ -97,10 +97,12 @@ pub async fn serve_client(worker: Rc<Worker>, mut client: TcpStream, peer: Socke
     let _ = client.set_nodelay(true);
     let mut st = ClientState::new(peer, b"http");
     loop {
-        let snap = worker.snapshot();
-        let limits = snap.limits;
+        let limits = worker.snapshot().limits;
         match read_head(&worker, &mut client, &mut st, &limits).await {
             HeadRead::Head(head) => {
+                // Loaded once the head is in, so a request that waited on an idle keep-alive
+                // connection runs on the config in force when it arrived.
+                let snap = worker.snapshot();
                 let keep_alive =
                     proxy::handle_request(&worker, &snap, &mut client, &mut st, head).await;
                 worker
