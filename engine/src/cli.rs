@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::mirror::secured::{ChallengeMode, MirrorSecurity, Misbehave};
+
 /// Torii: a thread-per-core API gateway speaking Otoroshi's exchange protocol.
 #[derive(Debug, Parser)]
 #[command(name = "torii", version, about, long_about = None)]
@@ -36,6 +38,13 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Run a gateway on an embedded demo config in front of built-in secured backends, and
+    /// print `curl` commands to try (V1, V2 with the info token, an unsecured backend).
+    Demo {
+        /// Address of the demo gateway.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
     /// Run a backend that answers with a JSON description of each request it receives.
     Mirror {
         /// Address to listen on.
@@ -44,7 +53,50 @@ pub enum Command {
         /// Worker threads.
         #[arg(long, default_value_t = 1)]
         workers: usize,
+        /// Answer Otoroshi's exchange protocol as a secured backend (V1 echo, V2 signed token).
+        #[arg(long, value_enum)]
+        challenge: Option<ChallengeMode>,
+        /// HS512 secret of the exchange protocol (`${env.NAME}` and `${file:/path}` accepted);
+        /// also verifies `Otoroshi-Claim` unless --claim-secret is given.
+        #[arg(long)]
+        secret: Option<String>,
+        /// HS512 secret to verify `Otoroshi-Claim` with, when it differs from --secret.
+        #[arg(long)]
+        claim_secret: Option<String>,
+        /// Fail the exchange protocol on purpose (tests and demos).
+        #[arg(long, value_enum, default_value = "none")]
+        misbehave: Misbehave,
     },
+}
+
+fn resolve_secret(raw: &str) -> Result<Vec<u8>, String> {
+    torii_protocol::secret::resolve(raw, &crate::secure::keys::SystemSecrets)
+        .map_err(|e| e.to_string())
+}
+
+fn mirror_security(
+    challenge: Option<ChallengeMode>,
+    secret: Option<String>,
+    claim_secret: Option<String>,
+    misbehave: Misbehave,
+) -> Result<Option<MirrorSecurity>, String> {
+    let secret = secret.as_deref().map(resolve_secret).transpose()?;
+    let claim_secret = match claim_secret {
+        Some(raw) => Some(resolve_secret(&raw)?),
+        None => secret.clone(),
+    };
+    if challenge == Some(ChallengeMode::V2) && secret.is_none() {
+        return Err("--challenge v2 needs --secret".to_owned());
+    }
+    if challenge.is_none() && claim_secret.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(MirrorSecurity {
+        challenge,
+        secret: secret.unwrap_or_default(),
+        claim_secret,
+        misbehave,
+    }))
 }
 
 /// Parses the command line, sets up logging and runs the command. Returns the exit code.
@@ -72,10 +124,32 @@ pub fn main() -> i32 {
                 1
             }
         },
-        Command::Mirror { listen, workers } => {
+        Command::Demo { listen } => match crate::demo::run(listen) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("torii demo: {e}");
+                1
+            }
+        },
+        Command::Mirror {
+            listen,
+            workers,
+            challenge,
+            secret,
+            claim_secret,
+            misbehave,
+        } => {
+            let security = match mirror_security(challenge, secret, claim_secret, misbehave) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("torii mirror: {e}");
+                    return 2;
+                }
+            };
             match crate::mirror::run(crate::mirror::MirrorOptions {
                 listen,
                 workers: workers.max(1),
+                security,
             }) {
                 Ok(()) => 0,
                 Err(e) => {

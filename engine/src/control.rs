@@ -122,19 +122,34 @@ fn warn_restart_only_changes(old: &Config, new: &Config) {
 
 /// `torii run`: loads `path`, serves it, reloads on SIGHUP, drains on SIGTERM/SIGINT.
 pub fn run(path: PathBuf) -> Result<(), String> {
+    let config = config::load_file(&path).map_err(|e| e.to_string())?;
+    tracing::info!(summary = %config.summary(), "configuration loaded");
+    serve(config, Some(path), |_| {})
+}
+
+/// Serves `config` until SIGTERM/SIGINT (then drains). SIGHUP re-reads `reload_from` when
+/// given; without a file (the demo) it is logged and ignored. `on_ready` runs once the
+/// listeners are bound, with their addresses.
+pub fn serve(
+    config: Config,
+    reload_from: Option<PathBuf>,
+    on_ready: impl FnOnce(&[std::net::SocketAddr]),
+) -> Result<(), String> {
     // Signals are registered before any worker starts, so none is lost or left to the default
     // action (which for SIGHUP would kill the process).
     let mut signals =
         Signals::new([SIGHUP, SIGTERM, SIGINT]).map_err(|e| format!("signals: {e}"))?;
-    let config = config::load_file(&path).map_err(|e| e.to_string())?;
-    tracing::info!(summary = %config.summary(), "configuration loaded");
     let gateway = start(config)?;
+    on_ready(&gateway.addrs);
     for sig in signals.forever() {
         match sig {
-            SIGHUP => {
-                tracing::info!("SIGHUP: reloading {}", path.display());
-                gateway.reload(&path);
-            }
+            SIGHUP => match &reload_from {
+                Some(path) => {
+                    tracing::info!("SIGHUP: reloading {}", path.display());
+                    gateway.reload(path);
+                }
+                None => tracing::info!("SIGHUP: the configuration is embedded; nothing to reload"),
+            },
             _ => {
                 let timeout = gateway.shared.snapshot.load().config.gateway.drain_timeout;
                 tracing::info!(?timeout, "shutting down: draining");

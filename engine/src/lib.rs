@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod demo;
 pub mod http1;
 pub mod io;
 pub mod logging;
@@ -13,6 +14,7 @@ pub mod mirror;
 pub mod proxy;
 pub mod routing;
 pub mod runtime;
+pub mod secure;
 pub mod server;
 pub mod shared;
 pub mod snapshot;

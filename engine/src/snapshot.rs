@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::http1::HeadLimits;
 use crate::routing::RouteTable;
+use crate::secure::{RouteChallenge, RouteInfoToken};
 
 /// One upstream target, ready for the request path.
 #[derive(Debug)]
@@ -35,6 +36,10 @@ pub struct Route {
     pub targets: Vec<Target>,
     /// The targets' addresses, in the same order, for the selector.
     pub target_addrs: Vec<SocketAddr>,
+    /// The exchange protocol, when `[routes.challenge]` is set.
+    pub challenge: Option<RouteChallenge>,
+    /// The info token, when `[routes.info_token]` is set.
+    pub info_token: Option<RouteInfoToken>,
 }
 
 /// Request-path view of `[limits]`.
@@ -76,8 +81,37 @@ impl Snapshot {
     /// key path it concerns.
     pub fn build(config: Config, version: u64) -> Result<Self, ConfigErrors> {
         let mut errors: Vec<ConfigError> = Vec::new();
+        // Keys are built (secrets resolved, PEM parsed) here, once per load.
         let mut routes = Vec::with_capacity(config.routes.len());
-        for rc in &config.routes {
+        let allow_weak = config.gateway.insecure_allow_weak_keys;
+        let workers = config.gateway.workers;
+        for (i, rc) in config.routes.iter().enumerate() {
+            let challenge = match &rc.challenge {
+                None => None,
+                Some(spec) => match RouteChallenge::build(&rc.name, spec, allow_weak, workers) {
+                    Ok(c) => Some(c),
+                    Err(message) => {
+                        errors.push(ConfigError {
+                            path: format!("routes[{i}].challenge"),
+                            message,
+                        });
+                        None
+                    }
+                },
+            };
+            let info_token = match &rc.info_token {
+                None => None,
+                Some(spec) => match RouteInfoToken::build(&rc.name, spec, allow_weak) {
+                    Ok(t) => Some(t),
+                    Err(message) => {
+                        errors.push(ConfigError {
+                            path: format!("routes[{i}].info_token"),
+                            message,
+                        });
+                        None
+                    }
+                },
+            };
             let targets: Vec<Target> = rc
                 .targets
                 .iter()
@@ -93,6 +127,8 @@ impl Snapshot {
                 name: rc.name.clone(),
                 targets,
                 target_addrs,
+                challenge,
+                info_token,
             });
         }
         if !errors.is_empty() {

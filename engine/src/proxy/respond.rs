@@ -62,7 +62,7 @@ pub fn write_error(
     out.extend_from_slice(&body);
 }
 
-/// Writes a `200`-style JSON response with the given body.
+/// Writes a JSON response with the given body and extra headers.
 pub fn write_json(
     out: &mut Vec<u8>,
     status: u16,
@@ -75,6 +75,24 @@ pub fn write_json(
     for (name, value) in extra {
         write_header(out, name.as_bytes(), value.as_bytes());
     }
+    write_json_tail(out, body, close);
+}
+
+/// Writes a JSON response with extra pre-rendered header lines (each ending in CRLF).
+pub fn write_json_with_lines(
+    out: &mut Vec<u8>,
+    status: u16,
+    body: &[u8],
+    close: bool,
+    lines: &[u8],
+) {
+    write_status_line(out, status);
+    write_header(out, b"content-type", b"application/json");
+    out.extend_from_slice(lines);
+    write_json_tail(out, body, close);
+}
+
+fn write_json_tail(out: &mut Vec<u8>, body: &[u8], close: bool) {
     if close {
         write_header(out, b"connection", b"close");
     }

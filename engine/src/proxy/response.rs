@@ -13,30 +13,55 @@ use std::time::Instant;
 
 use monoio::net::TcpStream;
 
-use crate::http1::{copy_response_head, RequestHead, ResponseBody, ResponseHead};
+use torii_protocol::ChallengeFailure;
+
+use crate::http1::{
+    copy_response_head, eq_ignore_case, find_header, RequestHead, ResponseBody, ResponseHead,
+};
 use crate::io::write_all_timeout;
 use crate::proxy::body::{pump, ChunkedMode, Framing, PumpOptions};
+use crate::proxy::respond::{write_error, NOT_SECURED};
 use crate::proxy::upstream_call::BODY_BUFFER_BYTES;
 use crate::server::conn::ClientState;
 use crate::server::worker::Worker;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Route, Snapshot};
 use crate::upstream::pool::UpstreamConn;
 
 /// Response bodies up to this size that are already buffered go out in the head's write.
 const COALESCE_RESPONSE_BYTES: u64 = 16 * 1024;
 
-/// Sends the upstream response to the client. Returns whether the client connection may be
-/// kept alive.
+/// Default name of the answer header, always removed from responses (reference §0.5).
+const DEFAULT_STATE_RESP: &[u8] = b"otoroshi-state-resp";
+
+/// Sends the upstream response to the client, after checking the backend's challenge answer
+/// when the request carried a challenge. Returns whether the client connection may be kept
+/// alive.
+#[allow(clippy::too_many_arguments)]
 pub async fn send_response(
     worker: &Rc<Worker>,
     snap: &Rc<Arc<Snapshot>>,
+    route: &Route,
     client: &mut TcpStream,
     st: &mut ClientState,
     head: &RequestHead,
     mut up: UpstreamConn<TcpStream>,
     resp: ResponseHead,
+    now: u64,
 ) -> bool {
     let limits = snap.limits;
+    if st.challenge_sent {
+        if let Some(ch) = &route.challenge {
+            let answer = find_header(up.buf.data(), &st.resp_headers, &ch.response_header);
+            if let Err(failure) = ch.check_answer(answer, &st.state, now) {
+                return challenge_failed(worker, snap, route, client, st, head, up, resp, failure)
+                    .await;
+            }
+        }
+    }
+    let answer_header: &[u8] = route
+        .challenge
+        .as_ref()
+        .map_or(DEFAULT_STATE_RESP, |c| &c.response_header);
     let http10_client = head.version_minor == 0;
     let (framing, chunked_mode, close_after) = match resp.body {
         ResponseBody::None => (None, ChunkedMode::Rechunk, false),
@@ -50,8 +75,10 @@ pub async fn send_response(
     let close = close_after || !head.keep_alive || worker.is_draining();
 
     st.wbuf.clear();
-    copy_response_head(up.buf.data(), &resp, &st.resp_headers, &mut st.wbuf, |_| {
-        false
+    let data = up.buf.data();
+    copy_response_head(data, &resp, &st.resp_headers, &mut st.wbuf, |f| {
+        let name = f.name.get(data);
+        eq_ignore_case(name, answer_header) || eq_ignore_case(name, DEFAULT_STATE_RESP)
     });
     if chunked_mode == ChunkedMode::Rechunk && matches!(resp.body, ResponseBody::Chunked) {
         st.wbuf.extend_from_slice(b"transfer-encoding: chunked\r\n");
@@ -106,6 +133,59 @@ pub async fn send_response(
     let reusable = resp.keep_alive && !matches!(resp.body, ResponseBody::UntilClose);
     if reusable {
         worker.pool.borrow_mut().checkin(up, Instant::now());
+    }
+    !close
+}
+
+/// The backend failed the challenge: nothing of its response reaches the client, which gets
+/// the Otoroshi 502 (decisions.md "failure answer"). The backend body is discarded: the
+/// upstream connection goes back to the pool only when the whole body was already buffered,
+/// else it is closed. The failure is counted per route and reason, and logged at most once a
+/// second per worker.
+#[allow(clippy::too_many_arguments)]
+async fn challenge_failed(
+    worker: &Rc<Worker>,
+    snap: &Snapshot,
+    route: &Route,
+    client: &mut TcpStream,
+    st: &mut ClientState,
+    head: &RequestHead,
+    mut up: UpstreamConn<TcpStream>,
+    resp: ResponseHead,
+    failure: ChallengeFailure,
+) -> bool {
+    if let Some(ch) = &route.challenge {
+        ch.failures.record(worker.id, failure);
+    }
+    if let Some(suppressed) = worker.failure_log.admit(Instant::now()) {
+        tracing::warn!(
+            route = %route.id,
+            reason = failure.reason(),
+            status = resp.status,
+            suppressed,
+            "backend failed the exchange protocol; answering 502"
+        );
+    }
+    up.buf.consume(resp.head_len);
+    let body_buffered = match resp.body {
+        ResponseBody::None => true,
+        ResponseBody::Length(n) => up.buf.len() as u64 >= n,
+        _ => false,
+    };
+    if body_buffered && resp.keep_alive {
+        if let ResponseBody::Length(n) = resp.body {
+            up.buf.consume(n as usize);
+        }
+        worker.pool.borrow_mut().checkin(up, Instant::now());
+    }
+    let close = !head.keep_alive || worker.is_draining();
+    st.wbuf.clear();
+    write_error(&mut st.wbuf, 502, NOT_SECURED, close, &[]);
+    if write_all_timeout(client, &mut st.wbuf, snap.limits.body_timeout)
+        .await
+        .is_err()
+    {
+        return false;
     }
     !close
 }

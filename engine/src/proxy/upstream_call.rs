@@ -17,15 +17,17 @@ use std::time::Instant;
 use monoio::net::TcpStream;
 
 use crate::http1::{
-    copy_request_head, parse_response_head, BodyFraming, HeaderKind, RequestHead, ResponseHead,
+    copy_request_head, eq_ignore_case, parse_response_head, BodyFraming, HeaderKind, RequestHead,
+    ResponseHead,
 };
 use crate::io::write_all_timeout;
 use crate::proxy::body::{pump, ChunkedMode, Framing, PumpError, PumpOptions};
 use crate::proxy::respond::write_error;
 use crate::proxy::response::send_response;
+use crate::secure::unix_now;
 use crate::server::conn::ClientState;
 use crate::server::worker::Worker;
-use crate::snapshot::{RuntimeLimits, Snapshot, Target};
+use crate::snapshot::{Route, RuntimeLimits, Snapshot, Target};
 use crate::upstream::connect::{connect, ConnectError};
 use crate::upstream::pool::UpstreamConn;
 
@@ -45,12 +47,15 @@ pub(crate) enum UpstreamError {
     ResponseTimeout,
     /// The upstream's response head was invalid.
     BadResponse(&'static str),
+    /// Torii could not build the request (a token could not be signed).
+    Internal(&'static str),
 }
 
 impl UpstreamError {
     fn status(&self) -> u16 {
         match self {
             UpstreamError::Connect(ConnectError::TimedOut) | UpstreamError::ResponseTimeout => 504,
+            UpstreamError::Internal(_) => 500,
             _ => 502,
         }
     }
@@ -63,6 +68,7 @@ impl UpstreamError {
             UpstreamError::BeforeResponse(_) => "Upstream connection failed",
             UpstreamError::ResponseTimeout => "Upstream timed out",
             UpstreamError::BadResponse(_) => "Upstream sent an invalid response",
+            UpstreamError::Internal(_) => "Internal error",
         }
     }
 }
@@ -79,6 +85,8 @@ pub async fn forward(
 ) -> bool {
     let route = &snap.routes[route_idx];
     let limits = snap.limits;
+    let now = unix_now();
+    prepare_security(worker, route, st, &head);
     let coalesced = coalescible_body(st, &head);
     let streamed_body = match head.body {
         BodyFraming::Length(n) if n > 0 && coalesced.is_none() => Some(Framing::Length(n)),
@@ -96,7 +104,11 @@ pub async fn forward(
             Ok(c) => c,
             Err(e) => break Err(UpstreamError::Connect(e)),
         };
-        render_upstream_head(&route.targets[target_idx], st, &head, coalesced);
+        if let Err(why) =
+            render_upstream_head(route, &route.targets[target_idx], st, &head, coalesced, now)
+        {
+            break Err(UpstreamError::Internal(why));
+        }
         let retryable =
             up.reused && attempt == 1 && head.method.is_idempotent() && streamed_body.is_none();
         if let Err(e) =
@@ -127,7 +139,9 @@ pub async fn forward(
         st.rbuf.consume(head.head_len + coalesced.unwrap_or(0));
     }
     match result {
-        Ok((up, resp)) => send_response(worker, snap, client, st, &head, up, resp).await,
+        Ok((up, resp)) => {
+            send_response(worker, snap, route, client, st, &head, up, resp, now).await
+        }
         Err(e) => fail(worker, client, st, &head, &limits, &e, body_unread).await,
     }
 }
@@ -144,19 +158,66 @@ fn coalescible_body(st: &ClientState, head: &RequestHead) -> Option<usize> {
     }
 }
 
+/// Draws the per-request random values the route's security features need: the challenge
+/// state (unless the path is excluded) and the tokens' `jti`s. No syscall: the worker's CSPRNG.
+fn prepare_security(worker: &Worker, route: &Route, st: &mut ClientState, head: &RequestHead) {
+    st.challenge_sent = false;
+    if route.challenge.is_none() && route.info_token.is_none() {
+        return;
+    }
+    let mut rng = worker.rng.borrow_mut();
+    if let Some(ch) = &route.challenge {
+        if ch.applies(head.path.get(st.rbuf.data())) {
+            rng.fill_state(&mut st.state);
+            rng.fill_jti(&mut st.state_jti);
+            st.challenge_sent = true;
+        }
+    }
+    if route.info_token.is_some() {
+        rng.fill_jti(&mut st.info_jti);
+    }
+}
+
+/// True for incoming headers that carry the same names as the route's security headers:
+/// clients must not be able to send their own (reference §0.5; the default names are already
+/// dropped as spoofable).
+fn is_route_security_header(route: &Route, name: &[u8]) -> bool {
+    route
+        .challenge
+        .as_ref()
+        .is_some_and(|c| eq_ignore_case(name, &c.request_header))
+        || route
+            .info_token
+            .as_ref()
+            .is_some_and(|t| eq_ignore_case(name, &t.header))
+}
+
 /// Renders the upstream request head for `target` into `st.up_head`, followed by the
 /// coalesced body when there is one. Reads the client head from `st.rbuf` without consuming it.
 fn render_upstream_head(
+    route: &Route,
     target: &Target,
     st: &mut ClientState,
     head: &RequestHead,
     coalesced: Option<usize>,
-) {
+    now: u64,
+) -> Result<(), &'static str> {
     st.up_head.clear();
     let data = st.rbuf.data();
     copy_request_head(data, head, &st.headers, &mut st.up_head, |f| {
         matches!(f.kind, HeaderKind::Host | HeaderKind::Expect)
+            || is_route_security_header(route, f.name.get(data))
     });
+    if st.challenge_sent {
+        if let Some(ch) = &route.challenge {
+            ch.render_state_header(&st.state, &st.state_jti, now, &mut st.up_head)
+                .map_err(|_| "challenge state token")?;
+        }
+    }
+    if let Some(info) = &route.info_token {
+        info.render_header(None, &st.info_jti, now, &mut st.up_head)
+            .map_err(|_| "info token")?;
+    }
     st.up_head.extend_from_slice(&target.host_line);
     st.up_head.extend_from_slice(&st.xff_line);
     st.up_head.extend_from_slice(b"x-forwarded-proto: ");
@@ -177,6 +238,7 @@ fn render_upstream_head(
             st.up_head.extend_from_slice(body);
         }
     }
+    Ok(())
 }
 
 /// Streams the rest of the request body to the upstream. On failure, answers the client and
@@ -309,6 +371,9 @@ async fn fail(
         }
         UpstreamError::BadResponse(why) => {
             tracing::debug!(why, "upstream sent an invalid response")
+        }
+        UpstreamError::Internal(why) => {
+            tracing::error!(why, "could not build the upstream request")
         }
         other => tracing::debug!(error = ?other, "upstream failure"),
     }

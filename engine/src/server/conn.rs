@@ -14,6 +14,8 @@ use std::time::Instant;
 use monoio::io::AsyncWriteRent;
 use monoio::net::TcpStream;
 
+use torii_protocol::challenge::{JTI_LEN, STATE_LEN};
+
 use crate::http1::{parse_request_head, HeaderField, RequestError, RequestHead};
 use crate::io::{write_all_timeout, ReadBuf};
 use crate::proxy;
@@ -48,6 +50,14 @@ pub struct ClientState {
     pub xff_line: Vec<u8>,
     /// Scheme seen by the client (`http` or `https`).
     pub proto: &'static [u8],
+    /// The challenge state sent with the current request.
+    pub state: [u8; STATE_LEN],
+    /// The `jti` of the current request's V2 state token.
+    pub state_jti: [u8; JTI_LEN],
+    /// The `jti` of the current request's info token.
+    pub info_jti: [u8; JTI_LEN],
+    /// True when the current request carries a challenge whose answer must be checked.
+    pub challenge_sent: bool,
 }
 
 impl ClientState {
@@ -63,6 +73,10 @@ impl ClientState {
             peer,
             xff_line: format!("x-forwarded-for: {}\r\n", peer.ip()).into_bytes(),
             proto,
+            state: [0; STATE_LEN],
+            state_jti: [0; JTI_LEN],
+            info_jti: [0; JTI_LEN],
+            challenge_sent: false,
         }
     }
 }

@@ -2,4 +2,5 @@
 
 pub mod conn;
 pub mod drain;
+pub mod ratelog;
 pub mod worker;

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use arc_swap::{ArcSwap, Cache};
 use monoio::net::{TcpListener, TcpStream};
+use torii_protocol::StateGenerator;
 
 use crate::server::conn::serve_client;
 use crate::server::drain::DrainSignal;
@@ -45,6 +46,10 @@ pub struct Worker {
     pub selector: RefCell<Selector>,
     /// Fired when draining starts.
     pub drain: DrainSignal,
+    /// This worker's CSPRNG for challenge states and token ids (seeded once from the OS).
+    pub rng: RefCell<StateGenerator>,
+    /// Rate limit of challenge-failure warnings.
+    pub failure_log: crate::server::ratelog::RateLog,
 }
 
 impl std::fmt::Debug for Worker {
@@ -68,6 +73,8 @@ impl Worker {
             pool: RefCell::new(Pool::new(UPSTREAM_IDLE_TIMEOUT, MAX_IDLE_PER_TARGET)),
             selector: RefCell::new(Selector::default()),
             drain: DrainSignal::default(),
+            rng: RefCell::new(seeded_rng()),
+            failure_log: crate::server::ratelog::RateLog::default(),
         })
     }
 
@@ -95,6 +102,26 @@ impl Worker {
     #[inline]
     pub fn is_draining(&self) -> bool {
         self.drain.is_fired() || self.shared.is_draining()
+    }
+}
+
+/// A CSPRNG seeded from the OS once. If the OS cannot give entropy (it practically always
+/// can), the seed falls back to time and addresses mixed together, and a warning is logged.
+fn seeded_rng() -> StateGenerator {
+    match StateGenerator::from_os() {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::warn!(error = %e, "no OS entropy for the state generator; using a time-derived seed");
+            let mut seed = [0u8; 32];
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            seed[..16].copy_from_slice(&t.to_le_bytes());
+            let addr = &seed as *const _ as usize as u64;
+            seed[16..24].copy_from_slice(&addr.to_le_bytes());
+            StateGenerator::from_seed(seed)
+        }
     }
 }
 
@@ -142,9 +169,23 @@ async fn watch_drain(worker: Rc<Worker>) {
     worker.drain.fire();
 }
 
+/// Stops the kernel from completing new connections on `listener` right away. Dropping a
+/// monoio listener on io_uring only closes its descriptor once the cancelled accept operation
+/// completes, which leaves the port accepting for a while; `shutdown` on a listening socket
+/// makes new connection attempts fail at once (and the pending accept return).
+fn stop_listening(listener: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is owned by `listener`, which outlives this call; shutdown does
+    // not close it, so no other owner is affected.
+    unsafe {
+        libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR);
+    }
+}
+
 async fn accept_loop(worker: Rc<Worker>, listener: TcpListener) {
     loop {
         if worker.drain.is_fired() {
+            stop_listening(&listener);
             return;
         }
         let max = worker.snapshot().config.gateway.max_connections_per_worker;
@@ -158,7 +199,10 @@ async fn accept_loop(worker: Rc<Worker>, listener: TcpListener) {
             _ = worker.drain.wait() => None,
         };
         match accepted {
-            None => return,
+            None => {
+                stop_listening(&listener);
+                return;
+            }
             Some(Ok((stream, peer))) => {
                 monoio::spawn(serve_client(worker.clone(), stream, peer));
             }

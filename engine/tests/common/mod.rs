@@ -20,6 +20,27 @@ pub fn mirror() -> SocketAddr {
     mirror::start(MirrorOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         workers: 1,
+        security: None,
+    })
+    .unwrap()
+    .addr
+}
+
+/// Starts an in-process secured mirror answering the exchange protocol with `secret`.
+pub fn secured_mirror(
+    challenge: torii_engine::mirror::secured::ChallengeMode,
+    secret: &str,
+    misbehave: torii_engine::mirror::secured::Misbehave,
+) -> SocketAddr {
+    mirror::start(MirrorOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        workers: 1,
+        security: Some(torii_engine::mirror::secured::MirrorSecurity {
+            challenge: Some(challenge),
+            secret: secret.as_bytes().to_vec(),
+            claim_secret: Some(secret.as_bytes().to_vec()),
+            misbehave,
+        }),
     })
     .unwrap()
     .addr

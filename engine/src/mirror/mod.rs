@@ -5,7 +5,10 @@
 //! Owns the mirror's request loop, built on the same sans-IO HTTP/1.1 code and runtime as the
 //! gateway (one worker per core, `SO_REUSEPORT`), so it is fast enough not to be the bottleneck
 //! of a benchmark. It keeps connections alive, reads bodies fully (up to a cap) before
-//! answering, and never panics on input.
+//! answering, and never panics on input. With [`secured`] options it also answers the
+//! exchange protocol and verifies the info token, like a correctly secured Otoroshi backend.
+
+pub mod secured;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,13 +17,16 @@ use std::time::Duration;
 use monoio::io::AsyncWriteRent;
 use monoio::net::TcpStream;
 
+use crate::http1::find_header;
 use crate::http1::{
     parse_request_head, BodyFraming, ChunkedDecoder, ChunkedOutput, HeadLimits, HeaderField,
     RequestHead,
 };
 use crate::io::{write_all_timeout, ReadBuf};
-use crate::proxy::respond::{push_json_escaped, write_error, write_json};
+use crate::proxy::respond::{push_json_escaped, write_error, write_json, write_json_with_lines};
 use crate::runtime::{bind_listeners, spawn_workers, WorkerMain};
+use crate::secure::unix_now;
+use secured::{MirrorSecurity, SecuredMirror, SecurityOutcome};
 
 /// Largest request body the mirror reads.
 const MAX_BODY: u64 = 16 * 1024 * 1024;
@@ -34,6 +40,8 @@ pub struct MirrorOptions {
     pub listen: SocketAddr,
     /// Worker threads.
     pub workers: usize,
+    /// Exchange protocol and claim verification (`None`: a plain mirror).
+    pub security: Option<MirrorSecurity>,
 }
 
 /// A running mirror (its workers run until the process exits).
@@ -45,17 +53,32 @@ pub struct MirrorHandle {
 
 /// Starts a mirror in background threads and returns once it listens.
 pub fn start(opts: MirrorOptions) -> Result<MirrorHandle, String> {
+    if let Some(sec) = &opts.security {
+        // Fail at start, not per request, on unusable keys.
+        SecuredMirror::new(sec.clone())?;
+        if sec.secret.len() < 32 {
+            tracing::warn!(
+                "mirror secret shorter than 32 bytes: accepted for tests, refused by torii run"
+            );
+        }
+    }
     let bound = bind_listeners(&[opts.listen], opts.workers).map_err(|e| e.to_string())?;
     let addr = bound.addrs[0];
+    let security = opts.security.clone();
     let main: Arc<WorkerMain> = Arc::new(move |_id, _driver, listeners| {
+        let secured = security
+            .clone()
+            .and_then(|s| SecuredMirror::new(s).ok())
+            .map(std::rc::Rc::new);
         Box::pin(async move {
             let mut loops = Vec::new();
             for listener in listeners {
+                let secured = secured.clone();
                 loops.push(monoio::spawn(async move {
                     loop {
                         match listener.accept().await {
                             Ok((stream, _)) => {
-                                monoio::spawn(serve(stream));
+                                monoio::spawn(serve(stream, secured.clone()));
                             }
                             Err(e) => {
                                 tracing::warn!(error = %e, "mirror accept failed");
@@ -75,7 +98,7 @@ pub fn start(opts: MirrorOptions) -> Result<MirrorHandle, String> {
     Ok(MirrorHandle { addr })
 }
 
-async fn serve(mut stream: TcpStream) {
+async fn serve(mut stream: TcpStream, secured: Option<std::rc::Rc<SecuredMirror>>) {
     let _ = stream.set_nodelay(true);
     let limits = HeadLimits::default();
     let mut rbuf = ReadBuf::with_capacity(4096);
@@ -110,7 +133,24 @@ async fn serve(mut stream: TcpStream) {
                 None => return,
             };
         out.clear();
-        describe(&mut out, &head, &headers, body_len, rbuf.data());
+        let data = rbuf.data();
+        let outcome = match &secured {
+            Some(sec) => sec.answer(
+                find_header(data, &headers, b"otoroshi-state"),
+                find_header(data, &headers, b"otoroshi-claim"),
+                unix_now(),
+            ),
+            None => SecurityOutcome::default(),
+        };
+        match &outcome.refusal {
+            Some(why) => {
+                let mut body = b"{\"error\":\"".to_vec();
+                push_json_escaped(&mut body, why.as_bytes());
+                body.extend_from_slice(b"\"}");
+                write_json(&mut out, 401, &body, !head.keep_alive, &[]);
+            }
+            None => describe(&mut out, &head, &headers, body_len, data, &outcome),
+        }
         rbuf.consume(message_len);
         if write_all_timeout(&mut stream, &mut out, IO_TIMEOUT)
             .await
@@ -175,6 +215,7 @@ fn describe(
     headers: &[HeaderField],
     body_len: u64,
     data: &[u8],
+    security: &SecurityOutcome,
 ) {
     let mut json = Vec::with_capacity(512);
     json.extend_from_slice(b"{\"method\":\"");
@@ -202,8 +243,17 @@ fn describe(
     }
     json.extend_from_slice(b"},\"body_bytes\":");
     json.extend_from_slice(body_len.to_string().as_bytes());
+    if let Some(version) = security.version {
+        json.extend_from_slice(b",\"challengeVersion\":\"");
+        json.extend_from_slice(version.as_bytes());
+        json.push(b'"');
+    }
+    if let Some(claim) = &security.claim_json {
+        json.extend_from_slice(b",\"token\":");
+        json.extend_from_slice(claim);
+    }
     json.push(b'}');
-    write_json(out, 200, &json, !head.keep_alive, &[]);
+    write_json_with_lines(out, 200, &json, !head.keep_alive, &security.answer_line);
 }
 
 /// `torii mirror`: runs a mirror until the process is stopped.

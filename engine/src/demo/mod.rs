@@ -1,0 +1,129 @@
+//! `torii demo`: a gateway on an embedded config in front of built-in secured backends, with
+//! the `curl` commands to try, as in Otoroshi's tutorial "Secure the communication between a
+//! backend app and Otoroshi".
+//!
+//! Owns the demo's set-up: a random shared secret, three in-process `torii mirror` backends on
+//! loopback (a V1 responder, a V2 responder that also verifies the info token, and a plain one
+//! that does not answer the challenge), the embedded config (`demo.toml`) filled with their
+//! addresses, and the printed walk-through. The gateway then runs exactly as `torii run` does.
+
+use std::net::SocketAddr;
+
+use torii_protocol::StateGenerator;
+
+use crate::config;
+use crate::mirror::secured::{ChallengeMode, MirrorSecurity, Misbehave};
+use crate::mirror::{self, MirrorOptions};
+
+/// The embedded demo configuration (a template).
+pub const DEMO_CONFIG: &str = include_str!("demo.toml");
+
+fn random_secret() -> Result<String, String> {
+    let mut rng = StateGenerator::from_os().map_err(|e| format!("no OS entropy: {e}"))?;
+    let mut jti = [0u8; 36];
+    rng.fill_jti(&mut jti);
+    let mut more = [0u8; 36];
+    rng.fill_jti(&mut more);
+    let hex: String = jti
+        .iter()
+        .chain(more.iter())
+        .filter(|b| b.is_ascii_hexdigit())
+        .map(|&b| b as char)
+        .take(64)
+        .collect();
+    Ok(hex)
+}
+
+fn start_mirror(security: Option<MirrorSecurity>) -> Result<SocketAddr, String> {
+    let handle = mirror::start(MirrorOptions {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        workers: 1,
+        security,
+    })?;
+    Ok(handle.addr)
+}
+
+/// Fills the template with the listener, the secret and the backends' addresses.
+pub fn render_config(
+    listen: SocketAddr,
+    secret: &str,
+    v1: SocketAddr,
+    v2: SocketAddr,
+    plain: SocketAddr,
+) -> String {
+    DEMO_CONFIG
+        .replace("{LISTEN}", &listen.to_string())
+        .replace("{SECRET}", secret)
+        .replace("{V1}", &v1.to_string())
+        .replace("{V2}", &v2.to_string())
+        .replace("{PLAIN}", &plain.to_string())
+}
+
+/// The walk-through printed once the demo listens on `addr`.
+pub fn walkthrough(addr: SocketAddr) -> String {
+    let base = format!("http://{addr}");
+    format!(
+        "\nTorii demo is running on {base}\n\n\
+         # A plain route (the backend describes the request it received):\n\
+         curl -s -H 'Host: plain.oto.tools' {base}/hello\n\n\
+         # The exchange protocol V1: the backend echoes the 128-character Otoroshi-State:\n\
+         curl -s -H 'Host: v1.oto.tools' {base}/hello\n\n\
+         # V2 and the info token: the backend verified the state token and the Otoroshi-Claim,\n\
+         # and shows the decoded claim under \"token\":\n\
+         curl -s -H 'Host: v2.oto.tools' {base}/hello\n\n\
+         # A path excluded from the challenge on the V2 route:\n\
+         curl -s -H 'Host: v2.oto.tools' {base}/health\n\n\
+         # A backend that does not answer the challenge: Torii answers 502 and never forwards\n\
+         # the backend's response:\n\
+         curl -si -H 'Host: unsecured.oto.tools' {base}/hello\n\n\
+         # No route for this host:\n\
+         curl -si -H 'Host: nowhere.oto.tools' {base}/\n\n\
+         Stop with Ctrl-C.\n"
+    )
+}
+
+/// `torii demo`: starts the backends and the gateway, prints the walk-through, serves until
+/// SIGTERM/SIGINT.
+pub fn run(listen: SocketAddr) -> Result<(), String> {
+    let secret = random_secret()?;
+    let v1 = start_mirror(Some(MirrorSecurity {
+        challenge: Some(ChallengeMode::V1),
+        secret: Vec::new(),
+        claim_secret: None,
+        misbehave: Misbehave::None,
+    }))?;
+    let v2 = start_mirror(Some(MirrorSecurity {
+        challenge: Some(ChallengeMode::V2),
+        secret: secret.as_bytes().to_vec(),
+        claim_secret: Some(secret.as_bytes().to_vec()),
+        misbehave: Misbehave::None,
+    }))?;
+    let plain = start_mirror(None)?;
+    let text = render_config(listen, &secret, v1, v2, plain);
+    let cfg = config::load_str(&text, std::path::Path::new("."))
+        .map_err(|e| format!("demo config: {e}"))?;
+    crate::control::serve(cfg, None, |addrs| {
+        if let Some(addr) = addrs.first() {
+            println!("{}", walkthrough(*addr));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_config_is_valid() {
+        let a: SocketAddr = "127.0.0.1:1".parse().unwrap_or_else(|_| unreachable!());
+        let secret = random_secret().unwrap_or_default();
+        assert_eq!(secret.len(), 64);
+        let text = render_config(SocketAddr::from(([127, 0, 0, 1], 0)), &secret, a, a, a);
+        let cfg = config::load_str(&text, std::path::Path::new("."));
+        assert!(cfg.is_ok(), "{:?}", cfg.err().map(|e| e.to_string()));
+        let text = walkthrough(a);
+        for host in ["plain", "v1", "v2", "unsecured"] {
+            assert!(text.contains(&format!("Host: {host}.oto.tools")));
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! `torii demo` as a user runs it: the real binary on 127.0.0.1:0, its printed walk-through,
+//! and every route it advertises answering as described.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+#[test]
+fn demo_routes_answer_as_printed() {
+    let mut child = Command::new(common::process::torii_bin())
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut printed = Vec::new();
+    let addr: SocketAddr = loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("demo prints its address");
+        printed.push(line.clone());
+        if let Some(rest) = line.strip_prefix("Torii demo is running on http://") {
+            break rest.trim().parse().unwrap();
+        }
+    };
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+        printed.push(line);
+    }
+    let text = printed.join("\n");
+    assert!(text.contains("curl -s -H 'Host: v2.oto.tools'"), "{text}");
+
+    let plain = get(addr, "plain.oto.tools", "/hello");
+    assert_eq!(plain.status, 200);
+    let v1 = get(addr, "v1.oto.tools", "/hello");
+    assert_eq!(v1.status, 200);
+    assert_eq!(v1.json()["challengeVersion"], "V1");
+    let v2 = get(addr, "v2.oto.tools", "/hello");
+    assert_eq!(v2.status, 200);
+    assert_eq!(v2.json()["challengeVersion"], "V2");
+    assert_eq!(v2.json()["token"]["aud"], "v2-service");
+    assert_eq!(get(addr, "v2.oto.tools", "/health").status, 200);
+    let bad = get(addr, "unsecured.oto.tools", "/hello");
+    assert_eq!(bad.status, 502);
+    assert_eq!(bad.header("otoroshi-error"), Some("true"));
+    assert_eq!(get(addr, "nowhere.oto.tools", "/").status, 404);
+
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "demo exits on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+}
