@@ -7,7 +7,9 @@
 //! purpose) and an in-process gateway whose route points at it. A well-behaved backend must be
 //! reached (200, its body, tokens that PyJWT accepts); every misbehaviour must be answered 502
 //! `{"Otoroshi-Error":"Downstream microservice does not seems to be secured. Cancelling request !"}`
-//! with `Otoroshi-Error: true`. The client never sees `Otoroshi-State-Resp`.
+//! with `Otoroshi-Error: true`, and Torii's per-route failure counter must show that it was
+//! refused for the reason the mode exercises and no other. The client never sees
+//! `Otoroshi-State-Resp`.
 //!
 //! Needs `python3` with PyJWT (`python3 -m pip install pyjwt`; `.ci/run` installs it). Without it
 //! the tests fail, on purpose, rather than skip.
@@ -176,25 +178,46 @@ fn int(v: &Value, k: &str) -> i64 {
         .unwrap_or_else(|| panic!("claim {k} missing or not an integer: {v}"))
 }
 
-/// A misbehaving backend must be refused with Torii's 502.
-fn assert_refused(challenge: &str, mode: &str) {
-    with_setup(mode, Some(challenge), None, |gw| {
-        let r = get(gw, HOST, "/refused");
-        assert_eq!(
-            r.status,
-            502,
-            "{challenge} backend in mode {mode} was not refused: {} {}",
-            r.status,
-            r.text()
-        );
-        assert_eq!(r.header("otoroshi-error"), Some("true"), "{r:?}");
-        assert_eq!(
-            r.json(),
-            serde_json::json!({ "Otoroshi-Error": NOT_SECURED }),
-            "{challenge}/{mode}"
-        );
-        assert_no_state_resp(&r);
-    });
+/// The failure reasons Torii counted on the route (label, count), non-zero only.
+fn counted_failures(gw: &torii_engine::control::Gateway) -> Vec<(&'static str, u64)> {
+    let snap = gw.shared.snapshot.load();
+    let ch = snap.routes[0]
+        .challenge
+        .as_ref()
+        .expect("route has no challenge");
+    torii_engine::secure::counters::REASONS
+        .iter()
+        .map(|r| (r.reason(), ch.failures.total(*r)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// A misbehaving backend must be refused with Torii's 502, for the reason the mode exercises
+/// (`reason`: Torii's metric label), and only that one.
+fn assert_refused(challenge: &str, mode: &str, reason: &str) {
+    let backend = py_backend(mode);
+    let gw = gateway(&config(backend.addr, Some(challenge), None));
+    let r = get(gw.addrs[0], HOST, "/refused");
+    assert_eq!(
+        r.status,
+        502,
+        "{challenge} backend in mode {mode} was not refused: {} {}",
+        r.status,
+        r.text()
+    );
+    assert_eq!(r.header("otoroshi-error"), Some("true"), "{r:?}");
+    assert!(r.header("otoroshi-error-msg").is_some(), "{r:?}");
+    assert_eq!(
+        r.json(),
+        serde_json::json!({ "Otoroshi-Error": NOT_SECURED }),
+        "{challenge}/{mode}"
+    );
+    assert_no_state_resp(&r);
+    assert_eq!(
+        counted_failures(&gw),
+        vec![(reason, 1)],
+        "{challenge}/{mode}: refused for another reason"
+    );
 }
 
 #[test]
@@ -262,6 +285,7 @@ fn v2_ok_backend_is_reached_and_state_token_is_otoroshi_shaped() {
             assert_eq!(state.chars().count(), 128, "{st}");
             states.push(state);
         }
+        drop(s);
         states.sort();
         states.dedup();
         assert_eq!(states.len(), 3, "states repeated across requests");
@@ -270,52 +294,52 @@ fn v2_ok_backend_is_reached_and_state_token_is_otoroshi_shaped() {
 
 #[test]
 fn v2_backend_without_answer_is_refused() {
-    assert_refused("v2", "no-header");
+    assert_refused("v2", "no-header", "missing_header");
 }
 
 #[test]
 fn v2_backend_answering_another_state_is_refused() {
-    assert_refused("v2", "wrong-state");
+    assert_refused("v2", "wrong-state", "state_mismatch");
 }
 
 #[test]
 fn v2_backend_answer_signed_with_another_key_is_refused() {
-    assert_refused("v2", "bad-signature");
+    assert_refused("v2", "bad-signature", "bad_signature");
 }
 
 #[test]
 fn v2_backend_answer_signed_hs256_is_refused() {
-    assert_refused("v2", "wrong-alg");
+    assert_refused("v2", "wrong-alg", "alg_mismatch");
 }
 
 #[test]
 fn v2_backend_answer_living_too_long_is_refused() {
-    assert_refused("v2", "ttl-too-long");
+    assert_refused("v2", "ttl-too-long", "ttl_too_long");
 }
 
 #[test]
 fn v2_backend_answer_expired_is_refused() {
-    assert_refused("v2", "expired");
+    assert_refused("v2", "expired", "expired");
 }
 
 #[test]
 fn v2_backend_answer_without_iat_is_refused() {
-    assert_refused("v2", "missing-iat");
+    assert_refused("v2", "missing-iat", "missing_exp_iat");
 }
 
 #[test]
 fn v2_backend_answer_without_exp_is_refused() {
-    assert_refused("v2", "missing-exp");
+    assert_refused("v2", "missing-exp", "missing_exp_iat");
 }
 
 #[test]
 fn v1_backend_without_answer_is_refused() {
-    assert_refused("v1", "no-header");
+    assert_refused("v1", "no-header", "missing_header");
 }
 
 #[test]
 fn v1_backend_echoing_another_state_is_refused() {
-    assert_refused("v1", "wrong-state");
+    assert_refused("v1", "wrong-state", "state_mismatch");
 }
 
 /// Checks the envelope of an info token decoded by PyJWT (HS512, issuer, audience verified).
