@@ -82,6 +82,13 @@ impl Snapshot {
     pub fn build(config: Config, version: u64) -> Result<Self, ConfigErrors> {
         let mut errors: Vec<ConfigError> = Vec::new();
         // Keys are built (secrets resolved, PEM parsed) here, once per load.
+        if config.gateway.admin.is_some() {
+            errors.push(ConfigError {
+                path: "gateway.admin".to_owned(),
+                message: "not supported yet: the admin listener (metrics, health) is not built"
+                    .to_owned(),
+            });
+        }
         let mut routes = Vec::with_capacity(config.routes.len());
         let allow_weak = config.gateway.insecure_allow_weak_keys;
         let workers = config.gateway.workers;

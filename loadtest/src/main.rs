@@ -1,5 +1,5 @@
-//! `torii-loadtest`: the load generator (filled in by the load-test issue).
+//! `torii-loadtest` binary: parses the command line and hands over to [`torii_loadtest::cli`].
+
 fn main() {
-    eprintln!("torii-loadtest: not built yet; see issue 7");
-    std::process::exit(2);
+    std::process::exit(torii_loadtest::cli::main());
 }
