@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 use crate::conn::{run_connection, Budget, ConnCtx};
 use crate::report::CpuTime;
 use crate::response::Checks;
-use crate::runtime::AnyRuntime;
 use crate::schedule::Schedule;
 use crate::stats::{Progress, Stats};
 use crate::target::{parse_url, render_request, resolve, RequestSpec};
+use torii_engine::runtime::AnyRuntime;
 
 /// How long a run may last when only `-n` bounds it.
 pub const MAX_RUN: Duration = Duration::from_secs(3600);

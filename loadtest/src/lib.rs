@@ -10,7 +10,6 @@ pub mod conn;
 pub mod generator;
 pub mod report;
 pub mod response;
-pub mod runtime;
 pub mod schedule;
 pub mod stats;
 pub mod suite;

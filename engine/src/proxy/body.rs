@@ -142,6 +142,18 @@ async fn read_more<R: AsyncReadRent>(
     }
 }
 
+/// Reads more body bytes; the source closing before the body's end is an error.
+async fn read_some<R: AsyncReadRent>(
+    src: &mut R,
+    src_buf: &mut ReadBuf,
+    opts: &PumpOptions,
+) -> Result<usize, PumpError> {
+    match read_more(src, src_buf, opts).await? {
+        0 => Err(PumpError::Source(io::ErrorKind::UnexpectedEof.into())),
+        n => Ok(n),
+    }
+}
+
 async fn pump_length<R, W>(
     src: &mut R,
     src_buf: &mut ReadBuf,
@@ -160,10 +172,7 @@ where
     let mut progress = Progress::new();
     while remaining > 0 {
         if src_buf.is_empty() {
-            let n = read_more(src, src_buf, &opts).await?;
-            if n == 0 {
-                return Err(PumpError::Source(io::ErrorKind::UnexpectedEof.into()));
-            }
+            let n = read_some(src, src_buf, &opts).await?;
             progress.add(n, &opts)?;
         }
         let take = (src_buf.len() as u64).min(remaining) as usize;
@@ -224,10 +233,7 @@ where
     let mut rate = Progress::new();
     loop {
         if src_buf.is_empty() {
-            let n = read_more(src, src_buf, &opts).await?;
-            if n == 0 {
-                return Err(PumpError::Source(io::ErrorKind::UnexpectedEof.into()));
-            }
+            let n = read_some(src, src_buf, &opts).await?;
             rate.add(n, &opts)?;
         }
         scratch.clear();
@@ -249,10 +255,7 @@ where
         }
         if progress.consumed == 0 && !src_buf.is_empty() {
             // The decoder needs more bytes than are buffered (a split size line): read more.
-            let n = read_more(src, src_buf, &opts).await?;
-            if n == 0 {
-                return Err(PumpError::Source(io::ErrorKind::UnexpectedEof.into()));
-            }
+            let n = read_some(src, src_buf, &opts).await?;
             rate.add(n, &opts)?;
         }
     }
