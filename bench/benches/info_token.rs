@@ -4,6 +4,10 @@
 //! - group `info_token`: the `latest` and `legacy` layouts, HS512 (Otoroshi's default).
 //! - group `info_token_alg`: the same latest-layout payload signed HS512 vs RS256 (2048-bit) vs
 //!   ES256 (P-256), keys from `protocol/tests/keys/`.
+//! - group `info_token_hmac`: a what-if for the design note in `info_token/mod.rs`: the HMAC of
+//!   the latest token's signing input computed in full (`full`, what `write_into` does) vs from
+//!   a `ring::hmac::Context` that already absorbed the constant `header.payload-prefix` and is
+//!   cloned per request (`prefix_absorbed`). Only the HMAC is timed, not base64 or copies.
 //!
 //! Run: `cargo bench -p torii-bench --bench info_token`.
 
@@ -97,6 +101,58 @@ fn bench_algorithms(c: &mut Criterion) {
     group.finish();
 }
 
+/// Length of the common prefix of two byte strings.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+fn bench_hmac_prefix(c: &mut Criterion) {
+    let key = api_key();
+    let signer = InfoTokenSigner::new(Layout::Latest, ROUTE, TTL, hs512());
+    let (mut t1, mut t2) = (Vec::new(), Vec::new());
+    let other_jti = b"00000000-0000-4000-8000-000000000000";
+    signer
+        .write_into(Some(&key), None, NOW, JTI, &mut t1)
+        .expect("info token");
+    signer
+        .write_into(Some(&key), None, NOW + 1_000_000, other_jti, &mut t2)
+        .expect("info token");
+    let Some(dot) = t1.iter().rposition(|&b| b == b'.') else {
+        return;
+    };
+    let input = &t1[..dot];
+    // The per-(route, key) constant part: what two tokens for other times and jtis share.
+    let prefix = common_prefix(input, &t2);
+    let ring_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA512, SECRET);
+    let mut absorbed = ring::hmac::Context::with_key(&ring_key);
+    absorbed.update(&input[..prefix]);
+    assert_eq!(
+        {
+            let mut ctx = absorbed.clone();
+            ctx.update(&input[prefix..]);
+            ctx.sign().as_ref().to_vec()
+        },
+        ring::hmac::sign(&ring_key, input).as_ref().to_vec()
+    );
+    println!(
+        "info_token_hmac: signing input {} bytes, constant prefix {} bytes",
+        input.len(),
+        prefix
+    );
+    let mut group = c.benchmark_group("info_token_hmac");
+    group.bench_function("full", |b| {
+        b.iter(|| ring::hmac::sign(&ring_key, black_box(input)))
+    });
+    group.bench_function("prefix_absorbed", |b| {
+        b.iter(|| {
+            let mut ctx = absorbed.clone();
+            ctx.update(black_box(&input[prefix..]));
+            ctx.sign()
+        })
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -106,6 +162,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_layouts, bench_algorithms
+    targets = bench_layouts, bench_algorithms, bench_hmac_prefix
 }
 criterion_main!(benches);
