@@ -165,6 +165,59 @@ impl Algorithm {
         }
     }
 
+    /// The base64url of the two plain JOSE headers `{"typ":"JWT","alg":"<alg>"}` (ours, and
+    /// what Otoroshi writes) and `{"alg":"<alg>","typ":"JWT"}` (Node's and auth0's order). A
+    /// verifier that sees exactly one of these segments knows the parsed header without
+    /// decoding it.
+    pub(crate) const fn plain_headers_b64(self) -> [&'static str; 2] {
+        match self {
+            Algorithm::HS256 => [
+                "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9",
+                "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9",
+            ],
+            Algorithm::HS384 => [
+                "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzM4NCJ9",
+                "eyJhbGciOiJIUzM4NCIsInR5cCI6IkpXVCJ9",
+            ],
+            Algorithm::HS512 => [
+                "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzUxMiJ9",
+                "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9",
+            ],
+            Algorithm::RS256 => [
+                "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9",
+                "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9",
+            ],
+            Algorithm::RS384 => [
+                "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzM4NCJ9",
+                "eyJhbGciOiJSUzM4NCIsInR5cCI6IkpXVCJ9",
+            ],
+            Algorithm::RS512 => [
+                "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzUxMiJ9",
+                "eyJhbGciOiJSUzUxMiIsInR5cCI6IkpXVCJ9",
+            ],
+            Algorithm::PS256 => [
+                "eyJ0eXAiOiJKV1QiLCJhbGciOiJQUzI1NiJ9",
+                "eyJhbGciOiJQUzI1NiIsInR5cCI6IkpXVCJ9",
+            ],
+            Algorithm::PS384 => [
+                "eyJ0eXAiOiJKV1QiLCJhbGciOiJQUzM4NCJ9",
+                "eyJhbGciOiJQUzM4NCIsInR5cCI6IkpXVCJ9",
+            ],
+            Algorithm::PS512 => [
+                "eyJ0eXAiOiJKV1QiLCJhbGciOiJQUzUxMiJ9",
+                "eyJhbGciOiJQUzUxMiIsInR5cCI6IkpXVCJ9",
+            ],
+            Algorithm::ES256 => [
+                "eyJ0eXAiOiJKV1QiLCJhbGciOiJFUzI1NiJ9",
+                "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9",
+            ],
+            Algorithm::ES384 => [
+                "eyJ0eXAiOiJKV1QiLCJhbGciOiJFUzM4NCJ9",
+                "eyJhbGciOiJFUzM4NCIsInR5cCI6IkpXVCJ9",
+            ],
+        }
+    }
+
     /// The JWK `crv` name for ES* algorithms.
     pub const fn ec_curve_name(self) -> Option<&'static str> {
         match self {
@@ -216,5 +269,23 @@ mod tests {
         assert_eq!(Algorithm::ES384.family(), KeyFamily::Ec);
         assert_eq!(Algorithm::ES384.ec_coordinate_len(), 48);
         assert_eq!(Algorithm::ES256.ec_curve_name(), Some("P-256"));
+    }
+
+    #[test]
+    fn plain_headers_are_the_documented_json() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine as _;
+        for alg in Algorithm::ALL {
+            let [ours, reversed] = alg.plain_headers_b64();
+            let name = alg.name();
+            assert_eq!(
+                URL_SAFE_NO_PAD.decode(ours).unwrap(),
+                format!("{{\"typ\":\"JWT\",\"alg\":\"{name}\"}}").as_bytes()
+            );
+            assert_eq!(
+                URL_SAFE_NO_PAD.decode(reversed).unwrap(),
+                format!("{{\"alg\":\"{name}\",\"typ\":\"JWT\"}}").as_bytes()
+            );
+        }
     }
 }

@@ -19,3 +19,4 @@ pub use verify::{
     JwtError, Part, Validation, VerifiedToken, DEFAULT_LEEWAY_SECS, MAX_JSON_DEPTH, MAX_TIME_CLAIM,
     MAX_TOKEN_LEN,
 };
+pub(crate) use verify::{time_value, verify_signed};

@@ -253,14 +253,14 @@ fn split(token: &[u8]) -> Result<Segments<'_>, JwtError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(JwtError::TooLong);
     }
-    let mut dots = token
-        .iter()
-        .enumerate()
-        .filter(|(_, &b)| b == b'.')
-        .map(|(i, _)| i);
-    let (Some(d1), Some(d2), None) = (dots.next(), dots.next(), dots.next()) else {
+    // Three memchr scans (SIMD) instead of a byte-at-a-time iterator: ~7% of a V2 answer check.
+    let d1 = memchr::memchr(b'.', token).ok_or(JwtError::BadSegments)?;
+    let d2 = memchr::memchr(b'.', &token[d1 + 1..])
+        .map(|i| d1 + 1 + i)
+        .ok_or(JwtError::BadSegments)?;
+    if memchr::memchr(b'.', &token[d2 + 1..]).is_some() {
         return Err(JwtError::BadSegments);
-    };
+    }
     Ok(Segments {
         header: &token[..d1],
         payload: &token[d1 + 1..d2],
@@ -304,7 +304,15 @@ pub fn time_claim(
     claims: &Map<String, Value>,
     name: &'static str,
 ) -> Result<Option<u64>, JwtError> {
-    let Some(value) = claims.get(name) else {
+    time_value(claims.get(name), name)
+}
+
+/// [`time_claim`] on an already looked-up value (`None` when absent).
+pub(crate) fn time_value(
+    value: Option<&Value>,
+    name: &'static str,
+) -> Result<Option<u64>, JwtError> {
+    let Some(value) = value else {
         return Ok(None);
     };
     let Value::Number(n) = value else {
@@ -345,30 +353,9 @@ pub fn verify(
     rules: &Validation,
     now: u64,
 ) -> Result<VerifiedToken, JwtError> {
-    let segments = split(token)?;
-    let header_map = decode_object(segments.header, Part::Header)?;
-    let alg_name = match header_map.get("alg") {
-        Some(Value::String(s)) => s.as_str(),
-        _ => return Err(JwtError::MissingAlg),
-    };
-    if alg_name.eq_ignore_ascii_case("none") {
-        return Err(JwtError::AlgNone);
-    }
-    if alg_name != key.algorithm().name() {
-        return Err(JwtError::AlgMismatch);
-    }
-    let header = JwsHeader {
-        alg: key.algorithm(),
-        kid: optional_string(&header_map, "kid")?,
-        typ: optional_string(&header_map, "typ")?,
-    };
-    let signature = URL_SAFE_NO_PAD
-        .decode(segments.signature)
-        .map_err(|_| JwtError::BadBase64(Part::Signature))?;
-    if !key.verify_signature(segments.signing_input, &signature) {
-        return Err(JwtError::BadSignature);
-    }
-    let claims = decode_object(segments.payload, Part::Payload)?;
+    let (header, payload) = verify_signed(token, key)?;
+    let claims = serde_json::from_slice::<Map<String, Value>>(&payload)
+        .map_err(|_| JwtError::BadJson(Part::Payload))?;
     let exp = time_claim(&claims, "exp")?;
     let nbf = time_claim(&claims, "nbf")?;
     let iat = time_claim(&claims, "iat")?;
@@ -400,6 +387,66 @@ pub fn verify(
         exp,
         iat,
         nbf,
+    })
+}
+
+/// The first half of [`verify`]: size, shape, header, algorithm and signature, then the payload
+/// base64-decoded and depth-checked. Returns the header and the payload JSON, not yet parsed,
+/// so that a caller with a fixed claim set (the V2 answer check) can parse only what it reads.
+pub(crate) fn verify_signed(
+    token: &[u8],
+    key: &VerifyingKey,
+) -> Result<(JwsHeader, Vec<u8>), JwtError> {
+    let segments = split(token)?;
+    let header = check_header(segments.header, key)?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(segments.signature)
+        .map_err(|_| JwtError::BadBase64(Part::Signature))?;
+    if !key.verify_signature(segments.signing_input, &signature) {
+        return Err(JwtError::BadSignature);
+    }
+    let payload = URL_SAFE_NO_PAD
+        .decode(segments.payload)
+        .map_err(|_| JwtError::BadBase64(Part::Payload))?;
+    if !json_depth_within(&payload, MAX_JSON_DEPTH) {
+        return Err(JwtError::TooDeep);
+    }
+    Ok((header, payload))
+}
+
+/// Reads the header segment and checks its `alg` against the key's.
+///
+/// Fast path: a segment byte-equal to the base64url of `{"typ":"JWT","alg":"<key alg>"}` or
+/// `{"alg":"<key alg>","typ":"JWT"}` (what every common issuer writes) is that JSON, since
+/// unpadded base64url decoding here is canonical; its parse result is known without decoding.
+fn check_header(segment: &[u8], key: &VerifyingKey) -> Result<JwsHeader, JwtError> {
+    let alg = key.algorithm();
+    if alg
+        .plain_headers_b64()
+        .iter()
+        .any(|known| known.as_bytes() == segment)
+    {
+        return Ok(JwsHeader {
+            alg,
+            kid: None,
+            typ: Some("JWT".to_owned()),
+        });
+    }
+    let header_map = decode_object(segment, Part::Header)?;
+    let alg_name = match header_map.get("alg") {
+        Some(Value::String(s)) => s.as_str(),
+        _ => return Err(JwtError::MissingAlg),
+    };
+    if alg_name.eq_ignore_ascii_case("none") {
+        return Err(JwtError::AlgNone);
+    }
+    if alg_name != alg.name() {
+        return Err(JwtError::AlgMismatch);
+    }
+    Ok(JwsHeader {
+        alg,
+        kid: optional_string(&header_map, "kid")?,
+        typ: optional_string(&header_map, "typ")?,
     })
 }
 
