@@ -10,13 +10,24 @@
 //!
 //! Nothing here reads a clock or does IO: `now` (Unix seconds) is always a parameter.
 
+mod extract;
 mod model;
 mod validate;
+mod view;
 
+pub use extract::{
+    authenticate, extract, Authenticated, BearerVerifier, Carrier, Extraction, ExtractorKind,
+    Extractors, Found, Presented, API_KEY_NAME, AUTHORIZATION, BASIC_HEADER, BASIC_QUERY,
+    BEARER_COOKIE, BEARER_QUERY, CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, TOKEN_HEADER,
+};
 pub use model::{
     ApiKey, ApiKeyStore, ClientSecret, StoreError, StoredKey, META_JWT_SIGN_KEYPAIR, META_SCOPE,
 };
 pub use validate::{
     ApiKeyError, Credentials, ACCESS_TOKEN_AUDIENCE, MSG_BAD_KEY, MSG_NONE_PROVIDED,
     MSG_NOT_AUTHORIZED,
+};
+pub use view::{
+    cookie, cow_utf8, percent_decode, query_param, strip_scheme, BasicCredentials, RequestView,
+    SimpleRequest, MAX_BASIC_LEN,
 };
