@@ -507,3 +507,63 @@ fn endpoints() {
     );
     assert_eq!(Endpoint::from_request("GET", "/api"), None);
 }
+
+#[test]
+fn bearer_table_every_location_every_bad_key() {
+    let now = 1_700_000_000;
+    let svc = ClientCredentials::new(ClientCredentialsConfig::default());
+    let kp = keys();
+    // Tokens are issued while every key is valid, then checked against a store where they are not.
+    let mut issuing = Vec::new();
+    let mut checking = Vec::new();
+    for id in ["good", "gone", "disabled", "expired", "other"] {
+        issuing.push(key(id, None));
+        let mut k = key(id, None);
+        match id {
+            "disabled" => k.enabled = false,
+            "expired" => k.valid_until = Some(now),
+            "other" => k.routes = vec!["elsewhere".into()],
+            _ => {}
+        }
+        if id != "gone" {
+            checking.push(k);
+        }
+    }
+    let issuing = ApiKeyStore::new(issuing).unwrap();
+    let checking = ApiKeyStore::new(checking).unwrap();
+    let token_for = |id: &str| {
+        let body =
+            format!("grant_type=client_credentials&client_id={id}&client_secret={SECRET_ENC}");
+        let req = parse_token_request(FORM, None, body.as_bytes()).unwrap();
+        svc.token(&issuing, &kp, &req, ISS, now - 10, "j")
+            .unwrap()
+            .access_token
+    };
+    let mut bad_sig = token_for("good");
+    bad_sig.truncate(bad_sig.len() - 4);
+    bad_sig.push_str("AAAA");
+    let cases = [
+        (token_for("good"), Ok("good")),
+        (token_for("gone"), Err(ApiKeyError::Unknown)),
+        (token_for("disabled"), Err(ApiKeyError::Disabled)),
+        (token_for("expired"), Err(ApiKeyError::Expired)),
+        (token_for("other"), Err(ApiKeyError::NotAuthorized)),
+        (bad_sig, Err(ApiKeyError::BadToken("bad_signature"))),
+    ];
+    let ex = Extractors::default();
+    for (token, want) in &cases {
+        let requests = [
+            SimpleRequest::new().with_header("Authorization", format!("Bearer {token}")),
+            SimpleRequest::new().with_header("Otoroshi-Token", token.as_str()),
+            SimpleRequest::new().with_query(&format!("bearer_auth={token}")),
+            SimpleRequest::new().with_header("Cookie", format!("access_token={token}")),
+        ];
+        for req in &requests {
+            let out = extract(req, &ex);
+            let got = authenticate(&checking, Some(&kp), out.found.as_ref(), "r1", now)
+                .map(|a| a.key.key().client_id.clone());
+            assert_eq!(got.as_deref().map_err(|e| *e), *want, "{req:?}");
+            assert_eq!(out.carriers.len(), 1);
+        }
+    }
+}
