@@ -3,11 +3,15 @@
 //! and randomness are parameters, so a gateway and a backend written in Rust can both use it.
 #![forbid(unsafe_code)]
 
+pub mod apikey;
 pub mod challenge;
 pub mod info_token;
 pub mod jws;
+pub mod oauth;
 pub mod secret;
 
+pub use apikey::{ApiKey, ApiKeyError, ApiKeyStore, Credentials};
 pub use challenge::{verify_v1, ChallengeFailure, StateGenerator, V2Issuer, V2Verifier};
 pub use info_token::{InfoTokenSigner, Layout, PreparedApiKey};
 pub use jws::{Algorithm, JwtError, SigningKey, Validation, VerifiedToken, VerifyingKey};
+pub use oauth::{ClientCredentials, KeyPair, KeyPairs, OAuthError};

@@ -1,0 +1,408 @@
+//! Finding the API key credential on a request, in Otoroshi's NG order (decisions.md
+//! "extractor order"), each extractor switchable per route:
+//!
+//! 1. `client_id`: `x-api-key` header → `x-api-key` query → `x-api-key` cookie (client id only);
+//! 2. `headers`: `Otoroshi-Client-Id` + `Otoroshi-Client-Secret` (both needed);
+//! 3. `bearer`: `Otoroshi-Token` header (optional `Bearer ` prefix) → `Authorization: Bearer` →
+//!    `bearer_auth` query → `access_token` cookie;
+//! 4. `basic`: `Otoroshi-Authorization` (optional `Basic ` prefix) → `Authorization: Basic` →
+//!    `basic_auth` query; standard or URL-safe base64, split at the first `:`, no URL-decoding
+//!    (that is for OAuth2 client authentication only);
+//! 5. `custom`: the route's own id and secret header names (both needed).
+//!
+//! The first hit wins. Besides it, [`Extraction::carriers`] lists every header, query parameter
+//! and cookie of an *enabled* extractor that was present, so the engine can remove all of them
+//! before forwarding (an `Authorization` header counts only when its scheme is that of an
+//! enabled extractor). Extraction checks nothing: everything found goes through
+//! [`crate::apikey::ApiKeyStore::validate`]; a Basic value that cannot be decoded is reported as
+//! [`Presented::Malformed`] and refused there rather than skipped.
+
+use std::borrow::Cow;
+
+use super::model::{ApiKeyStore, StoredKey};
+use super::validate::{ApiKeyError, Credentials};
+use super::view::{strip_scheme, BasicCredentials, RequestView};
+use crate::jws::VerifiedToken;
+
+/// Default client-id-only name (header, query parameter and cookie).
+pub const API_KEY_NAME: &str = "x-api-key";
+/// Client id header of the `headers` extractor.
+pub const CLIENT_ID_HEADER: &str = "Otoroshi-Client-Id";
+/// Client secret header of the `headers` extractor.
+pub const CLIENT_SECRET_HEADER: &str = "Otoroshi-Client-Secret";
+/// Token header of the `bearer` extractor.
+pub const TOKEN_HEADER: &str = "Otoroshi-Token";
+/// Query parameter of the `bearer` extractor.
+pub const BEARER_QUERY: &str = "bearer_auth";
+/// Cookie of the `bearer` extractor.
+pub const BEARER_COOKIE: &str = "access_token";
+/// Header of the `basic` extractor (value with or without `Basic `).
+pub const BASIC_HEADER: &str = "Otoroshi-Authorization";
+/// Query parameter of the `basic` extractor.
+pub const BASIC_QUERY: &str = "basic_auth";
+/// The standard authorization header.
+pub const AUTHORIZATION: &str = "Authorization";
+
+/// Which extractors run on a route (`[routes.apikeys] extractors`, `custom_headers`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extractors {
+    /// Client id alone from `x-api-key`.
+    pub client_id: bool,
+    /// `Otoroshi-Client-Id` / `Otoroshi-Client-Secret`.
+    pub headers: bool,
+    /// Access tokens.
+    pub bearer: bool,
+    /// HTTP Basic.
+    pub basic: bool,
+    /// The route's own (client id header, client secret header).
+    pub custom: Option<(String, String)>,
+}
+
+impl Default for Extractors {
+    /// All four standard extractors on, no custom headers.
+    fn default() -> Self {
+        Extractors {
+            client_id: true,
+            headers: true,
+            bearer: true,
+            basic: true,
+            custom: None,
+        }
+    }
+}
+
+/// The extractor that found a credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExtractorKind {
+    /// `client_id`.
+    ClientId,
+    /// `headers`.
+    Headers,
+    /// `bearer`.
+    Bearer,
+    /// `basic`.
+    Basic,
+    /// `custom`.
+    Custom,
+}
+
+/// Where a credential was carried. Names are the configured spellings (headers compare
+/// case-insensitively, query parameters and cookies exactly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Carrier<'a> {
+    /// A request header.
+    Header(&'a str),
+    /// A query parameter.
+    Query(&'a str),
+    /// A cookie.
+    Cookie(&'a str),
+}
+
+/// What a request presents, borrowed from the request where possible.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Presented<'a> {
+    /// A client id alone.
+    IdOnly(Cow<'a, [u8]>),
+    /// A client id and a secret.
+    IdSecret(Cow<'a, [u8]>, Cow<'a, [u8]>),
+    /// A bearer token, not verified yet.
+    Bearer(Cow<'a, [u8]>),
+    /// A Basic value that is not base64 of `id:secret` (refused as a bad key).
+    Malformed,
+}
+
+impl std::fmt::Debug for Presented<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Presented::IdOnly(id) => write!(f, "IdOnly({:?})", String::from_utf8_lossy(id)),
+            Presented::IdSecret(id, _) => {
+                write!(f, "IdSecret({:?}, <redacted>)", String::from_utf8_lossy(id))
+            }
+            Presented::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+            Presented::Malformed => f.write_str("Malformed"),
+        }
+    }
+}
+
+/// The credential that won, with the extractor and place it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found<'a> {
+    /// The extractor.
+    pub extractor: ExtractorKind,
+    /// Where the credential (or, for id + secret headers, the id) was.
+    pub location: Carrier<'a>,
+    /// The credential.
+    pub presented: Presented<'a>,
+}
+
+/// The result of running the extractors over a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extraction<'a> {
+    /// The first credential found, if any.
+    pub found: Option<Found<'a>>,
+    /// Every place of an enabled extractor that carried something: wipe these before
+    /// forwarding.
+    pub carriers: Vec<Carrier<'a>>,
+}
+
+fn bytes_of(s: Cow<'_, str>) -> Cow<'_, [u8]> {
+    match s {
+        Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+        Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+    }
+}
+
+struct Run<'a, V: ?Sized> {
+    view: &'a V,
+    out: Extraction<'a>,
+}
+
+impl<'a, V: RequestView + ?Sized> Run<'a, V> {
+    fn header(&mut self, name: &'a str) -> Option<&'a [u8]> {
+        let v = self.view.header(name.as_bytes())?;
+        self.out.carriers.push(Carrier::Header(name));
+        Some(v)
+    }
+    fn query(&mut self, name: &'a str) -> Option<Cow<'a, [u8]>> {
+        let v = self.view.query_param(name)?;
+        self.out.carriers.push(Carrier::Query(name));
+        Some(bytes_of(v))
+    }
+    fn cookie(&mut self, name: &'a str) -> Option<&'a [u8]> {
+        let v = self.view.cookie(name)?;
+        self.out.carriers.push(Carrier::Cookie(name));
+        Some(v)
+    }
+    /// `Authorization: <scheme> <rest>`, recorded as a carrier only when the scheme matches.
+    fn authorization(&mut self, scheme: &str) -> Option<&'a [u8]> {
+        let v = self.view.header(AUTHORIZATION.as_bytes())?;
+        let rest = strip_scheme(v, scheme)?;
+        self.out.carriers.push(Carrier::Header(AUTHORIZATION));
+        Some(rest)
+    }
+    fn offer(&mut self, extractor: ExtractorKind, location: Carrier<'a>, p: Presented<'a>) {
+        if self.out.found.is_none() {
+            self.out.found = Some(Found {
+                extractor,
+                location,
+                presented: p,
+            });
+        }
+    }
+    fn pair(&mut self, kind: ExtractorKind, id_name: &'a str, secret_name: &'a str) {
+        let id = self.header(id_name);
+        let secret = self.header(secret_name);
+        if let (Some(id), Some(secret)) = (id, secret) {
+            let p = Presented::IdSecret(Cow::Borrowed(id), Cow::Borrowed(secret));
+            self.offer(kind, Carrier::Header(id_name), p);
+        }
+    }
+}
+
+fn basic(value: &[u8]) -> Presented<'static> {
+    match BasicCredentials::decode(value) {
+        Some(c) => {
+            Presented::IdSecret(Cow::Owned(c.id().to_vec()), Cow::Owned(c.secret().to_vec()))
+        }
+        None => Presented::Malformed,
+    }
+}
+
+/// Runs the enabled extractors over `view` in order. Every enabled extractor is looked at (to
+/// list all carriers), but only the first hit is kept. Cost: a few header lookups; no
+/// allocation beyond the carrier list unless a value needs decoding (Basic, escaped query).
+pub fn extract<'a, V: RequestView + ?Sized>(view: &'a V, ex: &'a Extractors) -> Extraction<'a> {
+    let mut run = Run {
+        view,
+        out: Extraction::default(),
+    };
+    if ex.client_id {
+        let kind = ExtractorKind::ClientId;
+        if let Some(v) = run.header(API_KEY_NAME) {
+            run.offer(
+                kind,
+                Carrier::Header(API_KEY_NAME),
+                Presented::IdOnly(v.into()),
+            );
+        }
+        if let Some(v) = run.query(API_KEY_NAME) {
+            run.offer(kind, Carrier::Query(API_KEY_NAME), Presented::IdOnly(v));
+        }
+        if let Some(v) = run.cookie(API_KEY_NAME) {
+            run.offer(
+                kind,
+                Carrier::Cookie(API_KEY_NAME),
+                Presented::IdOnly(v.into()),
+            );
+        }
+    }
+    if ex.headers {
+        run.pair(
+            ExtractorKind::Headers,
+            CLIENT_ID_HEADER,
+            CLIENT_SECRET_HEADER,
+        );
+    }
+    if ex.bearer {
+        let kind = ExtractorKind::Bearer;
+        if let Some(v) = run.header(TOKEN_HEADER) {
+            let token = strip_scheme(v, "Bearer").unwrap_or(v).trim_ascii();
+            run.offer(
+                kind,
+                Carrier::Header(TOKEN_HEADER),
+                Presented::Bearer(token.into()),
+            );
+        }
+        if let Some(v) = run.authorization("Bearer") {
+            run.offer(
+                kind,
+                Carrier::Header(AUTHORIZATION),
+                Presented::Bearer(v.into()),
+            );
+        }
+        if let Some(v) = run.query(BEARER_QUERY) {
+            run.offer(kind, Carrier::Query(BEARER_QUERY), Presented::Bearer(v));
+        }
+        if let Some(v) = run.cookie(BEARER_COOKIE) {
+            run.offer(
+                kind,
+                Carrier::Cookie(BEARER_COOKIE),
+                Presented::Bearer(v.into()),
+            );
+        }
+    }
+    if ex.basic {
+        let kind = ExtractorKind::Basic;
+        if let Some(v) = run.header(BASIC_HEADER) {
+            let b64 = strip_scheme(v, "Basic").unwrap_or(v);
+            run.offer(kind, Carrier::Header(BASIC_HEADER), basic(b64));
+        }
+        if let Some(v) = run.authorization("Basic") {
+            run.offer(kind, Carrier::Header(AUTHORIZATION), basic(v));
+        }
+        if let Some(v) = run.query(BASIC_QUERY) {
+            run.offer(kind, Carrier::Query(BASIC_QUERY), basic(&v));
+        }
+    }
+    if let Some((id, secret)) = &ex.custom {
+        run.pair(ExtractorKind::Custom, id, secret);
+    }
+    run.out
+}
+
+/// Verifies bearer tokens for [`authenticate`]: signature with the key named by `kid`, time
+/// claims and audience. Implemented by `oauth::KeyPairs`. The error is a stable reason label.
+pub trait BearerVerifier {
+    /// Verifies `token` at `now` (Unix seconds).
+    fn verify_bearer(&self, token: &[u8], now: u64) -> Result<VerifiedToken, &'static str>;
+}
+
+/// A request authenticated by an API key.
+#[derive(Debug, Clone)]
+pub struct Authenticated<'s> {
+    /// The key, with its prepared info-token chunks.
+    pub key: &'s StoredKey,
+    /// The extractor that found it.
+    pub extractor: ExtractorKind,
+    /// The verified access token, for bearer credentials.
+    pub token: Option<VerifiedToken>,
+}
+
+/// Validates what [`extract`] found for `route_id` at `now`: nothing → `NoneProvided`; a
+/// bearer token is verified with `bearer` (none configured → `BadToken("no_key_pairs")`);
+/// then [`ApiKeyStore::validate_entry`], the same check for every extractor.
+pub fn authenticate<'s>(
+    store: &'s ApiKeyStore,
+    bearer: Option<&dyn BearerVerifier>,
+    found: Option<&Found<'_>>,
+    route_id: &str,
+    now: u64,
+) -> Result<Authenticated<'s>, ApiKeyError> {
+    let found = found.ok_or(ApiKeyError::NoneProvided)?;
+    let (key, token) = match &found.presented {
+        Presented::IdOnly(id) => (
+            store.validate_entry(&Credentials::IdOnly(id), route_id, now)?,
+            None,
+        ),
+        Presented::IdSecret(id, secret) => {
+            let creds = Credentials::IdSecret(id, secret);
+            (store.validate_entry(&creds, route_id, now)?, None)
+        }
+        Presented::Malformed => return Err(ApiKeyError::BadSecret),
+        Presented::Bearer(raw) => {
+            let verifier = bearer.ok_or(ApiKeyError::BadToken("no_key_pairs"))?;
+            let verified = verifier
+                .verify_bearer(raw, now)
+                .map_err(ApiKeyError::BadToken)?;
+            let key = store.validate_entry(&Credentials::Bearer(&verified), route_id, now)?;
+            (key, Some(verified))
+        }
+    };
+    Ok(Authenticated {
+        key,
+        extractor: found.extractor,
+        token,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::view::SimpleRequest;
+    use super::*;
+
+    #[test]
+    fn order_and_carriers() {
+        let req = SimpleRequest::new()
+            .with_header("Authorization", "Bearer a.b.c")
+            .with_header("x-api-key", "id1")
+            .with_query("basic_auth=zzz");
+        let ex = Extractors::default();
+        let out = extract(&req, &ex);
+        let found = out.found.unwrap();
+        assert_eq!(found.extractor, ExtractorKind::ClientId);
+        assert_eq!(found.presented, Presented::IdOnly(Cow::Borrowed(b"id1")));
+        assert_eq!(
+            out.carriers,
+            [
+                Carrier::Header("x-api-key"),
+                Carrier::Header("Authorization"),
+                Carrier::Query("basic_auth"),
+            ]
+        );
+        let ex = Extractors {
+            client_id: false,
+            ..Extractors::default()
+        };
+        let out = extract(&req, &ex);
+        assert_eq!(out.found.unwrap().extractor, ExtractorKind::Bearer);
+        assert!(!out.carriers.contains(&Carrier::Header("x-api-key")));
+    }
+
+    #[test]
+    fn authorization_kept_when_its_extractor_is_off() {
+        let req = SimpleRequest::new().with_header("authorization", "Basic YTpi");
+        let ex = Extractors {
+            basic: false,
+            ..Extractors::default()
+        };
+        let out = extract(&req, &ex);
+        assert!(out.found.is_none());
+        assert!(out.carriers.is_empty());
+    }
+
+    #[test]
+    fn half_a_pair_is_not_a_credential_but_is_wiped() {
+        let req = SimpleRequest::new().with_header("otoroshi-client-id", "id");
+        let ex = Extractors::default();
+        let out = extract(&req, &ex);
+        assert!(out.found.is_none());
+        assert_eq!(out.carriers, [Carrier::Header(CLIENT_ID_HEADER)]);
+    }
+
+    #[test]
+    fn secrets_not_in_debug() {
+        let p = Presented::IdSecret(Cow::Borrowed(b"id"), Cow::Borrowed(b"topsecret"));
+        assert!(!format!("{p:?}").contains("topsecret"));
+    }
+}

@@ -1,0 +1,271 @@
+//! What the extractors read from a request, as a trait the engine implements over its parsed
+//! head (no copy), plus the parsing helpers it can use to do so: query parameters with
+//! percent-decoding, `Cookie` header lookup, and HTTP Basic credential decoding.
+//!
+//! [`SimpleRequest`] is an owned implementation for tests and for callers without a parsed head.
+
+use std::borrow::Cow;
+
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::Engine as _;
+
+/// A read-only view of a request head.
+pub trait RequestView {
+    /// The value of header `name` (ASCII, matched case-insensitively), first occurrence.
+    fn header(&self, name: &[u8]) -> Option<&[u8]>;
+    /// The percent-decoded value of query parameter `name` (the last one when repeated, as
+    /// Otoroshi). See [`query_param`].
+    fn query_param(&self, name: &str) -> Option<Cow<'_, str>>;
+    /// The value of cookie `name` from the `Cookie` header. See [`cookie`].
+    fn cookie(&self, name: &str) -> Option<&[u8]>;
+}
+
+/// Longest Basic credential value decoded (before base64 decoding).
+pub const MAX_BASIC_LEN: usize = 4096;
+
+/// Decodes `%XX` escapes (and `+` as a space when `plus_as_space`, for form and query values).
+/// A `%` not followed by two hex digits is kept as is. Borrows when nothing needs decoding.
+pub fn percent_decode(input: &[u8], plus_as_space: bool) -> Cow<'_, [u8]> {
+    if !input
+        .iter()
+        .any(|&b| b == b'%' || (plus_as_space && b == b'+'))
+    {
+        return Cow::Borrowed(input);
+    }
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        match b {
+            b'+' if plus_as_space => out.push(b' '),
+            b'%' => {
+                let hi = input.get(i + 1).and_then(|&c| hex_val(c));
+                let lo = input.get(i + 2).and_then(|&c| hex_val(c));
+                if let (Some(hi), Some(lo)) = (hi, lo) {
+                    out.push(hi << 4 | lo);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
+            }
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// `Cow<[u8]>` to `Cow<str>`, `None` when not UTF-8.
+pub fn cow_utf8(bytes: Cow<'_, [u8]>) -> Option<Cow<'_, str>> {
+    match bytes {
+        Cow::Borrowed(b) => std::str::from_utf8(b).ok().map(Cow::Borrowed),
+        Cow::Owned(v) => String::from_utf8(v).ok().map(Cow::Owned),
+    }
+}
+
+/// The value of parameter `name` in a raw query string (`a=1&b=2`, without `?`): names and
+/// values percent-decoded with `+` as space; the **last** occurrence wins (Otoroshi). A value
+/// that is not UTF-8 once decoded counts as absent. `a` alone gives the empty value.
+pub fn query_param<'q>(query: &'q [u8], name: &str) -> Option<Cow<'q, str>> {
+    let mut found = None;
+    for pair in query.split(|&b| b == b'&') {
+        if pair.is_empty() {
+            continue;
+        }
+        let (k, v) = match pair.iter().position(|&b| b == b'=') {
+            Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+            None => (pair, &pair[pair.len()..]),
+        };
+        if percent_decode(k, true).as_ref() == name.as_bytes() {
+            found = Some(v);
+        }
+    }
+    found.and_then(|v| cow_utf8(percent_decode(v, true)))
+}
+
+/// The value of cookie `name` in a `Cookie` header value (`a=1; b=2`), first occurrence, exact
+/// name match, surrounding double quotes removed (RFC 6265 §4.2.1). No decoding.
+pub fn cookie<'h>(header: &'h [u8], name: &str) -> Option<&'h [u8]> {
+    for part in header.split(|&b| b == b';') {
+        let part = part.trim_ascii();
+        let Some(eq) = part.iter().position(|&b| b == b'=') else {
+            continue;
+        };
+        if part[..eq].trim_ascii() != name.as_bytes() {
+            continue;
+        }
+        let value = part[eq + 1..].trim_ascii();
+        let value = match value {
+            [b'"', inner @ .., b'"'] => inner,
+            v => v,
+        };
+        return Some(value);
+    }
+    None
+}
+
+/// If `value` starts with `scheme` followed by a space (scheme case-insensitive, RFC 7235),
+/// the rest with leading spaces removed.
+pub fn strip_scheme<'v>(value: &'v [u8], scheme: &str) -> Option<&'v [u8]> {
+    let n = scheme.len();
+    if value.len() > n && value[..n].eq_ignore_ascii_case(scheme.as_bytes()) && value[n] == b' ' {
+        Some(value[n + 1..].trim_ascii_start())
+    } else {
+        None
+    }
+}
+
+const LENIENT: GeneralPurposeConfig = GeneralPurposeConfig::new()
+    .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+    .with_decode_allow_trailing_bits(true);
+const STANDARD_LENIENT: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, LENIENT);
+const URL_SAFE_LENIENT: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, LENIENT);
+
+/// Decoded HTTP Basic credentials: `id:secret` split at the **first** `:`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BasicCredentials {
+    raw: Vec<u8>,
+    colon: usize,
+}
+
+impl std::fmt::Debug for BasicCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicCredentials")
+            .field("id", &String::from_utf8_lossy(self.id()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl BasicCredentials {
+    /// Decodes the base64 part of a Basic value (no `Basic ` prefix): the standard or the
+    /// URL-safe alphabet, padded or not. `None` when it is too long, not base64, has no `:`, or
+    /// the id or the secret is empty.
+    pub fn decode(b64: &[u8]) -> Option<Self> {
+        let b64 = b64.trim_ascii();
+        if b64.len() > MAX_BASIC_LEN {
+            return None;
+        }
+        let engine = if b64.iter().any(|&b| b == b'-' || b == b'_') {
+            &URL_SAFE_LENIENT
+        } else {
+            &STANDARD_LENIENT
+        };
+        let raw = engine.decode(b64).ok()?;
+        let colon = raw.iter().position(|&b| b == b':')?;
+        if colon == 0 || colon + 1 == raw.len() {
+            return None;
+        }
+        Some(BasicCredentials { raw, colon })
+    }
+
+    /// The client id as sent.
+    pub fn id(&self) -> &[u8] {
+        &self.raw[..self.colon]
+    }
+
+    /// The secret as sent (may contain `:`).
+    pub fn secret(&self) -> &[u8] {
+        &self.raw[self.colon + 1..]
+    }
+
+    /// Id and secret form-URL-decoded, as RFC 6749 §2.3.1 asks for OAuth2 client
+    /// authentication (`%3A` → `:`, `+` → space).
+    pub fn oauth_decoded(&self) -> (Cow<'_, [u8]>, Cow<'_, [u8]>) {
+        (
+            percent_decode(self.id(), true),
+            percent_decode(self.secret(), true),
+        )
+    }
+}
+
+/// An owned request head implementing [`RequestView`]: headers (names compared
+/// case-insensitively), the raw query string and the helpers above.
+#[derive(Debug, Clone, Default)]
+pub struct SimpleRequest {
+    /// `(name, value)` pairs in arrival order.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// The raw query string, without `?`.
+    pub query: Vec<u8>,
+}
+
+impl SimpleRequest {
+    /// An empty request.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+    /// Sets the raw query string.
+    pub fn with_query(mut self, query: &str) -> Self {
+        self.query = query.as_bytes().to_vec();
+        self
+    }
+}
+
+impl RequestView for SimpleRequest {
+    fn header(&self, name: &[u8]) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+    fn query_param(&self, name: &str) -> Option<Cow<'_, str>> {
+        query_param(&self.query, name)
+    }
+    fn cookie(&self, name: &str) -> Option<&[u8]> {
+        self.header(b"cookie").and_then(|h| cookie(h, name))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent() {
+        assert_eq!(&*percent_decode(b"a%3Ab+c%2", true), b"a:b c%2");
+        assert_eq!(&*percent_decode(b"a+b", false), b"a+b");
+        assert!(matches!(percent_decode(b"plain", true), Cow::Borrowed(_)));
+        assert_eq!(&*percent_decode(b"%zz%4", true), b"%zz%4");
+    }
+
+    #[test]
+    fn queries() {
+        let q = b"a=1&x-api-key=first&x%2Dapi-key=last%20one&flag&e=";
+        assert_eq!(query_param(q, "x-api-key").unwrap(), "last one");
+        assert_eq!(query_param(q, "flag").unwrap(), "");
+        assert_eq!(query_param(q, "e").unwrap(), "");
+        assert_eq!(query_param(q, "zz"), None);
+        assert_eq!(query_param(b"k=%FF", "k"), None);
+    }
+
+    #[test]
+    fn cookies() {
+        let h = b"a=1; access_token=\"tok\" ;b=; access_token=second";
+        assert_eq!(cookie(h, "access_token").unwrap(), b"tok");
+        assert_eq!(cookie(h, "b").unwrap(), b"");
+        assert_eq!(cookie(h, "A"), None);
+        assert_eq!(cookie(b";;=x;", "x"), None);
+    }
+
+    #[test]
+    fn schemes() {
+        assert_eq!(strip_scheme(b"bearer  abc", "Bearer").unwrap(), b"abc");
+        assert_eq!(strip_scheme(b"Bearerabc", "Bearer"), None);
+        assert_eq!(strip_scheme(b"Basic", "Basic"), None);
+    }
+}
