@@ -20,6 +20,7 @@
 #   MIRROR_CPU=      core list for `taskset -c` on the mirror (default: not pinned, see below)
 #   NGINX_AFFINITY=auto   nginx worker_cpu_affinity ("auto" pins like torii does; "off" not)
 #   OUT=/tmp/proxy-compare.md   markdown table written here (also printed)
+#   MAX_BG=       wait (up to MAX_BG_WAIT=120 s) until other processes use at most this busy %
 #   SKIP_BUILD=1  do not run cargo build (use the existing target/release/torii)
 #   KEEP_DIR=1    keep the scratch directory (configs, logs, raw wrk output)
 #
@@ -95,12 +96,19 @@ nginx_bin() { command -v nginx || echo /usr/sbin/nginx; }
 
 # --- processes -------------------------------------------------------------------------------
 
-# A loopback port nobody listens on (checked with ss), from a random high range.
+# A loopback port no TCP socket uses in any state (checked with ss), outside the kernel's
+# ephemeral range: a port that is the local end of a TIME-WAIT client connection (wrk makes
+# thousands) cannot be bound, and torii then reports it as "in use by another process".
 free_port() {
-    local port i
+    local lo hi port i
+    read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
     for i in $(seq 1 200); do
-        port=$((20000 + (RANDOM * 32768 + RANDOM + i) % 40000))
-        if ! ss -Htln "sport = :$port" | grep -q .; then
+        if ((lo > 12000)); then
+            port=$((10000 + (RANDOM + i) % (lo - 10000)))
+        else
+            port=$((hi + 1 + (RANDOM + i) % (65535 - hi)))
+        fi
+        if ! ss -Htan "sport = :$port" | grep -q .; then
             echo "$port"
             return 0
         fi
@@ -183,7 +191,7 @@ EOF
     PROXY_PIDS=("$pid")
     wait_http "$PROXY_PORT"
     local drivers
-    drivers=$(grep -o 'driver=[a-z_]*' "$WORK/$name.log" | sort | uniq -c | tr -s ' ' | paste -sd, - || true)
+    drivers=$(grep -o 'driver="\?[a-z_]*' "$WORK/$name.log" | tr -d '"' | sort | uniq -c | tr -s ' ' | paste -sd, - || true)
     log "$name on 127.0.0.1:$PROXY_PORT (pid $pid; workers:${drivers:- driver not logged})"
 }
 
@@ -193,7 +201,6 @@ start_nginx() {
     cat >"$WORK/nginx/nginx.conf" <<EOF
 worker_processes $PROXY_WORKERS;
 worker_cpu_affinity $NGINX_AFFINITY;
-worker_rlimit_nofile 65536;
 daemon off;
 pid $WORK/nginx/nginx.pid;
 error_log $WORK/nginx/error.log warn;
@@ -248,6 +255,30 @@ stop_pids() {
 
 # --- one measurement -------------------------------------------------------------------------
 
+# Busy CPU % of the whole machine over 1 s, while nothing of ours is loaded (between runs): what
+# other people's work takes from the benchmark. load1 is a 1-minute average that our own wrk
+# runs inflate, so it is recorded but this is the better contention figure.
+background_busy() {
+    local a b
+    a=$(awk '/^cpu / { print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6 }' /proc/stat)
+    sleep 1
+    b=$(awk '/^cpu / { print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6 }' /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[1] - x[1]; i = y[2] - x[2]; printf "%.0f", t > 0 ? 100 * (t - i) / t : 0 }'
+}
+
+# With MAX_BG set, waits (at most MAX_BG_WAIT seconds, default 120) until background_busy is
+# at or below MAX_BG percent; sets BG to the last reading either way.
+wait_quiet() {
+    local waited=0
+    BG=$(background_busy)
+    while [[ -n "${MAX_BG:-}" ]] && ((BG > MAX_BG && waited < ${MAX_BG_WAIT:-120})); do
+        log "background CPU ${BG}% > ${MAX_BG}%, waiting"
+        sleep 4
+        waited=$((waited + 5))
+        BG=$(background_busy)
+    done
+}
+
 # µs per request from a tick delta, 1 decimal.
 us_per_req() {
     local ticks=$1 reqs=$2
@@ -262,9 +293,9 @@ measure() {
     local url="http://127.0.0.1:$port/"
     local raw="$WORK/wrk-$label-$conns.txt"
 
-    wrk -t"$THREADS" -c"$conns" -d"$WARMUP" -H "Host: $HOST_HEADER" "$url" >/dev/null 2>&1 || true
-
     local load p0 m0 p1 m1
+    wait_quiet
+    wrk -t"$THREADS" -c"$conns" -d"$WARMUP" -H "Host: $HOST_HEADER" "$url" >/dev/null 2>&1 || true
     load=$(cut -d' ' -f1 /proc/loadavg)
     p0=$(ticks_sum "${proxy_pids[@]}")
     m0=$(ticks_of "$MIRROR_PID")
@@ -298,8 +329,8 @@ measure() {
     mirror_us=$(us_per_req $((m1 - m0)) "$reqs")
     wrk_us=$(awk -v s="$wrk_cpu" -v r="$reqs" 'BEGIN { printf "%.1f", s * 1e6 / r }')
 
-    ROWS+=("| $label | $conns | $rps | $p50 | $p99 | $proxy_us | $mirror_us | $wrk_us | ${non2xx:-0} | ${sockerr:-none} | $load |")
-    log "$label c=$conns: $rps req/s, p99 $p99, proxy ${proxy_us} µs/req, mirror ${mirror_us} µs/req, wrk ${wrk_us} µs/req, wall ${wall}s, load $load"
+    ROWS+=("| $label | $conns | $rps | $p50 | $p99 | $proxy_us | $mirror_us | $wrk_us | ${non2xx:-0} | ${sockerr:-none} | $BG% | $load |")
+    log "$label c=$conns: $rps req/s, p99 $p99, proxy ${proxy_us} µs/req, mirror ${mirror_us} µs/req, wrk ${wrk_us} µs/req, wall ${wall}s, bg CPU ${BG}%, load $load"
     if [[ -n "$non2xx" || -n "$sockerr" ]]; then
         log "  $label c=$conns: non-2xx=${non2xx:-0} socket errors: ${sockerr:-none}"
     fi
@@ -342,8 +373,8 @@ done
     echo "<!-- $(date -u +%Y-%m-%dT%H:%M:%SZ) $(nproc) cpus, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') -->"
     echo "<!-- wrk -t$THREADS -d$DURATION (warm-up $WARMUP) --latency; proxy workers $PROXY_WORKERS; mirror workers $MIRROR_WORKERS, cpu ${MIRROR_CPU:-any}; nginx affinity $NGINX_AFFINITY; CLK_TCK $CLK_TCK -->"
     echo
-    echo "| target | conns | req/s | p50 | p99 | proxy CPU µs/req | mirror CPU µs/req | wrk CPU µs/req | non-2xx | socket errors | load1 |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+    echo "| target | conns | req/s | p50 | p99 | proxy CPU µs/req | mirror CPU µs/req | wrk CPU µs/req | non-2xx | socket errors | bg CPU | load1 |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"
     printf '%s\n' "${ROWS[@]}"
 } | tee "$OUT"
 log "table written to $OUT"
