@@ -129,25 +129,27 @@ wait_http() {
     die "nothing answers on 127.0.0.1:$port"
 }
 
-# utime+stime (clock ticks) of one pid, from /proc/PID/stat (fields 14 and 15; the command name
+# utime and stime (clock ticks) of one pid, as "U S", from /proc/PID/stat (fields 14 and 15; the command name
 # in field 2 may contain spaces, so fields are counted after the last ')').
 ticks_of() {
     local stat rest
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0 0; return; }
     rest=${stat##*) }
     # shellcheck disable=SC2086
     set -- $rest
     # After ')' field 3 (state) is $1, so utime (14) is ${12} and stime (15) is ${13}.
-    echo $((${12} + ${13}))
+    echo "${12} ${13}"
 }
 
-# Sum of ticks over a list of pids.
+# Sums of user and system ticks over a list of pids, as "U S".
 ticks_sum() {
-    local total=0 pid
+    local u=0 s=0 pid pu ps
     for pid in "$@"; do
-        total=$((total + $(ticks_of "$pid")))
+        read -r pu ps < <(ticks_of "$pid")
+        u=$((u + pu))
+        s=$((s + ps))
     done
-    echo "$total"
+    echo "$u $s"
 }
 
 # The pids of a process and its direct children (nginx: master + workers).
@@ -190,6 +192,12 @@ EOF
     PIDS+=("$pid")
     PROXY_PIDS=("$pid")
     wait_http "$PROXY_PORT"
+    local i
+    for i in $(seq 1 50); do
+        (($(grep -c 'worker started' "$WORK/$name.log") >= PROXY_WORKERS)) && break
+        sleep 0.1
+        : "$i"
+    done
     local drivers
     drivers=$(grep -o 'driver="\?[a-z_]*' "$WORK/$name.log" | tr -d '"' | sort | uniq -c | tr -s ' ' | paste -sd, - || true)
     log "$name on 127.0.0.1:$PROXY_PORT (pid $pid; workers:${drivers:- driver not logged})"
@@ -293,12 +301,12 @@ measure() {
     local url="http://127.0.0.1:$port/"
     local raw="$WORK/wrk-$label-$conns.txt"
 
-    local load p0 m0 p1 m1
+    local load pu0 ps0 mu0 ms0 pu1 ps1 mu1 ms1
     wait_quiet
     wrk -t"$THREADS" -c"$conns" -d"$WARMUP" -H "Host: $HOST_HEADER" "$url" >/dev/null 2>&1 || true
     load=$(cut -d' ' -f1 /proc/loadavg)
-    p0=$(ticks_sum "${proxy_pids[@]}")
-    m0=$(ticks_of "$MIRROR_PID")
+    read -r pu0 ps0 < <(ticks_sum "${proxy_pids[@]}")
+    read -r mu0 ms0 < <(ticks_of "$MIRROR_PID")
     # wrk's own CPU comes from `time` on the child (bash's TIMEFORMAT, in seconds).
     local t0 wrk_cpu
     t0=$(date +%s.%N)
@@ -307,8 +315,8 @@ measure() {
         time wrk -t"$THREADS" -c"$conns" -d"$DURATION" --latency -H "Host: $HOST_HEADER" "$url" >"$raw" 2>&1
     } 2>"$WORK/time.txt"
     wrk_cpu=$(awk '{ printf "%.3f", $1 + $2 }' "$WORK/time.txt")
-    p1=$(ticks_sum "${proxy_pids[@]}")
-    m1=$(ticks_of "$MIRROR_PID")
+    read -r pu1 ps1 < <(ticks_sum "${proxy_pids[@]}")
+    read -r mu1 ms1 < <(ticks_of "$MIRROR_PID")
     local wall
     wall=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 
@@ -321,16 +329,17 @@ measure() {
     sockerr=$(awk '/Socket errors:/ { sub(/^ *Socket errors: */, ""); print }' "$raw")
     [[ -n "$reqs" ]] || { cat "$raw" >&2; die "could not parse wrk output for $label"; }
 
-    local proxy_us="-"
+    local proxy_us="-" proxy_split="-"
     if ((${#proxy_pids[@]})); then
-        proxy_us=$(us_per_req $((p1 - p0)) "$reqs")
+        proxy_us=$(us_per_req $((pu1 - pu0 + ps1 - ps0)) "$reqs")
+        proxy_split="$(us_per_req $((pu1 - pu0)) "$reqs") / $(us_per_req $((ps1 - ps0)) "$reqs")"
     fi
     local mirror_us wrk_us
-    mirror_us=$(us_per_req $((m1 - m0)) "$reqs")
+    mirror_us=$(us_per_req $((mu1 - mu0 + ms1 - ms0)) "$reqs")
     wrk_us=$(awk -v s="$wrk_cpu" -v r="$reqs" 'BEGIN { printf "%.1f", s * 1e6 / r }')
 
-    ROWS+=("| $label | $conns | $rps | $p50 | $p99 | $proxy_us | $mirror_us | $wrk_us | ${non2xx:-0} | ${sockerr:-none} | $BG% | $load |")
-    log "$label c=$conns: $rps req/s, p99 $p99, proxy ${proxy_us} µs/req, mirror ${mirror_us} µs/req, wrk ${wrk_us} µs/req, wall ${wall}s, bg CPU ${BG}%, load $load"
+    ROWS+=("| $label | $conns | $rps | $p50 | $p99 | $proxy_us | $proxy_split | $mirror_us | $wrk_us | ${non2xx:-0} | ${sockerr:-none} | $BG% | $load |")
+    log "$label c=$conns: $rps req/s, p99 $p99, proxy ${proxy_us} µs/req (user/sys ${proxy_split}), mirror ${mirror_us} µs/req, wrk ${wrk_us} µs/req, wall ${wall}s, bg CPU ${BG}%, load $load"
     if [[ -n "$non2xx" || -n "$sockerr" ]]; then
         log "  $label c=$conns: non-2xx=${non2xx:-0} socket errors: ${sockerr:-none}"
     fi
@@ -373,8 +382,8 @@ done
     echo "<!-- $(date -u +%Y-%m-%dT%H:%M:%SZ) $(nproc) cpus, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') -->"
     echo "<!-- wrk -t$THREADS -d$DURATION (warm-up $WARMUP) --latency; proxy workers $PROXY_WORKERS; mirror workers $MIRROR_WORKERS, cpu ${MIRROR_CPU:-any}; nginx affinity $NGINX_AFFINITY; CLK_TCK $CLK_TCK -->"
     echo
-    echo "| target | conns | req/s | p50 | p99 | proxy CPU µs/req | mirror CPU µs/req | wrk CPU µs/req | non-2xx | socket errors | bg CPU | load1 |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"
+    echo "| target | conns | req/s | p50 | p99 | proxy CPU µs/req | proxy user / sys | mirror CPU µs/req | wrk CPU µs/req | non-2xx | socket errors | bg CPU | load1 |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"
     printf '%s\n' "${ROWS[@]}"
 } | tee "$OUT"
 log "table written to $OUT"
