@@ -5,7 +5,8 @@
 #   wrk -t$THREADS -c$CONNS -d$DURATION --latency -H 'Host: bench.local' http://127.0.0.1:PORT/
 # after a short warm-up, and records requests/s, p50/p99, non-2xx and socket errors, and the CPU
 # time each process spent per request (utime+stime from /proc/PID/stat, after - before, clock
-# ticks converted to µs with `getconf CLK_TCK`, divided by the requests wrk counted).
+# ticks converted to µs with `getconf CLK_TCK`, divided by the requests wrk counted), and the
+# time the proxy's threads waited for a CPU while runnable (/proc/PID/task/*/schedstat).
 #
 # Targets:
 #   direct       wrk straight to the mirror: the ceiling (no proxy; proxy CPU column is "-")
@@ -150,6 +151,21 @@ ticks_sum() {
         s=$((s + ps))
     done
     echo "$u $s"
+}
+
+# Nanoseconds the threads of the given pids spent runnable but waiting for a CPU (second field
+# of /proc/PID/task/TID/schedstat): how much the scheduler, not the proxy, held requests back.
+runq_wait_ns() {
+    local pid f total=0 cpu wait rest
+    for pid in "$@"; do
+        for f in /proc/"$pid"/task/*/schedstat; do
+            [[ -r "$f" ]] || continue
+            read -r cpu wait rest <"$f" || continue
+            total=$((total + wait))
+            : "$cpu" "$rest"
+        done
+    done
+    echo "$total"
 }
 
 # The pids of a process and its direct children (nginx: master + workers).
@@ -307,6 +323,8 @@ measure() {
     load=$(cut -d' ' -f1 /proc/loadavg)
     read -r pu0 ps0 < <(ticks_sum "${proxy_pids[@]}")
     read -r mu0 ms0 < <(ticks_of "$MIRROR_PID")
+    local rq0 rq1
+    rq0=$(runq_wait_ns "${proxy_pids[@]}")
     # wrk's own CPU comes from `time` on the child (bash's TIMEFORMAT, in seconds).
     local t0 wrk_cpu
     t0=$(date +%s.%N)
@@ -317,6 +335,7 @@ measure() {
     wrk_cpu=$(awk '{ printf "%.3f", $1 + $2 }' "$WORK/time.txt")
     read -r pu1 ps1 < <(ticks_sum "${proxy_pids[@]}")
     read -r mu1 ms1 < <(ticks_of "$MIRROR_PID")
+    rq1=$(runq_wait_ns "${proxy_pids[@]}")
     local wall
     wall=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 
@@ -329,8 +348,9 @@ measure() {
     sockerr=$(awk '/Socket errors:/ { sub(/^ *Socket errors: */, ""); print }' "$raw")
     [[ -n "$reqs" ]] || { cat "$raw" >&2; die "could not parse wrk output for $label"; }
 
-    local proxy_us="-" proxy_split="-"
+    local proxy_us="-" proxy_split="-" proxy_rq="-"
     if ((${#proxy_pids[@]})); then
+        proxy_rq=$(awk -v n=$((rq1 - rq0)) -v r="$reqs" 'BEGIN { printf "%.1f", n / 1000 / r }')
         proxy_us=$(us_per_req $((pu1 - pu0 + ps1 - ps0)) "$reqs")
         proxy_split="$(us_per_req $((pu1 - pu0)) "$reqs") / $(us_per_req $((ps1 - ps0)) "$reqs")"
     fi
@@ -338,8 +358,8 @@ measure() {
     mirror_us=$(us_per_req $((mu1 - mu0 + ms1 - ms0)) "$reqs")
     wrk_us=$(awk -v s="$wrk_cpu" -v r="$reqs" 'BEGIN { printf "%.1f", s * 1e6 / r }')
 
-    ROWS+=("| $label | $conns | $rps | $p50 | $p99 | $proxy_us | $proxy_split | $mirror_us | $wrk_us | ${non2xx:-0} | ${sockerr:-none} | $BG% | $load |")
-    log "$label c=$conns: $rps req/s, p99 $p99, proxy ${proxy_us} µs/req (user/sys ${proxy_split}), mirror ${mirror_us} µs/req, wrk ${wrk_us} µs/req, wall ${wall}s, bg CPU ${BG}%, load $load"
+    ROWS+=("| $label | $conns | $rps | $p50 | $p99 | $proxy_us | $proxy_split | $proxy_rq | $mirror_us | $wrk_us | ${non2xx:-0} | ${sockerr:-none} | $BG% | $load |")
+    log "$label c=$conns: $rps req/s, p99 $p99, proxy ${proxy_us} µs/req (user/sys ${proxy_split}, run-queue wait ${proxy_rq}), mirror ${mirror_us} µs/req, wrk ${wrk_us} µs/req, wall ${wall}s, bg CPU ${BG}%, load $load"
     if [[ -n "$non2xx" || -n "$sockerr" ]]; then
         log "  $label c=$conns: non-2xx=${non2xx:-0} socket errors: ${sockerr:-none}"
     fi
@@ -382,8 +402,8 @@ done
     echo "<!-- $(date -u +%Y-%m-%dT%H:%M:%SZ) $(nproc) cpus, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') -->"
     echo "<!-- wrk -t$THREADS -d$DURATION (warm-up $WARMUP) --latency; proxy workers $PROXY_WORKERS; mirror workers $MIRROR_WORKERS, cpu ${MIRROR_CPU:-any}; nginx affinity $NGINX_AFFINITY; CLK_TCK $CLK_TCK -->"
     echo
-    echo "| target | conns | req/s | p50 | p99 | proxy CPU µs/req | proxy user / sys | mirror CPU µs/req | wrk CPU µs/req | non-2xx | socket errors | bg CPU | load1 |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"
+    echo "| target | conns | req/s | p50 | p99 | proxy CPU µs/req | proxy user / sys | proxy run-queue wait µs/req | mirror CPU µs/req | wrk CPU µs/req | non-2xx | socket errors | bg CPU | load1 |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"
     printf '%s\n' "${ROWS[@]}"
 } | tee "$OUT"
 log "table written to $OUT"
