@@ -142,6 +142,17 @@ ticks_of() {
     echo "${12} ${13}"
 }
 
+# cutime+cstime of this shell: CPU of the children it has reaped (clock ticks).
+children_ticks() {
+    local stat rest
+    stat=$(cat "/proc/$$/stat")
+    rest=${stat##*) }
+    # shellcheck disable=SC2086
+    set -- $rest
+    # After ')' field 3 is $1, so cutime (16) is ${14} and cstime (17) is ${15}.
+    echo $((${14} + ${15}))
+}
+
 # Sums of user and system ticks over a list of pids, as "U S".
 ticks_sum() {
     local u=0 s=0 pid pu ps
@@ -262,6 +273,15 @@ EOF
     log "nginx on 127.0.0.1:$PROXY_PORT (master $pid, ${#PROXY_PIDS[@]} processes, affinity $NGINX_AFFINITY)"
 }
 
+# Removes a pid (already reaped) from the list the exit trap signals.
+forget_pid() {
+    local keep=() p
+    for p in "${PIDS[@]}"; do
+        [[ "$p" == "$1" ]] || keep+=("$p")
+    done
+    PIDS=("${keep[@]}")
+}
+
 # Stops pids started here and forgets them (so the exit trap never signals a reused pid).
 stop_pids() {
     local pid keep=() p
@@ -325,14 +345,18 @@ measure() {
     read -r mu0 ms0 < <(ticks_of "$MIRROR_PID")
     local rq0 rq1
     rq0=$(runq_wait_ns "${proxy_pids[@]}")
-    # wrk's own CPU comes from `time` on the child (bash's TIMEFORMAT, in seconds).
-    local t0 wrk_cpu
+    # wrk runs in the background and is waited for, so that a signal stops the script (and the
+    # trap stops wrk) at once. Its CPU is the growth of this shell's cutime+cstime (fields 16
+    # and 17 of /proc/$$/stat) across the wait: wrk is the only child reaped in between.
+    local t0 c0 c1 wrk_pid
     t0=$(date +%s.%N)
-    {
-        TIMEFORMAT='%U %S'
-        time wrk -t"$THREADS" -c"$conns" -d"$DURATION" --latency -H "Host: $HOST_HEADER" "$url" >"$raw" 2>&1
-    } 2>"$WORK/time.txt"
-    wrk_cpu=$(awk '{ printf "%.3f", $1 + $2 }' "$WORK/time.txt")
+    c0=$(children_ticks)
+    wrk -t"$THREADS" -c"$conns" -d"$DURATION" --latency -H "Host: $HOST_HEADER" "$url" >"$raw" 2>&1 &
+    wrk_pid=$!
+    PIDS+=("$wrk_pid")
+    wait "$wrk_pid" || true
+    c1=$(children_ticks)
+    forget_pid "$wrk_pid"
     read -r pu1 ps1 < <(ticks_sum "${proxy_pids[@]}")
     read -r mu1 ms1 < <(ticks_of "$MIRROR_PID")
     rq1=$(runq_wait_ns "${proxy_pids[@]}")
@@ -356,7 +380,7 @@ measure() {
     fi
     local mirror_us wrk_us
     mirror_us=$(us_per_req $((mu1 - mu0 + ms1 - ms0)) "$reqs")
-    wrk_us=$(awk -v s="$wrk_cpu" -v r="$reqs" 'BEGIN { printf "%.1f", s * 1e6 / r }')
+    wrk_us=$(us_per_req $((c1 - c0)) "$reqs")
 
     ROWS+=("| $label | $conns | $rps | $p50 | $p99 | $proxy_us | $proxy_split | $proxy_rq | $mirror_us | $wrk_us | ${non2xx:-0} | ${sockerr:-none} | $BG% | $load |")
     log "$label c=$conns: $rps req/s, p99 $p99, proxy ${proxy_us} µs/req (user/sys ${proxy_split}, run-queue wait ${proxy_rq}), mirror ${mirror_us} µs/req, wrk ${wrk_us} µs/req, wall ${wall}s, bg CPU ${BG}%, load $load"
