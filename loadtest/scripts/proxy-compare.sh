@@ -5,7 +5,8 @@
 #   wrk -t$THREADS -c$CONNS -d$DURATION --latency -H 'Host: bench.local' http://127.0.0.1:PORT/
 # after a short warm-up, and records requests/s, p50/p99, non-2xx and socket errors, and the CPU
 # time each process spent per request (utime+stime from /proc/PID/stat, after - before, clock
-# ticks converted to µs with `getconf CLK_TCK`, divided by the requests wrk counted), and the
+# ticks converted to µs with `getconf CLK_TCK`, divided by the requests wrk counted; wrk's own
+# from this shell's cutime+cstime), and the
 # time the proxy's threads waited for a CPU while runnable (/proc/PID/task/*/schedstat).
 #
 # Targets:
