@@ -26,7 +26,7 @@ const BACKLOG: i32 = 4096;
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
     /// Another process already listens on the address.
-    #[error("{addr}: address already in use by another process (is another torii running?)")]
+    #[error("{addr}: address already in use: another process listens on it (another torii?) or a connection still holds the port")]
     InUse {
         /// The address asked for.
         addr: SocketAddr,
