@@ -181,3 +181,45 @@ fn slow_request_body_is_cut_with_408() {
     assert_eq!(r.status, 408, "{}", r.text());
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+#[test]
+fn beyond_max_connections_the_worker_stops_accepting() {
+    let cfg = format!(
+        "[gateway]\nworkers = 1\nhttp = [\"127.0.0.1:0\"]\nmax_connections_per_worker = 2\n\n{}",
+        route("r", "lim.test", "/", &[mirror()])
+    );
+    let gw = gateway(&cfg);
+    let addr = gw.addrs[0];
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = connect(addr);
+        s.write_all(b"GET / HTTP/1.1\r\nHost: lim.test\r\n\r\n")
+            .unwrap();
+        assert_eq!(
+            read_response(&mut s, &mut Vec::new(), "GET")
+                .unwrap()
+                .status,
+            200
+        );
+        held.push(s);
+    }
+    // The kernel completes the handshake (backlog), but Torii does not accept it yet.
+    let mut third = connect(addr);
+    third
+        .write_all(b"GET / HTTP/1.1\r\nHost: lim.test\r\n\r\n")
+        .unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    assert!(
+        std::io::Read::read(&mut third, &mut byte).is_err(),
+        "no answer while two connections are open"
+    );
+    drop(held.pop());
+    third
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let r = read_response(&mut third, &mut Vec::new(), "GET").expect("accepted once a slot frees");
+    assert_eq!(r.status, 200);
+}

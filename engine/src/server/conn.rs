@@ -8,7 +8,6 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::time::Instant;
 
 use monoio::io::AsyncWriteRent;
@@ -92,8 +91,8 @@ enum HeadRead {
 }
 
 /// Serves one client connection until it closes.
-pub async fn serve_client(worker: Rc<Worker>, mut client: TcpStream, peer: SocketAddr) {
-    let _guard = ConnGuard::new(worker.stats());
+pub async fn serve_client(guard: ConnGuard, mut client: TcpStream, peer: SocketAddr) {
+    let worker = guard.worker().clone();
     let _ = client.set_nodelay(true);
     let mut st = ClientState::new(peer, b"http");
     loop {

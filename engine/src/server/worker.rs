@@ -125,21 +125,34 @@ fn seeded_rng() -> StateGenerator {
     }
 }
 
-/// Counts a client connection as active for as long as it lives.
+/// Counts a client connection as active for as long as it lives. Created by the accept loop
+/// before the connection's task is spawned, so the count the loop checks against
+/// `max_connections_per_worker` is never behind.
 #[derive(Debug)]
-pub struct ConnGuard<'a>(&'a WorkerStats);
+pub struct ConnGuard(Rc<Worker>);
 
-impl<'a> ConnGuard<'a> {
-    /// Registers one more active connection.
-    pub fn new(stats: &'a WorkerStats) -> Self {
-        stats.active_connections.fetch_add(1, Ordering::Relaxed);
-        Self(stats)
+impl ConnGuard {
+    /// Registers one more active connection of `worker`.
+    pub fn new(worker: Rc<Worker>) -> Self {
+        worker
+            .stats()
+            .active_connections
+            .fetch_add(1, Ordering::Relaxed);
+        Self(worker)
+    }
+
+    /// The worker the connection belongs to.
+    pub fn worker(&self) -> &Rc<Worker> {
+        &self.0
     }
 }
 
-impl Drop for ConnGuard<'_> {
+impl Drop for ConnGuard {
     fn drop(&mut self) {
-        self.0.active_connections.fetch_sub(1, Ordering::Relaxed);
+        self.0
+            .stats()
+            .active_connections
+            .fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -204,7 +217,8 @@ async fn accept_loop(worker: Rc<Worker>, listener: TcpListener) {
                 return;
             }
             Some(Ok((stream, peer))) => {
-                monoio::spawn(serve_client(worker.clone(), stream, peer));
+                let guard = ConnGuard::new(worker.clone());
+                monoio::spawn(serve_client(guard, stream, peer));
             }
             Some(Err(e)) => {
                 tracing::warn!(worker = worker.id, error = %e, "accept failed");
