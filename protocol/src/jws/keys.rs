@@ -236,6 +236,21 @@ impl SigningKey {
         Ok(out)
     }
 
+    /// For HMAC keys, the HMAC state after absorbing `prefix`: cloning it and feeding only the
+    /// rest of a signing input that starts with `prefix` gives the same tag as signing the whole
+    /// input, without hashing the constant part again per request. `None` for RSA/EC keys.
+    /// Called when a config is built.
+    pub fn hmac_prefix_state(&self, prefix: &[u8]) -> Option<hmac::Context> {
+        match &self.inner {
+            SigningInner::Hmac(key) => {
+                let mut ctx = hmac::Context::with_key(key);
+                ctx.update(prefix);
+                Some(ctx)
+            }
+            _ => None,
+        }
+    }
+
     /// Signs `signing_input` and appends the base64url signature to `out`.
     /// Allocation-free when `out` has room.
     pub fn sign_append(&self, signing_input: &[u8], out: &mut Vec<u8>) -> Result<(), SignError> {
