@@ -273,6 +273,7 @@ fn every_failure_reason_is_distinct() {
     ];
     let set: std::collections::HashSet<_> = all.iter().map(|f| f.reason()).collect();
     assert_eq!(set.len(), all.len());
+    assert_eq!(ChallengeFailure::ALL, all, "ALL lists every reason once");
 }
 
 #[test]

@@ -9,19 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use torii_protocol::ChallengeFailure;
 
 /// Every failure reason, in counter order.
-pub const REASONS: [ChallengeFailure; 11] = [
-    ChallengeFailure::MissingHeader,
-    ChallengeFailure::StateMismatch,
-    ChallengeFailure::BadSignature,
-    ChallengeFailure::AlgMismatch,
-    ChallengeFailure::Malformed,
-    ChallengeFailure::Expired,
-    ChallengeFailure::NotYetValid,
-    ChallengeFailure::MissingExpIat,
-    ChallengeFailure::TtlTooLong,
-    ChallengeFailure::Stale,
-    ChallengeFailure::WrongAudience,
-];
+pub const REASONS: [ChallengeFailure; 11] = ChallengeFailure::ALL;
 
 fn index(f: ChallengeFailure) -> usize {
     REASONS.iter().position(|r| *r == f).unwrap_or(0)

@@ -55,6 +55,21 @@ pub enum ChallengeFailure {
 }
 
 impl ChallengeFailure {
+    /// Every failure reason, in a fixed order (metrics keep one counter per entry).
+    pub const ALL: [ChallengeFailure; 11] = [
+        ChallengeFailure::MissingHeader,
+        ChallengeFailure::StateMismatch,
+        ChallengeFailure::BadSignature,
+        ChallengeFailure::AlgMismatch,
+        ChallengeFailure::Malformed,
+        ChallengeFailure::Expired,
+        ChallengeFailure::NotYetValid,
+        ChallengeFailure::MissingExpIat,
+        ChallengeFailure::TtlTooLong,
+        ChallengeFailure::Stale,
+        ChallengeFailure::WrongAudience,
+    ];
+
     /// Stable label for metrics and logs.
     pub fn reason(&self) -> &'static str {
         match self {
