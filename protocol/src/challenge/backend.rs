@@ -6,8 +6,8 @@
 use super::gateway::ISSUER;
 use super::ChallengeVersion;
 use crate::jws::{
-    self, b64_in_place, json_string_into, sign_tail, write_u64, JwtError, SignError, SigningKey,
-    Validation, VerifyingKey, DEFAULT_LEEWAY_SECS,
+    self, b64_in_place, json_string_into, sign_tail, write_time_claims, JwtError, SignError,
+    SigningKey, Validation, VerifyingKey, DEFAULT_LEEWAY_SECS,
 };
 
 /// The answer lifetime Otoroshi's demo backend uses.
@@ -125,12 +125,8 @@ impl BackendResponder {
         let payload = out.len();
         out.extend_from_slice(b"{\"state-resp\":");
         json_string_into(out, state);
-        out.extend_from_slice(b",\"aud\":\"Otoroshi\",\"iat\":");
-        write_u64(out, now);
-        out.extend_from_slice(b",\"nbf\":");
-        write_u64(out, now);
-        out.extend_from_slice(b",\"exp\":");
-        write_u64(out, now.saturating_add(self.ttl_secs));
+        out.extend_from_slice(b",\"aud\":\"Otoroshi\",");
+        write_time_claims(out, now, self.ttl_secs);
         out.push(b'}');
         b64_in_place(out, payload);
         sign_tail(sign, start, out).inspect_err(|_| out.truncate(start))?;

@@ -9,7 +9,7 @@ use subtle::{Choice, ConstantTimeEq};
 use super::state::{JTI_LEN, STATE_LEN};
 use crate::jws::{
     self, aligned_b64, audience_contains, b64_in_place, sign_tail, time_value, verify_signed,
-    write_u64, JwtError, Part, SignError, SigningKey, Validation, VerifyingKey,
+    write_time_claims, JwtError, Part, SignError, SigningKey, Validation, VerifyingKey,
 };
 
 /// The issuer and expected audience Otoroshi uses (`otoroshi.headers.jwt.issuer`).
@@ -209,12 +209,7 @@ impl V2Issuer {
         let start = out.len();
         out.extend_from_slice(&self.prefix);
         let tail = out.len();
-        out.extend_from_slice(b"\"iat\":");
-        write_u64(out, now);
-        out.extend_from_slice(b",\"nbf\":");
-        write_u64(out, now);
-        out.extend_from_slice(b",\"exp\":");
-        write_u64(out, now.saturating_add(self.ttl_secs));
+        write_time_claims(out, now, self.ttl_secs);
         out.extend_from_slice(b",\"jti\":");
         let checked = push_plain_string(out, jti).and_then(|()| {
             out.extend_from_slice(b",\"state\":");

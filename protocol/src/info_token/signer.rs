@@ -4,7 +4,8 @@
 use super::apikey::{ExtraClaims, PreparedApiKey};
 use super::InfoTokenError;
 use crate::jws::{
-    aligned_b64, b64_append, b64_in_place, json_string_into, sign_tail, write_u64, SigningKey,
+    aligned_b64, b64_append, b64_in_place, json_string_into, sign_tail, write_time_claims,
+    SigningKey,
 };
 
 /// The claim layout (Otoroshi's `version`). `Url` is not supported.
@@ -106,12 +107,7 @@ impl InfoTokenSigner {
             out.extend_from_slice(&e.body);
         }
         let tail = out.len();
-        out.extend_from_slice(b"\"iat\":");
-        write_u64(out, now);
-        out.extend_from_slice(b",\"nbf\":");
-        write_u64(out, now);
-        out.extend_from_slice(b",\"exp\":");
-        write_u64(out, now.saturating_add(self.ttl_secs));
+        write_time_claims(out, now, self.ttl_secs);
         out.extend_from_slice(b",\"jti\":\"");
         out.extend_from_slice(jti);
         out.extend_from_slice(b"\"}");

@@ -92,6 +92,17 @@ pub fn json_string_into(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Appends `"iat":now,"nbf":now,"exp":now+ttl` (seconds; `nbf`, not Otoroshi's `nbr`
+/// spelling, decisions.md) — the time claims of every token Torii signs. No allocation.
+pub fn write_time_claims(out: &mut Vec<u8>, now: u64, ttl_secs: u64) {
+    out.extend_from_slice(b"\"iat\":");
+    write_u64(out, now);
+    out.extend_from_slice(b",\"nbf\":");
+    write_u64(out, now);
+    out.extend_from_slice(b",\"exp\":");
+    write_u64(out, now.saturating_add(ttl_secs));
+}
+
 /// Appends the decimal digits of `n` to `out` (no allocation).
 pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
     let mut buf = [0u8; 20];

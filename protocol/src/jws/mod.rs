@@ -11,7 +11,7 @@ mod verify;
 pub use alg::{Algorithm, KeyFamily, UnknownAlgorithm};
 pub use encode::{
     aligned_b64, b64_append, b64_in_place, b64_len, encode_claims, encode_into, json_string_into,
-    sign_tail, write_u64,
+    sign_tail, write_time_claims, write_u64,
 };
 pub use keys::{KeyError, SignError, Signature, SigningKey, VerifyingKey};
 pub use verify::{
