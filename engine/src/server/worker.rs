@@ -44,6 +44,8 @@ pub struct Worker {
     pub pool: RefCell<Pool<TcpStream>>,
     /// Round-robin cursors and down marks.
     pub selector: RefCell<Selector>,
+    /// Reusable buffer for the order in which targets are tried.
+    pub order_buf: RefCell<Vec<usize>>,
     /// Fired when draining starts.
     pub drain: DrainSignal,
     /// This worker's CSPRNG for challenge states and token ids (seeded once from the OS).
@@ -72,6 +74,7 @@ impl Worker {
             current: RefCell::new(current),
             pool: RefCell::new(Pool::new(UPSTREAM_IDLE_TIMEOUT, MAX_IDLE_PER_TARGET)),
             selector: RefCell::new(Selector::default()),
+            order_buf: RefCell::new(Vec::with_capacity(8)),
             drain: DrainSignal::default(),
             rng: RefCell::new(seeded_rng()),
             failure_log: crate::server::ratelog::RateLog::default(),

@@ -41,7 +41,9 @@ pub async fn connect(
 ) -> Result<(UpstreamConn<TcpStream>, usize), ConnectError> {
     let route = &snap.routes[route_idx];
     let now = Instant::now();
-    let mut order = Vec::new();
+    // The worker's order buffer, lent for this call (no allocation per request; a call that
+    // finds it lent out to a concurrent connect gets an empty one).
+    let mut order = std::mem::take(&mut *worker.order_buf.borrow_mut());
     worker.selector.borrow_mut().order(
         snap.version,
         route_idx,
@@ -49,18 +51,38 @@ pub async fn connect(
         now,
         &mut order,
     );
-    if order.is_empty() {
-        return Err(ConnectError::NoTarget);
-    }
-    if !fresh {
-        let first = order[0];
-        let addr = route.target_addrs[first];
-        if let Some(conn) = worker.pool.borrow_mut().checkout(addr, now, peer_is_quiet) {
-            return Ok((conn, first));
+    let result = match order.first() {
+        None => Err(ConnectError::NoTarget),
+        Some(&first) => {
+            let pooled = if fresh {
+                None
+            } else {
+                worker
+                    .pool
+                    .borrow_mut()
+                    .checkout(route.target_addrs[first], now, peer_is_quiet)
+            };
+            match pooled {
+                Some(conn) => Ok((conn, first)),
+                None => connect_in_order(worker, snap, route_idx, &order).await,
+            }
         }
-    }
+    };
+    *worker.order_buf.borrow_mut() = order;
+    result
+}
+
+/// Opens a new connection to the first target in `order` that accepts one, marking the ones
+/// that refuse or time out as down.
+async fn connect_in_order(
+    worker: &Worker,
+    snap: &Snapshot,
+    route_idx: usize,
+    order: &[usize],
+) -> Result<(UpstreamConn<TcpStream>, usize), ConnectError> {
+    let route = &snap.routes[route_idx];
     let mut last = ConnectError::Refused;
-    for idx in order {
+    for &idx in order {
         let addr = route.target_addrs[idx];
         let attempt = monoio::time::timeout(
             snap.limits.upstream_connect_timeout,
