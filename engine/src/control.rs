@@ -6,7 +6,9 @@
 //! it with one `ArcSwap::store`; a file that fails keeps the old snapshot and every error is
 //! logged with its key path. SIGTERM/SIGINT drain in phases (stop accepting, close idle
 //! keep-alives, `Connection: close` on the next responses, wait for in-flight requests up to
-//! `drain_timeout`) and return, so the process exits 0.
+//! `drain_timeout`) and return, so the process exits 0. It also owns the metrics registry and
+//! the access-log writer (created before the first snapshot), starts the admin listener, and
+//! tells systemd where it stands (`sysd::notify`: READY, RELOADING, STOPPING).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -16,7 +18,9 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::access_log::AccessLogSink;
 use crate::config::{self, Config};
+use crate::metrics::MetricsRegistry;
 use crate::runtime::{bind_listeners, spawn_workers, WorkerMain};
 use crate::server::worker::{run_gateway_worker, Worker};
 use crate::shared::Shared;
@@ -29,6 +33,8 @@ pub struct Gateway {
     pub shared: Arc<Shared>,
     /// Bound listener addresses (port 0 resolved).
     pub addrs: Vec<std::net::SocketAddr>,
+    /// The admin listener's bound address, when `gateway.admin` is set.
+    pub admin_addr: Option<std::net::SocketAddr>,
     workers: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -36,9 +42,22 @@ pub struct Gateway {
 pub fn start(config: Config) -> Result<Gateway, String> {
     let workers = config.gateway.workers;
     let addrs = config.gateway.http.clone();
-    let snapshot = Snapshot::build(config, 1).map_err(|e| e.to_string())?;
-    let shared = Shared::new(snapshot, workers);
+    let admin = config.gateway.admin;
+    let access_target = config.access_log.clone();
+    let metrics = Arc::new(MetricsRegistry::new(workers));
+    let snapshot = Snapshot::build_with(config, 1, &metrics).map_err(|e| e.to_string())?;
+    let access_log =
+        AccessLogSink::start(access_target).map_err(|e| format!("access log writer: {e}"))?;
+    let shared = Shared::new(snapshot, metrics, access_log);
     let bound = bind_listeners(&addrs, workers).map_err(|e| e.to_string())?;
+    // Bound before the workers start, so `/ready` answers 503 until every worker runs.
+    let admin_addr = match admin {
+        Some(addr) => Some(
+            crate::admin::start(addr, shared.clone())
+                .map_err(|e| format!("gateway.admin: {addr}: {e}"))?,
+        ),
+        None => None,
+    };
     let main_shared = shared.clone();
     let main: Arc<WorkerMain> = Arc::new(move |id, driver, listeners| {
         let shared = main_shared.clone();
@@ -53,9 +72,13 @@ pub fn start(config: Config) -> Result<Gateway, String> {
     for addr in &bound.addrs {
         tracing::info!(%addr, workers, "listening");
     }
+    if let Some(addr) = admin_addr {
+        tracing::info!(%addr, "admin endpoint up: /metrics /health /ready");
+    }
     Ok(Gateway {
         shared,
         addrs: bound.addrs,
+        admin_addr,
         workers: handles,
     })
 }
@@ -70,11 +93,15 @@ impl Gateway {
             // Worker threads are fixed at start: per-worker state in the new snapshot (counters)
             // must be sized for the workers that actually run.
             c.gateway.workers = current.config.gateway.workers;
-            Snapshot::build(c, current.version + 1)
+            Snapshot::build_with(c, current.version + 1, &self.shared.metrics)
         });
         match result {
             Ok(next) => {
                 let version = next.version;
+                // Reopened even when unchanged: `mv access.log access.log.1; kill -HUP` rotates.
+                self.shared
+                    .access_log
+                    .reopen(next.config.access_log.clone());
                 self.shared.snapshot.store(Arc::new(next));
                 self.shared.reloads_ok.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(version, "configuration reloaded");
@@ -93,6 +120,7 @@ impl Gateway {
     /// Drains: workers stop accepting and close idle connections; responses in flight end
     /// with `Connection: close`; returns when no client connection is left or `timeout` passed.
     pub fn drain(self, timeout: Duration) {
+        crate::sysd::notify("STOPPING=1\nSTATUS=draining");
         self.shared.draining.store(true, Ordering::SeqCst);
         let deadline = Instant::now() + timeout;
         while self.shared.active_connections() > 0 && Instant::now() < deadline {
@@ -104,12 +132,15 @@ impl Gateway {
                 connections = left,
                 "drain timeout reached; closing remaining connections"
             );
-            return;
+        } else {
+            for handle in self.workers {
+                let _ = handle.join();
+            }
+            tracing::info!("drained");
         }
-        for handle in self.workers {
-            let _ = handle.join();
-        }
-        tracing::info!("drained");
+        // Workers hand over their access-log lines after each request once draining started,
+        // and when they end; wait for the writer to have written them.
+        self.shared.access_log.flush(Duration::from_secs(2));
     }
 }
 
@@ -144,14 +175,22 @@ pub fn serve(
     // action (which for SIGHUP would kill the process).
     let mut signals =
         Signals::new([SIGHUP, SIGTERM, SIGINT]).map_err(|e| format!("signals: {e}"))?;
+    crate::sysd::check_nofile_limit(&config);
     let gateway = start(config)?;
     on_ready(&gateway.addrs);
+    crate::sysd::notify("READY=1\nSTATUS=serving");
     for sig in signals.forever() {
         match sig {
             SIGHUP => match &reload_from {
                 Some(path) => {
                     tracing::info!("SIGHUP: reloading {}", path.display());
-                    gateway.reload(path);
+                    crate::sysd::notify_reloading();
+                    let ok = gateway.reload(path);
+                    let version = gateway.shared.snapshot.load().version;
+                    crate::sysd::notify(&format!(
+                        "READY=1\nSTATUS=serving config version {version}{}",
+                        if ok { "" } else { " (last reload rejected)" }
+                    ));
                 }
                 None => tracing::info!("SIGHUP: the configuration is embedded; nothing to reload"),
             },

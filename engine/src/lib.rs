@@ -3,6 +3,8 @@
 //!
 //! Request path and module map: `docs/architecture.md`.
 
+pub mod access_log;
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod control;
@@ -10,6 +12,7 @@ pub mod demo;
 pub mod http1;
 pub mod io;
 pub mod logging;
+pub mod metrics;
 pub mod mirror;
 pub mod proxy;
 pub mod routing;
@@ -18,4 +21,5 @@ pub mod secure;
 pub mod server;
 pub mod shared;
 pub mod snapshot;
+pub mod sysd;
 pub mod upstream;

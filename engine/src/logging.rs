@@ -1,7 +1,7 @@
 //! Process logging: a `tracing` subscriber writing human-readable lines to stderr.
 //!
 //! Owns the log filter precedence: `--log` flag, then the `TORII_LOG` environment variable,
-//! then `info`. Secrets never reach the log: config errors and request failures log key paths
+//! then `RUST_LOG`, then `info`. Secrets never reach the log: config errors and request failures log key paths
 //! and reasons, not values.
 
 use tracing_subscriber::EnvFilter;
@@ -11,6 +11,7 @@ pub fn init(flag: Option<&str>) {
     let filter = flag
         .map(str::to_owned)
         .or_else(|| std::env::var("TORII_LOG").ok())
+        .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| "info".to_owned());
     let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()

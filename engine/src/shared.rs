@@ -1,15 +1,18 @@
 //! State shared between the control thread and the workers.
 //!
-//! Owns the current config snapshot (behind `ArcSwap`), the process-wide draining flag and the
-//! per-worker counters (each on its own cache line, written only by its worker). Nothing here
-//! is locked on the request path: workers read the snapshot through a per-worker cache and
-//! only touch their own counters.
+//! Owns the current config snapshot (behind `ArcSwap`), the process-wide draining flag, the
+//! per-worker counters (each on its own cache line, written only by its worker), the metrics
+//! registry (route counters that survive reloads) and the access-log sink. Nothing here is
+//! locked on the request path: workers read the snapshot through a per-worker cache and only
+//! touch their own counters.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 
+use crate::access_log::AccessLogSink;
+use crate::metrics::MetricsRegistry;
 use crate::snapshot::Snapshot;
 
 /// Counters of one worker, padded to a cache line so workers never share one.
@@ -22,6 +25,8 @@ pub struct WorkerStats {
     pub requests: AtomicU64,
     /// The IO driver this worker runs on (`io_uring` or `epoll`), set once at start.
     pub driver: OnceLock<&'static str>,
+    /// Idle upstream connections in this worker's pool (refreshed on the worker's 50 ms tick).
+    pub pool_idle: AtomicUsize,
 }
 
 /// Everything the control thread and the workers share.
@@ -37,18 +42,36 @@ pub struct Shared {
     pub reloads_ok: AtomicU64,
     /// Reloads rejected (the old config kept serving).
     pub reloads_failed: AtomicU64,
+    /// Route counters by route id (each snapshot's routes hold theirs).
+    pub metrics: Arc<MetricsRegistry>,
+    /// Where the workers hand their access-log lines.
+    pub access_log: AccessLogSink,
 }
 
 impl Shared {
-    /// Shared state for `workers` workers starting on `snapshot`.
-    pub fn new(snapshot: Snapshot, workers: usize) -> Arc<Self> {
+    /// Shared state for the `metrics.workers()` workers starting on `snapshot` (built with
+    /// the same `metrics` registry).
+    pub fn new(
+        snapshot: Snapshot,
+        metrics: Arc<MetricsRegistry>,
+        access_log: AccessLogSink,
+    ) -> Arc<Self> {
+        let workers = metrics.workers();
         Arc::new(Self {
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             draining: AtomicBool::new(false),
             workers: (0..workers).map(|_| WorkerStats::default()).collect(),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
+            metrics,
+            access_log,
         })
+    }
+
+    /// True once every worker has started its runtime (its driver is known) and draining has
+    /// not begun: what `/ready` answers.
+    pub fn is_ready(&self) -> bool {
+        !self.is_draining() && self.workers.iter().all(|w| w.driver.get().is_some())
     }
 
     /// True once draining has started.

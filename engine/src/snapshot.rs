@@ -7,10 +7,12 @@
 //! request. A snapshot is never mutated after it is built.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::http1::HeadLimits;
+use crate::metrics::{MetricsRegistry, RouteMetrics};
 use crate::routing::RouteTable;
 use crate::secure::{RouteChallenge, RouteInfoToken};
 
@@ -40,6 +42,8 @@ pub struct Route {
     pub challenge: Option<RouteChallenge>,
     /// The info token, when `[routes.info_token]` is set.
     pub info_token: Option<RouteInfoToken>,
+    /// This route's counters (from the registry: the same object across reloads).
+    pub metrics: Arc<RouteMetrics>,
 }
 
 /// Request-path view of `[limits]`.
@@ -81,25 +85,28 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Builds a snapshot from a validated config. Fails with every error found, each with the
-    /// key path it concerns.
+    /// Builds a snapshot from a validated config with counters of its own (`torii check`,
+    /// tests). Fails with every error found, each with the key path it concerns.
     pub fn build(config: Config, version: u64) -> Result<Self, ConfigErrors> {
+        let metrics = MetricsRegistry::new(config.gateway.workers);
+        Self::build_with(config, version, &metrics)
+    }
+
+    /// Builds a snapshot whose routes count into `metrics` (the running gateway's registry,
+    /// so that a reload keeps the counts of the routes it keeps).
+    pub fn build_with(
+        config: Config,
+        version: u64,
+        metrics: &MetricsRegistry,
+    ) -> Result<Self, ConfigErrors> {
         let mut errors: Vec<ConfigError> = Vec::new();
         // Keys are built (secrets resolved, PEM parsed) here, once per load.
-        if config.gateway.admin.is_some() {
-            errors.push(ConfigError {
-                path: "gateway.admin".to_owned(),
-                message: "not supported yet: the admin listener (metrics, health) is not built"
-                    .to_owned(),
-            });
-        }
         let mut routes = Vec::with_capacity(config.routes.len());
         let allow_weak = config.gateway.insecure_allow_weak_keys;
-        let workers = config.gateway.workers;
         for (i, rc) in config.routes.iter().enumerate() {
             let challenge = match &rc.challenge {
                 None => None,
-                Some(spec) => match RouteChallenge::build(&rc.name, spec, allow_weak, workers) {
+                Some(spec) => match RouteChallenge::build(&rc.name, spec, allow_weak) {
                     Ok(c) => Some(c),
                     Err(message) => {
                         errors.push(ConfigError {
@@ -140,6 +147,7 @@ impl Snapshot {
                 target_addrs,
                 challenge,
                 info_token,
+                metrics: metrics.route(&rc.id),
             });
         }
         if !errors.is_empty() {

@@ -181,13 +181,11 @@ fn int(v: &Value, k: &str) -> i64 {
 /// The failure reasons Torii counted on the route (label, count), non-zero only.
 fn counted_failures(gw: &torii_engine::control::Gateway) -> Vec<(&'static str, u64)> {
     let snap = gw.shared.snapshot.load();
-    let ch = snap.routes[0]
-        .challenge
-        .as_ref()
-        .expect("route has no challenge");
-    torii_engine::secure::counters::REASONS
+    assert!(snap.routes[0].challenge.is_some(), "route has no challenge");
+    let m = &snap.routes[0].metrics;
+    torii_engine::metrics::route::CHALLENGE_REASONS
         .iter()
-        .map(|r| (r.reason(), ch.failures.total(*r)))
+        .map(|r| (r.reason(), m.challenge_failures(*r)))
         .filter(|(_, n)| *n > 0)
         .collect()
 }

@@ -87,15 +87,15 @@ fn every_way_of_failing_v2_gives_the_otoroshi_502_and_is_counted() {
             assert_not_secured(&r);
         }
         let snap = g.shared.snapshot.load();
-        let counters = &snap.routes[0].challenge.as_ref().unwrap().failures;
-        let total: u64 = torii_engine::secure::counters::REASONS
+        let counters = &snap.routes[0].metrics;
+        let total: u64 = torii_engine::metrics::route::CHALLENGE_REASONS
             .iter()
-            .map(|r| counters.total(*r))
+            .map(|r| counters.challenge_failures(*r))
             .sum();
         assert_eq!(total, 2, "{mode:?}");
         if let Some(reason) = reason {
             assert_eq!(
-                counters.total(reason),
+                counters.challenge_failures(reason),
                 2,
                 "{mode:?} counted as {}",
                 reason.reason()

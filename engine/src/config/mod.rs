@@ -87,6 +87,17 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// The file it was read from (`None` for [`load_str`]).
     pub source: Option<PathBuf>,
+    /// `[access_log]`: where request lines go; `None` = off.
+    pub access_log: Option<AccessLogTarget>,
+}
+
+/// Where the access log is written (`[access_log] path`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    /// `path = "stdout"`: the process's standard output (journald under systemd).
+    Stdout,
+    /// A file, opened in append mode (relative paths are relative to the config file).
+    File(PathBuf),
 }
 
 /// `[gateway]`. Listeners, `workers` and `admin` take a restart to change.

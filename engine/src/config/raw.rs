@@ -41,6 +41,18 @@ pub struct RawConfig {
     /// `[[routes]]`.
     #[serde(default)]
     pub routes: Vec<RawRoute>,
+    /// `[access_log]`: JSON lines per request; absent = off.
+    pub access_log: Option<RawAccessLog>,
+}
+
+/// `[access_log]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccessLog {
+    /// File to append to, or `"stdout"`.
+    pub path: Option<String>,
+    /// Line format; only `"json"`.
+    pub format: Option<String>,
 }
 
 /// `workers = "auto"` or an integer, as written.

@@ -46,12 +46,37 @@ pub(crate) fn validate(
     let limits = limits(&mut c, &raw.limits);
     not_supported_sections(&mut c, raw);
     let routes = routes(&mut c, &raw.routes, base_dir, env);
+    let access_log = raw
+        .access_log
+        .as_ref()
+        .and_then(|a| access_log(&mut c, a, base_dir));
     c.finish(|| Config {
         gateway,
         limits,
         routes,
         source: None,
+        access_log,
     })
+}
+
+fn access_log(
+    c: &mut Collector,
+    raw: &super::raw::RawAccessLog,
+    base_dir: &Path,
+) -> Option<super::AccessLogTarget> {
+    if let Some(f) = raw.format.as_deref() {
+        if f != "json" {
+            c.push("access_log.format", "must be \"json\"");
+        }
+    }
+    match raw.path.as_deref() {
+        None | Some("") => {
+            c.push("access_log.path", "required: a file path or \"stdout\"");
+            None
+        }
+        Some("stdout") => Some(super::AccessLogTarget::Stdout),
+        Some(p) => Some(super::AccessLogTarget::File(base_dir.join(p))),
+    }
 }
 
 fn not_supported_sections(c: &mut Collector, raw: &RawConfig) {

@@ -39,6 +39,7 @@ pub async fn handle_request(
     let Some(route_idx) = snap.table.find(host, path) else {
         return answer_locally(worker, snap, client, st, &head, 404, NO_ROUTE).await;
     };
+    st.rec.route = Some(route_idx);
     if let BodyFraming::Length(n) = head.body {
         if n > snap.limits.max_body_bytes {
             return answer_locally(
@@ -80,6 +81,7 @@ pub async fn answer_locally(
     st.rbuf.consume(head.head_len);
     st.wbuf.clear();
     write_error(&mut st.wbuf, status, message, close, &[]);
+    st.rec.answered(status, st.wbuf.len());
     if write_all_timeout(client, &mut st.wbuf, snap.limits.body_timeout)
         .await
         .is_err()

@@ -100,6 +100,7 @@ pub async fn send_response(
             body_done = true;
         }
     }
+    st.rec.answered(resp.status, st.wbuf.len());
     if write_all_timeout(client, &mut st.wbuf, limits.body_timeout)
         .await
         .is_err()
@@ -116,7 +117,7 @@ pub async fn send_response(
             chunked: chunked_mode,
             min_rate: None,
         };
-        if let Err(e) = pump(
+        match pump(
             &mut up.stream,
             &mut up.buf,
             client,
@@ -126,9 +127,12 @@ pub async fn send_response(
         )
         .await
         {
-            // The status line is already out: the only honest signal left is closing.
-            tracing::debug!(error = %e, "response body failed");
-            return false;
+            Ok(n) => st.rec.bytes_out += n,
+            Err(e) => {
+                // The status line is already out: the only honest signal left is closing.
+                tracing::debug!(error = %e, "response body failed");
+                return false;
+            }
         }
     }
     let reusable = resp.keep_alive && !matches!(resp.body, ResponseBody::UntilClose);
@@ -155,9 +159,7 @@ async fn challenge_failed(
     resp: ResponseHead,
     failure: ChallengeFailure,
 ) -> bool {
-    if let Some(ch) = &route.challenge {
-        ch.failures.record(worker.id, failure);
-    }
+    route.metrics.challenge_failure(worker.id, failure);
     if let Some(suppressed) = worker.failure_log.admit(Instant::now()) {
         tracing::warn!(
             route = %route.id,
@@ -182,6 +184,7 @@ async fn challenge_failed(
     let close = !head.keep_alive || worker.is_draining();
     st.wbuf.clear();
     write_error(&mut st.wbuf, 502, NOT_SECURED, close, &[]);
+    st.rec.answered(502, st.wbuf.len());
     if write_all_timeout(client, &mut st.wbuf, snap.limits.body_timeout)
         .await
         .is_err()

@@ -98,12 +98,14 @@ pub async fn forward(
     // good, so that the upstream head can be rendered again for a retry or another target.
     let mut head_consumed = false;
     let mut attempt = 0;
+    let upstream_start = Instant::now();
     let result = loop {
         attempt += 1;
         let (mut up, target_idx) = match connect(worker, snap, route_idx, attempt > 1).await {
             Ok(c) => c,
             Err(e) => break Err(UpstreamError::Connect(e)),
         };
+        st.rec.target = Some(target_idx);
         if let Err(why) =
             render_upstream_head(route, &route.targets[target_idx], st, &head, coalesced, now)
         {
@@ -134,6 +136,8 @@ pub async fn forward(
             Err(e) => break Err(e),
         }
     };
+    st.rec.upstream = Some(upstream_start.elapsed());
+    st.rec.bytes_in += coalesced.unwrap_or(0) as u64;
     let body_unread = streamed_body.is_some() && !head_consumed;
     if !head_consumed {
         st.rbuf.consume(head.head_len + coalesced.unwrap_or(0));
@@ -219,6 +223,9 @@ fn render_upstream_head(
             .map_err(|_| "info token")?;
     }
     st.up_head.extend_from_slice(&target.host_line);
+    st.up_head.extend_from_slice(b"otoroshi-request-id: ");
+    st.up_head.extend_from_slice(&st.rec.request_id);
+    st.up_head.extend_from_slice(b"\r\n");
     st.up_head.extend_from_slice(&st.xff_line);
     st.up_head.extend_from_slice(b"x-forwarded-proto: ");
     st.up_head.extend_from_slice(st.proto);
@@ -279,7 +286,10 @@ async fn send_request_body(
     )
     .await
     {
-        Ok(_) => Ok(()),
+        Ok(n) => {
+            st.rec.bytes_in += n;
+            Ok(())
+        }
         Err(e) => {
             let (status, message) = match e {
                 PumpError::TooLarge => (413, "Request body too large"),
@@ -291,6 +301,7 @@ async fn send_request_body(
             };
             st.wbuf.clear();
             write_error(&mut st.wbuf, status, message, true, &[]);
+            st.rec.answered(status, st.wbuf.len());
             let _ = write_all_timeout(client, &mut st.wbuf, limits.body_timeout).await;
             Err(false)
         }
@@ -382,6 +393,7 @@ async fn fail(
     let close = body_unread || !head.keep_alive || worker.is_draining();
     st.wbuf.clear();
     write_error(&mut st.wbuf, e.status(), e.message(), close, &[]);
+    st.rec.answered(e.status(), st.wbuf.len());
     if write_all_timeout(client, &mut st.wbuf, limits.body_timeout)
         .await
         .is_err()

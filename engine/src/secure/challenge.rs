@@ -12,7 +12,6 @@ use torii_protocol::challenge::{IssueError, JTI_LEN, STATE_LEN};
 use torii_protocol::{verify_v1, ChallengeFailure, V2Issuer, V2Verifier};
 
 use crate::config::{ChallengeSpec, ChallengeVersion};
-use crate::secure::counters::ChallengeCounters;
 use crate::secure::keys::{signing_key, verifying_key};
 
 /// A route's compiled exchange protocol.
@@ -26,19 +25,12 @@ pub struct RouteChallenge {
     /// Lower-case name of the response header (read, then removed from the response).
     pub response_header: Vec<u8>,
     exclude: Option<RegexSet>,
-    /// Failures by reason, per worker.
-    pub failures: ChallengeCounters,
 }
 
 impl RouteChallenge {
     /// Builds the challenge of route `route_name` from its spec. Errors are messages for the
     /// key path `routes[i].challenge`.
-    pub fn build(
-        route_name: &str,
-        spec: &ChallengeSpec,
-        allow_weak: bool,
-        workers: usize,
-    ) -> Result<Self, String> {
+    pub fn build(route_name: &str, spec: &ChallengeSpec, allow_weak: bool) -> Result<Self, String> {
         let v2 = match spec.version {
             ChallengeVersion::V1 => None,
             ChallengeVersion::V2 => {
@@ -69,7 +61,6 @@ impl RouteChallenge {
             request_header: spec.request_header.to_ascii_lowercase().into_bytes(),
             response_header: spec.response_header.to_ascii_lowercase().into_bytes(),
             exclude,
-            failures: ChallengeCounters::new(workers),
         })
     }
 

@@ -6,12 +6,10 @@
 //! key or a config value per request.
 
 pub mod challenge;
-pub mod counters;
 pub mod info;
 pub mod keys;
 
 pub use challenge::RouteChallenge;
-pub use counters::ChallengeCounters;
 pub use info::RouteInfoToken;
 
 /// Current Unix time in seconds (one vDSO clock read).

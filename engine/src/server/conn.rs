@@ -5,22 +5,27 @@
 //! per request in the steady state) and the rules for reading a head: the idle deadline
 //! between requests, the absolute deadline for a head once its first byte arrived (408), the
 //! size limits (431/414, from the parser) and closing idle connections when draining starts.
+//! Once a request ended it records it: route metrics (the worker's own slot) and, when
+//! `[access_log]` is on, one line in the worker's access-log buffer.
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 use monoio::io::AsyncWriteRent;
 use monoio::net::TcpStream;
 
 use torii_protocol::challenge::{JTI_LEN, STATE_LEN};
 
+use crate::access_log::line::{capture_head, write_line, LineContext};
 use crate::http1::{parse_request_head, HeaderField, RequestError, RequestHead};
 use crate::io::{write_all_timeout, ReadBuf};
+use crate::metrics::RequestRecord;
 use crate::proxy;
 use crate::proxy::respond::write_error;
 use crate::server::worker::{ConnGuard, Worker};
-use crate::snapshot::RuntimeLimits;
+use crate::snapshot::{RuntimeLimits, Snapshot};
 
 /// Initial capacity of a connection's read buffer.
 const READ_BUF_INITIAL: usize = 4096;
@@ -57,6 +62,11 @@ pub struct ClientState {
     pub info_jti: [u8; JTI_LEN],
     /// True when the current request carries a challenge whose answer must be checked.
     pub challenge_sent: bool,
+    /// What the proxy learned about the current request (metrics, access log).
+    pub rec: RequestRecord,
+    /// The current request's method, host and path as JSON fields, captured before the proxy
+    /// consumes the head (only while the access log is on).
+    pub log_head: Vec<u8>,
 }
 
 impl ClientState {
@@ -76,6 +86,8 @@ impl ClientState {
             state_jti: [0; JTI_LEN],
             info_jti: [0; JTI_LEN],
             challenge_sent: false,
+            rec: RequestRecord::default(),
+            log_head: Vec::new(),
         }
     }
 }
@@ -102,12 +114,11 @@ pub async fn serve_client(guard: ConnGuard, mut client: TcpStream, peer: SocketA
                 // Loaded once the head is in, so a request that waited on an idle keep-alive
                 // connection runs on the config in force when it arrived.
                 let snap = worker.snapshot();
+                let start = Instant::now();
+                let logged = begin_request(&worker, &snap, &mut st, &head);
                 let keep_alive =
                     proxy::handle_request(&worker, &snap, &mut client, &mut st, head).await;
-                worker
-                    .stats()
-                    .requests
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                end_request(&worker, &snap, &st, start, logged);
                 if !keep_alive {
                     break;
                 }
@@ -117,6 +128,8 @@ pub async fn serve_client(guard: ConnGuard, mut client: TcpStream, peer: SocketA
             HeadRead::Reject(status, message) => {
                 st.wbuf.clear();
                 write_error(&mut st.wbuf, status, message, true, &[]);
+                let m = worker.shared.metrics.unrouted();
+                m.request(worker.id, status, std::time::Duration::ZERO);
                 let _ = write_all_timeout(&mut client, &mut st.wbuf, limits.client_header_timeout)
                     .await;
                 break;
@@ -124,6 +137,71 @@ pub async fn serve_client(guard: ConnGuard, mut client: TcpStream, peer: SocketA
         }
     }
     let _ = client.shutdown().await;
+}
+
+/// Resets the request record, draws the request id and, when the access log is on, captures
+/// the head's fields for the line. Returns whether a line will be written.
+fn begin_request(
+    worker: &Worker,
+    snap: &Snapshot,
+    st: &mut ClientState,
+    head: &RequestHead,
+) -> bool {
+    st.rec.reset(head.head_len);
+    worker.rng.borrow_mut().fill_jti(&mut st.rec.request_id);
+    if snap.config.access_log.is_none() {
+        return false;
+    }
+    let data = st.rbuf.data();
+    let host = head.host.map_or(&b""[..], |h| h.get(data));
+    capture_head(
+        &mut st.log_head,
+        head.method_span.get(data),
+        host,
+        head.path.get(data),
+    );
+    true
+}
+
+/// Records the request that just ended: the worker's request count, the route's (or the
+/// unrouted) counters and latency, and the access-log line.
+fn end_request(
+    worker: &Worker,
+    snap: &Arc<Snapshot>,
+    st: &ClientState,
+    start: Instant,
+    logged: bool,
+) {
+    let elapsed = start.elapsed();
+    let stats = worker.stats();
+    let n = stats.requests.load(std::sync::atomic::Ordering::Relaxed);
+    stats
+        .requests
+        .store(n + 1, std::sync::atomic::Ordering::Relaxed);
+    let route = st.rec.route.and_then(|i| snap.routes.get(i));
+    let metrics = route.map_or(worker.shared.metrics.unrouted(), |r| &r.metrics);
+    metrics.request(worker.id, st.rec.status, elapsed);
+    if !logged {
+        return;
+    }
+    let ctx = LineContext {
+        time: SystemTime::now(),
+        elapsed,
+        worker: worker.id,
+        peer: st.peer,
+        route: route.map(|r| r.id.as_str()),
+        upstream: route
+            .zip(st.rec.target)
+            .and_then(|(r, t)| r.targets.get(t))
+            .map(|t| t.addr),
+    };
+    let sink = &worker.shared.access_log;
+    worker
+        .access_log
+        .append(sink, |out| write_line(out, &ctx, &st.rec, &st.log_head));
+    if worker.is_draining() {
+        worker.access_log.flush(sink);
+    }
 }
 
 /// Waits for the next complete request head on the connection.

@@ -52,6 +52,8 @@ pub struct Worker {
     pub rng: RefCell<StateGenerator>,
     /// Rate limit of challenge-failure warnings.
     pub failure_log: crate::server::ratelog::RateLog,
+    /// Access-log lines not yet handed to the writer thread.
+    pub access_log: crate::access_log::WorkerBuffer,
 }
 
 impl std::fmt::Debug for Worker {
@@ -78,6 +80,7 @@ impl Worker {
             drain: DrainSignal::default(),
             rng: RefCell::new(seeded_rng()),
             failure_log: crate::server::ratelog::RateLog::default(),
+            access_log: crate::access_log::WorkerBuffer::default(),
         })
     }
 
@@ -176,10 +179,19 @@ pub async fn run_gateway_worker(worker: Rc<Worker>, listeners: Vec<TcpListener>)
     while worker.stats().active_connections.load(Ordering::Relaxed) > 0 {
         monoio::time::sleep(Duration::from_millis(10)).await;
     }
+    worker.access_log.flush(&worker.shared.access_log);
 }
 
+/// The worker's tick: every [`DRAIN_POLL`] it publishes its pool size, hands its access-log
+/// lines to the writer, and checks the process-wide draining flag.
 async fn watch_drain(worker: Rc<Worker>) {
-    while !worker.shared.is_draining() {
+    loop {
+        let idle = worker.pool.borrow().idle_count();
+        worker.stats().pool_idle.store(idle, Ordering::Relaxed);
+        worker.access_log.flush(&worker.shared.access_log);
+        if worker.shared.is_draining() {
+            break;
+        }
         monoio::time::sleep(DRAIN_POLL).await;
     }
     worker.drain.fire();

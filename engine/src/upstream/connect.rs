@@ -103,11 +103,13 @@ async fn connect_in_order(
             }
             Ok(Err(e)) => {
                 tracing::debug!(target = %route.targets[idx].url, error = %e, "upstream connect failed");
+                route.metrics.connect_error(worker.id);
                 worker.selector.borrow_mut().mark_down(addr, Instant::now());
                 last = ConnectError::Refused;
             }
             Err(_) => {
                 tracing::debug!(target = %route.targets[idx].url, "upstream connect timed out");
+                route.metrics.connect_error(worker.id);
                 worker.selector.borrow_mut().mark_down(addr, Instant::now());
                 last = ConnectError::TimedOut;
             }

@@ -1,0 +1,215 @@
+//! One access-log line: JSON built byte by byte into a reused buffer.
+//!
+//! Owns the line's fields and their redaction rules: the path is written without its query
+//! string (which may carry `access_token`, `bearer_auth`, `apikey`…), no header value is ever
+//! written (no `Authorization`, no `Otoroshi-Client-Secret`, no cookie), the upstream is its
+//! socket address (never a configured URL, which could hold user info). Pure functions: no IO,
+//! no clock read (the time is a parameter), no allocation beyond the output buffer's growth.
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::metrics::RequestRecord;
+
+/// Appends `s` as the inside of a JSON string. Control characters, quotes, backslashes and
+/// every byte of 0x80 or more are escaped (`\u00XX`), so the line is valid JSON (and ASCII)
+/// whatever bytes the client sent.
+pub fn push_escaped(out: &mut Vec<u8>, s: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for &b in s {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x20..=0x7e => out.push(b),
+            _ => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 15)]);
+            }
+        }
+    }
+}
+
+/// Renders the fields known from the request head, before the proxy consumes it:
+/// `"method":"…","host":"…","path":"…"` (the path cut at `?`). Called once per request when
+/// the access log is on, into the connection's reused buffer.
+pub fn capture_head(out: &mut Vec<u8>, method: &[u8], host: &[u8], target: &[u8]) {
+    out.clear();
+    let path = target
+        .iter()
+        .position(|&b| b == b'?')
+        .map_or(target, |q| &target[..q]);
+    out.extend_from_slice(b"\"method\":\"");
+    push_escaped(out, method);
+    out.extend_from_slice(b"\",\"host\":\"");
+    push_escaped(out, host);
+    out.extend_from_slice(b"\",\"path\":\"");
+    push_escaped(out, path);
+    out.push(b'"');
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Appends `t` as RFC 3339 UTC with milliseconds (`2025-01-31T12:00:00.123Z`).
+pub fn push_time(out: &mut Vec<u8>, t: SystemTime) {
+    use std::io::Write;
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs() as i64;
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    let _ = write!(
+        out,
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60,
+        since.subsec_millis()
+    );
+}
+
+fn push_ms(out: &mut Vec<u8>, d: Duration) {
+    use std::io::Write;
+    let us = d.as_micros();
+    let _ = write!(out, "{}.{:03}", us / 1000, us % 1000);
+}
+
+/// What a line says besides the record and the captured head.
+#[derive(Debug, Clone, Copy)]
+pub struct LineContext<'a> {
+    /// When the request ended.
+    pub time: SystemTime,
+    /// Time from the complete head to the end of the response.
+    pub elapsed: Duration,
+    /// The worker that served it.
+    pub worker: usize,
+    /// The client's address (its IP is logged).
+    pub peer: SocketAddr,
+    /// The matched route's id.
+    pub route: Option<&'a str>,
+    /// The upstream target's address.
+    pub upstream: Option<SocketAddr>,
+}
+
+/// Appends one complete line (ending in `\n`) to `out`.
+pub fn write_line(out: &mut Vec<u8>, ctx: &LineContext<'_>, rec: &RequestRecord, head: &[u8]) {
+    use std::io::Write;
+    out.extend_from_slice(b"{\"time\":\"");
+    push_time(out, ctx.time);
+    out.extend_from_slice(b"\",\"request_id\":\"");
+    out.extend_from_slice(&rec.request_id);
+    let _ = write!(
+        out,
+        "\",\"worker\":{},\"client\":\"{}\",",
+        ctx.worker,
+        ctx.peer.ip()
+    );
+    out.extend_from_slice(head);
+    out.extend_from_slice(b",\"route\":");
+    match ctx.route {
+        Some(id) => {
+            out.push(b'"');
+            push_escaped(out, id.as_bytes());
+            out.push(b'"');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    let _ = write!(out, ",\"status\":{},\"duration_ms\":", rec.status);
+    push_ms(out, ctx.elapsed);
+    out.extend_from_slice(b",\"upstream\":");
+    match ctx.upstream {
+        Some(a) => {
+            let _ = write!(out, "\"{a}\"");
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"upstream_ms\":");
+    match rec.upstream {
+        Some(d) => push_ms(out, d),
+        None => out.extend_from_slice(b"null"),
+    }
+    let _ = writeln!(
+        out,
+        ",\"bytes_in\":{},\"bytes_out\":{}}}",
+        rec.bytes_in, rec.bytes_out
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_civil() {
+        let mut out = Vec::new();
+        push_time(&mut out, UNIX_EPOCH);
+        assert_eq!(out, b"1970-01-01T00:00:00.000Z");
+        out.clear();
+        // 2024-02-29T23:59:59.5Z (a leap day).
+        push_time(
+            &mut out,
+            UNIX_EPOCH + Duration::from_millis(1_709_251_199_500),
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), "2024-02-29T23:59:59.500Z");
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn head_drops_the_query_and_escapes() {
+        let mut out = Vec::new();
+        capture_head(&mut out, b"GET", b"a\"b", b"/p\xff\x01?access_token=SECRET");
+        let s = String::from_utf8(out).unwrap();
+        assert_eq!(
+            s,
+            "\"method\":\"GET\",\"host\":\"a\\\"b\",\"path\":\"/p\\u00ff\\u0001\""
+        );
+    }
+
+    #[test]
+    fn a_line_is_valid_json() {
+        let mut head = Vec::new();
+        capture_head(&mut head, b"POST", b"api.oto.tools", b"/x?y=1");
+        let mut rec = RequestRecord::default();
+        rec.reset(120);
+        rec.answered(201, 80);
+        rec.bytes_out += 20;
+        rec.upstream = Some(Duration::from_micros(1_500));
+        let ctx = LineContext {
+            time: UNIX_EPOCH + Duration::from_secs(86_400),
+            elapsed: Duration::from_micros(2_042),
+            worker: 3,
+            peer: "10.0.0.7:5555".parse().unwrap(),
+            route: Some("svc"),
+            upstream: Some("127.0.0.1:9001".parse().unwrap()),
+        };
+        let mut out = Vec::new();
+        write_line(&mut out, &ctx, &rec, &head);
+        assert_eq!(out.last(), Some(&b'\n'));
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["time"], "1970-01-02T00:00:00.000Z");
+        assert_eq!(v["method"], "POST");
+        assert_eq!(v["path"], "/x");
+        assert_eq!(v["route"], "svc");
+        assert_eq!(v["status"], 201);
+        assert_eq!(v["duration_ms"], 2.042);
+        assert_eq!(v["upstream_ms"], 1.5);
+        assert_eq!(v["upstream"], "127.0.0.1:9001");
+        assert_eq!(v["client"], "10.0.0.7");
+        assert_eq!(v["bytes_in"], 120);
+        assert_eq!(v["bytes_out"], 100);
+        assert_eq!(v["worker"], 3);
+        assert_eq!(v["request_id"].as_str().unwrap().len(), 36);
+    }
+}

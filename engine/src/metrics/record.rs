@@ -1,0 +1,93 @@
+//! What the request path learned about one request, for metrics and the access log.
+//!
+//! Owns [`RequestRecord`], a small `Copy`-free struct kept in each connection's `ClientState`
+//! and reset per request. The proxy sets each fact at the point where it already knows it
+//! (one line per point: the route matched, the target connected, the status sent, the bytes
+//! moved); `serve_client` reads it once the request ended. Nothing here allocates or does IO.
+
+use std::time::Duration;
+
+use torii_protocol::challenge::JTI_LEN;
+
+/// Facts about the request in progress on a connection.
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    /// Status sent to the client; 0 while none was sent (and for requests that got none).
+    pub status: u16,
+    /// Index of the matched route in the request's snapshot.
+    pub route: Option<usize>,
+    /// Index of the target (in the route) of the last upstream connection used.
+    pub target: Option<usize>,
+    /// Request bytes read from the client: head plus body.
+    pub bytes_in: u64,
+    /// Response bytes written to the client: head plus body.
+    pub bytes_out: u64,
+    /// Time from the first upstream connect attempt to the upstream response head (or the
+    /// upstream failure).
+    pub upstream: Option<Duration>,
+    /// The request id: a random UUIDv4 from the worker's CSPRNG, sent to the backend as
+    /// `Otoroshi-Request-Id` and written to the access log.
+    pub request_id: [u8; JTI_LEN],
+}
+
+impl Default for RequestRecord {
+    fn default() -> Self {
+        Self {
+            status: 0,
+            route: None,
+            target: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            upstream: None,
+            request_id: [b'0'; JTI_LEN],
+        }
+    }
+}
+
+impl RequestRecord {
+    /// Clears the facts of the previous request (keeps the id buffer, which is overwritten).
+    #[inline]
+    pub fn reset(&mut self, head_len: usize) {
+        self.status = 0;
+        self.route = None;
+        self.target = None;
+        self.bytes_in = head_len as u64;
+        self.bytes_out = 0;
+        self.upstream = None;
+    }
+
+    /// Notes an answer of `status` whose first write is `bytes` long.
+    #[inline]
+    pub fn answered(&mut self, status: u16, bytes: usize) {
+        self.status = status;
+        self.bytes_out += bytes as u64;
+    }
+
+    /// The request id as text.
+    pub fn request_id_str(&self) -> &str {
+        std::str::from_utf8(&self.request_id).unwrap_or("-")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_clears_the_previous_request() {
+        let mut r = RequestRecord::default();
+        r.answered(502, 100);
+        r.route = Some(3);
+        r.target = Some(1);
+        r.bytes_out += 5;
+        r.upstream = Some(Duration::from_millis(2));
+        r.reset(77);
+        assert_eq!(r.status, 0);
+        assert_eq!(r.route, None);
+        assert_eq!(r.target, None);
+        assert_eq!(r.bytes_in, 77);
+        assert_eq!(r.bytes_out, 0);
+        assert_eq!(r.upstream, None);
+        assert_eq!(r.request_id_str().len(), JTI_LEN);
+    }
+}
