@@ -72,6 +72,7 @@ pub fn start(config: Config) -> Result<Gateway, String> {
     for addr in &bound.addrs {
         tracing::info!(%addr, workers, "listening");
     }
+    wait_for_workers(&shared, Duration::from_secs(5));
     if let Some(addr) = admin_addr {
         tracing::info!(%addr, "admin endpoint up: /metrics /health /ready");
     }
@@ -141,6 +142,19 @@ impl Gateway {
         // Workers hand over their access-log lines after each request once draining started,
         // and when they end; wait for the writer to have written them.
         self.shared.access_log.flush(Duration::from_secs(2));
+    }
+}
+
+/// Waits until every worker has started its runtime, so that readiness (`/ready`, systemd's
+/// READY=1) is only announced once requests can be served.
+fn wait_for_workers(shared: &Shared, within: Duration) {
+    let deadline = Instant::now() + within;
+    while !shared.workers.iter().all(|w| w.driver.get().is_some()) {
+        if Instant::now() >= deadline {
+            tracing::warn!("not every worker started within {within:?}; /ready stays 503");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 

@@ -432,3 +432,33 @@ fn type_errors_do_not_quote_strings_or_name_rust_types() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn access_log_section() {
+    let c = ok(&format!(
+        "{MINIMAL}\n[access_log]\npath = \"logs/access.log\"\n"
+    ));
+    assert_eq!(
+        c.access_log,
+        Some(super::AccessLogTarget::File(
+            std::path::Path::new("/etc/torii").join("logs/access.log")
+        ))
+    );
+    let c = ok(&format!(
+        "{MINIMAL}\n[access_log]\npath = \"stdout\"\nformat = \"json\"\n"
+    ));
+    assert_eq!(c.access_log, Some(super::AccessLogTarget::Stdout));
+    assert_eq!(ok(MINIMAL).access_log, None);
+    let errs = errors(&format!(
+        "{MINIMAL}\n[access_log]\nformat = \"clf\"\nfile = \"x\"\n"
+    ));
+    assert_eq!(errs, ["access_log.file: unknown key"]);
+    let errs = errors(&format!("{MINIMAL}\n[access_log]\nformat = \"clf\"\n"));
+    assert_eq!(
+        errs,
+        [
+            "access_log.format: must be \"json\"",
+            "access_log.path: required: a file path or \"stdout\""
+        ]
+    );
+}

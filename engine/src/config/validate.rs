@@ -162,7 +162,9 @@ fn gateway(c: &mut Collector, raw: &RawGateway) -> GatewayConfig {
     let mut seen: Vec<(SocketAddr, String)> = Vec::new();
     let mut listener = |c: &mut Collector, path: String, s: &str| -> Option<SocketAddr> {
         let addr = socket_addr(c, &path, s)?;
-        if let Some((_, first)) = seen.iter().find(|(a, _)| *a == addr) {
+        // Port 0 asks the kernel for a free port: two of them never collide.
+        let taken = seen.iter().find(|(a, _)| *a == addr && addr.port() != 0);
+        if let Some((_, first)) = taken {
             c.push(path, format!("address {addr} is already used by {first}"));
             return None;
         }

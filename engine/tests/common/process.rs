@@ -50,9 +50,18 @@ pub fn torii_bin() -> &'static str {
 
 /// Spawns `torii args...` with stderr captured; returns the child and a line receiver.
 pub fn spawn(args: &[&str]) -> (Child, Receiver<String>, Arc<Mutex<Vec<String>>>) {
+    spawn_env(args, &[])
+}
+
+/// [`spawn`] with extra environment variables.
+pub fn spawn_env(
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (Child, Receiver<String>, Arc<Mutex<Vec<String>>>) {
     let mut child = Command::new(torii_bin())
         .args(args)
         .env("TORII_LOG", "info")
+        .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -74,7 +83,12 @@ pub fn spawn(args: &[&str]) -> (Child, Receiver<String>, Arc<Mutex<Vec<String>>>
 impl Torii {
     /// Starts `torii run --config path` and waits for its `listening` line.
     pub fn run(config: &Path) -> Torii {
-        let (child, lines, log) = spawn(&["run", "--config", config.to_str().unwrap()]);
+        Self::run_env(config, &[])
+    }
+
+    /// [`Torii::run`] with extra environment variables.
+    pub fn run_env(config: &Path, envs: &[(&str, &str)]) -> Torii {
+        let (child, lines, log) = spawn_env(&["run", "--config", config.to_str().unwrap()], envs);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
