@@ -370,3 +370,33 @@ fn access_log_lines_are_json_and_hold_no_credentials() {
     assert_eq!(ids.len(), 3, "one id per request");
     gw.drain(Duration::from_secs(2));
 }
+
+#[test]
+fn the_systemd_unit_is_notify_reloads_with_sighup_and_sets_limits() {
+    use clap::Parser;
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systemd/torii.service"
+    ))
+    .unwrap();
+    let values = |key: &str| -> Vec<String> {
+        unit.lines()
+            .filter_map(|l| l.strip_prefix(&format!("{key}=")))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(values("Type"), ["notify"]);
+    assert!(values("ExecReload").contains(&"/bin/kill -HUP $MAINPID".to_owned()));
+    let nofile: u64 = values("LimitNOFILE")[0].parse().unwrap();
+    assert!(nofile >= 65_536);
+    // The commands the unit runs are ones the binary accepts.
+    for cmd in values("ExecStart")
+        .iter()
+        .chain(&values("ExecStartPre"))
+        .chain(values("ExecReload").iter().filter(|c| c.contains("torii")))
+    {
+        let args: Vec<&str> = cmd.split_whitespace().collect();
+        assert!(args[0].ends_with("/torii"), "{cmd}");
+        torii_engine::cli::Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    }
+}

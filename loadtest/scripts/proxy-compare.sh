@@ -14,6 +14,8 @@
 #   torii        torii run, 2 workers, default driver (io_uring when the kernel allows it)
 #   torii-epoll  the same binary with MONOIO_FORCE_LEGACY_DRIVER=1 (monoio's epoll driver)
 #   nginx        nginx, 2 workers, proxy_http_version 1.1, Connection "", keepalive 64
+#   torii-ops    torii with the admin listener and the JSON access log (to a file) on
+#   torii-base   TORII_BASE (another torii binary, e.g. one built before a change), same config
 #
 # Environment (all optional):
 #   DURATION=15s  CONNS="64 256"  THREADS=2  WARMUP=3s
@@ -24,6 +26,7 @@
 #   OUT=/tmp/proxy-compare.md   markdown table written here (also printed)
 #   MAX_BG=       wait (up to MAX_BG_WAIT=120 s) until other processes use at most this busy %
 #   SKIP_BUILD=1  do not run cargo build (use the existing target/release/torii)
+#   TORII_BASE=   path of the binary the torii-base target runs
 #   KEEP_DIR=1    keep the scratch directory (configs, logs, raw wrk output)
 #
 # Pinning. Torii pins worker N to core N % nproc itself (engine/src/runtime.rs pin_to_core), so
@@ -205,17 +208,22 @@ start_torii() {
     local name=$1
     shift
     PROXY_PORT=$(free_port)
+    local extra=""
+    if [[ $name == torii-ops ]]; then
+        extra=$(printf 'admin = "127.0.0.1:%s"\n\n[access_log]\npath = "%s"\n' "$(free_port)" "$WORK/access.log")
+    fi
     cat >"$WORK/$name.toml" <<EOF
 [gateway]
 workers = $PROXY_WORKERS
 http = ["127.0.0.1:$PROXY_PORT"]
+$extra
 
 [[routes]]
 id = "plain"
 domains = ["$HOST_HEADER"]
 targets = ["http://127.0.0.1:$MIRROR_PORT"]
 EOF
-    env TORII_LOG=info "$@" "$TORII" run --config "$WORK/$name.toml" >"$WORK/$name.log" 2>&1 &
+    env TORII_LOG=info "$@" "${BIN:-$TORII}" run --config "$WORK/$name.toml" >"$WORK/$name.log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
     PROXY_PIDS=("$pid")
@@ -408,6 +416,11 @@ for target in $TARGETS; do
         direct) PROXY_PORT=$MIRROR_PORT ;;
         torii) start_torii torii ;;
         torii-epoll) start_torii torii-epoll MONOIO_FORCE_LEGACY_DRIVER=1 ;;
+        torii-ops) start_torii torii-ops ;;
+        torii-base)
+            [[ -x "${TORII_BASE:-}" ]] || die "torii-base needs TORII_BASE=/path/to/torii"
+            BIN=$TORII_BASE start_torii torii-base
+            ;;
         nginx) start_nginx ;;
         *) die "unknown target $target" ;;
     esac
