@@ -69,8 +69,14 @@ impl AccessLogSink {
 
     /// Switches the writer to `target` (reopening the file even when it is the same path, so
     /// that a rotated file is followed). Called by the control thread after a reload.
+    /// Never blocks: when the writer is so far behind that its queue is full, the reopen is
+    /// skipped with a warning (the next reload tries again).
     pub fn reopen(&self, target: Option<AccessLogTarget>) {
-        let _ = self.tx.send(Msg::Open(target));
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(Msg::Open(target)) {
+            tracing::warn!(
+                "access log writer is behind; the file was not reopened (reload again to retry)"
+            );
+        }
     }
 
     /// Waits (at most `timeout`) until every chunk sent before this call is written. Called
