@@ -3,6 +3,7 @@
 //!
 //! Request path and module map: `docs/architecture.md`.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod control;

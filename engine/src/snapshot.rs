@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::auth::{AuthState, RouteApiKeys};
 use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::http1::HeadLimits;
 use crate::routing::RouteTable;
@@ -40,6 +41,8 @@ pub struct Route {
     pub challenge: Option<RouteChallenge>,
     /// The info token, when `[routes.info_token]` is set.
     pub info_token: Option<RouteInfoToken>,
+    /// API keys required, when `[routes.apikeys]` is set.
+    pub apikeys: Option<RouteApiKeys>,
 }
 
 /// Request-path view of `[limits]`.
@@ -78,6 +81,8 @@ pub struct Snapshot {
     pub routes: Vec<Route>,
     /// Limits in request-path form.
     pub limits: RuntimeLimits,
+    /// API keys, key pairs and the token service.
+    pub auth: AuthState,
 }
 
 impl Snapshot {
@@ -140,8 +145,16 @@ impl Snapshot {
                 target_addrs,
                 challenge,
                 info_token,
+                apikeys: rc.apikeys.as_ref().map(RouteApiKeys::build),
             });
         }
+        let auth = match crate::auth::build(&config.auth) {
+            Ok(a) => a,
+            Err(errs) => {
+                errors.extend(errs);
+                AuthState::default()
+            }
+        };
         if !errors.is_empty() {
             return Err(ConfigErrors(std::mem::take(&mut errors)));
         }
@@ -168,6 +181,7 @@ impl Snapshot {
             table,
             routes,
             limits,
+            auth,
         })
     }
 }

@@ -46,10 +46,12 @@ pub(crate) fn validate(
     let limits = limits(&mut c, &raw.limits);
     not_supported_sections(&mut c, raw);
     let routes = routes(&mut c, &raw.routes, base_dir, env);
+    let auth = super::auth::auth(&mut c, raw, &routes, base_dir, env);
     c.finish(|| Config {
         gateway,
         limits,
         routes,
+        auth,
         source: None,
     })
 }
@@ -58,15 +60,6 @@ fn not_supported_sections(c: &mut Collector, raw: &RawConfig) {
     const NS: &str = "not supported yet";
     if !raw.certificates.is_empty() {
         c.push("certificates", NS);
-    }
-    if !raw.key_pairs.is_empty() {
-        c.push("key_pairs", NS);
-    }
-    if raw.client_credentials.is_some() {
-        c.push("client_credentials", NS);
-    }
-    if !raw.apikeys.is_empty() {
-        c.push("apikeys", NS);
     }
 }
 
