@@ -16,8 +16,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, Criterion};
-use torii_engine::auth::check::check;
-use torii_engine::auth::view::HeadView;
+use torii_engine::auth::check::{check, HeadView};
 use torii_engine::auth::{AuthState, RouteApiKeys};
 use torii_engine::http1::{parse_request_head, HeadLimits};
 use torii_protocol::apikey::{ApiKey, ApiKeyStore, Extractors};

@@ -2,19 +2,23 @@
 //! work): run the route's extractors over the parsed head, validate what they found with the
 //! protocol's single `authenticate`, and note which carriers to wipe before forwarding.
 //!
-//! Owns the mapping from the protocol's [`Carrier`]s to a small bit set ([`Wipe`]) that outlives
-//! the borrow of the read buffer, so the proxy can render the upstream head later without
-//! holding onto the request's bytes. Per request: a few header lookups, one SHA-256 or one
+//! Owns [`HeadView`], the protocol's `RequestView` over a parsed head (a header by name, a
+//! percent-decoded query parameter, a cookie of the first `Cookie` header; all borrowed from
+//! the connection's read buffer), and the mapping from the protocol's [`Carrier`]s to a small
+//! bit set ([`Wipe`]) that outlives the borrow of the read buffer, so the proxy can render the
+//! upstream head later without holding onto the request's bytes. Per request: a few header lookups, one SHA-256 or one
 //! signature check, and the protocol's carrier list (a small `Vec`); no other allocation.
 
+use std::borrow::Cow;
+
 use torii_protocol::apikey::{
-    authenticate, extract, ApiKeyError, BearerVerifier, Carrier, StoredKey, API_KEY_NAME,
-    AUTHORIZATION, BASIC_HEADER, BASIC_QUERY, BEARER_COOKIE, BEARER_QUERY, CLIENT_ID_HEADER,
-    CLIENT_SECRET_HEADER, TOKEN_HEADER,
+    authenticate, cookie, extract, query_param, ApiKeyError, BearerVerifier, Carrier, RequestView,
+    StoredKey, API_KEY_NAME, AUTHORIZATION, BASIC_HEADER, BASIC_QUERY, BEARER_COOKIE, BEARER_QUERY,
+    CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, TOKEN_HEADER,
 };
 
-use super::view::HeadView;
 use super::{AuthState, RouteApiKeys};
+use crate::http1::{find_header, HeaderField, RequestHead};
 
 /// One credential carrier, as a bit of [`Wipe`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,4 +186,63 @@ pub fn check<'s>(
         key: Some(ok.key),
         wipe,
     })
+}
+
+/// A parsed head seen through [`RequestView`].
+#[derive(Debug, Clone, Copy)]
+pub struct HeadView<'a> {
+    data: &'a [u8],
+    headers: &'a [HeaderField],
+    query: &'a [u8],
+}
+
+impl<'a> HeadView<'a> {
+    /// The head `head` whose spans index `data` (the connection's unread bytes).
+    pub fn new(data: &'a [u8], headers: &'a [HeaderField], head: &RequestHead) -> Self {
+        HeadView {
+            data,
+            headers,
+            query: head.query.map(|q| q.get(data)).unwrap_or_default(),
+        }
+    }
+}
+
+impl RequestView for HeadView<'_> {
+    fn header(&self, name: &[u8]) -> Option<&[u8]> {
+        find_header(self.data, self.headers, name)
+    }
+
+    fn query_param(&self, name: &str) -> Option<Cow<'_, str>> {
+        if self.query.is_empty() {
+            return None;
+        }
+        query_param(self.query, name)
+    }
+
+    fn cookie(&self, name: &str) -> Option<&[u8]> {
+        self.header(b"cookie").and_then(|h| cookie(h, name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http1::{parse_request_head, HeadLimits};
+
+    #[test]
+    fn reads_headers_query_and_cookies() {
+        let buf = b"GET /p?a=1&x-api-key=id%2B1 HTTP/1.1\r\nHost: h\r\n\
+                    OTOROSHI-CLIENT-ID: me\r\nCookie: access_token=t; b=2\r\n\r\n";
+        let mut headers = Vec::new();
+        let parsed = parse_request_head(buf, &HeadLimits::default(), &mut headers);
+        let Ok(Some(head)) = parsed else {
+            panic!("head does not parse")
+        };
+        let v = HeadView::new(buf, &headers, &head);
+        assert_eq!(v.header(b"otoroshi-client-id"), Some(&b"me"[..]));
+        assert_eq!(v.query_param("x-api-key").as_deref(), Some("id+1"));
+        assert_eq!(v.query_param("zz"), None);
+        assert_eq!(v.cookie("access_token"), Some(&b"t"[..]));
+        assert_eq!(v.cookie("nope"), None);
+    }
 }

@@ -7,7 +7,7 @@
 //!   (or makes the process's ephemeral P-256 pair), and compiles everything into an
 //!   [`AuthState`] (one per snapshot) and a [`RouteApiKeys`] per protected route;
 //! * [`check`]: per request on a protected route, runs the extractors over the parsed head
-//!   ([`view::HeadView`], no copy), validates, and says which credential carriers to wipe;
+//!   ([`check::HeadView`], no copy), validates, and says which credential carriers to wipe;
 //! * [`wipe`]: rewrites the forwarded head without those carriers;
 //! * [`endpoints`]: the `/.well-known/otoroshi/oauth/` endpoints, answered before routing;
 //! * [`keygen`]: `torii keygen` and the ephemeral key pair.
@@ -17,7 +17,6 @@
 pub mod check;
 pub mod endpoints;
 pub mod keygen;
-pub mod view;
 pub mod wipe;
 
 use std::sync::OnceLock;

@@ -139,8 +139,7 @@ pub fn write_cookie_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::check::check;
-    use crate::auth::view::HeadView;
+    use crate::auth::check::{check, HeadView};
     use crate::auth::{AuthState, RouteApiKeys};
     use crate::http1::{copy_request_head, parse_request_head, HeadLimits};
     use torii_protocol::apikey::{ApiKey, ApiKeyStore, Extractors};

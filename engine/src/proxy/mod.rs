@@ -17,9 +17,8 @@ use std::sync::Arc;
 
 use monoio::net::TcpStream;
 
-use crate::auth::check::{check, Admitted};
+use crate::auth::check::{check, Admitted, HeadView};
 use crate::auth::endpoints::{endpoint_for, refuse};
-use crate::auth::view::HeadView;
 use crate::http1::{BodyFraming, RequestHead};
 use crate::io::write_all_timeout;
 use crate::secure::unix_now;
