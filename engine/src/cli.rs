@@ -45,6 +45,15 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
     },
+    /// Write a new PKCS#8 PEM signing key for `[[key_pairs]]` (never overwrites a file).
+    Keygen {
+        /// Key type: ECDSA P-256 (ES256 tokens) or P-384 (ES384 tokens).
+        #[arg(long, value_enum)]
+        kind: crate::auth::keygen::KeyKind,
+        /// File to create (mode 0600).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Run a backend that answers with a JSON description of each request it receives.
     Mirror {
         /// Address to listen on.
@@ -128,6 +137,16 @@ pub fn main() -> i32 {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("torii demo: {e}");
+                1
+            }
+        },
+        Command::Keygen { kind, out } => match crate::auth::keygen::run(kind, &out) {
+            Ok(line) => {
+                println!("{line}");
+                0
+            }
+            Err(e) => {
+                eprintln!("torii keygen: {e}");
                 1
             }
         },

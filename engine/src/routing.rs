@@ -193,6 +193,7 @@ mod tests {
             targets: Vec::new(),
             challenge: None,
             info_token: None,
+            apikeys: None,
         }
     }
 

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::{AuthState, RouteApiKeys};
 use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::http1::HeadLimits;
 use crate::metrics::{MetricsRegistry, RouteMetrics};
@@ -44,6 +45,8 @@ pub struct Route {
     pub info_token: Option<RouteInfoToken>,
     /// This route's counters (from the registry: the same object across reloads).
     pub metrics: Arc<RouteMetrics>,
+    /// API keys required, when `[routes.apikeys]` is set.
+    pub apikeys: Option<RouteApiKeys>,
 }
 
 /// Request-path view of `[limits]`.
@@ -82,6 +85,8 @@ pub struct Snapshot {
     pub routes: Vec<Route>,
     /// Limits in request-path form.
     pub limits: RuntimeLimits,
+    /// API keys, key pairs and the token service.
+    pub auth: AuthState,
 }
 
 impl Snapshot {
@@ -148,8 +153,16 @@ impl Snapshot {
                 challenge,
                 info_token,
                 metrics: metrics.route(&rc.id),
+                apikeys: rc.apikeys.as_ref().map(RouteApiKeys::build),
             });
         }
+        let auth = match crate::auth::build(&config.auth) {
+            Ok(a) => a,
+            Err(errs) => {
+                errors.extend(errs);
+                AuthState::default()
+            }
+        };
         if !errors.is_empty() {
             return Err(ConfigErrors(std::mem::take(&mut errors)));
         }
@@ -176,6 +189,7 @@ impl Snapshot {
             table,
             routes,
             limits,
+            auth,
         })
     }
 }

@@ -12,6 +12,61 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// Replays the printed API-key and client-credentials commands (same hosts, paths, headers
+/// and bodies as the curl lines) with the demo key's secret read from the walk-through.
+fn api_key_and_token_flow(addr: SocketAddr, text: &str) {
+    let secret = text
+        .split("Otoroshi-Client-Secret: ")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .expect("the walk-through prints the demo key's secret")
+        .to_owned();
+    assert!(text.contains("curl -si -H 'Host: api.oto.tools'"), "{text}");
+    assert!(
+        text.contains("/.well-known/otoroshi/oauth/token/introspect"),
+        "{text}"
+    );
+    let r = get(addr, "api.oto.tools", "/hello");
+    assert_eq!(r.status, 401);
+    assert_eq!(r.text(), r#"{"Otoroshi-Error":"No ApiKey provided"}"#);
+    let r = request(
+        addr,
+        &format!(
+            "GET /hello HTTP/1.1\r\nHost: api.oto.tools\r\nOtoroshi-Client-Id: demo-client\r\n\
+             Otoroshi-Client-Secret: {secret}\r\n\r\n"
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["headers"].get("otoroshi-client-secret").is_none());
+    let body = format!(
+        r#"{{"grant_type":"client_credentials","client_id":"demo-client","client_secret":"{secret}"}}"#
+    );
+    let r = request(
+        addr,
+        &format!(
+            "POST /.well-known/otoroshi/oauth/token HTTP/1.1\r\nHost: oauth.oto.tools\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let token = r.json()["access_token"].as_str().unwrap().to_owned();
+    let r = request(
+        addr,
+        &format!(
+            "GET /hello HTTP/1.1\r\nHost: api.oto.tools\r\nAuthorization: Bearer {token}\r\n\r\n"
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["headers"].get("authorization").is_none());
+    let jwks = get(
+        addr,
+        "oauth.oto.tools",
+        "/.well-known/otoroshi/oauth/jwks.json",
+    );
+    assert_eq!(jwks.json()["keys"][0]["alg"], "ES256");
+}
+
 #[test]
 fn demo_routes_answer_as_printed() {
     let mut child = Command::new(common::process::torii_bin())
@@ -58,6 +113,7 @@ fn demo_routes_answer_as_printed() {
     assert_eq!(bad.status, 502);
     assert_eq!(bad.header("otoroshi-error"), Some("true"));
     assert_eq!(get(addr, "nowhere.oto.tools", "/").status, 404);
+    api_key_and_token_flow(addr, &text);
 
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };

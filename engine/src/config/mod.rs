@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod auth;
 mod duration;
 mod error;
 pub mod raw;
@@ -18,10 +19,15 @@ mod secret;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_auth;
+#[cfg(test)]
 mod tests_routes;
 mod validate;
 mod validate_route;
 
+pub use auth::{
+    parse_rfc3339, ApiKeySpec, AuthSpec, ClientCredentialsSpec, KeyPairSpec, RouteApiKeysSpec,
+};
 pub use duration::{format_duration, parse_duration, RawDuration, Zero, MAX_DURATION};
 pub use error::{ConfigError, ConfigErrors};
 pub use secret::{RawSecret, SecretRef};
@@ -85,6 +91,8 @@ pub struct Config {
     pub limits: Limits,
     /// `[[routes]]`, in file order (route indexes of [`crate::routing::RouteTable`] point here).
     pub routes: Vec<RouteConfig>,
+    /// `[[apikeys]]`, `[[key_pairs]]`, `[client_credentials]`.
+    pub auth: AuthSpec,
     /// The file it was read from (`None` for [`load_str`]).
     pub source: Option<PathBuf>,
     /// `[access_log]`: where request lines go; `None` = off.
@@ -181,6 +189,8 @@ pub struct RouteConfig {
     pub challenge: Option<ChallengeSpec>,
     /// The info token, when on.
     pub info_token: Option<InfoTokenSpec>,
+    /// `[routes.apikeys]`: API keys required, when on.
+    pub apikeys: Option<RouteApiKeysSpec>,
 }
 
 /// URL scheme of a target.

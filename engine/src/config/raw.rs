@@ -30,12 +30,12 @@ pub struct RawConfig {
     /// `[[certificates]]`: TLS certificates served by SNI (not supported yet).
     #[serde(default)]
     pub certificates: Vec<RawCertificate>,
-    /// `[[key_pairs]]`: signing keys published in jwks.json (not supported yet).
+    /// `[[key_pairs]]`: signing keys published in jwks.json.
     #[serde(default)]
     pub key_pairs: Vec<RawKeyPair>,
-    /// `[client_credentials]`: the OAuth2 service (not supported yet).
+    /// `[client_credentials]`: the OAuth2 service.
     pub client_credentials: Option<RawClientCredentials>,
-    /// `[[apikeys]]`: API keys (not supported yet).
+    /// `[[apikeys]]`: API keys.
     #[serde(default)]
     pub apikeys: Vec<RawApiKey>,
     /// `[[routes]]`.
@@ -195,6 +195,8 @@ pub struct RawApiKey {
     /// Free metadata (`scope`, `jwt-sign-keypair`…).
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// Whether the client id alone (`x-api-key`) authenticates this key.
+    pub allow_client_id_only: Option<bool>,
 }
 
 /// `[[routes]]`.
@@ -219,7 +221,7 @@ pub struct RawRoute {
     pub challenge: Option<RawChallenge>,
     /// `[routes.info_token]`.
     pub info_token: Option<RawInfoToken>,
-    /// `[routes.apikeys]` (not supported yet).
+    /// `[routes.apikeys]`.
     pub apikeys: Option<RawRouteApiKeys>,
     /// `[routes.jwt]` (not supported yet).
     pub jwt: Option<RawRouteJwt>,

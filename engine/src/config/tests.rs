@@ -157,11 +157,7 @@ fn contract_example_rejects_exactly_the_unsupported_sections() {
     let expected = [
         "gateway.https: not supported yet",
         "certificates: not supported yet",
-        "key_pairs: not supported yet",
-        "client_credentials: not supported yet",
-        "apikeys: not supported yet",
         "routes[0].targets[1]: https:// targets are not supported yet",
-        "routes[0].apikeys: not supported yet",
         "routes[0].jwt: not supported yet",
     ];
     assert_eq!(errs, expected);
@@ -172,16 +168,9 @@ fn contract_example_without_unsupported_sections_loads() {
     let supported: String = CONTRACT_EXAMPLE
         .split("\n[")
         .filter(|s| {
-            ![
-                "[certificates]]",
-                "[key_pairs]]",
-                "client_credentials]",
-                "[apikeys]]",
-                "routes.apikeys]",
-                "routes.jwt]",
-            ]
-            .iter()
-            .any(|p| s.starts_with(p))
+            !["[certificates]]", "routes.jwt]"]
+                .iter()
+                .any(|p| s.starts_with(p))
         })
         .collect::<Vec<_>>()
         .join("\n[")
@@ -189,6 +178,22 @@ fn contract_example_without_unsupported_sections_loads() {
         .replace(", \"https://inventory.internal:9009\"", "");
     let c = ok(&supported);
     assert_eq!(c.routes[0].name, "my-service");
+    assert_eq!(c.auth.apikeys[0].valid_until, Some(1_893_456_000));
+    assert_eq!(
+        c.auth.key_pairs[0].private_key,
+        Path::new("/etc/torii/keys/signing.pem")
+    );
+    let cc = c
+        .auth
+        .client_credentials
+        .as_ref()
+        .map(|cc| cc.domain.is_match("OAuth.oto.tools"));
+    assert_eq!(cc, Some(true));
+    let keys = c.routes[0]
+        .apikeys
+        .as_ref()
+        .map(|a| (a.basic, a.custom.is_some()));
+    assert_eq!(keys, Some((true, true)));
     assert_eq!(
         c.routes[0].domains,
         ["myservice.oto.tools", "*.api.oto.tools"]

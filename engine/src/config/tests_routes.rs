@@ -141,14 +141,12 @@ fn route_conflicts() {
 
 #[test]
 fn route_sections_not_supported_yet() {
-    let text = format!(
-        "{MINIMAL}upstream_tls = {{ ca = \"ca.pem\" }}\n[routes.apikeys]\nwipe_credentials = true\n[routes.jwt]\nissuer = \"x\"\n"
-    );
+    let text =
+        format!("{MINIMAL}upstream_tls = {{ ca = \"ca.pem\" }}\n[routes.jwt]\nissuer = \"x\"\n");
     assert_eq!(
         errors(&text),
         [
             "routes[0].upstream_tls: not supported yet",
-            "routes[0].apikeys: not supported yet",
             "routes[0].jwt: not supported yet",
         ]
     );

@@ -50,10 +50,12 @@ pub(crate) fn validate(
         .access_log
         .as_ref()
         .and_then(|a| access_log(&mut c, a, base_dir));
+    let auth = super::auth::auth(&mut c, raw, &routes, base_dir, env);
     c.finish(|| Config {
         gateway,
         limits,
         routes,
+        auth,
         source: None,
         access_log,
     })
@@ -83,15 +85,6 @@ fn not_supported_sections(c: &mut Collector, raw: &RawConfig) {
     const NS: &str = "not supported yet";
     if !raw.certificates.is_empty() {
         c.push("certificates", NS);
-    }
-    if !raw.key_pairs.is_empty() {
-        c.push("key_pairs", NS);
-    }
-    if raw.client_credentials.is_some() {
-        c.push("client_credentials", NS);
-    }
-    if !raw.apikeys.is_empty() {
-        c.push("apikeys", NS);
     }
 }
 

@@ -115,7 +115,6 @@ fn route(
     }
     for (key, present) in [
         ("upstream_tls", raw.upstream_tls.is_some()),
-        ("apikeys", raw.apikeys.is_some()),
         ("jwt", raw.jwt.is_some()),
     ] {
         if present {
@@ -130,6 +129,10 @@ fn route(
         .info_token
         .as_ref()
         .map(|it| info_token(c, &p("info_token"), it, base_dir, env));
+    let apikeys = raw
+        .apikeys
+        .as_ref()
+        .map(|a| super::auth::route_apikeys(c, &p("apikeys"), a));
     RouteConfig {
         id,
         name,
@@ -138,6 +141,7 @@ fn route(
         targets,
         challenge,
         info_token,
+        apikeys,
     }
 }
 

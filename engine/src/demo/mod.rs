@@ -5,7 +5,9 @@
 //! Owns the demo's set-up: a random shared secret, three in-process `torii mirror` backends on
 //! loopback (a V1 responder, a V2 responder that also verifies the info token, and a plain one
 //! that does not answer the challenge), the embedded config (`demo.toml`) filled with their
-//! addresses, and the printed walk-through. The gateway then runs exactly as `torii run` does.
+//! addresses, an API key with a random secret for the API-key route and the client-credentials
+//! service (tutorial "Secure an app with OAuth2 client_credential flow"), and the printed
+//! walk-through. The gateway then runs exactly as `torii run` does.
 
 use std::net::SocketAddr;
 
@@ -43,10 +45,14 @@ fn start_mirror(security: Option<MirrorSecurity>) -> Result<SocketAddr, String> 
     Ok(handle.addr)
 }
 
-/// Fills the template with the listener, the secret and the backends' addresses.
+/// The demo API key's client id.
+pub const DEMO_CLIENT_ID: &str = "demo-client";
+
+/// Fills the template with the listener, the secrets and the backends' addresses.
 pub fn render_config(
     listen: SocketAddr,
     secret: &str,
+    apikey_secret: &str,
     v1: SocketAddr,
     v2: SocketAddr,
     plain: SocketAddr,
@@ -54,14 +60,19 @@ pub fn render_config(
     DEMO_CONFIG
         .replace("{LISTEN}", &listen.to_string())
         .replace("{SECRET}", secret)
+        .replace("{APIKEY_SECRET}", apikey_secret)
         .replace("{V1}", &v1.to_string())
         .replace("{V2}", &v2.to_string())
         .replace("{PLAIN}", &plain.to_string())
 }
 
-/// The walk-through printed once the demo listens on `addr`.
-pub fn walkthrough(addr: SocketAddr) -> String {
+/// The walk-through printed once the demo listens on `addr`; `apikey_secret` is the demo key's
+/// secret (hex, so it needs no quoting or URL-encoding).
+pub fn walkthrough(addr: SocketAddr, apikey_secret: &str) -> String {
     let base = format!("http://{addr}");
+    let id = DEMO_CLIENT_ID;
+    let s = apikey_secret;
+    let oauth = format!("{base}/.well-known/otoroshi/oauth");
     format!(
         "\nTorii demo is running on {base}\n\n\
          # A plain route (the backend describes the request it received):\n\
@@ -78,6 +89,19 @@ pub fn walkthrough(addr: SocketAddr) -> String {
          curl -si -H 'Host: unsecured.oto.tools' {base}/hello\n\n\
          # No route for this host:\n\
          curl -si -H 'Host: nowhere.oto.tools' {base}/\n\n\
+         # API keys: a route that needs one answers 401 without it:\n\
+         curl -si -H 'Host: api.oto.tools' {base}/hello\n\n\
+         # ...and passes with the key's id and secret (the backend never sees them):\n\
+         curl -s -H 'Host: api.oto.tools' -H 'Otoroshi-Client-Id: {id}' -H 'Otoroshi-Client-Secret: {s}' {base}/hello\n\n\
+         # OAuth2 client credentials: get an access token (JSON body, as in Otoroshi's tutorial):\n\
+         curl -s -X POST -H 'Host: oauth.oto.tools' -H 'Content-Type: application/json' -d '{{\"grant_type\":\"client_credentials\",\"client_id\":\"{id}\",\"client_secret\":\"{s}\"}}' {oauth}/token\n\n\
+         # ...or as a form with HTTP Basic client authentication, kept in a variable:\n\
+         TOKEN=$(curl -s -u '{id}:{s}' -H 'Host: oauth.oto.tools' -d grant_type=client_credentials {oauth}/token | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')\n\n\
+         # Call the API with the token:\n\
+         curl -s -H 'Host: api.oto.tools' -H \"Authorization: Bearer $TOKEN\" {base}/hello\n\n\
+         # Introspect it (RFC 7662), and fetch the public keys that verify it:\n\
+         curl -s -u '{id}:{s}' -H 'Host: oauth.oto.tools' -d \"token=$TOKEN\" {oauth}/token/introspect\n\
+         curl -s -H 'Host: oauth.oto.tools' {oauth}/jwks.json\n\n\
          Stop with Ctrl-C.\n"
     )
 }
@@ -99,12 +123,13 @@ pub fn run(listen: SocketAddr) -> Result<(), String> {
         misbehave: Misbehave::None,
     }))?;
     let plain = start_mirror(None)?;
-    let text = render_config(listen, &secret, v1, v2, plain);
+    let apikey_secret: String = random_secret()?.chars().take(32).collect();
+    let text = render_config(listen, &secret, &apikey_secret, v1, v2, plain);
     let cfg = config::load_str(&text, std::path::Path::new("."))
         .map_err(|e| format!("demo config: {e}"))?;
     crate::control::serve(cfg, None, |addrs| {
         if let Some(addr) = addrs.first() {
-            println!("{}", walkthrough(*addr));
+            println!("{}", walkthrough(*addr, &apikey_secret));
         }
     })
 }
@@ -118,11 +143,11 @@ mod tests {
         let a: SocketAddr = "127.0.0.1:1".parse().unwrap_or_else(|_| unreachable!());
         let secret = random_secret().unwrap_or_default();
         assert_eq!(secret.len(), 64);
-        let text = render_config(SocketAddr::from(([127, 0, 0, 1], 0)), &secret, a, a, a);
+        let text = render_config(SocketAddr::from(([127, 0, 0, 1], 0)), &secret, "k", a, a, a);
         let cfg = config::load_str(&text, std::path::Path::new("."));
         assert!(cfg.is_ok(), "{:?}", cfg.err().map(|e| e.to_string()));
-        let text = walkthrough(a);
-        for host in ["plain", "v1", "v2", "unsecured"] {
+        let text = walkthrough(a, "k");
+        for host in ["plain", "v1", "v2", "unsecured", "api", "oauth"] {
             assert!(text.contains(&format!("Host: {host}.oto.tools")));
         }
     }

@@ -109,6 +109,29 @@ impl RejectReason {
         }
     }
 
+    /// The reason for a token refused with one of the protocol's JWT labels
+    /// (`torii_protocol::jws::JwtError::reason`, or the claim checks' own labels such as
+    /// `wrong_audience`, `missing_exp`). Unknown labels count as [`RejectReason::BadToken`].
+    pub fn from_token_label(label: &str) -> RejectReason {
+        match label {
+            "too_long" | "bad_segments" | "bad_base64" | "bad_json" | "too_deep"
+            | "bad_header_field" => RejectReason::Malformed,
+            "missing_alg" | "alg_none" | "alg_mismatch" => RejectReason::BadAlgorithm,
+            "bad_signature" | "unknown_kid" | "kid_mismatch" => RejectReason::BadSignature,
+            "expired" | "expired_token" => RejectReason::Expired,
+            "not_yet_valid" | "issued_in_future" => RejectReason::NotYetValid,
+            "wrong_issuer" => RejectReason::BadIssuer,
+            "wrong_audience" => RejectReason::BadAudience,
+            l if l.starts_with("claim_")
+                || l.starts_with("missing_")
+                || l.ends_with("_mismatch") =>
+            {
+                RejectReason::BadClaims
+            }
+            _ => RejectReason::BadToken,
+        }
+    }
+
     fn index(self) -> usize {
         self as usize
     }
@@ -267,6 +290,20 @@ impl RouteMetrics {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn token_labels_map_to_reasons() {
+        use super::RejectReason as R;
+        assert_eq!(R::from_token_label("alg_none"), R::BadAlgorithm);
+        assert_eq!(R::from_token_label("bad_signature"), R::BadSignature);
+        assert_eq!(R::from_token_label("expired"), R::Expired);
+        assert_eq!(R::from_token_label("issued_in_future"), R::NotYetValid);
+        assert_eq!(R::from_token_label("wrong_issuer"), R::BadIssuer);
+        assert_eq!(R::from_token_label("wrong_audience"), R::BadAudience);
+        assert_eq!(R::from_token_label("missing_cid"), R::BadClaims);
+        assert_eq!(R::from_token_label("bad_base64"), R::Malformed);
+        assert_eq!(R::from_token_label("something_new"), R::BadToken);
+    }
+
     use super::*;
 
     #[test]

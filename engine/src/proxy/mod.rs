@@ -1,6 +1,7 @@
 //! The request phases of the gateway, from a parsed head to the end of the response.
 //!
-//! Owns the order of the phases (design.md "The request path"): route → local answers →
+//! Owns the order of the phases (design.md "The request path"): OAuth2 endpoints → route →
+//! local answers → API keys →
 //! upstream connection → request head and body → response head → response body → connection
 //! reuse. Each phase lives in its own submodule; this one only sequences them and decides
 //! whether the client connection stays open. It returns `true` when the connection can serve
@@ -16,8 +17,11 @@ use std::sync::Arc;
 
 use monoio::net::TcpStream;
 
+use crate::auth::check::{check, Admitted, HeadView};
+use crate::auth::endpoints::{endpoint_for, refuse};
 use crate::http1::{BodyFraming, RequestHead};
 use crate::io::write_all_timeout;
+use crate::secure::unix_now;
 use crate::server::conn::ClientState;
 use crate::server::worker::Worker;
 use crate::snapshot::Snapshot;
@@ -36,6 +40,9 @@ pub async fn handle_request(
     let data = st.rbuf.data();
     let host = head.host.map(|s| s.get(data)).unwrap_or(b"");
     let path = head.path.get(data);
+    if let Some(ep) = endpoint_for(snap, host, head.method_span.get(data), path) {
+        return crate::auth::endpoints::serve(worker, snap, ep, client, st, &head).await;
+    }
     let Some(route_idx) = snap.table.find(host, path) else {
         return answer_locally(worker, snap, client, st, &head, 404, NO_ROUTE).await;
     };
@@ -54,7 +61,18 @@ pub async fn handle_request(
             .await;
         }
     }
-    upstream_call::forward(worker, snap, route_idx, client, st, head).await
+    let route = &snap.routes[route_idx];
+    let admitted = match &route.apikeys {
+        None => Admitted::default(),
+        Some(keys) => {
+            let view = HeadView::new(st.rbuf.data(), &st.headers, &head);
+            match check(&snap.auth, keys, &route.id, &view, unix_now()) {
+                Ok(a) => a,
+                Err(e) => return refuse(worker, snap, client, st, &head, route, e).await,
+            }
+        }
+    };
+    upstream_call::forward(worker, snap, route_idx, client, st, head, admitted).await
 }
 
 /// True when the request has a body that has not been read.

@@ -16,6 +16,8 @@ use std::time::Instant;
 
 use monoio::net::TcpStream;
 
+use crate::auth::check::Admitted;
+use crate::auth::wipe;
 use crate::http1::{
     copy_request_head, eq_ignore_case, parse_response_head, BodyFraming, HeaderKind, RequestHead,
     ResponseHead,
@@ -82,6 +84,7 @@ pub async fn forward(
     client: &mut TcpStream,
     st: &mut ClientState,
     head: RequestHead,
+    admitted: Admitted<'_>,
 ) -> bool {
     let route = &snap.routes[route_idx];
     let limits = snap.limits;
@@ -106,9 +109,15 @@ pub async fn forward(
             Err(e) => break Err(UpstreamError::Connect(e)),
         };
         st.rec.target = Some(target_idx);
-        if let Err(why) =
-            render_upstream_head(route, &route.targets[target_idx], st, &head, coalesced, now)
-        {
+        if let Err(why) = render_upstream_head(
+            route,
+            &route.targets[target_idx],
+            st,
+            &head,
+            coalesced,
+            now,
+            &admitted,
+        ) {
             break Err(UpstreamError::Internal(why));
         }
         let retryable =
@@ -205,13 +214,22 @@ fn render_upstream_head(
     head: &RequestHead,
     coalesced: Option<usize>,
     now: u64,
+    admitted: &Admitted<'_>,
 ) -> Result<(), &'static str> {
     st.up_head.clear();
     let data = st.rbuf.data();
+    let wipe = &admitted.wipe;
     copy_request_head(data, head, &st.headers, &mut st.up_head, |f| {
         matches!(f.kind, HeaderKind::Host | HeaderKind::Expect)
             || is_route_security_header(route, f.name.get(data))
+            || wipe::drops_header(wipe, f.name.get(data))
     });
+    if !wipe.is_empty() {
+        wipe::rewrite_request_line(wipe, data, head, &mut st.up_head, &mut st.scratch);
+        if wipe.touches_cookies() {
+            wipe::write_cookie_lines(wipe, data, &st.headers, &mut st.up_head);
+        }
+    }
     if st.challenge_sent {
         if let Some(ch) = &route.challenge {
             ch.render_state_header(&st.state, &st.state_jti, now, &mut st.up_head)
@@ -219,7 +237,8 @@ fn render_upstream_head(
         }
     }
     if let Some(info) = &route.info_token {
-        info.render_header(None, &st.info_jti, now, &mut st.up_head)
+        let key = admitted.key.map(|k| k.prepared());
+        info.render_header(key, &st.info_jti, now, &mut st.up_head)
             .map_err(|_| "info token")?;
     }
     st.up_head.extend_from_slice(&target.host_line);

@@ -2,6 +2,7 @@
 //! 127.0.0.1:0, scripted raw TCP backends, and a minimal blocking HTTP/1.1 client.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod auth;
 pub mod process;
 
 use std::io::{Read, Write};
