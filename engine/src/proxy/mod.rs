@@ -14,10 +14,8 @@ pub mod upstream_call;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use monoio::net::TcpStream;
-
 use crate::http1::{BodyFraming, RequestHead};
-use crate::io::write_all_timeout;
+use crate::io::{write_all_timeout, Stream};
 use crate::server::conn::ClientState;
 use crate::server::worker::Worker;
 use crate::snapshot::Snapshot;
@@ -26,10 +24,10 @@ use respond::{write_error, NO_ROUTE};
 
 /// Handles one request whose head is at the start of `st.rbuf`. Returns whether the client
 /// connection may be kept alive.
-pub async fn handle_request(
+pub async fn handle_request<C: Stream>(
     worker: &Rc<Worker>,
     snap: &Rc<Arc<Snapshot>>,
-    client: &mut TcpStream,
+    client: &mut C,
     st: &mut ClientState,
     head: RequestHead,
 ) -> bool {
@@ -67,10 +65,10 @@ fn has_unread_body(head: &RequestHead) -> bool {
 /// Answers a request with one of Torii's own errors, before its body was read. When a body
 /// follows the head, the connection is closed after the answer, so that the body is never read
 /// as the next request (hardening.md "Connection reuse").
-pub async fn answer_locally(
+pub async fn answer_locally<C: Stream>(
     worker: &Worker,
     snap: &Snapshot,
-    client: &mut TcpStream,
+    client: &mut C,
     st: &mut ClientState,
     head: &RequestHead,
     status: u16,

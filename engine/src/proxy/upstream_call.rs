@@ -14,13 +14,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use monoio::net::TcpStream;
-
 use crate::http1::{
     copy_request_head, eq_ignore_case, parse_response_head, BodyFraming, HeaderKind, RequestHead,
     ResponseHead,
 };
-use crate::io::write_all_timeout;
+use crate::io::{write_all_timeout, Stream};
 use crate::proxy::body::{pump, ChunkedMode, Framing, PumpError, PumpOptions};
 use crate::proxy::respond::write_error;
 use crate::proxy::response::send_response;
@@ -30,6 +28,7 @@ use crate::server::worker::Worker;
 use crate::snapshot::{Route, RuntimeLimits, Snapshot, Target};
 use crate::upstream::connect::{connect, ConnectError};
 use crate::upstream::pool::UpstreamConn;
+use crate::upstream::UpStream;
 
 /// Bodies up to this size that are already buffered are sent in the same write as the head.
 const COALESCE_BODY_BYTES: u64 = 16 * 1024;
@@ -75,11 +74,11 @@ impl UpstreamError {
 
 /// Proxies one routed request to the route's targets. Returns whether the client connection
 /// may be kept alive.
-pub async fn forward(
+pub async fn forward<C: Stream>(
     worker: &Rc<Worker>,
     snap: &Rc<Arc<Snapshot>>,
     route_idx: usize,
-    client: &mut TcpStream,
+    client: &mut C,
     st: &mut ClientState,
     head: RequestHead,
 ) -> bool {
@@ -243,10 +242,10 @@ fn render_upstream_head(
 
 /// Streams the rest of the request body to the upstream. On failure, answers the client and
 /// returns `Err(keep_alive)` (always false: the body's end is unknown).
-async fn send_request_body(
-    client: &mut TcpStream,
+async fn send_request_body<C: Stream>(
+    client: &mut C,
     st: &mut ClientState,
-    up: &mut UpstreamConn<TcpStream>,
+    up: &mut UpstreamConn<UpStream>,
     head: &RequestHead,
     framing: Framing,
     limits: &RuntimeLimits,
@@ -299,7 +298,7 @@ async fn send_request_body(
 
 /// Reads the upstream's response head (skipping interim 1xx answers) into `up.buf`.
 async fn read_response_head(
-    up: &mut UpstreamConn<TcpStream>,
+    up: &mut UpstreamConn<UpStream>,
     st: &mut ClientState,
     head: &RequestHead,
     limits: &RuntimeLimits,
@@ -358,9 +357,9 @@ async fn read_response_head(
 
 /// Answers the client for an upstream failure that happened before any response byte was
 /// sent to it. The connection stays open only when no request body is left unread.
-async fn fail(
+async fn fail<C: Stream>(
     worker: &Worker,
-    client: &mut TcpStream,
+    client: &mut C,
     st: &mut ClientState,
     head: &RequestHead,
     limits: &RuntimeLimits,

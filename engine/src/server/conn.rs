@@ -10,13 +10,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use monoio::io::AsyncWriteRent;
-use monoio::net::TcpStream;
-
 use torii_protocol::challenge::{JTI_LEN, STATE_LEN};
 
 use crate::http1::{parse_request_head, HeaderField, RequestError, RequestHead};
-use crate::io::{write_all_timeout, ReadBuf};
+use crate::io::{write_all_timeout, ReadBuf, Stream};
 use crate::proxy;
 use crate::proxy::respond::write_error;
 use crate::server::worker::{ConnGuard, Worker};
@@ -90,11 +87,16 @@ enum HeadRead {
     Reject(u16, &'static str),
 }
 
-/// Serves one client connection until it closes.
-pub async fn serve_client(guard: ConnGuard, mut client: TcpStream, peer: SocketAddr) {
+/// Serves one client connection until it closes. `client` is the plain or TLS stream (already
+/// past its handshake); `proto` is the scheme the client sees (`http` or `https`).
+pub async fn serve_client<C: Stream>(
+    guard: ConnGuard,
+    mut client: C,
+    peer: SocketAddr,
+    proto: &'static [u8],
+) {
     let worker = guard.worker().clone();
-    let _ = client.set_nodelay(true);
-    let mut st = ClientState::new(peer, b"http");
+    let mut st = ClientState::new(peer, proto);
     loop {
         let limits = worker.snapshot().limits;
         match read_head(&worker, &mut client, &mut st, &limits).await {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, Cache};
-use monoio::net::{TcpListener, TcpStream};
+use monoio::net::TcpListener;
 use torii_protocol::StateGenerator;
 
 use crate::server::conn::serve_client;
@@ -41,7 +41,7 @@ pub struct Worker {
     #[allow(clippy::redundant_allocation)]
     current: RefCell<Rc<Arc<Snapshot>>>,
     /// Idle upstream connections.
-    pub pool: RefCell<Pool<TcpStream>>,
+    pub pool: RefCell<Pool<crate::upstream::UpStream>>,
     /// Round-robin cursors and down marks.
     pub selector: RefCell<Selector>,
     /// Reusable buffer for the order in which targets are tried.
@@ -221,7 +221,8 @@ async fn accept_loop(worker: Rc<Worker>, listener: TcpListener) {
             }
             Some(Ok((stream, peer))) => {
                 let guard = ConnGuard::new(worker.clone());
-                monoio::spawn(serve_client(guard, stream, peer));
+                let _ = stream.set_nodelay(true);
+                monoio::spawn(serve_client(guard, stream, peer, b"http"));
             }
             Some(Err(e)) => {
                 tracing::warn!(worker = worker.id, error = %e, "accept failed");
