@@ -18,7 +18,7 @@ use signal_hook::iterator::Signals;
 
 use crate::config::{self, Config};
 use crate::runtime::{bind_listeners, spawn_workers, WorkerMain};
-use crate::server::worker::{run_gateway_worker, Worker};
+use crate::server::worker::{run_gateway_worker, ListenerKind, Worker};
 use crate::shared::Shared;
 use crate::snapshot::Snapshot;
 
@@ -35,17 +35,26 @@ pub struct Gateway {
 /// Builds the snapshot for `config`, binds its listeners and starts its workers.
 pub fn start(config: Config) -> Result<Gateway, String> {
     let workers = config.gateway.workers;
-    let addrs = config.gateway.http.clone();
+    let mut addrs = config.gateway.http.clone();
+    addrs.extend_from_slice(&config.gateway.https);
+    let kinds: Arc<[ListenerKind]> = config
+        .gateway
+        .http
+        .iter()
+        .map(|_| ListenerKind::Http)
+        .chain(config.gateway.https.iter().map(|a| ListenerKind::Https(*a)))
+        .collect();
     let snapshot = Snapshot::build(config, 1).map_err(|e| e.to_string())?;
     let shared = Shared::new(snapshot, workers);
     let bound = bind_listeners(&addrs, workers).map_err(|e| e.to_string())?;
     let main_shared = shared.clone();
     let main: Arc<WorkerMain> = Arc::new(move |id, driver, listeners| {
         let shared = main_shared.clone();
+        let kinds = kinds.clone();
         let _ = shared.workers[id].driver.set(driver);
         Box::pin(async move {
             let worker = Worker::new(id, shared);
-            run_gateway_worker(worker, listeners).await;
+            run_gateway_worker(worker, listeners, &kinds).await;
         })
     });
     let handles =

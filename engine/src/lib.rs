@@ -18,4 +18,5 @@ pub mod secure;
 pub mod server;
 pub mod shared;
 pub mod snapshot;
+pub mod tls;
 pub mod upstream;

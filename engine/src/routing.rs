@@ -193,6 +193,8 @@ mod tests {
             targets: Vec::new(),
             challenge: None,
             info_token: None,
+            upstream_tls: None,
+            jwt: None,
         }
     }
 

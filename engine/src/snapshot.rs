@@ -9,10 +9,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::config::{Config, ConfigError, ConfigErrors};
+use crate::config::{Config, ConfigError, ConfigErrors, Scheme};
 use crate::http1::HeadLimits;
 use crate::routing::RouteTable;
 use crate::secure::{RouteChallenge, RouteInfoToken};
+use crate::tls::client::{client_config, target_tls, TargetTls};
+use crate::tls::server::TlsServer;
 
 /// One upstream target, ready for the request path.
 #[derive(Debug)]
@@ -23,6 +25,15 @@ pub struct Target {
     pub host_line: Vec<u8>,
     /// The target as configured, for logs.
     pub url: String,
+    /// TLS settings, for an `https://` target.
+    pub tls: Option<TargetTls>,
+}
+
+impl Target {
+    /// The pool identity of connections to this target (0: plain).
+    pub fn pool_id(&self) -> u64 {
+        self.tls.as_ref().map_or(0, |t| t.pool_id)
+    }
 }
 
 /// One route, ready for the request path.
@@ -63,6 +74,8 @@ pub struct RuntimeLimits {
     pub upstream_connect_timeout: Duration,
     /// Longest wait for upstream bytes (response head and body).
     pub upstream_timeout: Duration,
+    /// Deadline for a TLS handshake on an https listener.
+    pub tls_handshake_timeout: Duration,
 }
 
 /// Everything a worker reads per request, built once per config load.
@@ -78,6 +91,8 @@ pub struct Snapshot {
     pub routes: Vec<Route>,
     /// Limits in request-path form.
     pub limits: RuntimeLimits,
+    /// The https listeners' TLS configs (`None` without https listeners).
+    pub tls: Option<TlsServer>,
 }
 
 impl Snapshot {
@@ -123,15 +138,7 @@ impl Snapshot {
                     }
                 },
             };
-            let targets: Vec<Target> = rc
-                .targets
-                .iter()
-                .map(|t| Target {
-                    addr: t.addr,
-                    host_line: format!("host: {}\r\n", t.host_header).into_bytes(),
-                    url: t.url.clone(),
-                })
-                .collect();
+            let targets = build_targets(i, rc, &mut errors);
             let target_addrs = targets.iter().map(|t| t.addr).collect();
             routes.push(Route {
                 id: rc.id.clone(),
@@ -142,6 +149,17 @@ impl Snapshot {
                 info_token,
             });
         }
+        let tls = if config.gateway.https.is_empty() {
+            None
+        } else {
+            match TlsServer::build(&config.certificates, config.gateway.client_auth.as_ref()) {
+                Ok(t) => Some(t),
+                Err(mut e) => {
+                    errors.append(&mut e);
+                    None
+                }
+            }
+        };
         if !errors.is_empty() {
             return Err(ConfigErrors(std::mem::take(&mut errors)));
         }
@@ -161,6 +179,7 @@ impl Snapshot {
             body_min_rate_grace: l.body_min_rate_grace,
             upstream_connect_timeout: l.upstream_connect_timeout,
             upstream_timeout: l.upstream_timeout,
+            tls_handshake_timeout: l.tls_handshake_timeout,
         };
         Ok(Self {
             version,
@@ -168,6 +187,55 @@ impl Snapshot {
             table,
             routes,
             limits,
+            tls,
         })
     }
+}
+
+/// The targets of route `i`, with the route's TLS client config built once for its `https://`
+/// targets. Errors are pushed with their key path.
+fn build_targets(
+    i: usize,
+    rc: &crate::config::RouteConfig,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Target> {
+    let spec = rc.upstream_tls.as_ref();
+    let needs_tls = rc.targets.iter().any(|t| t.scheme == Scheme::Https);
+    let config = if needs_tls {
+        match client_config(spec) {
+            Ok(c) => Some(c),
+            Err(message) => {
+                errors.push(ConfigError {
+                    path: format!("routes[{i}].upstream_tls"),
+                    message,
+                });
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut targets = Vec::with_capacity(rc.targets.len());
+    for (j, t) in rc.targets.iter().enumerate() {
+        let tls = match (&config, t.scheme) {
+            (Some(config), Scheme::Https) => match target_tls(config, spec, t) {
+                Ok(tls) => Some(tls),
+                Err(message) => {
+                    errors.push(ConfigError {
+                        path: format!("routes[{i}].targets[{j}]"),
+                        message,
+                    });
+                    None
+                }
+            },
+            _ => None,
+        };
+        targets.push(Target {
+            addr: t.addr,
+            host_line: format!("host: {}\r\n", t.host_header).into_bytes(),
+            url: t.url.clone(),
+            tls,
+        });
+    }
+    targets
 }

@@ -64,6 +64,7 @@ impl UpstreamError {
             UpstreamError::Connect(ConnectError::Refused) => "Upstream connection refused",
             UpstreamError::Connect(ConnectError::TimedOut) => "Upstream connection timed out",
             UpstreamError::Connect(ConnectError::NoTarget) => "No upstream target",
+            UpstreamError::Connect(ConnectError::Tls) => "Upstream TLS handshake failed",
             UpstreamError::BeforeResponse(_) => "Upstream connection failed",
             UpstreamError::ResponseTimeout => "Upstream timed out",
             UpstreamError::BadResponse(_) => "Upstream sent an invalid response",

@@ -6,4 +6,4 @@ pub mod pool;
 pub mod select;
 
 /// The transport of an upstream connection, as pooled and proxied.
-pub type UpStream = monoio::net::TcpStream;
+pub type UpStream = crate::tls::stream::UpStream;
