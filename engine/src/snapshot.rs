@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::config::{Config, ConfigError, ConfigErrors, Scheme};
 use crate::http1::HeadLimits;
 use crate::routing::RouteTable;
-use crate::secure::{RouteChallenge, RouteInfoToken};
+use crate::secure::{RouteChallenge, RouteInfoToken, RouteJwt};
 use crate::tls::client::{client_config, target_tls, TargetTls};
 use crate::tls::server::TlsServer;
 
@@ -51,6 +51,8 @@ pub struct Route {
     pub challenge: Option<RouteChallenge>,
     /// The info token, when `[routes.info_token]` is set.
     pub info_token: Option<RouteInfoToken>,
+    /// The external JWT check, when `[routes.jwt]` is set.
+    pub jwt: Option<RouteJwt>,
 }
 
 /// Request-path view of `[limits]`.
@@ -139,6 +141,19 @@ impl Snapshot {
                 },
             };
             let targets = build_targets(i, rc, &mut errors);
+            let jwt = match &rc.jwt {
+                None => None,
+                Some(spec) => match RouteJwt::build(spec, allow_weak) {
+                    Ok(j) => Some(j),
+                    Err(message) => {
+                        errors.push(ConfigError {
+                            path: format!("routes[{i}].jwt"),
+                            message,
+                        });
+                        None
+                    }
+                },
+            };
             let target_addrs = targets.iter().map(|t| t.addr).collect();
             routes.push(Route {
                 id: rc.id.clone(),
@@ -147,6 +162,7 @@ impl Snapshot {
                 target_addrs,
                 challenge,
                 info_token,
+                jwt,
             });
         }
         let tls = if config.gateway.https.is_empty() {

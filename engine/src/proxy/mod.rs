@@ -16,9 +16,11 @@ use std::sync::Arc;
 
 use crate::http1::{BodyFraming, RequestHead};
 use crate::io::{write_all_timeout, Stream};
+use crate::secure::unix_now;
 use crate::server::conn::ClientState;
 use crate::server::worker::Worker;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Route, Snapshot};
+use torii_protocol::ExternalJwtError;
 
 use respond::{write_error, NO_ROUTE};
 
@@ -37,6 +39,9 @@ pub async fn handle_request<C: Stream>(
     let Some(route_idx) = snap.table.find(host, path) else {
         return answer_locally(worker, snap, client, st, &head, 404, NO_ROUTE).await;
     };
+    if let Err(message) = check_jwt(&snap.routes[route_idx], st, &head) {
+        return answer_locally(worker, snap, client, st, &head, 401, message).await;
+    }
     if let BodyFraming::Length(n) = head.body {
         if n > snap.limits.max_body_bytes {
             return answer_locally(
@@ -52,6 +57,51 @@ pub async fn handle_request<C: Stream>(
         }
     }
     upstream_call::forward(worker, snap, route_idx, client, st, head).await
+}
+
+/// The route's external JWT check (`[routes.jwt]`), after routing. On success the claims to
+/// exchange, if any, are left in `st.jwt_extra`; on failure the 401 message names the reason.
+fn check_jwt(route: &Route, st: &mut ClientState, head: &RequestHead) -> Result<(), &'static str> {
+    st.jwt_extra = None;
+    let Some(jwt) = &route.jwt else {
+        return Ok(());
+    };
+    match jwt.check(st.rbuf.data(), head, &st.headers, unix_now()) {
+        Ok(extra) => {
+            st.jwt_extra = extra;
+            Ok(())
+        }
+        Err(e) => {
+            tracing::debug!(route = %route.id, reason = e.reason(), "external JWT refused");
+            Err(jwt_failure_message(&e))
+        }
+    }
+}
+
+/// The `Otoroshi-Error` text of a refused external JWT.
+fn jwt_failure_message(e: &ExternalJwtError) -> &'static str {
+    use torii_protocol::JwtError as J;
+    match e {
+        ExternalJwtError::Missing => "error.expected.token.not.found",
+        ExternalJwtError::UnknownKid | ExternalJwtError::MissingKid => {
+            "error.bad.token: unknown key"
+        }
+        ExternalJwtError::Token(t) => match t {
+            J::Expired => "error.bad.token: expired",
+            J::NotYetValid | J::IssuedInFuture => "error.bad.token: not yet valid",
+            J::WrongIssuer => "error.bad.token: wrong issuer",
+            J::WrongAudience => "error.bad.token: wrong audience",
+            J::AlgNone | J::AlgMismatch | J::MissingAlg => "error.bad.token: algorithm not allowed",
+            J::BadSignature => "error.bad.token: bad signature",
+            J::TooLong => "error.bad.token: too long",
+            J::MissingClaim(_) => "error.bad.token: missing claim",
+            J::ClaimNotNumber(_)
+            | J::ClaimNotInteger(_)
+            | J::ClaimNegative(_)
+            | J::ClaimOutOfRange(_) => "error.bad.token: invalid time claim",
+            _ => "error.bad.token: malformed",
+        },
+    }
 }
 
 /// True when the request has a body that has not been read.

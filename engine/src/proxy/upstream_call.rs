@@ -190,6 +190,7 @@ fn is_route_security_header(route: &Route, name: &[u8]) -> bool {
             .info_token
             .as_ref()
             .is_some_and(|t| eq_ignore_case(name, &t.header))
+        || route.jwt.as_ref().is_some_and(|j| j.strips_header(name))
 }
 
 /// Renders the upstream request head for `target` into `st.up_head`, followed by the
@@ -215,8 +216,14 @@ fn render_upstream_head(
         }
     }
     if let Some(info) = &route.info_token {
-        info.render_header(None, &st.info_jti, now, &mut st.up_head)
-            .map_err(|_| "info token")?;
+        info.render_with(
+            None,
+            st.jwt_extra.as_ref(),
+            &st.info_jti,
+            now,
+            &mut st.up_head,
+        )
+        .map_err(|_| "info token")?;
     }
     st.up_head.extend_from_slice(&target.host_line);
     st.up_head.extend_from_slice(&st.xff_line);

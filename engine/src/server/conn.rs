@@ -54,6 +54,9 @@ pub struct ClientState {
     pub info_jti: [u8; JTI_LEN],
     /// True when the current request carries a challenge whose answer must be checked.
     pub challenge_sent: bool,
+    /// Claims of the current request's external JWT to carry in the info token
+    /// (`[routes.jwt] forward = "exchange"`).
+    pub jwt_extra: Option<torii_protocol::info_token::ExtraClaims>,
 }
 
 impl ClientState {
@@ -73,6 +76,7 @@ impl ClientState {
             state_jti: [0; JTI_LEN],
             info_jti: [0; JTI_LEN],
             challenge_sent: false,
+            jwt_extra: None,
         }
     }
 }
