@@ -324,7 +324,11 @@ impl Config {
         };
         let mut listeners = format!("http {}", join(&self.gateway.http));
         if !self.gateway.https.is_empty() {
-            listeners.push_str(&format!(" https {}", join(&self.gateway.https)));
+            listeners = if self.gateway.http.is_empty() {
+                format!("https {}", join(&self.gateway.https))
+            } else {
+                format!("{listeners} https {}", join(&self.gateway.https))
+            };
         }
         let admin = self
             .gateway
