@@ -19,6 +19,8 @@ mod secret;
 mod tests;
 #[cfg(test)]
 mod tests_routes;
+#[cfg(test)]
+mod tests_tls;
 mod validate;
 mod validate_route;
 mod validate_tls;
