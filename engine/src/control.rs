@@ -22,7 +22,7 @@ use crate::access_log::AccessLogSink;
 use crate::config::{self, Config};
 use crate::metrics::MetricsRegistry;
 use crate::runtime::{bind_listeners, spawn_workers, WorkerMain};
-use crate::server::worker::{run_gateway_worker, Worker};
+use crate::server::worker::{run_gateway_worker, ListenerKind, Worker};
 use crate::shared::Shared;
 use crate::snapshot::Snapshot;
 
@@ -41,7 +41,15 @@ pub struct Gateway {
 /// Builds the snapshot for `config`, binds its listeners and starts its workers.
 pub fn start(config: Config) -> Result<Gateway, String> {
     let workers = config.gateway.workers;
-    let addrs = config.gateway.http.clone();
+    let mut addrs = config.gateway.http.clone();
+    addrs.extend_from_slice(&config.gateway.https);
+    let kinds: Arc<[ListenerKind]> = config
+        .gateway
+        .http
+        .iter()
+        .map(|_| ListenerKind::Http)
+        .chain(config.gateway.https.iter().map(|a| ListenerKind::Https(*a)))
+        .collect();
     let admin = config.gateway.admin;
     let access_target = config.access_log.clone();
     let metrics = Arc::new(MetricsRegistry::new(workers));
@@ -61,10 +69,11 @@ pub fn start(config: Config) -> Result<Gateway, String> {
     let main_shared = shared.clone();
     let main: Arc<WorkerMain> = Arc::new(move |id, driver, listeners| {
         let shared = main_shared.clone();
+        let kinds = kinds.clone();
         let _ = shared.workers[id].driver.set(driver);
         Box::pin(async move {
             let worker = Worker::new(id, shared);
-            run_gateway_worker(worker, listeners).await;
+            run_gateway_worker(worker, listeners, &kinds).await;
         })
     });
     let handles =

@@ -11,6 +11,13 @@ use std::time::Duration;
 use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 
+/// A byte stream monoio can read and write with owned buffers: a plain `TcpStream` or a TLS
+/// stream over one. Client connections and the proxy phases are generic over it (monomorphised
+/// once per transport, no dynamic dispatch per read or write).
+pub trait Stream: AsyncReadRent + AsyncWriteRent {}
+
+impl<T: AsyncReadRent + AsyncWriteRent> Stream for T {}
+
 /// Smallest free space a read is given; below it the buffer is compacted or grown.
 const MIN_READ_SPACE: usize = 4096;
 

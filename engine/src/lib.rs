@@ -23,4 +23,5 @@ pub mod server;
 pub mod shared;
 pub mod snapshot;
 pub mod sysd;
+pub mod tls;
 pub mod upstream;

@@ -194,6 +194,8 @@ mod tests {
             challenge: None,
             info_token: None,
             apikeys: None,
+            upstream_tls: None,
+            jwt: None,
         }
     }
 

@@ -11,11 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::{AuthState, RouteApiKeys};
-use crate::config::{Config, ConfigError, ConfigErrors};
+use crate::config::{Config, ConfigError, ConfigErrors, Scheme};
 use crate::http1::HeadLimits;
 use crate::metrics::{MetricsRegistry, RouteMetrics};
 use crate::routing::RouteTable;
-use crate::secure::{RouteChallenge, RouteInfoToken};
+use crate::secure::{RouteChallenge, RouteInfoToken, RouteJwt};
+use crate::tls::client::{client_config, target_tls, TargetTls};
+use crate::tls::server::TlsServer;
 
 /// One upstream target, ready for the request path.
 #[derive(Debug)]
@@ -26,6 +28,15 @@ pub struct Target {
     pub host_line: Vec<u8>,
     /// The target as configured, for logs.
     pub url: String,
+    /// TLS settings, for an `https://` target.
+    pub tls: Option<TargetTls>,
+}
+
+impl Target {
+    /// The pool identity of connections to this target (0: plain).
+    pub fn pool_id(&self) -> u64 {
+        self.tls.as_ref().map_or(0, |t| t.pool_id)
+    }
 }
 
 /// One route, ready for the request path.
@@ -47,6 +58,8 @@ pub struct Route {
     pub metrics: Arc<RouteMetrics>,
     /// API keys required, when `[routes.apikeys]` is set.
     pub apikeys: Option<RouteApiKeys>,
+    /// The external JWT check, when `[routes.jwt]` is set.
+    pub jwt: Option<RouteJwt>,
 }
 
 /// Request-path view of `[limits]`.
@@ -70,6 +83,8 @@ pub struct RuntimeLimits {
     pub upstream_connect_timeout: Duration,
     /// Longest wait for upstream bytes (response head and body).
     pub upstream_timeout: Duration,
+    /// Deadline for a TLS handshake on an https listener.
+    pub tls_handshake_timeout: Duration,
 }
 
 /// Everything a worker reads per request, built once per config load.
@@ -87,6 +102,8 @@ pub struct Snapshot {
     pub limits: RuntimeLimits,
     /// API keys, key pairs and the token service.
     pub auth: AuthState,
+    /// The https listeners' TLS configs (`None` without https listeners).
+    pub tls: Option<TlsServer>,
 }
 
 impl Snapshot {
@@ -135,15 +152,20 @@ impl Snapshot {
                     }
                 },
             };
-            let targets: Vec<Target> = rc
-                .targets
-                .iter()
-                .map(|t| Target {
-                    addr: t.addr,
-                    host_line: format!("host: {}\r\n", t.host_header).into_bytes(),
-                    url: t.url.clone(),
-                })
-                .collect();
+            let targets = build_targets(i, rc, &mut errors);
+            let jwt = match &rc.jwt {
+                None => None,
+                Some(spec) => match RouteJwt::build(spec, allow_weak) {
+                    Ok(j) => Some(j),
+                    Err(message) => {
+                        errors.push(ConfigError {
+                            path: format!("routes[{i}].jwt"),
+                            message,
+                        });
+                        None
+                    }
+                },
+            };
             let target_addrs = targets.iter().map(|t| t.addr).collect();
             routes.push(Route {
                 id: rc.id.clone(),
@@ -154,6 +176,7 @@ impl Snapshot {
                 info_token,
                 metrics: metrics.route(&rc.id),
                 apikeys: rc.apikeys.as_ref().map(RouteApiKeys::build),
+                jwt,
             });
         }
         let auth = match crate::auth::build(&config.auth) {
@@ -161,6 +184,17 @@ impl Snapshot {
             Err(errs) => {
                 errors.extend(errs);
                 AuthState::default()
+            }
+        };
+        let tls = if config.gateway.https.is_empty() {
+            None
+        } else {
+            match TlsServer::build(&config.certificates, config.gateway.client_auth.as_ref()) {
+                Ok(t) => Some(t),
+                Err(mut e) => {
+                    errors.append(&mut e);
+                    None
+                }
             }
         };
         if !errors.is_empty() {
@@ -182,6 +216,7 @@ impl Snapshot {
             body_min_rate_grace: l.body_min_rate_grace,
             upstream_connect_timeout: l.upstream_connect_timeout,
             upstream_timeout: l.upstream_timeout,
+            tls_handshake_timeout: l.tls_handshake_timeout,
         };
         Ok(Self {
             version,
@@ -190,6 +225,55 @@ impl Snapshot {
             routes,
             limits,
             auth,
+            tls,
         })
     }
+}
+
+/// The targets of route `i`, with the route's TLS client config built once for its `https://`
+/// targets. Errors are pushed with their key path.
+fn build_targets(
+    i: usize,
+    rc: &crate::config::RouteConfig,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Target> {
+    let spec = rc.upstream_tls.as_ref();
+    let needs_tls = rc.targets.iter().any(|t| t.scheme == Scheme::Https);
+    let config = if needs_tls {
+        match client_config(spec) {
+            Ok(c) => Some(c),
+            Err(message) => {
+                errors.push(ConfigError {
+                    path: format!("routes[{i}].upstream_tls"),
+                    message,
+                });
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut targets = Vec::with_capacity(rc.targets.len());
+    for (j, t) in rc.targets.iter().enumerate() {
+        let tls = match (&config, t.scheme) {
+            (Some(config), Scheme::Https) => match target_tls(config, spec, t) {
+                Ok(tls) => Some(tls),
+                Err(message) => {
+                    errors.push(ConfigError {
+                        path: format!("routes[{i}].targets[{j}]"),
+                        message,
+                    });
+                    None
+                }
+            },
+            _ => None,
+        };
+        targets.push(Target {
+            addr: t.addr,
+            host_line: format!("host: {}\r\n", t.host_header).into_bytes(),
+            url: t.url.clone(),
+            tls,
+        });
+    }
+    targets
 }

@@ -37,6 +37,11 @@
 # on the other, which is less even. Every figure is relative to this shared machine: compare
 # rows of the same run, not runs of different machines.
 #
+# TLS=1: the proxies terminate TLS (wrk speaks https to them, keep-alive, so handshakes are
+# amortised) with the same self-signed ECDSA P-256 certificate generated here with openssl;
+# both proxy to the plain mirror. Torii: `https` listener + `[[certificates]]`; nginx:
+# `listen ... ssl`, TLS 1.2/1.3, its default ciphers. Default TARGETS becomes "torii nginx".
+#
 # Only 127.0.0.1 is ever contacted. Everything started here is stopped on exit.
 
 set -euo pipefail
@@ -45,7 +50,14 @@ DURATION=${DURATION:-15s}
 CONNS=${CONNS:-"64 256"}
 THREADS=${THREADS:-2}
 WARMUP=${WARMUP:-3s}
-TARGETS=${TARGETS:-"direct torii torii-epoll nginx"}
+TLS=${TLS:-0}
+if [[ "$TLS" == 1 ]]; then
+    TARGETS=${TARGETS:-"torii nginx"}
+    SCHEME=https
+else
+    TARGETS=${TARGETS:-"direct torii torii-epoll nginx"}
+    SCHEME=http
+fi
 # DIRECT=0 drops the ceiling row (wrk straight to the mirror); DIRECT=1 (default) keeps it.
 if [[ "${DIRECT:-1}" == 0 ]]; then
     TARGETS=${TARGETS//direct/}
@@ -121,11 +133,12 @@ free_port() {
     die "no free port found"
 }
 
-# Waits until something answers HTTP on 127.0.0.1:$1 (any status), at most ~10 s.
+# Waits until something answers HTTP on 127.0.0.1:$1 (any status; scheme $2, default http), at
+# most ~10 s.
 wait_http() {
-    local port=$1 i
+    local port=$1 scheme=${2:-http} i
     for i in $(seq 1 100); do
-        if curl -s -o /dev/null -m 1 -H "Host: $HOST_HEADER" "http://127.0.0.1:$port/" 2>/dev/null; then
+        if curl -k -s -o /dev/null -m 1 -H "Host: $HOST_HEADER" "$scheme://127.0.0.1:$port/" 2>/dev/null; then
             return 0
         fi
         sleep 0.1
@@ -208,14 +221,23 @@ start_torii() {
     local name=$1
     shift
     PROXY_PORT=$(free_port)
+    local listener="http = [\"127.0.0.1:$PROXY_PORT\"]"
+    local tables=""
+    if [[ "$TLS" == 1 ]]; then
+        listener="https = [\"127.0.0.1:$PROXY_PORT\"]"
+        tables=$(printf '[[certificates]]\ncert = "%s"\nkey = "%s"\n' "$WORK/cert.pem" "$WORK/key.pem")
+    fi
     local extra=""
     if [[ $name == torii-ops ]]; then
-        extra=$(printf 'admin = "127.0.0.1:%s"\n\n[access_log]\npath = "%s"\n' "$(free_port)" "$WORK/access.log")
+        listener+=$(printf '\nadmin = "127.0.0.1:%s"' "$(free_port)")
+        extra=$(printf '[access_log]\npath = "%s"\n' "$WORK/access.log")
     fi
     cat >"$WORK/$name.toml" <<EOF
 [gateway]
 workers = $PROXY_WORKERS
-http = ["127.0.0.1:$PROXY_PORT"]
+$listener
+
+$tables
 $extra
 
 [[routes]]
@@ -227,7 +249,7 @@ EOF
     local pid=$!
     PIDS+=("$pid")
     PROXY_PIDS=("$pid")
-    wait_http "$PROXY_PORT"
+    wait_http "$PROXY_PORT" "$SCHEME"
     local i
     for i in $(seq 1 50); do
         (($(grep -c 'worker started' "$WORK/$name.log") >= PROXY_WORKERS)) && break
@@ -242,6 +264,13 @@ EOF
 start_nginx() {
     PROXY_PORT=$(free_port)
     mkdir -p "$WORK/nginx"
+    local NGINX_SSL="" NGINX_SSL_CONF=""
+    if [[ "$TLS" == 1 ]]; then
+        NGINX_SSL=" ssl"
+        NGINX_SSL_CONF="        ssl_certificate $WORK/cert.pem;
+        ssl_certificate_key $WORK/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;"
+    fi
     cat >"$WORK/nginx/nginx.conf" <<EOF
 worker_processes $PROXY_WORKERS;
 worker_cpu_affinity $NGINX_AFFINITY;
@@ -264,7 +293,8 @@ http {
         keepalive 64;
     }
     server {
-        listen 127.0.0.1:$PROXY_PORT reuseport;
+        listen 127.0.0.1:$PROXY_PORT reuseport$NGINX_SSL;
+$NGINX_SSL_CONF
         server_name $HOST_HEADER;
         location / {
             proxy_pass http://mirror;
@@ -277,7 +307,7 @@ EOF
     "$(nginx_bin)" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >"$WORK/nginx/stdout.log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
-    wait_http "$PROXY_PORT"
+    wait_http "$PROXY_PORT" "$SCHEME"
     mapfile -t PROXY_PIDS < <(tree_pids "$pid")
     log "nginx on 127.0.0.1:$PROXY_PORT (master $pid, ${#PROXY_PIDS[@]} processes, affinity $NGINX_AFFINITY)"
 }
@@ -343,7 +373,8 @@ measure() {
     local label=$1 port=$2 conns=$3
     shift 3
     local proxy_pids=("$@")
-    local url="http://127.0.0.1:$port/"
+    local url="$SCHEME://127.0.0.1:$port/"
+    [[ "$label" == direct ]] && url="http://127.0.0.1:$port/"
     local raw="$WORK/wrk-$label-$conns.txt"
 
     local load pu0 ps0 mu0 ms0 pu1 ps1 mu1 ms1
@@ -408,6 +439,11 @@ fi
 [[ -x "$TORII" ]] || die "$TORII not found (build it, or unset SKIP_BUILD)"
 
 ROWS=()
+if [[ "$TLS" == 1 ]]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+        -subj "/CN=$HOST_HEADER" -addext "subjectAltName=DNS:$HOST_HEADER" \
+        -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+fi
 start_mirror
 
 for target in $TARGETS; do
@@ -425,7 +461,9 @@ for target in $TARGETS; do
         *) die "unknown target $target" ;;
     esac
     # Sanity: one request by hand must be a 200 through this target.
-    code=$(curl -s -o /dev/null -w '%{http_code}' -m 2 -H "Host: $HOST_HEADER" "http://127.0.0.1:$PROXY_PORT/check")
+    scheme=$SCHEME
+    [[ "$target" == direct ]] && scheme=http
+    code=$(curl -k -s -o /dev/null -w '%{http_code}' -m 2 -H "Host: $HOST_HEADER" "$scheme://127.0.0.1:$PROXY_PORT/check")
     [[ "$code" == 200 ]] || die "$target answered $code to a plain GET"
     for conns in $CONNS; do
         measure "$target" "$PROXY_PORT" "$conns" "${PROXY_PIDS[@]}"
@@ -438,7 +476,7 @@ done
 
 {
     echo "<!-- $(date -u +%Y-%m-%dT%H:%M:%SZ) $(nproc) cpus, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') -->"
-    echo "<!-- wrk -t$THREADS -d$DURATION (warm-up $WARMUP) --latency; proxy workers $PROXY_WORKERS; mirror workers $MIRROR_WORKERS, cpu ${MIRROR_CPU:-any}; nginx affinity $NGINX_AFFINITY; CLK_TCK $CLK_TCK -->"
+    echo "<!-- $SCHEME; wrk -t$THREADS -d$DURATION (warm-up $WARMUP) --latency; proxy workers $PROXY_WORKERS; mirror workers $MIRROR_WORKERS, cpu ${MIRROR_CPU:-any}; nginx affinity $NGINX_AFFINITY; CLK_TCK $CLK_TCK -->"
     echo
     echo "| target | conns | req/s | p50 | p99 | proxy CPU µs/req | proxy user / sys | proxy run-queue wait µs/req | mirror CPU µs/req | wrk CPU µs/req | non-2xx | socket errors | bg CPU | load1 |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"

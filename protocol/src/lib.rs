@@ -7,6 +7,7 @@ pub mod apikey;
 pub mod challenge;
 pub mod info_token;
 pub mod jws;
+pub mod jwt_verifier;
 pub mod oauth;
 pub mod secret;
 
@@ -14,4 +15,5 @@ pub use apikey::{ApiKey, ApiKeyError, ApiKeyStore, Credentials};
 pub use challenge::{verify_v1, ChallengeFailure, StateGenerator, V2Issuer, V2Verifier};
 pub use info_token::{InfoTokenSigner, Layout, PreparedApiKey};
 pub use jws::{Algorithm, JwtError, SigningKey, Validation, VerifiedToken, VerifyingKey};
+pub use jwt_verifier::{ExternalJwtError, ExternalRules, JwtVerifier};
 pub use oauth::{ClientCredentials, KeyPair, KeyPairs, OAuthError};

@@ -22,8 +22,11 @@ mod tests;
 mod tests_auth;
 #[cfg(test)]
 mod tests_routes;
+#[cfg(test)]
+mod tests_tls;
 mod validate;
 mod validate_route;
+mod validate_tls;
 
 pub use auth::{
     parse_rfc3339, ApiKeySpec, AuthSpec, ClientCredentialsSpec, KeyPairSpec, RouteApiKeysSpec,
@@ -31,6 +34,10 @@ pub use auth::{
 pub use duration::{format_duration, parse_duration, RawDuration, Zero, MAX_DURATION};
 pub use error::{ConfigError, ConfigErrors};
 pub use secret::{RawSecret, SecretRef};
+pub use validate_tls::{
+    CertificateSpec, ClientAuthSpec, JwtForward, JwtKeysSpec, JwtSourceSpec, JwtSpec,
+    UpstreamTlsSpec,
+};
 
 /// Every default value of the file, in one place (documented in `docs/configuration.md`).
 pub mod defaults {
@@ -64,6 +71,10 @@ pub mod defaults {
     pub const BODY_MIN_RATE: u64 = 1_024;
     /// `limits.body_min_rate_grace`.
     pub const BODY_MIN_RATE_GRACE: Duration = Duration::from_secs(5);
+    /// `limits.tls_handshake_timeout`.
+    pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// `routes.jwt.leeway`.
+    pub const JWT_LEEWAY: Duration = Duration::from_secs(10);
     /// `routes.paths`.
     pub const ROUTE_PATH: &str = "/";
     /// `routes.challenge.ttl` and `routes.info_token.ttl`.
@@ -93,6 +104,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// `[[apikeys]]`, `[[key_pairs]]`, `[client_credentials]`.
     pub auth: AuthSpec,
+    /// `[[certificates]]`, in file order (the first is the default).
+    pub certificates: Vec<CertificateSpec>,
     /// The file it was read from (`None` for [`load_str`]).
     pub source: Option<PathBuf>,
     /// `[access_log]`: where request lines go; `None` = off.
@@ -115,8 +128,10 @@ pub struct GatewayConfig {
     pub workers: usize,
     /// Plain HTTP listeners.
     pub http: Vec<SocketAddr>,
-    /// TLS listeners (always empty until TLS is supported).
+    /// TLS listeners.
     pub https: Vec<SocketAddr>,
+    /// Client-certificate authentication on https listeners, when set.
+    pub client_auth: Option<ClientAuthSpec>,
     /// Admin listener.
     pub admin: Option<SocketAddr>,
     /// How long shutdown waits for in-flight requests.
@@ -152,6 +167,8 @@ pub struct Limits {
     pub body_min_rate: u64,
     /// How long a request body may take before `body_min_rate` is enforced.
     pub body_min_rate_grace: Duration,
+    /// Deadline for a TLS handshake on an https listener (the connection is closed after it).
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -168,6 +185,7 @@ impl Default for Limits {
             body_idle_timeout: defaults::BODY_IDLE_TIMEOUT,
             body_min_rate: defaults::BODY_MIN_RATE,
             body_min_rate_grace: defaults::BODY_MIN_RATE_GRACE,
+            tls_handshake_timeout: defaults::TLS_HANDSHAKE_TIMEOUT,
         }
     }
 }
@@ -191,6 +209,10 @@ pub struct RouteConfig {
     pub info_token: Option<InfoTokenSpec>,
     /// `[routes.apikeys]`: API keys required, when on.
     pub apikeys: Option<RouteApiKeysSpec>,
+    /// TLS settings of the `https://` targets (defaults when absent).
+    pub upstream_tls: Option<UpstreamTlsSpec>,
+    /// External JWT verification, when on.
+    pub jwt: Option<JwtSpec>,
 }
 
 /// URL scheme of a target.
@@ -198,7 +220,7 @@ pub struct RouteConfig {
 pub enum Scheme {
     /// `http://`.
     Http,
-    /// `https://` (not supported yet).
+    /// `https://`.
     Https,
 }
 
@@ -325,7 +347,11 @@ impl Config {
         };
         let mut listeners = format!("http {}", join(&self.gateway.http));
         if !self.gateway.https.is_empty() {
-            listeners.push_str(&format!(" https {}", join(&self.gateway.https)));
+            listeners = if self.gateway.http.is_empty() {
+                format!("https {}", join(&self.gateway.https))
+            } else {
+                format!("{listeners} https {}", join(&self.gateway.https))
+            };
         }
         let admin = self
             .gateway

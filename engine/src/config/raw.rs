@@ -27,7 +27,7 @@ pub struct RawConfig {
     /// `[limits]`: sizes and timeouts.
     #[serde(default)]
     pub limits: RawLimits,
-    /// `[[certificates]]`: TLS certificates served by SNI (not supported yet).
+    /// `[[certificates]]`: TLS certificates served by SNI.
     #[serde(default)]
     pub certificates: Vec<RawCertificate>,
     /// `[[key_pairs]]`: signing keys published in jwks.json.
@@ -95,9 +95,11 @@ pub struct RawGateway {
     /// Plain HTTP listener addresses.
     #[serde(default)]
     pub http: Vec<String>,
-    /// TLS listener addresses (not supported yet).
+    /// TLS listener addresses.
     #[serde(default)]
     pub https: Vec<String>,
+    /// `[gateway.client_auth]`: client certificates (mTLS) on https listeners.
+    pub client_auth: Option<RawClientAuth>,
     /// Admin listener address.
     pub admin: Option<String>,
     /// How long shutdown waits for in-flight requests.
@@ -134,6 +136,21 @@ pub struct RawLimits {
     pub body_min_rate: Option<i64>,
     /// Time a request body may take before `body_min_rate` is enforced.
     pub body_min_rate_grace: Option<RawDuration>,
+    /// Deadline for a TLS handshake on an https listener.
+    pub tls_handshake_timeout: Option<RawDuration>,
+}
+
+/// `[gateway.client_auth]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientAuth {
+    /// CA bundle path.
+    pub ca: Option<String>,
+    /// `"required"` or `"optional"`.
+    pub mode: Option<String>,
+    /// The https listeners it applies to (default: all).
+    #[serde(default)]
+    pub listeners: Vec<String>,
 }
 
 /// `[[certificates]]`.
@@ -215,7 +232,7 @@ pub struct RawRoute {
     pub targets: Option<Vec<String>>,
     /// Target selection policy.
     pub load_balancing: Option<String>,
-    /// TLS towards `https://` targets (not supported yet).
+    /// TLS towards `https://` targets.
     pub upstream_tls: Option<RawUpstreamTls>,
     /// `[routes.challenge]`.
     pub challenge: Option<RawChallenge>,
@@ -223,7 +240,7 @@ pub struct RawRoute {
     pub info_token: Option<RawInfoToken>,
     /// `[routes.apikeys]`.
     pub apikeys: Option<RawRouteApiKeys>,
-    /// `[routes.jwt]` (not supported yet).
+    /// `[routes.jwt]`: external JWT verification.
     pub jwt: Option<RawRouteJwt>,
 }
 
@@ -346,6 +363,8 @@ pub struct RawRouteJwt {
     pub source: Option<RawJwtSource>,
     /// `"pass"`, `"strip"` or `"exchange"`.
     pub forward: Option<String>,
+    /// Clock leeway for `exp`, `nbf` and `iat`.
+    pub leeway: Option<RawDuration>,
 }
 
 /// `routes.jwt.source`.

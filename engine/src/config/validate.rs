@@ -42,9 +42,20 @@ pub(crate) fn validate(
     env: &dyn LoadEnv,
 ) -> Result<Config, ConfigErrors> {
     let mut c = Collector::default();
-    let gateway = gateway(&mut c, &raw.gateway);
+    let mut gateway = gateway(&mut c, &raw.gateway);
     let limits = limits(&mut c, &raw.limits);
-    not_supported_sections(&mut c, raw);
+    let certificates = super::validate_tls::certificates(&mut c, &raw.certificates, base_dir);
+    if !gateway.https.is_empty() && raw.certificates.is_empty() {
+        c.push(
+            "certificates",
+            "https listeners need at least one certificate",
+        );
+    }
+    gateway.client_auth = raw
+        .gateway
+        .client_auth
+        .as_ref()
+        .and_then(|ca| super::validate_tls::client_auth(&mut c, ca, &gateway.https, base_dir));
     let routes = routes(&mut c, &raw.routes, base_dir, env);
     let access_log = raw
         .access_log
@@ -56,6 +67,7 @@ pub(crate) fn validate(
         limits,
         routes,
         auth,
+        certificates,
         source: None,
         access_log,
     })
@@ -78,13 +90,6 @@ fn access_log(
         }
         Some("stdout") => Some(super::AccessLogTarget::Stdout),
         Some(p) => Some(super::AccessLogTarget::File(base_dir.join(p))),
-    }
-}
-
-fn not_supported_sections(c: &mut Collector, raw: &RawConfig) {
-    const NS: &str = "not supported yet";
-    if !raw.certificates.is_empty() {
-        c.push("certificates", NS);
     }
 }
 
@@ -170,9 +175,13 @@ fn gateway(c: &mut Collector, raw: &RawGateway) -> GatewayConfig {
         .enumerate()
         .filter_map(|(i, s)| listener(c, index("gateway.http", i), s))
         .collect();
-    if !raw.https.is_empty() {
-        c.push("gateway.https", "not supported yet");
-    } else if raw.http.is_empty() {
+    let https: Vec<SocketAddr> = raw
+        .https
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| listener(c, index("gateway.https", i), s))
+        .collect();
+    if raw.http.is_empty() && raw.https.is_empty() {
         c.push(
             "gateway.http",
             "at least one http or https listener is required",
@@ -185,7 +194,8 @@ fn gateway(c: &mut Collector, raw: &RawGateway) -> GatewayConfig {
     GatewayConfig {
         workers,
         http,
-        https: Vec::new(),
+        https,
+        client_auth: None,
         admin,
         drain_timeout: duration(
             c,
@@ -299,6 +309,13 @@ fn limits(c: &mut Collector, raw: &RawLimits) -> Limits {
             &raw.body_min_rate_grace,
             d.body_min_rate_grace,
             Zero::Allowed,
+        ),
+        tls_handshake_timeout: duration(
+            c,
+            &p("tls_handshake_timeout"),
+            &raw.tls_handshake_timeout,
+            d.tls_handshake_timeout,
+            nz,
         ),
     }
 }

@@ -11,6 +11,7 @@ use std::path::Path;
 use super::error::{index, join, Collector};
 use super::raw::RawRoute;
 use super::validate::{challenge, info_token};
+use super::validate_tls;
 use super::{defaults, LoadEnv, RouteConfig, Scheme, TargetConfig};
 
 /// Validates every route, then the constraints across them.
@@ -113,14 +114,6 @@ fn route(
             format!("unknown policy {other:?} (only \"round_robin\")"),
         ),
     }
-    for (key, present) in [
-        ("upstream_tls", raw.upstream_tls.is_some()),
-        ("jwt", raw.jwt.is_some()),
-    ] {
-        if present {
-            c.push(p(key), "not supported yet");
-        }
-    }
     let challenge = raw
         .challenge
         .as_ref()
@@ -133,6 +126,20 @@ fn route(
         .apikeys
         .as_ref()
         .map(|a| super::auth::route_apikeys(c, &p("apikeys"), a));
+    let upstream_tls = raw
+        .upstream_tls
+        .as_ref()
+        .map(|t| validate_tls::upstream_tls(c, &p("upstream_tls"), t, base_dir));
+    if upstream_tls.is_some() && !targets.iter().any(|t| t.scheme == Scheme::Https) {
+        c.push(
+            p("upstream_tls"),
+            "applies to https:// targets only, and the route has none",
+        );
+    }
+    let jwt = raw
+        .jwt
+        .as_ref()
+        .and_then(|j| validate_tls::jwt(c, &p("jwt"), j, raw.info_token.is_some(), base_dir, env));
     RouteConfig {
         id,
         name,
@@ -142,6 +149,8 @@ fn route(
         challenge,
         info_token,
         apikeys,
+        upstream_tls,
+        jwt,
     }
 }
 
@@ -244,7 +253,7 @@ fn check_path(p: &str) -> Result<String, String> {
     Ok(p.to_owned())
 }
 
-/// Parses `http://host[:port]` (or `https://`, rejected as not supported yet) and resolves it.
+/// Parses `http://host[:port]` or `https://host[:port]` and resolves it.
 pub(crate) fn target(raw: &str, env: &dyn LoadEnv) -> Result<TargetConfig, String> {
     let lower = raw.to_ascii_lowercase();
     let (scheme, rest) = if let Some(r) = lower.strip_prefix("http://") {
@@ -256,9 +265,6 @@ pub(crate) fn target(raw: &str, env: &dyn LoadEnv) -> Result<TargetConfig, Strin
             "target {raw:?} must start with http:// or https://"
         ));
     };
-    if scheme == Scheme::Https {
-        return Err("https:// targets are not supported yet".to_owned());
-    }
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
     if !tail.is_empty() && tail != "/" {

@@ -117,7 +117,10 @@ impl RejectReason {
             "too_long" | "bad_segments" | "bad_base64" | "bad_json" | "too_deep"
             | "bad_header_field" => RejectReason::Malformed,
             "missing_alg" | "alg_none" | "alg_mismatch" => RejectReason::BadAlgorithm,
-            "bad_signature" | "unknown_kid" | "kid_mismatch" => RejectReason::BadSignature,
+            "missing" => RejectReason::Missing,
+            "bad_signature" | "unknown_kid" | "missing_kid" | "kid_mismatch" => {
+                RejectReason::BadSignature
+            }
             "expired" | "expired_token" => RejectReason::Expired,
             "not_yet_valid" | "issued_in_future" => RejectReason::NotYetValid,
             "wrong_issuer" => RejectReason::BadIssuer,
@@ -302,6 +305,8 @@ mod tests {
         assert_eq!(R::from_token_label("missing_cid"), R::BadClaims);
         assert_eq!(R::from_token_label("bad_base64"), R::Malformed);
         assert_eq!(R::from_token_label("something_new"), R::BadToken);
+        assert_eq!(R::from_token_label("missing"), R::Missing);
+        assert_eq!(R::from_token_label("missing_kid"), R::BadSignature);
     }
 
     use super::*;

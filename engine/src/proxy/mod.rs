@@ -15,25 +15,25 @@ pub mod upstream_call;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use monoio::net::TcpStream;
-
 use crate::auth::check::{check, Admitted, HeadView};
 use crate::auth::endpoints::{endpoint_for, refuse};
 use crate::http1::{BodyFraming, RequestHead};
-use crate::io::write_all_timeout;
+use crate::io::{write_all_timeout, Stream};
+use crate::metrics::{RejectReason, RejectionKind};
 use crate::secure::unix_now;
 use crate::server::conn::ClientState;
 use crate::server::worker::Worker;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Route, Snapshot};
+use torii_protocol::ExternalJwtError;
 
 use respond::{write_error, NO_ROUTE};
 
 /// Handles one request whose head is at the start of `st.rbuf`. Returns whether the client
 /// connection may be kept alive.
-pub async fn handle_request(
+pub async fn handle_request<C: Stream>(
     worker: &Rc<Worker>,
     snap: &Rc<Arc<Snapshot>>,
-    client: &mut TcpStream,
+    client: &mut C,
     st: &mut ClientState,
     head: RequestHead,
 ) -> bool {
@@ -47,6 +47,9 @@ pub async fn handle_request(
         return answer_locally(worker, snap, client, st, &head, 404, NO_ROUTE).await;
     };
     st.rec.route = Some(route_idx);
+    if let Err(message) = check_jwt(worker.id, &snap.routes[route_idx], st, &head) {
+        return answer_locally(worker, snap, client, st, &head, 401, message).await;
+    }
     if let BodyFraming::Length(n) = head.body {
         if n > snap.limits.max_body_bytes {
             return answer_locally(
@@ -75,6 +78,61 @@ pub async fn handle_request(
     upstream_call::forward(worker, snap, route_idx, client, st, head, admitted).await
 }
 
+/// The route's external JWT check (`[routes.jwt]`), after routing. On success the claims to
+/// exchange, if any, are left in `st.jwt_extra`; on failure the 401 message names the reason.
+fn check_jwt(
+    worker_id: usize,
+    route: &Route,
+    st: &mut ClientState,
+    head: &RequestHead,
+) -> Result<(), &'static str> {
+    st.jwt_extra = None;
+    let Some(jwt) = &route.jwt else {
+        return Ok(());
+    };
+    match jwt.check(st.rbuf.data(), head, &st.headers, unix_now()) {
+        Ok(extra) => {
+            st.jwt_extra = extra;
+            Ok(())
+        }
+        Err(e) => {
+            tracing::debug!(route = %route.id, reason = e.reason(), "external JWT refused");
+            route.metrics.rejection(
+                worker_id,
+                RejectionKind::Jwt,
+                RejectReason::from_token_label(e.reason()),
+            );
+            Err(jwt_failure_message(&e))
+        }
+    }
+}
+
+/// The `Otoroshi-Error` text of a refused external JWT.
+fn jwt_failure_message(e: &ExternalJwtError) -> &'static str {
+    use torii_protocol::JwtError as J;
+    match e {
+        ExternalJwtError::Missing => "error.expected.token.not.found",
+        ExternalJwtError::UnknownKid | ExternalJwtError::MissingKid => {
+            "error.bad.token: unknown key"
+        }
+        ExternalJwtError::Token(t) => match t {
+            J::Expired => "error.bad.token: expired",
+            J::NotYetValid | J::IssuedInFuture => "error.bad.token: not yet valid",
+            J::WrongIssuer => "error.bad.token: wrong issuer",
+            J::WrongAudience => "error.bad.token: wrong audience",
+            J::AlgNone | J::AlgMismatch | J::MissingAlg => "error.bad.token: algorithm not allowed",
+            J::BadSignature => "error.bad.token: bad signature",
+            J::TooLong => "error.bad.token: too long",
+            J::MissingClaim(_) => "error.bad.token: missing claim",
+            J::ClaimNotNumber(_)
+            | J::ClaimNotInteger(_)
+            | J::ClaimNegative(_)
+            | J::ClaimOutOfRange(_) => "error.bad.token: invalid time claim",
+            _ => "error.bad.token: malformed",
+        },
+    }
+}
+
 /// True when the request has a body that has not been read.
 fn has_unread_body(head: &RequestHead) -> bool {
     match head.body {
@@ -86,10 +144,10 @@ fn has_unread_body(head: &RequestHead) -> bool {
 /// Answers a request with one of Torii's own errors, before its body was read. When a body
 /// follows the head, the connection is closed after the answer, so that the body is never read
 /// as the next request (hardening.md "Connection reuse").
-pub async fn answer_locally(
+pub async fn answer_locally<C: Stream>(
     worker: &Worker,
     snap: &Snapshot,
-    client: &mut TcpStream,
+    client: &mut C,
     st: &mut ClientState,
     head: &RequestHead,
     status: u16,

@@ -11,14 +11,12 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use monoio::net::TcpStream;
-
 use torii_protocol::ChallengeFailure;
 
 use crate::http1::{
     copy_response_head, eq_ignore_case, find_header, RequestHead, ResponseBody, ResponseHead,
 };
-use crate::io::write_all_timeout;
+use crate::io::{write_all_timeout, Stream};
 use crate::proxy::body::{pump, ChunkedMode, Framing, PumpOptions};
 use crate::proxy::respond::{write_error, NOT_SECURED};
 use crate::proxy::upstream_call::BODY_BUFFER_BYTES;
@@ -26,6 +24,7 @@ use crate::server::conn::ClientState;
 use crate::server::worker::Worker;
 use crate::snapshot::{Route, Snapshot};
 use crate::upstream::pool::UpstreamConn;
+use crate::upstream::UpStream;
 
 /// Response bodies up to this size that are already buffered go out in the head's write.
 const COALESCE_RESPONSE_BYTES: u64 = 16 * 1024;
@@ -37,14 +36,14 @@ const DEFAULT_STATE_RESP: &[u8] = b"otoroshi-state-resp";
 /// when the request carried a challenge. Returns whether the client connection may be kept
 /// alive.
 #[allow(clippy::too_many_arguments)]
-pub async fn send_response(
+pub async fn send_response<C: Stream>(
     worker: &Rc<Worker>,
     snap: &Rc<Arc<Snapshot>>,
     route: &Route,
-    client: &mut TcpStream,
+    client: &mut C,
     st: &mut ClientState,
     head: &RequestHead,
-    mut up: UpstreamConn<TcpStream>,
+    mut up: UpstreamConn<UpStream>,
     resp: ResponseHead,
     now: u64,
 ) -> bool {
@@ -148,14 +147,14 @@ pub async fn send_response(
 /// else it is closed. The failure is counted per route and reason, and logged at most once a
 /// second per worker.
 #[allow(clippy::too_many_arguments)]
-async fn challenge_failed(
+async fn challenge_failed<C: Stream>(
     worker: &Rc<Worker>,
     snap: &Snapshot,
     route: &Route,
-    client: &mut TcpStream,
+    client: &mut C,
     st: &mut ClientState,
     head: &RequestHead,
-    mut up: UpstreamConn<TcpStream>,
+    mut up: UpstreamConn<UpStream>,
     resp: ResponseHead,
     failure: ChallengeFailure,
 ) -> bool {

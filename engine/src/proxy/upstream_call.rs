@@ -14,15 +14,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use monoio::net::TcpStream;
-
 use crate::auth::check::Admitted;
 use crate::auth::wipe;
 use crate::http1::{
     copy_request_head, eq_ignore_case, parse_response_head, BodyFraming, HeaderKind, RequestHead,
     ResponseHead,
 };
-use crate::io::write_all_timeout;
+use crate::io::{write_all_timeout, Stream};
 use crate::proxy::body::{pump, ChunkedMode, Framing, PumpError, PumpOptions};
 use crate::proxy::respond::write_error;
 use crate::proxy::response::send_response;
@@ -32,6 +30,7 @@ use crate::server::worker::Worker;
 use crate::snapshot::{Route, RuntimeLimits, Snapshot, Target};
 use crate::upstream::connect::{connect, ConnectError};
 use crate::upstream::pool::UpstreamConn;
+use crate::upstream::UpStream;
 
 /// Bodies up to this size that are already buffered are sent in the same write as the head.
 const COALESCE_BODY_BYTES: u64 = 16 * 1024;
@@ -67,6 +66,7 @@ impl UpstreamError {
             UpstreamError::Connect(ConnectError::Refused) => "Upstream connection refused",
             UpstreamError::Connect(ConnectError::TimedOut) => "Upstream connection timed out",
             UpstreamError::Connect(ConnectError::NoTarget) => "No upstream target",
+            UpstreamError::Connect(ConnectError::Tls) => "Upstream TLS handshake failed",
             UpstreamError::BeforeResponse(_) => "Upstream connection failed",
             UpstreamError::ResponseTimeout => "Upstream timed out",
             UpstreamError::BadResponse(_) => "Upstream sent an invalid response",
@@ -77,11 +77,11 @@ impl UpstreamError {
 
 /// Proxies one routed request to the route's targets. Returns whether the client connection
 /// may be kept alive.
-pub async fn forward(
+pub async fn forward<C: Stream>(
     worker: &Rc<Worker>,
     snap: &Rc<Arc<Snapshot>>,
     route_idx: usize,
-    client: &mut TcpStream,
+    client: &mut C,
     st: &mut ClientState,
     head: RequestHead,
     admitted: Admitted<'_>,
@@ -203,6 +203,7 @@ fn is_route_security_header(route: &Route, name: &[u8]) -> bool {
             .info_token
             .as_ref()
             .is_some_and(|t| eq_ignore_case(name, &t.header))
+        || route.jwt.as_ref().is_some_and(|j| j.strips_header(name))
 }
 
 /// Renders the upstream request head for `target` into `st.up_head`, followed by the
@@ -238,8 +239,14 @@ fn render_upstream_head(
     }
     if let Some(info) = &route.info_token {
         let key = admitted.key.map(|k| k.prepared());
-        info.render_header(key, &st.info_jti, now, &mut st.up_head)
-            .map_err(|_| "info token")?;
+        info.render_with(
+            key,
+            st.jwt_extra.as_ref(),
+            &st.info_jti,
+            now,
+            &mut st.up_head,
+        )
+        .map_err(|_| "info token")?;
     }
     st.up_head.extend_from_slice(&target.host_line);
     st.up_head.extend_from_slice(b"otoroshi-request-id: ");
@@ -269,10 +276,10 @@ fn render_upstream_head(
 
 /// Streams the rest of the request body to the upstream. On failure, answers the client and
 /// returns `Err(keep_alive)` (always false: the body's end is unknown).
-async fn send_request_body(
-    client: &mut TcpStream,
+async fn send_request_body<C: Stream>(
+    client: &mut C,
     st: &mut ClientState,
-    up: &mut UpstreamConn<TcpStream>,
+    up: &mut UpstreamConn<UpStream>,
     head: &RequestHead,
     framing: Framing,
     limits: &RuntimeLimits,
@@ -329,7 +336,7 @@ async fn send_request_body(
 
 /// Reads the upstream's response head (skipping interim 1xx answers) into `up.buf`.
 async fn read_response_head(
-    up: &mut UpstreamConn<TcpStream>,
+    up: &mut UpstreamConn<UpStream>,
     st: &mut ClientState,
     head: &RequestHead,
     limits: &RuntimeLimits,
@@ -388,9 +395,9 @@ async fn read_response_head(
 
 /// Answers the client for an upstream failure that happened before any response byte was
 /// sent to it. The connection stays open only when no request body is left unread.
-async fn fail(
+async fn fail<C: Stream>(
     worker: &Worker,
-    client: &mut TcpStream,
+    client: &mut C,
     st: &mut ClientState,
     head: &RequestHead,
     limits: &RuntimeLimits,

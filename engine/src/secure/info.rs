@@ -4,7 +4,9 @@
 //! by `torii_protocol` at build time) and the rendering of the header line per request.
 
 use torii_protocol::challenge::JTI_LEN;
-use torii_protocol::info_token::{InfoTokenError, InfoTokenSigner, Layout, PreparedApiKey};
+use torii_protocol::info_token::{
+    ExtraClaims, InfoTokenError, InfoTokenSigner, Layout, PreparedApiKey,
+};
 
 use crate::config::{InfoTokenSpec, InfoTokenVersion};
 use crate::secure::keys::signing_key;
@@ -46,9 +48,22 @@ impl RouteInfoToken {
         now: u64,
         out: &mut Vec<u8>,
     ) -> Result<(), InfoTokenError> {
+        self.render_with(api_key, None, jti, now, out)
+    }
+
+    /// Like [`RouteInfoToken::render_header`], adding `extra` claims (the external `sub`,
+    /// `scope` and `iss` of a token exchanged by `[routes.jwt] forward = "exchange"`).
+    pub fn render_with(
+        &self,
+        api_key: Option<&PreparedApiKey>,
+        extra: Option<&ExtraClaims>,
+        jti: &[u8; JTI_LEN],
+        now: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), InfoTokenError> {
         let start = out.len();
         out.extend_from_slice(&self.prefix);
-        if let Err(e) = self.signer.write_into(api_key, None, now, jti, out) {
+        if let Err(e) = self.signer.write_into(api_key, extra, now, jti, out) {
             out.truncate(start);
             return Err(e);
         }

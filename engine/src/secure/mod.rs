@@ -1,4 +1,5 @@
-//! Security features attached to routes: the exchange protocol (challenge) and the info token.
+//! Security features attached to routes: the exchange protocol (challenge), the info token and
+//! the external JWT check.
 //!
 //! Owns the per-route objects built at config load (keys, prepared token parts, header lines)
 //! and the per-request operations on them, which the proxy calls: render the request headers
@@ -7,10 +8,12 @@
 
 pub mod challenge;
 pub mod info;
+pub mod jwt;
 pub mod keys;
 
 pub use challenge::RouteChallenge;
 pub use info::RouteInfoToken;
+pub use jwt::RouteJwt;
 
 /// Current Unix time in seconds (one vDSO clock read).
 #[inline]

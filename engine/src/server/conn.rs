@@ -13,14 +13,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use monoio::io::AsyncWriteRent;
-use monoio::net::TcpStream;
-
 use torii_protocol::challenge::{JTI_LEN, STATE_LEN};
 
 use crate::access_log::line::{capture_head, write_line, LineContext};
 use crate::http1::{parse_request_head, HeaderField, RequestError, RequestHead};
-use crate::io::{write_all_timeout, ReadBuf};
+use crate::io::{write_all_timeout, ReadBuf, Stream};
 use crate::metrics::RequestRecord;
 use crate::proxy;
 use crate::proxy::respond::write_error;
@@ -67,6 +64,9 @@ pub struct ClientState {
     /// The current request's method, host and path as JSON fields, captured before the proxy
     /// consumes the head (only while the access log is on).
     pub log_head: Vec<u8>,
+    /// Claims of the current request's external JWT to carry in the info token
+    /// (`[routes.jwt] forward = "exchange"`).
+    pub jwt_extra: Option<torii_protocol::info_token::ExtraClaims>,
 }
 
 impl ClientState {
@@ -88,6 +88,7 @@ impl ClientState {
             challenge_sent: false,
             rec: RequestRecord::default(),
             log_head: Vec::new(),
+            jwt_extra: None,
         }
     }
 }
@@ -102,11 +103,16 @@ enum HeadRead {
     Reject(u16, &'static str),
 }
 
-/// Serves one client connection until it closes.
-pub async fn serve_client(guard: ConnGuard, mut client: TcpStream, peer: SocketAddr) {
+/// Serves one client connection until it closes. `client` is the plain or TLS stream (already
+/// past its handshake); `proto` is the scheme the client sees (`http` or `https`).
+pub async fn serve_client<C: Stream>(
+    guard: ConnGuard,
+    mut client: C,
+    peer: SocketAddr,
+    proto: &'static [u8],
+) {
     let worker = guard.worker().clone();
-    let _ = client.set_nodelay(true);
-    let mut st = ClientState::new(peer, b"http");
+    let mut st = ClientState::new(peer, proto);
     loop {
         let limits = worker.snapshot().limits;
         match read_head(&worker, &mut client, &mut st, &limits).await {

@@ -3,4 +3,5 @@
 pub mod conn;
 pub mod drain;
 pub mod ratelog;
+pub mod tls_accept;
 pub mod worker;

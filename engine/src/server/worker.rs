@@ -12,11 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, Cache};
-use monoio::net::{TcpListener, TcpStream};
+use monoio::net::TcpListener;
 use torii_protocol::StateGenerator;
 
 use crate::server::conn::serve_client;
 use crate::server::drain::DrainSignal;
+use crate::server::tls_accept::serve_tls_client;
 use crate::shared::{Shared, WorkerStats};
 use crate::snapshot::Snapshot;
 use crate::upstream::pool::Pool;
@@ -41,7 +42,7 @@ pub struct Worker {
     #[allow(clippy::redundant_allocation)]
     current: RefCell<Rc<Arc<Snapshot>>>,
     /// Idle upstream connections.
-    pub pool: RefCell<Pool<TcpStream>>,
+    pub pool: RefCell<Pool<crate::upstream::UpStream>>,
     /// Round-robin cursors and down marks.
     pub selector: RefCell<Selector>,
     /// Reusable buffer for the order in which targets are tried.
@@ -162,14 +163,30 @@ impl Drop for ConnGuard {
     }
 }
 
-/// Runs a worker: one accept loop per listener, plus the task that turns the process-wide
-/// draining flag into this worker's drain signal. Returns once draining started and every
-/// client connection of this worker has ended.
-pub async fn run_gateway_worker(worker: Rc<Worker>, listeners: Vec<TcpListener>) {
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// Plain HTTP.
+    Http,
+    /// HTTPS; the address as configured in `gateway.https` (it selects the listener's TLS
+    /// config, e.g. client-certificate authentication).
+    Https(std::net::SocketAddr),
+}
+
+/// Runs a worker: one accept loop per listener (`kinds[i]` says what `listeners[i]` serves;
+/// missing entries are plain HTTP), plus the task that turns the process-wide draining flag
+/// into this worker's drain signal. Returns once draining started and every client connection
+/// of this worker has ended.
+pub async fn run_gateway_worker(
+    worker: Rc<Worker>,
+    listeners: Vec<TcpListener>,
+    kinds: &[ListenerKind],
+) {
     let watcher = monoio::spawn(watch_drain(worker.clone()));
     let mut loops = Vec::with_capacity(listeners.len());
-    for listener in listeners {
-        loops.push(monoio::spawn(accept_loop(worker.clone(), listener)));
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let kind = kinds.get(i).copied().unwrap_or(ListenerKind::Http);
+        loops.push(monoio::spawn(accept_loop(worker.clone(), listener, kind)));
     }
     for handle in loops {
         handle.await;
@@ -210,7 +227,7 @@ fn stop_listening(listener: &TcpListener) {
     }
 }
 
-async fn accept_loop(worker: Rc<Worker>, listener: TcpListener) {
+async fn accept_loop(worker: Rc<Worker>, listener: TcpListener, kind: ListenerKind) {
     loop {
         if worker.drain.is_fired() {
             stop_listening(&listener);
@@ -233,7 +250,15 @@ async fn accept_loop(worker: Rc<Worker>, listener: TcpListener) {
             }
             Some(Ok((stream, peer))) => {
                 let guard = ConnGuard::new(worker.clone());
-                monoio::spawn(serve_client(guard, stream, peer));
+                let _ = stream.set_nodelay(true);
+                match kind {
+                    ListenerKind::Http => {
+                        monoio::spawn(serve_client(guard, stream, peer, b"http"));
+                    }
+                    ListenerKind::Https(configured) => {
+                        monoio::spawn(serve_tls_client(guard, stream, peer, configured));
+                    }
+                }
             }
             Some(Err(e)) => {
                 tracing::warn!(worker = worker.id, error = %e, "accept failed");

@@ -1,21 +1,25 @@
 //! Getting an upstream connection for a route: a pooled one when possible, else a new one to
 //! the next target in round-robin order, skipping targets that refused recently.
 //!
-//! Owns the connect timeout, the "down" marking of refusing targets and the check made before
-//! a pooled connection is reused: a non-blocking peek that drops connections the upstream has
-//! closed or on which it sent bytes nobody asked for (a response is never read from such a
-//! connection; hardening.md "Connection reuse").
+//! Owns the connect timeout (TCP connect plus, for `https://` targets, the TLS handshake), the
+//! "down" marking of refusing targets and the check made before a pooled connection is reused:
+//! a non-blocking peek that drops connections the upstream has closed or, for plain ones, on
+//! which it sent bytes nobody asked for (a response is never read from such a connection;
+//! hardening.md "Connection reuse"). An idle TLS connection may legitimately hold TLS records
+//! (a session ticket), so for TLS only a closed socket disqualifies it.
 
 use std::io;
 use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use monoio::net::TcpStream;
+use monoio_rustls::TlsConnector;
 
 use crate::io::ReadBuf;
 use crate::server::worker::Worker;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, Target};
 use crate::upstream::pool::UpstreamConn;
+use crate::upstream::UpStream;
 
 /// Initial read-buffer capacity of a new upstream connection.
 const UPSTREAM_READ_BUF: usize = 8 * 1024;
@@ -29,6 +33,9 @@ pub enum ConnectError {
     TimedOut,
     /// The route has no target.
     NoTarget,
+    /// The TLS handshake with an `https://` target failed (certificate not trusted, wrong
+    /// name, protocol error) (502).
+    Tls,
 }
 
 /// Returns a connection for route `route_idx` and the index of the target it goes to. With
@@ -38,7 +45,7 @@ pub async fn connect(
     snap: &Snapshot,
     route_idx: usize,
     fresh: bool,
-) -> Result<(UpstreamConn<TcpStream>, usize), ConnectError> {
+) -> Result<(UpstreamConn<UpStream>, usize), ConnectError> {
     let route = &snap.routes[route_idx];
     let now = Instant::now();
     // The worker's order buffer, lent for this call (no allocation per request; a call that
@@ -57,10 +64,11 @@ pub async fn connect(
             let pooled = if fresh {
                 None
             } else {
+                let target = &route.targets[first];
                 worker
                     .pool
                     .borrow_mut()
-                    .checkout(route.target_addrs[first], now, peer_is_quiet)
+                    .checkout(target.addr, target.pool_id(), now, peer_is_quiet)
             };
             match pooled {
                 Some(conn) => Ok((conn, first)),
@@ -79,29 +87,33 @@ async fn connect_in_order(
     snap: &Snapshot,
     route_idx: usize,
     order: &[usize],
-) -> Result<(UpstreamConn<TcpStream>, usize), ConnectError> {
+) -> Result<(UpstreamConn<UpStream>, usize), ConnectError> {
     let route = &snap.routes[route_idx];
     let mut last = ConnectError::Refused;
     for &idx in order {
-        let addr = route.target_addrs[idx];
-        let attempt = monoio::time::timeout(
-            snap.limits.upstream_connect_timeout,
-            TcpStream::connect_addr(addr),
-        )
-        .await;
+        let target = &route.targets[idx];
+        let addr = target.addr;
+        let attempt =
+            monoio::time::timeout(snap.limits.upstream_connect_timeout, open(target)).await;
         match attempt {
             Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
                 worker.selector.borrow_mut().mark_up(addr);
                 let conn = UpstreamConn {
                     stream,
                     buf: ReadBuf::with_capacity(UPSTREAM_READ_BUF),
                     reused: false,
                     addr,
+                    pool_id: target.pool_id(),
                 };
                 return Ok((conn, idx));
             }
-            Ok(Err(e)) => {
+            Ok(Err(Opened::Tls(e))) => {
+                // The target answers but cannot be trusted: not marked down (it is up), and
+                // the next target is tried.
+                tracing::warn!(target = %target.url, error = %e, "upstream TLS handshake failed");
+                last = ConnectError::Tls;
+            }
+            Ok(Err(Opened::Tcp(e))) => {
                 tracing::debug!(target = %route.targets[idx].url, error = %e, "upstream connect failed");
                 route.metrics.connect_error(worker.id);
                 worker.selector.borrow_mut().mark_down(addr, Instant::now());
@@ -118,19 +130,48 @@ async fn connect_in_order(
     Err(last)
 }
 
-/// True when an idle pooled connection has nothing to read and is not closed: a
-/// `recv(MSG_PEEK | MSG_DONTWAIT)` that would block.
-fn peer_is_quiet(stream: &TcpStream) -> bool {
+/// Why a new connection could not be opened.
+enum Opened {
+    Tcp(io::Error),
+    Tls(io::Error),
+}
+
+/// TCP connect, then the TLS handshake for an `https://` target.
+async fn open(target: &Target) -> Result<UpStream, Opened> {
+    let tcp = TcpStream::connect_addr(target.addr)
+        .await
+        .map_err(Opened::Tcp)?;
+    let _ = tcp.set_nodelay(true);
+    let Some(tls) = &target.tls else {
+        return Ok(UpStream::Plain(tcp));
+    };
+    let fd = tcp.as_raw_fd();
+    let connector = TlsConnector::from(tls.config.clone());
+    match connector.connect(tls.server_name.clone(), tcp).await {
+        Ok(stream) => Ok(UpStream::tls(stream, fd)),
+        Err(e) => Err(Opened::Tls(io::Error::other(e.to_string()))),
+    }
+}
+
+/// True when an idle pooled connection is not closed and, for a plain one, has nothing to
+/// read: a `recv(MSG_PEEK | MSG_DONTWAIT)` that would block. A TLS connection may hold a
+/// session ticket or another post-handshake record, which rustls reads with the next
+/// response; a close_notify among them shows as an early end of the response and is handled
+/// like any connection the upstream closed.
+fn peer_is_quiet(stream: &UpStream) -> bool {
     let mut byte = [0u8; 1];
     // SAFETY: `fd` is a valid open socket owned by `stream` for the duration of the call, and
     // `byte` is a writable 1-byte buffer; MSG_PEEK leaves the data in the socket.
     let n = unsafe {
         libc::recv(
-            stream.as_raw_fd(),
+            stream.raw_fd(),
             byte.as_mut_ptr().cast(),
             1,
             libc::MSG_PEEK | libc::MSG_DONTWAIT,
         )
     };
-    n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
+    if n < 0 {
+        return io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock;
+    }
+    n > 0 && stream.is_tls()
 }

@@ -4,3 +4,6 @@
 pub mod connect;
 pub mod pool;
 pub mod select;
+
+/// The transport of an upstream connection, as pooled and proxied.
+pub type UpStream = crate::tls::stream::UpStream;

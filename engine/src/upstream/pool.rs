@@ -1,6 +1,8 @@
 //! Per-worker keep-alive pools of upstream connections.
 //!
-//! Owns idle upstream connections, keyed by the target's socket address. A pool lives in one
+//! Owns idle upstream connections, keyed by the target's socket address and TLS identity (0 for
+//! plain connections; see `tls::client::TargetTls::pool_id`), so a TLS connection is only reused
+//! for the same server name, trust settings and client certificate. A pool lives in one
 //! worker (no locks, no `Send`), outside the config snapshot, so a reload keeps it. A connection
 //! enters the pool only after its response was read completely and cleanly; it leaves when it
 //! is checked out, when it has been idle too long, or when the pool for that target is full.
@@ -20,8 +22,10 @@ pub struct UpstreamConn<S> {
     pub buf: ReadBuf,
     /// True when this connection came out of the pool (it may have been closed by the peer).
     pub reused: bool,
-    /// The target address (the pool key).
+    /// The target address (the pool key, with `pool_id`).
     pub addr: SocketAddr,
+    /// TLS identity of the connection (0: plain).
+    pub pool_id: u64,
 }
 
 struct Idle<S> {
@@ -31,7 +35,7 @@ struct Idle<S> {
 
 /// Idle connections of one worker.
 pub struct Pool<S> {
-    idle: HashMap<SocketAddr, Vec<Idle<S>>>,
+    idle: HashMap<(SocketAddr, u64), Vec<Idle<S>>>,
     idle_timeout: Duration,
     max_idle_per_target: usize,
 }
@@ -55,16 +59,18 @@ impl<S> Pool<S> {
         }
     }
 
-    /// Takes the most recently used idle connection to `addr` that is not too old.
+    /// Takes the most recently used idle connection to `addr` with TLS identity `pool_id`
+    /// that is not too old.
     /// `usable` is asked about each candidate (a cheap check that the peer has not closed it
     /// or sent stray bytes); rejected ones are closed.
     pub fn checkout(
         &mut self,
         addr: SocketAddr,
+        pool_id: u64,
         now: Instant,
         mut usable: impl FnMut(&S) -> bool,
     ) -> Option<UpstreamConn<S>> {
-        let list = self.idle.get_mut(&addr)?;
+        let list = self.idle.get_mut(&(addr, pool_id))?;
         while let Some(idle) = list.pop() {
             if now.duration_since(idle.since) < self.idle_timeout && usable(&idle.conn.stream) {
                 let mut conn = idle.conn;
@@ -80,12 +86,12 @@ impl<S> Pool<S> {
     /// bytes: extra bytes mean the upstream sent more than it announced, and such a
     /// connection is never reused (hardening.md "Connection reuse").
     pub fn checkin(&mut self, mut conn: UpstreamConn<S>, now: Instant) -> bool {
-        let addr = conn.addr;
+        let key = (conn.addr, conn.pool_id);
         if !conn.buf.is_empty() {
             return false;
         }
         conn.buf.shrink_idle(8 * 1024);
-        let list = self.idle.entry(addr).or_default();
+        let list = self.idle.entry(key).or_default();
         if list.len() >= self.max_idle_per_target {
             return false;
         }
@@ -114,6 +120,7 @@ mod tests {
             buf: test_buf_with(data),
             reused: false,
             addr: "127.0.0.1:1".parse().unwrap(),
+            pool_id: 0,
         }
     }
 
@@ -129,9 +136,9 @@ mod tests {
         let mut pool = Pool::new(Duration::from_secs(10), 2);
         let t0 = Instant::now();
         assert!(pool.checkin(conn(b""), t0));
-        let c = pool.checkout(addr, t0, |_| true).unwrap();
+        let c = pool.checkout(addr, 0, t0, |_| true).unwrap();
         assert!(c.reused);
-        assert!(pool.checkout(addr, t0, |_| true).is_none());
+        assert!(pool.checkout(addr, 0, t0, |_| true).is_none());
     }
 
     #[test]
@@ -141,8 +148,21 @@ mod tests {
         let t0 = Instant::now();
         assert!(pool.checkin(conn(b""), t0));
         assert!(pool
-            .checkout(addr, t0 + Duration::from_secs(2), |_| true)
+            .checkout(addr, 0, t0 + Duration::from_secs(2), |_| true)
             .is_none());
+    }
+
+    #[test]
+    fn tls_identity_is_part_of_the_key() {
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let mut pool = Pool::new(Duration::from_secs(10), 2);
+        let t0 = Instant::now();
+        let mut tls = conn(b"");
+        tls.pool_id = 7;
+        assert!(pool.checkin(tls, t0));
+        assert!(pool.checkout(addr, 0, t0, |_| true).is_none());
+        assert!(pool.checkout(addr, 8, t0, |_| true).is_none());
+        assert!(pool.checkout(addr, 7, t0, |_| true).is_some());
     }
 
     #[test]

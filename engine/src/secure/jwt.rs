@@ -1,0 +1,196 @@
+//! External JWT verification on a route (`[routes.jwt]`): the route's compiled verifier and the
+//! per-request steps around it: find the token (header with prefix, query parameter or
+//! cookie), verify it, and prepare what the request forwards (`pass`, `strip`, or `exchange`
+//! for the route's info token carrying the external `sub`, `scope` and `iss`).
+//!
+//! Owns the reading of key files (JWKS, PEM) and secrets when the snapshot is built. Per
+//! request it only scans the already-parsed head (no allocation unless the token is exchanged)
+//! and calls `torii_protocol::jwt_verifier`. It must not write responses: the proxy answers.
+
+use serde_json::{Map, Value};
+use torii_protocol::info_token::ExtraClaims;
+use torii_protocol::jws::Algorithm;
+use torii_protocol::jwt_verifier::{ExternalJwtError, ExternalRules, JwtVerifier};
+use torii_protocol::secret::resolve;
+
+use crate::config::{JwtForward, JwtKeysSpec, JwtSourceSpec, JwtSpec};
+use crate::http1::{eq_ignore_case, HeaderField, RequestHead};
+use crate::secure::keys::SystemSecrets;
+
+/// Largest key file read (JWKS or PEM), bytes.
+const MAX_KEY_FILE_BYTES: u64 = 256 * 1024;
+
+/// Where the token is, with names ready for byte comparison.
+#[derive(Debug)]
+enum Source {
+    Header { name: Vec<u8>, prefix: Vec<u8> },
+    Query(Vec<u8>),
+    Cookie(Vec<u8>),
+}
+
+/// A route's compiled `[routes.jwt]`.
+#[derive(Debug)]
+pub struct RouteJwt {
+    verifier: JwtVerifier,
+    source: Source,
+    /// What happens to a verified token.
+    pub forward: JwtForward,
+}
+
+impl RouteJwt {
+    /// Reads the keys and builds the verifier. Errors are messages for the key path
+    /// `routes[i].jwt`.
+    pub fn build(spec: &JwtSpec, allow_weak: bool) -> Result<Self, String> {
+        let algorithms = spec
+            .algorithms
+            .iter()
+            .map(|a| {
+                a.parse::<Algorithm>()
+                    .map_err(|_| format!("unsupported algorithm {a:?}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let rules = ExternalRules {
+            issuer: spec.issuer.clone(),
+            audience: spec.audience.clone(),
+            leeway: spec.leeway.as_secs(),
+        };
+        let verifier = match &spec.keys {
+            JwtKeysSpec::Secret(raw) => {
+                let secret =
+                    resolve(raw.expose_raw(), &SystemSecrets).map_err(|e| e.to_string())?;
+                JwtVerifier::from_secret(&algorithms, &secret, allow_weak, &rules)
+            }
+            JwtKeysSpec::PublicKey(path) => {
+                let pem = String::from_utf8(read_key_file(path)?)
+                    .map_err(|_| format!("{}: not UTF-8 PEM", path.display()))?;
+                JwtVerifier::from_public_pem(&algorithms, &pem, &rules).map_err(|e| {
+                    torii_protocol::jwt_verifier::BuildError(format!("{}: {e}", path.display()))
+                })
+            }
+            JwtKeysSpec::JwksFile(path) => {
+                JwtVerifier::from_jwks(&algorithms, &read_key_file(path)?, &rules).map_err(|e| {
+                    torii_protocol::jwt_verifier::BuildError(format!("{}: {e}", path.display()))
+                })
+            }
+        }
+        .map_err(|e| e.0)?;
+        let source = match &spec.source {
+            JwtSourceSpec::Header { name, prefix } => Source::Header {
+                name: name.to_ascii_lowercase().into_bytes(),
+                prefix: prefix.as_bytes().to_vec(),
+            },
+            JwtSourceSpec::Query(q) => Source::Query(q.as_bytes().to_vec()),
+            JwtSourceSpec::Cookie(c) => Source::Cookie(c.as_bytes().to_vec()),
+        };
+        Ok(Self {
+            verifier,
+            source,
+            forward: spec.forward,
+        })
+    }
+
+    /// Finds the token in the request head (`data` holds the head, `headers` its fields).
+    pub fn token<'a>(
+        &self,
+        data: &'a [u8],
+        head: &RequestHead,
+        headers: &[HeaderField],
+    ) -> Option<&'a [u8]> {
+        match &self.source {
+            Source::Header { name, prefix } => {
+                let value = headers
+                    .iter()
+                    .find(|h| eq_ignore_case(h.name.get(data), name))?
+                    .value
+                    .get(data);
+                let rest = if prefix.is_empty() {
+                    value
+                } else if value.len() >= prefix.len()
+                    && eq_ignore_case(&value[..prefix.len()], prefix)
+                {
+                    &value[prefix.len()..]
+                } else {
+                    return None;
+                };
+                Some(rest.trim_ascii()).filter(|t| !t.is_empty())
+            }
+            Source::Query(name) => {
+                let query = head.query?.get(data);
+                query
+                    .split(|&b| b == b'&')
+                    .filter_map(|kv| {
+                        let eq = kv.iter().position(|&b| b == b'=')?;
+                        (&kv[..eq] == name.as_slice()).then(|| &kv[eq + 1..])
+                    })
+                    .find(|v| !v.is_empty())
+            }
+            Source::Cookie(name) => headers
+                .iter()
+                .filter(|h| eq_ignore_case(h.name.get(data), b"cookie"))
+                .flat_map(|h| h.value.get(data).split(|&b| b == b';'))
+                .filter_map(|pair| {
+                    let pair = pair.trim_ascii();
+                    let eq = pair.iter().position(|&b| b == b'=')?;
+                    (&pair[..eq] == name.as_slice()).then(|| &pair[eq + 1..])
+                })
+                .find(|v| !v.is_empty()),
+        }
+    }
+
+    /// Checks the request's token at `now`. On success returns the claims to put in the info
+    /// token when the route exchanges tokens (`None` otherwise).
+    pub fn check(
+        &self,
+        data: &[u8],
+        head: &RequestHead,
+        headers: &[HeaderField],
+        now: u64,
+    ) -> Result<Option<ExtraClaims>, ExternalJwtError> {
+        let token = self
+            .token(data, head, headers)
+            .ok_or(ExternalJwtError::Missing)?;
+        let verified = self.verifier.verify(token, now)?;
+        if self.forward != JwtForward::Exchange {
+            return Ok(None);
+        }
+        let mut extra = Map::new();
+        for name in ["sub", "iss", "scope"] {
+            match verified.claims().get(name) {
+                Some(v @ Value::String(_)) => {
+                    extra.insert(name.to_owned(), v.clone());
+                }
+                Some(v) if name == "scope" => {
+                    extra.insert(name.to_owned(), v.clone());
+                }
+                _ => {}
+            }
+        }
+        // Only string sub/iss and any scope are copied, so this cannot fail on a reserved name.
+        Ok(ExtraClaims::new(&extra).ok())
+    }
+
+    /// True when the request header `name` carries the token and must not be forwarded
+    /// (`strip` and `exchange`).
+    pub fn strips_header(&self, name: &[u8]) -> bool {
+        match &self.source {
+            Source::Header { name: n, .. } => {
+                self.forward != JwtForward::Pass && eq_ignore_case(name, n)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn read_key_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let shown = path.display();
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_KEY_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(format!("{shown} is larger than {MAX_KEY_FILE_BYTES} bytes"));
+    }
+    Ok(bytes)
+}

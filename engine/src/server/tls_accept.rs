@@ -1,0 +1,43 @@
+//! The TLS handshake of a connection accepted on an https listener, under its deadline, before
+//! the connection is served like a plain one.
+//!
+//! Owns the choice of the listener's rustls config from the snapshot current at accept time
+//! (so after a SIGHUP reload, new connections get the new certificates while established ones
+//! keep theirs) and the handshake deadline (`limits.tls_handshake_timeout`, hardening.md "Slow
+//! and greedy clients"). It must not parse HTTP: once the handshake is done the stream goes to
+//! [`serve_client`] with the `https` scheme.
+
+use std::net::SocketAddr;
+
+use monoio::net::TcpStream;
+use monoio_rustls::TlsAcceptor;
+
+use crate::server::conn::serve_client;
+use crate::server::worker::ConnGuard;
+
+/// Runs the handshake on `stream`, accepted on the https listener configured as `listener`,
+/// then serves the connection. A handshake that fails or takes longer than the deadline closes
+/// the connection (logged at debug level: scanners and broken clients are common).
+pub async fn serve_tls_client(
+    guard: ConnGuard,
+    stream: TcpStream,
+    peer: SocketAddr,
+    listener: SocketAddr,
+) {
+    let (acceptor, deadline) = {
+        let snap = guard.worker().snapshot();
+        let Some(tls) = &snap.tls else {
+            tracing::warn!(%listener, "connection on an https listener but no TLS config is loaded");
+            return;
+        };
+        (
+            TlsAcceptor::from(tls.for_listener(listener).clone()),
+            snap.limits.tls_handshake_timeout,
+        )
+    };
+    match monoio::time::timeout(deadline, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => serve_client(guard, tls, peer, b"https").await,
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+    }
+}

@@ -1,0 +1,201 @@
+//! The server side of TLS: the rustls `ServerConfig`s of the https listeners, built from
+//! `[[certificates]]` and `[gateway.client_auth]` when a snapshot is built.
+//!
+//! Owns certificate selection by SNI ([`SniResolver`]: exact name, then `*.parent` wildcard,
+//! then the first certificate as the default), ALPN (`http/1.1` only), the protocol versions
+//! (TLS 1.3 and 1.2) and client-certificate verification. Everything here runs at load time;
+//! per handshake only the resolver's two map lookups run. It must not do IO on connections: the
+//! handshake itself is driven by the accept loop (`server::worker`).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::ServerConfig;
+
+use crate::config::{CertificateSpec, ClientAuthSpec, ConfigError};
+use crate::tls::pem::{load_certs, load_key, load_roots};
+use crate::tls::{provider, VERSIONS};
+
+/// The ALPN protocol Torii speaks on its listeners.
+pub const ALPN_HTTP11: &[u8] = b"http/1.1";
+
+/// Chooses the certificate for a handshake from the SNI name.
+#[derive(Debug)]
+pub struct SniResolver {
+    keys: Vec<Arc<CertifiedKey>>,
+    exact: HashMap<String, usize>,
+    wildcard: HashMap<String, usize>,
+}
+
+impl SniResolver {
+    /// Index of the certificate served for `sni` (lowercase or not): exact name, then a
+    /// wildcard `*.parent` covering it (one label only), then 0, the first certificate.
+    pub fn pick(&self, sni: Option<&str>) -> usize {
+        let Some(name) = sni else { return 0 };
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        if let Some(&i) = self.exact.get(&name) {
+            return i;
+        }
+        if let Some((_, parent)) = name.split_once('.') {
+            if let Some(&i) = self.wildcard.get(parent) {
+                return i;
+            }
+        }
+        0
+    }
+
+    /// Number of certificates.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True when there is no certificate (never the case for a built resolver).
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.keys.get(self.pick(hello.server_name())).cloned()
+    }
+}
+
+/// The https listeners' configs of one snapshot.
+#[derive(Debug)]
+pub struct TlsServer {
+    plain: Arc<ServerConfig>,
+    with_client_auth: Option<(Arc<ServerConfig>, ClientAuthSpec)>,
+    resolver: Arc<SniResolver>,
+}
+
+impl TlsServer {
+    /// Reads the certificates and keys, checks each key matches its certificate, and builds
+    /// the configs. Errors carry the key path of the entry at fault.
+    pub fn build(
+        certs: &[CertificateSpec],
+        client_auth: Option<&ClientAuthSpec>,
+    ) -> Result<Self, Vec<ConfigError>> {
+        let provider = provider();
+        let mut errors = Vec::new();
+        let mut keys = Vec::with_capacity(certs.len());
+        let mut exact = HashMap::new();
+        let mut wildcard = HashMap::new();
+        for (i, spec) in certs.iter().enumerate() {
+            match certified_key(spec, &provider) {
+                Ok((key, names)) => {
+                    let idx = keys.len();
+                    for name in names {
+                        match name.strip_prefix("*.") {
+                            Some(parent) => wildcard.entry(parent.to_owned()).or_insert(idx),
+                            None => exact.entry(name).or_insert(idx),
+                        };
+                    }
+                    keys.push(Arc::new(key));
+                }
+                Err(message) => {
+                    errors.push(ConfigError::new(format!("certificates[{i}]"), message))
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let resolver = Arc::new(SniResolver {
+            keys,
+            exact,
+            wildcard,
+        });
+        let build = |verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>| {
+            let builder = ServerConfig::builder_with_provider(provider.clone())
+                .with_protocol_versions(VERSIONS)
+                .map_err(|e| e.to_string())?;
+            let mut config = match verifier {
+                Some(v) => builder.with_client_cert_verifier(v),
+                None => builder.with_no_client_auth(),
+            }
+            .with_cert_resolver(resolver.clone());
+            config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+            Ok::<_, String>(Arc::new(config))
+        };
+        let plain = build(None).map_err(|m| vec![ConfigError::new("certificates", m)])?;
+        let with_client_auth = match client_auth {
+            None => None,
+            Some(spec) => {
+                let verifier = client_verifier(spec, &provider)
+                    .map_err(|m| vec![ConfigError::new("gateway.client_auth", m)])?;
+                let config = build(Some(verifier))
+                    .map_err(|m| vec![ConfigError::new("gateway.client_auth", m)])?;
+                Some((config, spec.clone()))
+            }
+        };
+        Ok(Self {
+            plain,
+            with_client_auth,
+            resolver,
+        })
+    }
+
+    /// The config for the https listener configured as `addr`.
+    pub fn for_listener(&self, addr: SocketAddr) -> &Arc<ServerConfig> {
+        match &self.with_client_auth {
+            Some((config, spec)) if spec.applies_to(addr) => config,
+            _ => &self.plain,
+        }
+    }
+
+    /// The certificate resolver (for tests and logs).
+    pub fn resolver(&self) -> &SniResolver {
+        &self.resolver
+    }
+}
+
+/// Loads one `[[certificates]]` entry and returns it with the DNS names of its leaf
+/// (lowercase; wildcards as `*.parent`).
+fn certified_key(
+    spec: &CertificateSpec,
+    provider: &CryptoProvider,
+) -> Result<(CertifiedKey, Vec<String>), String> {
+    let chain = load_certs(&spec.cert)?;
+    let key = load_key(&spec.key)?;
+    let names = match chain.first().map(webpki::EndEntityCert::try_from) {
+        Some(Ok(leaf)) => leaf
+            .valid_dns_names()
+            .map(|n| n.to_ascii_lowercase())
+            .collect(),
+        _ => {
+            return Err(format!(
+                "{}: the first certificate is not a valid X.509 certificate",
+                spec.cert.display()
+            ))
+        }
+    };
+    let key = CertifiedKey::from_der(chain, key, provider).map_err(|e| {
+        format!(
+            "{} and {} do not form a usable pair: {e}",
+            spec.cert.display(),
+            spec.key.display()
+        )
+    })?;
+    Ok((key, names))
+}
+
+fn client_verifier(
+    spec: &ClientAuthSpec,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
+    let roots = load_roots(&spec.ca)?;
+    let builder = WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
+    let builder = if spec.required {
+        builder
+    } else {
+        builder.allow_unauthenticated()
+    };
+    builder
+        .build()
+        .map_err(|e| format!("{}: {e}", spec.ca.display()))
+}

@@ -1,0 +1,98 @@
+//! Reading a JWKS document (RFC 7517) into verification keys, for the algorithms a route
+//! allows.
+//!
+//! Owns the mapping from JWK members to [`VerifyingKey`]s: `kty: RSA` (`n`, `e`) gives a key for
+//! each allowed RS*/PS* algorithm, `kty: EC` (`crv`, `x`, `y`) for the allowed ES* algorithm of
+//! its curve; a JWK's own `alg`, when present, narrows that to itself. Symmetric (`oct`) keys
+//! are refused (a secret in a key set invites HS/RSA confusion: use `secret` instead); keys
+//! whose `use` is not `sig`, and unknown key types, are skipped. Called at config load only.
+
+use serde_json::Value;
+
+use crate::jws::{Algorithm, KeyFamily, VerifyingKey};
+
+/// Largest JWKS document accepted, bytes.
+pub const MAX_JWKS_BYTES: usize = 256 * 1024;
+
+/// One key of a JWKS document, for one algorithm.
+#[derive(Debug)]
+pub struct JwkKey {
+    /// The JWK's `kid`, if any.
+    pub kid: Option<String>,
+    /// The key, bound to one algorithm.
+    pub key: VerifyingKey,
+}
+
+/// Parses `json` (a JWKS document `{"keys": [...]}`) into keys for `allowed` algorithms.
+/// Fails when the document is malformed, holds an `oct` key or a broken key, or yields no key
+/// for any allowed algorithm.
+pub fn parse_jwks(json: &[u8], allowed: &[Algorithm]) -> Result<Vec<JwkKey>, String> {
+    if json.len() > MAX_JWKS_BYTES {
+        return Err(format!("JWKS document larger than {MAX_JWKS_BYTES} bytes"));
+    }
+    let doc: Value = serde_json::from_slice(json).map_err(|e| format!("invalid JWKS JSON: {e}"))?;
+    let Some(keys) = doc.get("keys").and_then(Value::as_array) else {
+        return Err("JWKS document has no \"keys\" array".to_owned());
+    };
+    let mut out = Vec::new();
+    for (i, jwk) in keys.iter().enumerate() {
+        let field = |name: &str| jwk.get(name).and_then(Value::as_str);
+        if field("use").is_some_and(|u| u != "sig") {
+            continue;
+        }
+        let kid = field("kid").map(str::to_owned);
+        let own_alg = match field("alg") {
+            None => None,
+            Some(a) => match a.parse::<Algorithm>() {
+                Ok(alg) => Some(alg),
+                Err(_) => continue,
+            },
+        };
+        let candidates = allowed
+            .iter()
+            .copied()
+            .filter(|a| own_alg.is_none_or(|own| own == *a));
+        let missing = |m: &str| format!("keys[{i}]: missing {m:?}");
+        match field("kty") {
+            Some("RSA") => {
+                let n = field("n").ok_or_else(|| missing("n"))?;
+                let e = field("e").ok_or_else(|| missing("e"))?;
+                for alg in candidates.filter(|a| a.family() == KeyFamily::Rsa) {
+                    let key = VerifyingKey::from_rsa_jwk(alg, n, e)
+                        .map_err(|err| format!("keys[{i}]: {err}"))?;
+                    out.push(JwkKey {
+                        kid: kid.clone(),
+                        key,
+                    });
+                }
+            }
+            Some("EC") => {
+                let crv = field("crv").ok_or_else(|| missing("crv"))?;
+                let x = field("x").ok_or_else(|| missing("x"))?;
+                let y = field("y").ok_or_else(|| missing("y"))?;
+                for alg in candidates.filter(|a| a.ec_curve_name() == Some(crv)) {
+                    let key = VerifyingKey::from_ec_jwk(alg, crv, x, y)
+                        .map_err(|err| format!("keys[{i}]: {err}"))?;
+                    out.push(JwkKey {
+                        kid: kid.clone(),
+                        key,
+                    });
+                }
+            }
+            Some("oct") => {
+                return Err(format!(
+                    "keys[{i}]: symmetric (oct) keys are not accepted in a JWKS; use `secret`"
+                ))
+            }
+            _ => {}
+        }
+    }
+    if out.is_empty() {
+        let names: Vec<&str> = allowed.iter().map(|a| a.name()).collect();
+        return Err(format!(
+            "the JWKS document has no key for the allowed algorithms ({})",
+            names.join(", ")
+        ));
+    }
+    Ok(out)
+}

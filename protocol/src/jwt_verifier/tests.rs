@@ -1,0 +1,321 @@
+//! Tests of the external-JWT verifier: tokens minted by an independent library (`jsonwebtoken`)
+//! are accepted, and every JWT rule of hardening.md is its own test.
+#![allow(clippy::unwrap_used)]
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{encode, EncodingKey, Header};
+use serde_json::{json, Value};
+
+use super::*;
+use crate::oauth::{KeyPair, KeyPairs};
+
+const RSA_PEM: &str = include_str!("../../tests/keys/rsa2048.pem");
+const RSA_PUB: &str = include_str!("../../tests/keys/rsa2048.pub.pem");
+const EC_PEM: &str = include_str!("../../tests/keys/ec256.pem");
+const SECRET: &[u8] = b"an-hmac-secret-of-at-least-32-bytes!";
+const NOW: u64 = 1_800_000_000;
+
+fn rules() -> ExternalRules {
+    ExternalRules {
+        issuer: Some("https://sts.test".to_owned()),
+        audience: Some("inventory".to_owned()),
+        leeway: 10,
+    }
+}
+
+fn claims() -> Value {
+    json!({"iss": "https://sts.test", "aud": "inventory", "sub": "order-processing",
+           "scope": "inventory:read", "iat": NOW, "exp": NOW + 300})
+}
+
+fn rs256(claims: &Value, kid: Option<&str>) -> String {
+    let mut h = Header::new(jsonwebtoken::Algorithm::RS256);
+    h.kid = kid.map(str::to_owned);
+    encode(
+        &h,
+        claims,
+        &EncodingKey::from_rsa_pem(RSA_PEM.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+fn hs256(claims: &Value, secret: &[u8]) -> String {
+    encode(
+        &Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
+
+fn pem_verifier() -> JwtVerifier {
+    JwtVerifier::from_public_pem(&[Algorithm::RS256], RSA_PUB, &rules()).unwrap()
+}
+
+fn jwks_doc() -> Vec<u8> {
+    let rsa = KeyPair::from_pem("rsa-1", RSA_PEM).unwrap();
+    let ec = KeyPair::from_pem("ec-1", EC_PEM).unwrap();
+    KeyPairs::new(vec![rsa, ec]).unwrap().jwks_json().to_vec()
+}
+
+/// A token with the given raw header and payload JSON, signed with HS256 and `secret`.
+fn forge(header: &str, payload: &str, secret: &[u8]) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    let tag = ring::hmac::sign(&key, input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+}
+
+fn err(v: &JwtVerifier, token: &str) -> ExternalJwtError {
+    v.verify(token.as_bytes(), NOW).unwrap_err()
+}
+
+#[test]
+fn accepts_rs256_from_jsonwebtoken_with_a_pem_key() {
+    let t = pem_verifier()
+        .verify(rs256(&claims(), None).as_bytes(), NOW)
+        .unwrap();
+    assert_eq!(t.claim_str("sub"), Some("order-processing"));
+    assert_eq!(t.claim_str("scope"), Some("inventory:read"));
+}
+
+#[test]
+fn accepts_tokens_by_kid_from_a_jwks() {
+    let v = JwtVerifier::from_jwks(&[Algorithm::RS256, Algorithm::ES256], &jwks_doc(), &rules())
+        .unwrap();
+    assert_eq!(v.key_count(), 2);
+    assert!(v
+        .verify(rs256(&claims(), Some("rsa-1")).as_bytes(), NOW)
+        .is_ok());
+    let mut h = Header::new(jsonwebtoken::Algorithm::ES256);
+    h.kid = Some("ec-1".to_owned());
+    let ec = encode(
+        &h,
+        &claims(),
+        &EncodingKey::from_ec_pem(EC_PEM.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    assert!(v.verify(ec.as_bytes(), NOW).is_ok());
+    assert_eq!(
+        err(&v, &rs256(&claims(), Some("nope"))),
+        ExternalJwtError::UnknownKid
+    );
+    assert_eq!(
+        err(&v, &rs256(&claims(), None)),
+        ExternalJwtError::MissingKid
+    );
+    // The RSA key under the EC key's kid: the EC key cannot check an RS256 token.
+    assert_eq!(
+        err(&v, &rs256(&claims(), Some("ec-1"))),
+        ExternalJwtError::Token(JwtError::AlgMismatch)
+    );
+}
+
+#[test]
+fn jwks_yields_keys_for_allowed_algorithms_only() {
+    let v = JwtVerifier::from_jwks(&[Algorithm::RS256], &jwks_doc(), &rules()).unwrap();
+    assert_eq!(v.key_count(), 1);
+    assert!(JwtVerifier::from_jwks(&[Algorithm::ES384], &jwks_doc(), &rules()).is_err());
+    let oct = br#"{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"s"}]}"#;
+    assert!(JwtVerifier::from_jwks(&[Algorithm::RS256], oct, &rules()).is_err());
+    assert!(JwtVerifier::from_jwks(&[Algorithm::RS256], b"{}", &rules()).is_err());
+    assert!(JwtVerifier::from_jwks(&[Algorithm::RS256], b"not json", &rules()).is_err());
+}
+
+#[test]
+fn accepts_hs256_from_jsonwebtoken_with_a_secret() {
+    let v = JwtVerifier::from_secret(&[Algorithm::HS256], SECRET, false, &rules()).unwrap();
+    assert!(v.verify(hs256(&claims(), SECRET).as_bytes(), NOW).is_ok());
+    assert_eq!(
+        err(
+            &v,
+            &hs256(&claims(), b"another-secret-of-at-least-32-bytes!!")
+        ),
+        ExternalJwtError::Token(JwtError::BadSignature)
+    );
+}
+
+#[test]
+fn weak_secret_refused_unless_allowed() {
+    assert!(JwtVerifier::from_secret(&[Algorithm::HS256], b"short", false, &rules()).is_err());
+    assert!(JwtVerifier::from_secret(&[Algorithm::HS256], b"short", true, &rules()).is_ok());
+}
+
+#[test]
+fn attack_alg_none() {
+    let payload = claims().to_string();
+    for alg in ["none", "None", "NONE", "nOnE"] {
+        let header = format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#);
+        let t = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(&payload)
+        );
+        assert!(pem_verifier().verify(t.as_bytes(), NOW).is_err(), "{alg}");
+    }
+}
+
+#[test]
+fn attack_hs256_signed_with_the_rsa_public_key() {
+    // Key confusion (CVE-2022-29217 style): HMAC over the token with the PEM text as secret.
+    let t = hs256(&claims(), RSA_PUB.as_bytes());
+    assert_eq!(
+        err(&pem_verifier(), &t),
+        ExternalJwtError::Token(JwtError::AlgMismatch)
+    );
+}
+
+#[test]
+fn attack_algorithm_outside_the_allow_list() {
+    let v = JwtVerifier::from_public_pem(&[Algorithm::RS256], RSA_PUB, &rules()).unwrap();
+    let mut h = Header::new(jsonwebtoken::Algorithm::PS256);
+    h.kid = None;
+    let ps = encode(
+        &h,
+        &claims(),
+        &EncodingKey::from_rsa_pem(RSA_PEM.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(err(&v, &ps), ExternalJwtError::Token(JwtError::AlgMismatch));
+}
+
+#[test]
+fn attack_wrong_issuer() {
+    let mut c = claims();
+    c["iss"] = json!("https://evil.test");
+    assert_eq!(
+        err(&pem_verifier(), &rs256(&c, None)),
+        ExternalJwtError::Token(JwtError::WrongIssuer)
+    );
+}
+
+#[test]
+fn attack_wrong_audience() {
+    let mut c = claims();
+    c["aud"] = json!(["billing", "orders"]);
+    assert_eq!(
+        err(&pem_verifier(), &rs256(&c, None)),
+        ExternalJwtError::Token(JwtError::WrongAudience)
+    );
+    c["aud"] = json!(["billing", "inventory"]);
+    assert!(pem_verifier()
+        .verify(rs256(&c, None).as_bytes(), NOW)
+        .is_ok());
+}
+
+#[test]
+fn attack_string_exp() {
+    // CVE-2026-25537: a string `exp` must not skip the expiry check.
+    let mut c = claims();
+    c["exp"] = json!("1");
+    assert_eq!(
+        err(&pem_verifier(), &rs256(&c, None)),
+        ExternalJwtError::Token(JwtError::ClaimNotNumber("exp"))
+    );
+}
+
+#[test]
+fn attack_expired() {
+    let mut c = claims();
+    c["exp"] = json!(NOW - 11);
+    assert_eq!(
+        err(&pem_verifier(), &rs256(&c, None)),
+        ExternalJwtError::Token(JwtError::Expired)
+    );
+    // Within the leeway.
+    c["exp"] = json!(NOW - 10);
+    assert!(pem_verifier()
+        .verify(rs256(&c, None).as_bytes(), NOW)
+        .is_ok());
+}
+
+#[test]
+fn attack_not_yet_valid() {
+    let mut c = claims();
+    c["nbf"] = json!(NOW + 60);
+    assert_eq!(
+        err(&pem_verifier(), &rs256(&c, None)),
+        ExternalJwtError::Token(JwtError::NotYetValid)
+    );
+}
+
+#[test]
+fn attack_missing_exp() {
+    let mut c = claims();
+    c.as_object_mut().unwrap().remove("exp");
+    assert!(matches!(
+        err(&pem_verifier(), &rs256(&c, None)),
+        ExternalJwtError::Token(JwtError::MissingClaim(_))
+    ));
+}
+
+#[test]
+fn attack_oversized_token() {
+    let mut c = claims();
+    c["pad"] = json!("x".repeat(9 * 1024));
+    assert_eq!(
+        err(&pem_verifier(), &rs256(&c, None)),
+        ExternalJwtError::Token(JwtError::TooLong)
+    );
+}
+
+#[test]
+fn attack_deep_json() {
+    let v = JwtVerifier::from_secret(&[Algorithm::HS256], SECRET, false, &rules()).unwrap();
+    let deep = format!(
+        r#"{{"iss":"https://sts.test","aud":"inventory","exp":{},"x":{}{}}}"#,
+        NOW + 60,
+        "[".repeat(40),
+        "]".repeat(40)
+    );
+    let t = forge(r#"{"alg":"HS256","typ":"JWT"}"#, &deep, SECRET);
+    assert_eq!(err(&v, &t), ExternalJwtError::Token(JwtError::TooDeep));
+}
+
+#[test]
+fn attack_jku_and_embedded_jwk_are_ignored() {
+    // A header pointing at an attacker's keys changes nothing: the signature must still verify
+    // with the configured key.
+    let v = JwtVerifier::from_secret(&[Algorithm::HS256], SECRET, false, &rules()).unwrap();
+    let header = r#"{"alg":"HS256","jku":"https://evil.test/jwks","jwk":{"kty":"oct","k":"eA"}}"#;
+    let attacker = b"attacker-secret-attacker-secret-attacker";
+    let t = forge(header, &claims().to_string(), attacker);
+    assert_eq!(err(&v, &t), ExternalJwtError::Token(JwtError::BadSignature));
+    let good = forge(header, &claims().to_string(), SECRET);
+    assert!(v.verify(good.as_bytes(), NOW).is_ok());
+}
+
+#[test]
+fn attack_kid_is_only_a_lookup_key() {
+    let v = JwtVerifier::from_jwks(&[Algorithm::RS256], &jwks_doc(), &rules()).unwrap();
+    for kid in [
+        "../../etc/passwd",
+        "https://evil.test/key",
+        "rsa-1' OR '1'='1",
+    ] {
+        assert_eq!(
+            err(&v, &rs256(&claims(), Some(kid))),
+            ExternalJwtError::UnknownKid
+        );
+    }
+}
+
+#[test]
+fn attack_ecdsa_signature_of_the_wrong_length_or_zero() {
+    let pub_pem = include_str!("../../tests/keys/ec256.pub.pem");
+    let v = JwtVerifier::from_public_pem(&[Algorithm::ES256], pub_pem, &rules()).unwrap();
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256"}"#),
+        URL_SAFE_NO_PAD.encode(claims().to_string())
+    );
+    for sig in [vec![0u8; 64], vec![1u8; 63], vec![1u8; 65], vec![]] {
+        let t = format!("{input}.{}", URL_SAFE_NO_PAD.encode(&sig));
+        assert!(v.verify(t.as_bytes(), NOW).is_err());
+    }
+}
