@@ -377,6 +377,21 @@ pub fn parse_request_head(
     }))
 }
 
+/// True for `Content_Length` / `Transfer_Encoding` in any mix of `_` and `-` with at least one
+/// `_`: servers that map `_` to `-` (CGI-style environments) would read a second framing header
+/// that this parser does not see, so such names are refused rather than forwarded.
+fn is_disguised_framing(name: &[u8]) -> bool {
+    let same = |want: &[u8]| {
+        name.len() == want.len()
+            && name.contains(&b'_')
+            && name
+                .iter()
+                .zip(want)
+                .all(|(&a, &b)| a.to_ascii_lowercase() == b || (a == b'_' && b == b'-'))
+    };
+    same(b"content-length") || same(b"transfer-encoding")
+}
+
 /// What the header lines of a head say about framing and connection handling.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct HeaderSummary {
@@ -445,6 +460,11 @@ pub(crate) fn collect_headers(
                 s.expect_continue |= eq_ignore_case(h.value, b"100-continue");
             }
             HeaderKind::Upgrade => s.upgrade = true,
+            HeaderKind::Other if is_disguised_framing(h.name.as_bytes()) => {
+                return Err(RequestError::Invalid(
+                    "underscore spelling of a framing header",
+                ));
+            }
             _ => {}
         }
         out.push(HeaderField {

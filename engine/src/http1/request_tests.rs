@@ -588,3 +588,31 @@ fn reuses_header_vec_without_growth() {
     // sanity only (debug build, shared machine): real numbers come from the benches
     assert!(t.elapsed() < std::time::Duration::from_secs(10));
 }
+
+#[test]
+fn underscore_spellings_of_framing_headers_are_refused() {
+    for name in [
+        "Content_Length",
+        "content_length",
+        "Transfer_Encoding",
+        "TRANSFER_ENCODING",
+        "Transfer-Encoding_",
+    ] {
+        let buf = format!("POST / HTTP/1.1\r\nHost: a\r\n{name}: 5\r\n\r\nhello");
+        let got = parse(buf.as_bytes());
+        if name.len() == 17 || name.len() == 14 {
+            assert_eq!(
+                got,
+                Err(RequestError::Invalid(
+                    "underscore spelling of a framing header"
+                )),
+                "{name}"
+            );
+        } else {
+            assert!(got.is_ok(), "{name}: {got:?}");
+        }
+    }
+    // Other names with underscores stay allowed.
+    let (_, hs) = ok(b"GET / HTTP/1.1\r\nHost: a\r\nX_Custom_Header: 1\r\nContent_Type: x\r\n\r\n");
+    assert_eq!(hs.len(), 3);
+}

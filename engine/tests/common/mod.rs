@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod process;
+pub mod recorder;
 pub mod tls;
 
 use std::io::{Read, Write};
