@@ -28,6 +28,8 @@ pub struct Target {
     pub host_line: Vec<u8>,
     /// The target as configured, for logs.
     pub url: String,
+    /// `addr` as text (`"127.0.0.1:9001"`), rendered once for the access log.
+    pub addr_text: Box<str>,
     /// TLS settings, for an `https://` target.
     pub tls: Option<TargetTls>,
 }
@@ -272,6 +274,7 @@ fn build_targets(
             addr: t.addr,
             host_line: format!("host: {}\r\n", t.host_header).into_bytes(),
             url: t.url.clone(),
+            addr_text: t.addr.to_string().into_boxed_str(),
             tls,
         });
     }

@@ -6,8 +6,9 @@
 //! socket address (never a configured URL, which could hold user info). Pure functions: no IO,
 //! no clock read (the time is a parameter), no allocation beyond the output buffer's growth.
 
-use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use torii_protocol::jws::write_u64;
 
 use crate::metrics::RequestRecord;
 
@@ -16,7 +17,11 @@ use crate::metrics::RequestRecord;
 /// whatever bytes the client sent.
 pub fn push_escaped(out: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    for &b in s {
+    let plain = |b: &u8| (0x20..=0x7e).contains(b) && *b != b'"' && *b != b'\\';
+    // Fast path: a run of bytes that need no escaping is copied at once.
+    let clean = s.iter().take_while(|b| plain(b)).count();
+    out.extend_from_slice(&s[..clean]);
+    for &b in &s[clean..] {
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -62,27 +67,70 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// Appends `t` as RFC 3339 UTC with milliseconds (`2025-01-31T12:00:00.123Z`).
-pub fn push_time(out: &mut Vec<u8>, t: SystemTime) {
-    use std::io::Write;
-    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs() as i64;
-    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    let _ = write!(
-        out,
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60,
-        since.subsec_millis()
-    );
+/// Appends `n` as exactly `width` decimal digits (zero-padded; higher digits dropped).
+fn push_fixed(out: &mut Vec<u8>, mut n: u64, width: usize) {
+    let start = out.len();
+    out.resize(start + width, b'0');
+    for slot in out[start..].iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
 }
 
+/// `YYYY-MM-DDTHH:MM:SS` of a Unix second (19 bytes).
+fn render_second(secs: i64) -> [u8; 19] {
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400) as u64;
+    let mut v = Vec::with_capacity(19);
+    push_fixed(&mut v, y.clamp(0, 9999) as u64, 4);
+    v.push(b'-');
+    push_fixed(&mut v, u64::from(mo), 2);
+    v.push(b'-');
+    push_fixed(&mut v, u64::from(d), 2);
+    v.push(b'T');
+    push_fixed(&mut v, sod / 3600, 2);
+    v.push(b':');
+    push_fixed(&mut v, (sod / 60) % 60, 2);
+    v.push(b':');
+    push_fixed(&mut v, sod % 60, 2);
+    let mut a = [0u8; 19];
+    a.copy_from_slice(&v);
+    a
+}
+
+thread_local! {
+    /// The last second rendered on this (worker) thread: lines of the same second reuse it, so
+    /// the calendar arithmetic runs once per second per worker, not per request.
+    static SECOND: std::cell::Cell<(i64, [u8; 19])> =
+        const { std::cell::Cell::new((i64::MIN, [0; 19])) };
+}
+
+/// Appends `t` as RFC 3339 UTC with milliseconds (`2025-01-31T12:00:00.123Z`).
+pub fn push_time(out: &mut Vec<u8>, t: SystemTime) {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs() as i64;
+    let text = SECOND.with(|c| {
+        let (cached, text) = c.get();
+        if cached == secs {
+            text
+        } else {
+            let text = render_second(secs);
+            c.set((secs, text));
+            text
+        }
+    });
+    out.extend_from_slice(&text);
+    out.push(b'.');
+    push_fixed(out, u64::from(since.subsec_millis()), 3);
+    out.push(b'Z');
+}
+
+/// Appends a duration in milliseconds with three decimals (`1.234`).
 fn push_ms(out: &mut Vec<u8>, d: Duration) {
-    use std::io::Write;
-    let us = d.as_micros();
-    let _ = write!(out, "{}.{:03}", us / 1000, us % 1000);
+    let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    write_u64(out, us / 1000);
+    out.push(b'.');
+    push_fixed(out, us % 1000, 3);
 }
 
 /// What a line says besides the record and the captured head.
@@ -94,56 +142,57 @@ pub struct LineContext<'a> {
     pub elapsed: Duration,
     /// The worker that served it.
     pub worker: usize,
-    /// The client's address (its IP is logged).
-    pub peer: SocketAddr,
+    /// The client's IP address as text (rendered once per connection).
+    pub client_ip: &'a [u8],
     /// The matched route's id.
     pub route: Option<&'a str>,
-    /// The upstream target's address.
-    pub upstream: Option<SocketAddr>,
+    /// The upstream target's address as text (rendered once per snapshot).
+    pub upstream: Option<&'a str>,
 }
 
-/// Appends one complete line (ending in `\n`) to `out`.
+/// Appends one complete line (ending in `\n`) to `out`. Everything is copied or written
+/// digit by digit: no formatting machinery, no allocation beyond the buffer's growth.
 pub fn write_line(out: &mut Vec<u8>, ctx: &LineContext<'_>, rec: &RequestRecord, head: &[u8]) {
-    use std::io::Write;
     out.extend_from_slice(b"{\"time\":\"");
     push_time(out, ctx.time);
     out.extend_from_slice(b"\",\"request_id\":\"");
     out.extend_from_slice(&rec.request_id);
-    let _ = write!(
-        out,
-        "\",\"worker\":{},\"client\":\"{}\",",
-        ctx.worker,
-        ctx.peer.ip()
-    );
+    out.extend_from_slice(b"\",\"worker\":");
+    write_u64(out, ctx.worker as u64);
+    out.extend_from_slice(b",\"client\":\"");
+    push_escaped(out, ctx.client_ip);
+    out.extend_from_slice(b"\",");
     out.extend_from_slice(head);
     out.extend_from_slice(b",\"route\":");
-    match ctx.route {
-        Some(id) => {
-            out.push(b'"');
-            push_escaped(out, id.as_bytes());
-            out.push(b'"');
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    let _ = write!(out, ",\"status\":{},\"duration_ms\":", rec.status);
+    push_opt_str(out, ctx.route);
+    out.extend_from_slice(b",\"status\":");
+    write_u64(out, u64::from(rec.status));
+    out.extend_from_slice(b",\"duration_ms\":");
     push_ms(out, ctx.elapsed);
     out.extend_from_slice(b",\"upstream\":");
-    match ctx.upstream {
-        Some(a) => {
-            let _ = write!(out, "\"{a}\"");
-        }
-        None => out.extend_from_slice(b"null"),
-    }
+    push_opt_str(out, ctx.upstream);
     out.extend_from_slice(b",\"upstream_ms\":");
     match rec.upstream {
         Some(d) => push_ms(out, d),
         None => out.extend_from_slice(b"null"),
     }
-    let _ = writeln!(
-        out,
-        ",\"bytes_in\":{},\"bytes_out\":{}}}",
-        rec.bytes_in, rec.bytes_out
-    );
+    out.extend_from_slice(b",\"bytes_in\":");
+    write_u64(out, rec.bytes_in);
+    out.extend_from_slice(b",\"bytes_out\":");
+    write_u64(out, rec.bytes_out);
+    out.extend_from_slice(b"}\n");
+}
+
+/// Appends `"…"` (escaped) or `null`.
+fn push_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => {
+            out.push(b'"');
+            push_escaped(out, s.as_bytes());
+            out.push(b'"');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
 }
 
 #[cfg(test)]
@@ -163,7 +212,32 @@ mod tests {
         );
         assert_eq!(String::from_utf8(out).unwrap(), "2024-02-29T23:59:59.500Z");
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        // The per-second cache: the same second with other milliseconds, then the next
+        // second, then back (a clock step) are all rendered correctly.
+        for (ms, want) in [
+            (1_709_251_199_007, "2024-02-29T23:59:59.007Z"),
+            (1_709_251_200_000, "2024-03-01T00:00:00.000Z"),
+            (1_709_251_199_999, "2024-02-29T23:59:59.999Z"),
+        ] {
+            let mut out = Vec::new();
+            push_time(&mut out, UNIX_EPOCH + Duration::from_millis(ms));
+            assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn milliseconds_keep_three_decimals() {
+        for (us, want) in [
+            (0, "0.000"),
+            (7, "0.007"),
+            (1_500, "1.500"),
+            (12_345_678, "12345.678"),
+        ] {
+            let mut out = Vec::new();
+            push_ms(&mut out, Duration::from_micros(us));
+            assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
     }
 
     #[test]
@@ -190,9 +264,9 @@ mod tests {
             time: UNIX_EPOCH + Duration::from_secs(86_400),
             elapsed: Duration::from_micros(2_042),
             worker: 3,
-            peer: "10.0.0.7:5555".parse().unwrap(),
+            client_ip: b"10.0.0.7",
             route: Some("svc"),
-            upstream: Some("127.0.0.1:9001".parse().unwrap()),
+            upstream: Some("127.0.0.1:9001"),
         };
         let mut out = Vec::new();
         write_line(&mut out, &ctx, &rec, &head);

@@ -194,12 +194,12 @@ fn end_request(
         time: SystemTime::now(),
         elapsed,
         worker: worker.id,
-        peer: st.peer,
+        client_ip: client_ip(&st.xff_line),
         route: route.map(|r| r.id.as_str()),
         upstream: route
             .zip(st.rec.target)
             .and_then(|(r, t)| r.targets.get(t))
-            .map(|t| t.addr),
+            .map(|t| &*t.addr_text),
     };
     let sink = &worker.shared.access_log;
     worker
@@ -208,6 +208,14 @@ fn end_request(
     if worker.is_draining() {
         worker.access_log.flush(sink);
     }
+}
+
+/// The client's IP as text, out of the connection's pre-rendered `x-forwarded-for` line.
+fn client_ip(xff_line: &[u8]) -> &[u8] {
+    xff_line
+        .strip_prefix(b"x-forwarded-for: ")
+        .and_then(|v| v.strip_suffix(b"\r\n"))
+        .unwrap_or(b"")
 }
 
 /// Waits for the next complete request head on the connection.
