@@ -320,12 +320,19 @@ fn access_log_lines_are_json_and_hold_no_credentials() {
         "GET /x?apikey=SECRET-Q4 HTTP/1.1\r\nHost: unknown.test\r\nAuthorization: Bearer SECRET-H7\r\n\r\n",
     );
     assert_eq!(r.status, 404);
+    // A head refused before parsing (a space before the colon) still gets its line, without
+    // any of its bytes.
+    let r = request(
+        addr,
+        "GET /bad?access_token=SECRET-Q5 HTTP/1.1\r\nHost : svc.test\r\n\r\n",
+    );
+    assert_eq!(r.status, 400);
 
     let log_path = dir.0.join("access.log");
     let deadline = Instant::now() + Duration::from_secs(5);
     let text = loop {
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-        if text.lines().count() >= 3 || Instant::now() > deadline {
+        if text.lines().count() >= 4 || Instant::now() > deadline {
             break text;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -339,8 +346,8 @@ fn access_log_lines_are_json_and_hold_no_credentials() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
-    assert_eq!(lines.len(), 3, "{text}");
-    let (a, b, c) = (&lines[0], &lines[1], &lines[2]);
+    assert_eq!(lines.len(), 4, "{text}");
+    let (a, b, c, d) = (&lines[0], &lines[1], &lines[2], &lines[3]);
     assert_eq!(
         a["request_id"],
         backend_id.as_str(),
@@ -363,11 +370,16 @@ fn access_log_lines_are_json_and_hold_no_credentials() {
     assert_eq!(c["status"], 404);
     assert_eq!(c["route"], serde_json::Value::Null);
     assert_eq!(c["upstream"], serde_json::Value::Null);
+    assert_eq!(d["status"], 400);
+    assert_eq!(d["method"], "");
+    assert_eq!(d["path"], "");
+    assert_eq!(d["route"], serde_json::Value::Null);
+    assert!(d["bytes_in"].as_u64().unwrap() > 0);
     let ids: std::collections::HashSet<&str> = lines
         .iter()
         .map(|l| l["request_id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids.len(), 3, "one id per request");
+    assert_eq!(ids.len(), 4, "one id per request");
     gw.drain(Duration::from_secs(2));
 }
 

@@ -132,12 +132,15 @@ pub async fn serve_client<C: Stream>(
             }
             HeadRead::Closed => break,
             HeadRead::Reject(status, message) => {
+                let snap = worker.snapshot();
+                let start = Instant::now();
+                let logged = begin_rejected(&worker, &snap, &mut st);
                 st.wbuf.clear();
                 write_error(&mut st.wbuf, status, message, true, &[]);
-                let m = worker.shared.metrics.unrouted();
-                m.request(worker.id, status, std::time::Duration::ZERO);
+                st.rec.answered(status, st.wbuf.len());
                 let _ = write_all_timeout(&mut client, &mut st.wbuf, limits.client_header_timeout)
                     .await;
+                end_request(&worker, &snap, &st, start, logged);
                 break;
             }
         }
@@ -166,6 +169,19 @@ fn begin_request(
         host,
         head.path.get(data),
     );
+    true
+}
+
+/// [`begin_request`] for a head refused before it could be parsed (400, 408, 414, 431): the
+/// line has empty method, host and path, since nothing of the head can be trusted, and the
+/// bytes received so far as `bytes_in`. Returns whether a line will be written.
+fn begin_rejected(worker: &Worker, snap: &Snapshot, st: &mut ClientState) -> bool {
+    st.rec.reset(st.rbuf.len());
+    worker.rng.borrow_mut().fill_jti(&mut st.rec.request_id);
+    if snap.config.access_log.is_none() {
+        return false;
+    }
+    capture_head(&mut st.log_head, b"", b"", b"");
     true
 }
 
