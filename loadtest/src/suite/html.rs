@@ -224,6 +224,8 @@ mod tests {
             errors: stats.errors,
             check_failures: 0,
             bad_response_example: None,
+            tls: None,
+            tls_error_example: None,
             cpu: Default::default(),
             cpu_us_per_request: 0.0,
         };

@@ -421,6 +421,7 @@ fn load(
     let backend_before = total_cpu_s(&[sc.backend]);
     let options = RunOptions {
         url: format!("http://127.0.0.1:{}/suite?q=1", sc.port),
+        tls: crate::tls::TlsOptions::default(),
         request: RequestSpec {
             method: "GET".into(),
             host: sc.host.clone(),
