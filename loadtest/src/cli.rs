@@ -28,8 +28,8 @@ pub struct Cli {
 pub enum Command {
     /// Load one URL and print a report. Exit code 1 when any error or check failure happened.
     Run(Box<RunArgs>),
-    /// Run the scenario suite (mirror, Torii plain/V1/V2/V2+info token, nginx) and write
-    /// report.json and report.html.
+    /// Run the scenario suite (mirror, Torii plain/V1/V2/V2+info token/API key/bearer/TLS,
+    /// nginx plain and TLS) and write report.json and report.html.
     Suite(SuiteArgs),
 }
 
