@@ -12,6 +12,7 @@ use crate::generator::{RunOptions, MAX_RUN};
 use crate::report::Report;
 use crate::response::Checks;
 use crate::target::RequestSpec;
+use crate::tls::TlsOptions;
 
 /// Load generator and load-test suite for Torii (HTTP/1.1, keep-alive, io_uring).
 #[derive(Debug, Parser)]
@@ -27,8 +28,8 @@ pub struct Cli {
 pub enum Command {
     /// Load one URL and print a report. Exit code 1 when any error or check failure happened.
     Run(Box<RunArgs>),
-    /// Run the scenario suite (mirror, Torii plain/V1/V2/V2+info token, nginx) and write
-    /// report.json and report.html.
+    /// Run the scenario suite (mirror, Torii plain/V1/V2/V2+info token/API key/bearer/TLS,
+    /// nginx plain and TLS) and write report.json and report.html.
     Suite(SuiteArgs),
 }
 
@@ -78,6 +79,17 @@ pub struct RunArgs {
     /// Count a check failure unless the body contains this string.
     #[arg(long)]
     pub expect_body_contains: Option<String>,
+    /// Count a check failure when the body contains this string (repeatable), e.g. a
+    /// credential the gateway must not forward to a backend that echoes requests.
+    #[arg(long)]
+    pub expect_body_lacks: Vec<String>,
+    /// https: trust the certificates in this PEM file (instead of the built-in Mozilla roots).
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// https: INSECURE, accept any server certificate and name (signatures are still checked).
+    /// For self-signed test setups only.
+    #[arg(long)]
+    pub insecure: bool,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -183,6 +195,15 @@ impl RunArgs {
                     .expect_body_contains
                     .as_ref()
                     .map(|s| s.as_bytes().to_vec()),
+                body_lacks: self
+                    .expect_body_lacks
+                    .iter()
+                    .map(|s| s.as_bytes().to_vec())
+                    .collect(),
+            },
+            tls: TlsOptions {
+                ca: self.ca.clone(),
+                insecure: self.insecure,
             },
             allow_remote: self.allow_remote,
             progress: !self.quiet,

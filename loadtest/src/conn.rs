@@ -1,5 +1,6 @@
-//! One keep-alive connection's request loop: connect (and reconnect on close or error), wait for
-//! the open-loop send time, write the pre-rendered request, read and account the response.
+//! One keep-alive connection's request loop: connect (and reconnect on close or error; for
+//! `https://` the TLS handshake is part of the connect), wait for the open-loop send time, write
+//! the pre-rendered request, read and account the response.
 //!
 //! Owns the IO and the per-request timeout; parsing is [`crate::response`], the send times are
 //! [`crate::schedule`], the counting is [`crate::stats`]. Every loop here stops at the run's
@@ -8,6 +9,7 @@
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,10 +18,13 @@ use std::time::{Duration, Instant};
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
+use monoio_rustls::TlsConnector;
+use torii_engine::tls::stream::UpStream;
 
 use crate::response::{BadResponse, Checks, Complete, ResponseReader};
 use crate::schedule::{corrected_latency, Schedule};
 use crate::stats::{Progress, Stats};
+use crate::tls::TlsClient;
 
 /// Read buffer size of each connection (it grows for larger responses).
 const READ_CHUNK: usize = 16 * 1024;
@@ -51,6 +56,8 @@ impl Budget {
 pub struct ConnCtx {
     /// Where to connect.
     pub addr: SocketAddr,
+    /// `https://`: the shared TLS client (config, resumption store, server name).
+    pub tls: Option<TlsClient>,
     /// The request bytes every connection repeats.
     pub request: Vec<u8>,
     /// Whether the method is HEAD (responses then have no body).
@@ -79,6 +86,31 @@ impl ConnCtx {
     }
 }
 
+/// Why a new connection could not be used.
+enum ConnectFailure {
+    Tcp,
+    Tls(String),
+}
+
+/// TCP connect, then the TLS handshake for an `https://` target.
+async fn open(ctx: &ConnCtx) -> Result<UpStream, ConnectFailure> {
+    let tcp = TcpStream::connect_addr(ctx.addr)
+        .await
+        .map_err(|_| ConnectFailure::Tcp)?;
+    // Best effort: Nagle only matters for requests split over writes.
+    let _ = tcp.set_nodelay(true);
+    let Some(tls) = &ctx.tls else {
+        return Ok(UpStream::Plain(tcp));
+    };
+    let fd = tcp.as_raw_fd();
+    let connector = TlsConnector::from(tls.config.clone());
+    match connector.connect(tls.server_name.clone(), tcp).await {
+        Ok(stream) => Ok(UpStream::tls(stream, fd)),
+        // monoio-rustls' own Display says only "io error"; the io::Error carries the reason.
+        Err(e) => Err(ConnectFailure::Tls(std::io::Error::from(e).to_string())),
+    }
+}
+
 /// Why a request produced no complete response.
 #[derive(Debug)]
 enum Failure {
@@ -92,7 +124,7 @@ enum Failure {
 pub async fn run_connection(ctx: Rc<ConnCtx>, mut schedule: Option<Schedule>) {
     let mut request = ctx.request.clone();
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    let mut stream: Option<TcpStream> = None;
+    let mut stream: Option<UpStream> = None;
     let mut reader = ResponseReader::new(ctx.head_request);
     loop {
         let intended = schedule.as_mut().map(Schedule::next_send);
@@ -111,15 +143,36 @@ pub async fn run_connection(ctx: Rc<ConnCtx>, mut schedule: Option<Schedule>) {
         let start = intended.unwrap_or_else(Instant::now);
         let request_deadline = Instant::now() + ctx.timeout;
         if stream.is_none() {
-            match monoio::time::timeout(ctx.timeout, TcpStream::connect_addr(ctx.addr)).await {
+            // The handshake is part of the connect: same timeout, and its time is in the
+            // latency of the request that needed it.
+            let opened = monoio::time::timeout(ctx.timeout, open(&ctx)).await;
+            match opened {
                 Ok(Ok(s)) => {
-                    // Best effort: Nagle only matters for requests split over writes.
-                    let _ = s.set_nodelay(true);
+                    if s.is_tls() {
+                        ctx.stats.borrow_mut().tls_handshakes += 1;
+                    }
                     stream = Some(s);
                     buf.clear();
                     reader.reset();
                 }
-                Ok(Err(_)) | Err(_) => {
+                Ok(Err(failure)) => {
+                    {
+                        let mut stats = ctx.stats.borrow_mut();
+                        match failure {
+                            ConnectFailure::Tcp => stats.errors.connect += 1,
+                            ConnectFailure::Tls(why) => {
+                                stats.errors.tls += 1;
+                                if stats.tls_error_example.is_none() {
+                                    stats.tls_error_example = Some(why);
+                                }
+                            }
+                        }
+                    }
+                    ctx.progress.error();
+                    monoio::time::sleep(CONNECT_BACKOFF).await;
+                    continue;
+                }
+                Err(_) => {
                     ctx.stats.borrow_mut().errors.connect += 1;
                     ctx.progress.error();
                     monoio::time::sleep(CONNECT_BACKOFF).await;
@@ -176,7 +229,7 @@ pub async fn run_connection(ctx: Rc<ConnCtx>, mut schedule: Option<Schedule>) {
 /// Writes the request and reads one response. `request` is handed to the kernel and back; it is
 /// left empty only when this future is dropped mid-write.
 async fn exchange(
-    stream: &mut TcpStream,
+    stream: &mut UpStream,
     request: &mut Vec<u8>,
     buf: &mut Vec<u8>,
     reader: &mut ResponseReader,

@@ -18,7 +18,8 @@ use crate::report::CpuTime;
 use crate::response::Checks;
 use crate::schedule::Schedule;
 use crate::stats::{Progress, Stats};
-use crate::target::{parse_url, render_request, resolve, RequestSpec};
+use crate::target::{parse_url, render_request, resolve, tls_server_name, RequestSpec};
+use crate::tls::{TlsClient, TlsOptions};
 use torii_engine::runtime::AnyRuntime;
 
 /// How long a run may last when only `-n` bounds it.
@@ -31,8 +32,10 @@ const TICK: Duration = Duration::from_millis(100);
 /// Everything a run needs, as parsed from the command line (or built by the suite).
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// `http://host:port/path?query`.
+    /// `http[s]://host:port/path?query`.
     pub url: String,
+    /// Trust settings for `https://` targets.
+    pub tls: TlsOptions,
     /// What to send.
     pub request: RequestSpec,
     /// Open connections (at least `threads`).
@@ -68,6 +71,8 @@ pub struct RunResult {
     pub cpu: CpuTime,
     /// `io_uring` or `epoll`.
     pub driver: &'static str,
+    /// `https://` runs: handshakes that verified a certificate (not resumed).
+    pub tls_full_handshakes: Option<u64>,
 }
 
 /// Runs the generator. Fails before sending anything when the URL, headers or target are not
@@ -76,6 +81,12 @@ pub fn run(options: RunOptions) -> Result<RunResult, String> {
     let url = parse_url(&options.url).map_err(|e| e.to_string())?;
     let addr = resolve(&url, options.allow_remote).map_err(|e| e.to_string())?;
     let request = render_request(&url, &options.request).map_err(|e| e.to_string())?;
+    let tls = if url.tls {
+        let name = tls_server_name(&url, options.request.host.as_deref());
+        Some(TlsClient::new(&options.tls, &name)?)
+    } else {
+        None
+    };
     let threads = options.threads.max(1);
     let connections = options.connections.max(threads);
     let head_request = options.request.method.eq_ignore_ascii_case("HEAD");
@@ -92,8 +103,9 @@ pub fn run(options: RunOptions) -> Result<RunResult, String> {
         let first_index = t * (connections / threads) + t.min(connections % threads);
         let prog = Arc::new(Progress::default());
         progress.push(prog.clone());
-        let (request, checks, budget, thread_stop) = (
+        let (request, tls, checks, budget, thread_stop) = (
             request.clone(),
+            tls.clone(),
             options.checks.clone(),
             budget.clone(),
             stop.clone(),
@@ -107,6 +119,7 @@ pub fn run(options: RunOptions) -> Result<RunResult, String> {
                 let stats = Rc::new(RefCell::new(Stats::new()));
                 let ctx = Rc::new(ConnCtx {
                     addr,
+                    tls,
                     request,
                     head_request,
                     checks,
@@ -171,6 +184,7 @@ pub fn run(options: RunOptions) -> Result<RunResult, String> {
         elapsed,
         cpu,
         driver,
+        tls_full_handshakes: tls.as_ref().map(TlsClient::full_handshakes),
     })
 }
 

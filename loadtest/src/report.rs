@@ -150,6 +150,10 @@ pub struct Report {
     pub check_failures: u64,
     /// Why the first bad response was bad.
     pub bad_response_example: Option<String>,
+    /// TLS handshakes of an `https://` run; absent for `http://`.
+    pub tls: Option<TlsHandshakes>,
+    /// Why the first failed TLS handshake failed.
+    pub tls_error_example: Option<String>,
     /// Generator CPU time.
     pub cpu: CpuTime,
     /// Generator CPU microseconds per request.
@@ -184,6 +188,11 @@ impl Report {
             errors: r.stats.errors,
             check_failures: r.stats.check_failures,
             bad_response_example: r.stats.bad_response_example.clone(),
+            tls: r.tls_full_handshakes.map(|full| TlsHandshakes {
+                handshakes: r.stats.tls_handshakes,
+                resumed: r.stats.tls_handshakes.saturating_sub(full),
+            }),
+            tls_error_example: r.stats.tls_error_example.clone(),
             cpu: r.cpu,
             cpu_us_per_request: r.cpu.us_per_request(requests),
         }
@@ -237,11 +246,21 @@ impl Report {
         let e = &self.errors;
         let _ = writeln!(
             s,
-            "errors      connect {}  read {}  write {}  timeout {}  bad_response {}",
-            e.connect, e.read, e.write, e.timeout, e.bad_response
+            "errors      connect {}  tls {}  read {}  write {}  timeout {}  bad_response {}",
+            e.connect, e.tls, e.read, e.write, e.timeout, e.bad_response
         );
         if let Some(why) = &self.bad_response_example {
             let _ = writeln!(s, "bad example {why}");
+        }
+        if let Some(why) = &self.tls_error_example {
+            let _ = writeln!(s, "tls error   {why}");
+        }
+        if let Some(t) = &self.tls {
+            let _ = writeln!(
+                s,
+                "tls         {} handshakes, {} resumed",
+                t.handshakes, t.resumed
+            );
         }
         let _ = writeln!(s, "checks      {} failures", self.check_failures);
         let _ = writeln!(
@@ -251,6 +270,15 @@ impl Report {
         );
         s
     }
+}
+
+/// Handshake counts of an `https://` run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TlsHandshakes {
+    /// Completed handshakes (one per connection opened).
+    pub handshakes: u64,
+    /// Of those, resumed ones (no certificate sent: session ticket or id).
+    pub resumed: u64,
 }
 
 /// `1234` → `"1.23ms"`, `12` → `"12µs"`, `2_500_000` → `"2.50s"`.

@@ -14,7 +14,8 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Largest response body accepted (a load test of something bigger is out of scope).
 pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
-/// Per-response checks (`--expect-status`, `--expect-header`, `--expect-body-contains`).
+/// Per-response checks (`--expect-status`, `--expect-header`, `--expect-body-contains`,
+/// `--expect-body-lacks`).
 #[derive(Debug, Clone, Default)]
 pub struct Checks {
     /// The status every response must have.
@@ -23,12 +24,20 @@ pub struct Checks {
     pub headers: Vec<(String, Option<String>)>,
     /// A string the body must contain.
     pub body_contains: Option<Vec<u8>>,
+    /// Strings the body must not contain (e.g. a credential the gateway should have removed
+    /// before the backend echoed the request).
+    pub body_lacks: Vec<Vec<u8>>,
 }
 
 impl Checks {
     /// Whether any check is configured.
     pub fn any(&self) -> bool {
-        self.status.is_some() || !self.headers.is_empty() || self.body_contains.is_some()
+        self.status.is_some() || !self.headers.is_empty() || self.needs_body()
+    }
+
+    /// Whether a check looks at the body (chunked bodies are then decoded and kept).
+    pub fn needs_body(&self) -> bool {
+        self.body_contains.is_some() || !self.body_lacks.is_empty()
     }
 }
 
@@ -167,28 +176,29 @@ impl ResponseReader {
                 }
                 eof.then_some(buf.len())
             }
-            Framing::Chunked => {
-                let want_body = checks.body_contains.is_some();
-                match self.walk_chunks(buf, want_body)? {
-                    Some(end) => Some(end),
-                    None if eof => return Err(BadResponse::Truncated),
-                    None => None,
-                }
-            }
+            Framing::Chunked => match self.walk_chunks(buf, checks.needs_body())? {
+                Some(end) => Some(end),
+                None if eof => return Err(BadResponse::Truncated),
+                None => None,
+            },
         };
         let Some(end) = body_end else {
             return Ok(None);
         };
-        let body_ok = match &checks.body_contains {
-            None => true,
-            Some(needle) => {
-                let body: &[u8] = if head.framing == Framing::Chunked {
-                    &self.body
-                } else {
-                    &buf[head.head_len..end]
-                };
-                contains(body, needle)
-            }
+        let body_ok = !checks.needs_body() || {
+            let body: &[u8] = if head.framing == Framing::Chunked {
+                &self.body
+            } else {
+                &buf[head.head_len..end]
+            };
+            checks
+                .body_contains
+                .as_ref()
+                .is_none_or(|needle| contains(body, needle))
+                && !checks
+                    .body_lacks
+                    .iter()
+                    .any(|needle| !needle.is_empty() && contains(body, needle))
         };
         let status_ok = checks.status.is_none_or(|s| s == head.status);
         Ok(Some(Complete {
@@ -455,6 +465,29 @@ mod tests {
         checks.headers = vec![];
         checks.body_contains = Some(b"{}".to_vec());
         assert!(poll_all(raw, &checks).unwrap().unwrap().checks_passed);
+        checks.body_lacks = vec![b"secret".to_vec()];
+        assert!(poll_all(raw, &checks).unwrap().unwrap().checks_passed);
+        checks.body_lacks.push(b"}".to_vec());
+        assert!(!poll_all(raw, &checks).unwrap().unwrap().checks_passed);
+    }
+
+    #[test]
+    fn body_lacks_looks_at_the_decoded_chunked_body() {
+        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nsec\r\n3\r\nret\r\n0\r\n\r\n";
+        let lacks = |s: &[u8]| Checks {
+            body_lacks: vec![s.to_vec()],
+            ..Checks::default()
+        };
+        let mut r = ResponseReader::new(false);
+        let split = r.poll(raw, false, &lacks(b"secret")).unwrap().unwrap();
+        assert!(!split.checks_passed, "found across two chunks");
+        let mut r = ResponseReader::new(false);
+        assert!(
+            r.poll(raw, false, &lacks(b"3\r\nret"))
+                .unwrap()
+                .unwrap()
+                .checks_passed
+        );
     }
 
     #[test]

@@ -17,8 +17,11 @@ pub const SIGFIG: u8 = 3;
 /// Error counts by kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Errors {
-    /// Connecting failed (refused, timed out).
+    /// Connecting failed (refused, timed out; for https, the TCP part or the whole connect
+    /// including the handshake timed out).
     pub connect: u64,
+    /// The TLS handshake failed (certificate not trusted, wrong name, protocol error).
+    pub tls: u64,
     /// Reading failed (reset, closed before a response started on a fresh connection).
     pub read: u64,
     /// Writing the request failed.
@@ -32,11 +35,12 @@ pub struct Errors {
 impl Errors {
     /// Sum of every kind.
     pub fn total(&self) -> u64 {
-        self.connect + self.read + self.write + self.timeout + self.bad_response
+        self.connect + self.tls + self.read + self.write + self.timeout + self.bad_response
     }
 
     fn add(&mut self, o: &Errors) {
         self.connect += o.connect;
+        self.tls += o.tls;
         self.read += o.read;
         self.write += o.write;
         self.timeout += o.timeout;
@@ -57,6 +61,10 @@ pub struct Stats {
     pub check_failures: u64,
     /// Why the first bad response was bad, to tell the user what went wrong.
     pub bad_response_example: Option<String>,
+    /// TLS handshakes completed (https targets; full and resumed).
+    pub tls_handshakes: u64,
+    /// Why the first failed TLS handshake failed.
+    pub tls_error_example: Option<String>,
 }
 
 impl Default for Stats {
@@ -74,6 +82,8 @@ impl Stats {
             errors: Errors::default(),
             check_failures: 0,
             bad_response_example: None,
+            tls_handshakes: 0,
+            tls_error_example: None,
         }
     }
 
@@ -107,6 +117,10 @@ impl Stats {
         self.check_failures += other.check_failures;
         if self.bad_response_example.is_none() {
             self.bad_response_example = other.bad_response_example.clone();
+        }
+        self.tls_handshakes += other.tls_handshakes;
+        if self.tls_error_example.is_none() {
+            self.tls_error_example = other.tls_error_example.clone();
         }
         Ok(())
     }
@@ -164,13 +178,19 @@ mod tests {
         b.record_response(503, Duration::from_micros(10), false);
         b.errors.timeout = 2;
         b.errors.connect = 1;
+        b.errors.tls = 1;
+        b.tls_handshakes = 3;
+        b.tls_error_example = Some("bad certificate".into());
+        a.tls_handshakes = 2;
         a.merge(&b).unwrap();
+        assert_eq!(a.tls_handshakes, 5);
+        assert_eq!(a.tls_error_example.as_deref(), Some("bad certificate"));
         assert_eq!(a.latency.len(), 102);
         assert_eq!(a.responses(), 102);
         assert_eq!(a.status.get(&200), Some(&101));
         assert_eq!(a.status.get(&503), Some(&1));
         assert_eq!(a.check_failures, 1);
-        assert_eq!(a.errors.total(), 3);
+        assert_eq!(a.errors.total(), 4);
         // 3 significant digits: the max is 2 s within 0.2 % (bucket granularity).
         let max = a.latency.max();
         assert!((1_996_000..=2_004_000).contains(&max), "{max}");

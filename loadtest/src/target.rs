@@ -10,10 +10,8 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 /// Why a target cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetError {
-    /// The URL is not `http://host[:port][/path][?query]`.
+    /// The URL is not `http[s]://host[:port][/path][?query]`.
     Url(String),
-    /// `https://` targets are another issue's piece.
-    HttpsNotSupported,
     /// The host did not resolve.
     Resolve(String),
     /// The host resolves to a non-loopback address and `--allow-remote` was not given.
@@ -26,7 +24,6 @@ impl fmt::Display for TargetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TargetError::Url(m) => write!(f, "invalid URL: {m}"),
-            TargetError::HttpsNotSupported => f.write_str("https not supported yet"),
             TargetError::Resolve(m) => write!(f, "cannot resolve target: {m}"),
             TargetError::NotLoopback(m) => write!(
                 f,
@@ -39,12 +36,14 @@ impl fmt::Display for TargetError {
 
 impl std::error::Error for TargetError {}
 
-/// A parsed `http://` URL.
+/// A parsed `http://` or `https://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Url {
+    /// `https://`: connections are TLS.
+    pub tls: bool,
     /// Host as written (brackets removed for IPv6 literals).
     pub host: String,
-    /// Port (80 when absent).
+    /// Port (80, or 443 for https, when absent).
     pub port: u16,
     /// Path and query, starting with `/`.
     pub path_and_query: String,
@@ -52,15 +51,18 @@ pub struct Url {
     pub authority: String,
 }
 
-/// Parses `http://host[:port][/path][?query]`. Called once per run.
+/// Parses `http[s]://host[:port][/path][?query]`. Called once per run.
 pub fn parse_url(url: &str) -> Result<Url, TargetError> {
-    let rest = if let Some(r) = strip_prefix_ci(url, "http://") {
-        r
-    } else if strip_prefix_ci(url, "https://").is_some() {
-        return Err(TargetError::HttpsNotSupported);
+    let (tls, rest) = if let Some(r) = strip_prefix_ci(url, "http://") {
+        (false, r)
+    } else if let Some(r) = strip_prefix_ci(url, "https://") {
+        (true, r)
     } else {
-        return Err(TargetError::Url(format!("{url}: only http:// URLs")));
+        return Err(TargetError::Url(format!(
+            "{url}: only http:// and https:// URLs"
+        )));
     };
+    let default_port = if tls { 443 } else { 80 };
     let split = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(split);
     if authority.is_empty() || authority.contains('@') {
@@ -74,14 +76,14 @@ pub fn parse_url(url: &str) -> Result<Url, TargetError> {
             .ok_or_else(|| TargetError::Url(format!("{url}: unclosed [")))?;
         let port = match after.strip_prefix(':') {
             Some(p) => parse_port(p, url)?,
-            None if after.is_empty() => 80,
+            None if after.is_empty() => default_port,
             None => return Err(TargetError::Url(format!("{url}: junk after ]"))),
         };
         (h.to_string(), port)
     } else {
         match authority.rsplit_once(':') {
             Some((h, p)) => (h.to_string(), parse_port(p, url)?),
-            None => (authority.to_string(), 80),
+            None => (authority.to_string(), default_port),
         }
     };
     if host.is_empty() {
@@ -100,11 +102,27 @@ pub fn parse_url(url: &str) -> Result<Url, TargetError> {
         )));
     }
     Ok(Url {
+        tls,
         host,
         port,
         path_and_query,
         authority: authority.to_string(),
     })
+}
+
+/// The TLS server name (SNI, and the name the certificate must carry): the `--host` value
+/// without its port when given, the URL's host otherwise.
+pub fn tls_server_name(url: &Url, host_override: Option<&str>) -> String {
+    let Some(host) = host_override else {
+        return url.host.clone();
+    };
+    if let Some(v6) = host.strip_prefix('[') {
+        return v6.split_once(']').map_or(v6, |(h, _)| h).to_string();
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => h.to_string(),
+        _ => host.to_string(),
+    }
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -243,14 +261,26 @@ mod tests {
     }
 
     #[test]
-    fn bad_urls_are_refused_and_https_says_so() {
-        assert_eq!(
-            parse_url("https://127.0.0.1/").unwrap_err().to_string(),
-            "https not supported yet"
-        );
+    fn https_urls_default_to_443_and_name_the_server() {
+        let u = parse_url("HTTPS://127.0.0.1/x").unwrap();
+        assert!(u.tls);
+        assert_eq!((u.port, u.path_and_query.as_str()), (443, "/x"));
+        let u = parse_url("https://[::1]:8443").unwrap();
+        assert_eq!((u.tls, u.port), (true, 8443));
+        assert!(!parse_url("http://h/").unwrap().tls);
+        let u = parse_url("https://localhost:8443/").unwrap();
+        assert_eq!(tls_server_name(&u, None), "localhost");
+        assert_eq!(tls_server_name(&u, Some("api.test:8443")), "api.test");
+        assert_eq!(tls_server_name(&u, Some("api.test")), "api.test");
+        assert_eq!(tls_server_name(&u, Some("[::1]:8443")), "::1");
+    }
+
+    #[test]
+    fn bad_urls_are_refused() {
         for bad in [
             "ftp://x",
             "http://",
+            "https://",
             "http://h:0/",
             "http://h:x/",
             "http://u@h/",

@@ -18,8 +18,9 @@ const MR: f64 = 150.0;
 const MT: f64 = 20.0;
 const MB: f64 = 45.0;
 /// Line colours, one per scenario (cycled).
-const COLOURS: [&str; 8] = [
+const COLOURS: [&str; 11] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+    "#7f7f7f", "#bcbd22", "#000000",
 ];
 /// Percentiles on the x axis: p0 … p99.999, plotted at log10(1 / (1 - p)).
 const X_TICKS: [(f64, &str); 6] = [
@@ -224,6 +225,8 @@ mod tests {
             errors: stats.errors,
             check_failures: 0,
             bad_response_example: None,
+            tls: None,
+            tls_error_example: None,
             cpu: Default::default(),
             cpu_us_per_request: 0.0,
         };

@@ -1,35 +1,31 @@
 //! `torii-loadtest suite`: starts `torii mirror` backends, a `torii run` gateway with a generated
-//! config and, when installed, nginx; then loads each scenario in turn (direct to the mirror,
-//! Torii plain, V1, V2, V2 + info token, nginx) and writes a table, `report.json` and
-//! `report.html`.
+//! config and, when installed, nginx ([`lab`]); probes that the gateway enforces API keys and
+//! tokens and obtains an access token ([`setup`]); then loads each scenario in turn (direct to
+//! the mirror, Torii plain, V1, V2, V2 + info token, API key, bearer token, TLS termination,
+//! nginx plain and TLS: [`scenarios`]) and writes a table, `report.json` and `report.html`.
 //!
-//! Owns scenario selection, process start-up order and the proxy-CPU measurement
-//! (`/proc/PID/stat` before and after each scenario). The load itself is
-//! [`crate::generator`]; every process started here is a [`procs::ProcGuard`], killed on drop
+//! Owns the order of those steps and the report types. The load itself is
+//! [`crate::generator`]; every process started is a [`procs::ProcGuard`], killed on drop
 //! whether the suite succeeds or fails.
 
 pub mod config;
 pub mod html;
+pub mod lab;
 pub mod procs;
+pub mod scenarios;
+pub mod setup;
 
 use std::io::Read;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::cli::SuiteArgs;
-use crate::generator::RunOptions;
 use crate::report::{fmt_us, Report};
-use crate::response::Checks;
-use crate::target::RequestSpec;
-use config::{host_of, Backends, SECRET_ENV};
-use procs::{children_of, free_port, total_cpu_s, ProcGuard, TempDir};
-
-/// How long a started process may take to listen.
-const START_LIMIT: Duration = Duration::from_secs(10);
+use lab::Lab;
+use procs::TempDir;
+use scenarios::{load, scenarios};
 
 /// One scenario's outcome.
 #[derive(Debug, Clone, Serialize)]
@@ -120,19 +116,6 @@ impl SuiteReport {
     }
 }
 
-/// A scenario to load.
-struct Scenario {
-    name: String,
-    about: String,
-    port: u16,
-    host: Option<String>,
-    /// The proxy's master process (None for the direct run).
-    proxy: Option<u32>,
-    /// Also count children of the proxy (nginx workers).
-    proxy_children: bool,
-    backend: u32,
-}
-
 /// Parses nothing, runs everything; returns the exit code (0 clean, 1 errors or check
 /// failures, 2 the suite could not run).
 pub fn main(args: &SuiteArgs) -> i32 {
@@ -187,7 +170,7 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
 }
 
 /// A 64-character secret (32 random bytes, hex) from /dev/urandom.
-fn new_secret() -> Result<String, String> {
+pub fn new_secret() -> Result<String, String> {
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
@@ -195,190 +178,25 @@ fn new_secret() -> Result<String, String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn loopback(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-/// Starts `torii mirror` on a free port with `extra` flags; returns the guard and the port.
-fn start_mirror(
-    torii: &Path,
-    dir: &Path,
-    name: &str,
-    extra: &[&str],
-) -> Result<(ProcGuard, u16), String> {
-    let port = free_port()?;
-    let log = dir.join(format!("{name}.log"));
-    let mut cmd = Command::new(torii);
-    cmd.arg("mirror")
-        .arg("--listen")
-        .arg(loopback(port).to_string())
-        .args(["--workers", "1"])
-        .args(extra);
-    let mut guard = ProcGuard::spawn(name, cmd, &log)?;
-    guard.wait_ready(loopback(port), START_LIMIT, &log)?;
-    Ok((guard, port))
-}
-
-/// Runs the suite; the guards it creates kill every process before this returns.
+/// Runs the suite; the lab's guards kill every process before this returns.
 pub fn run_suite(args: &SuiteArgs) -> Result<SuiteReport, String> {
     let torii = find_torii(args.torii.as_deref())?;
     let tmp = TempDir::new()?;
-    let dir = tmp.path.clone();
-    let secret = new_secret()?;
     let (duration, connections) = if args.quick {
         (Duration::from_secs(2), 16)
     } else {
         (Duration::from_secs(10), 64)
     };
-    let mut skipped = Vec::new();
-    let mut guards: Vec<ProcGuard> = Vec::new();
-
-    let help = Command::new(&torii)
-        .args(["mirror", "--help"])
-        .output()
-        .map_err(|e| format!("{} mirror --help: {e}", torii.display()))?;
-    let challenge_ok = String::from_utf8_lossy(&help.stdout).contains("--challenge");
-
-    let (mirror, plain_port) = start_mirror(&torii, &dir, "mirror", &[])?;
-    let mirror_pid = mirror.pid();
-    guards.push(mirror);
-    let mut backends = Backends {
-        plain: plain_port,
-        v1: None,
-        v2: None,
-    };
-    let mut challenge_pids = (0, 0);
-    if challenge_ok {
-        let (m1, p1) = start_mirror(&torii, &dir, "mirror-v1", &["--challenge", "v1"])?;
-        let (m2, p2) = start_mirror(
-            &torii,
-            &dir,
-            "mirror-v2",
-            &["--challenge", "v2", "--secret", &secret],
-        )?;
-        challenge_pids = (m1.pid(), m2.pid());
-        backends.v1 = Some(p1);
-        backends.v2 = Some(p2);
-        guards.push(m1);
-        guards.push(m2);
-    } else {
-        for name in ["torii-v1", "torii-v2", "torii-v2-info"] {
-            skipped.push(Skipped {
-                name: name.into(),
-                reason: "`torii mirror --help` does not list --challenge yet".into(),
-            });
-        }
-        println!("note: torii mirror has no --challenge yet; skipping the V1, V2 and info-token scenarios");
-    }
-
-    let gw_port = free_port()?;
-    let cfg_path = dir.join("torii.toml");
-    std::fs::write(&cfg_path, config::gateway_toml(gw_port, &backends))
-        .map_err(|e| format!("{}: {e}", cfg_path.display()))?;
-    let gw_log = dir.join("torii.log");
-    let mut cmd = Command::new(&torii);
-    cmd.arg("run")
-        .arg("--config")
-        .arg(&cfg_path)
-        .env(SECRET_ENV, &secret);
-    let mut gateway = ProcGuard::spawn("torii", cmd, &gw_log)?;
-    gateway.wait_ready(loopback(gw_port), START_LIMIT, &gw_log)?;
-    let gw_pid = gateway.pid();
-    guards.push(gateway);
-
-    let mut scenarios = vec![
-        Scenario {
-            name: "mirror".into(),
-            about: "generator → mirror, no proxy (the baseline)".into(),
-            port: plain_port,
-            host: None,
-            proxy: None,
-            proxy_children: false,
-            backend: mirror_pid,
-        },
-        Scenario {
-            name: "torii-plain".into(),
-            about: "generator → torii (route without security) → mirror".into(),
-            port: gw_port,
-            host: Some(host_of("plain")),
-            proxy: Some(gw_pid),
-            proxy_children: false,
-            backend: mirror_pid,
-        },
-    ];
-    if challenge_ok {
-        for (route, about, backend) in [
-            (
-                "v1",
-                "torii with the V1 challenge (state echoed back)",
-                challenge_pids.0,
-            ),
-            (
-                "v2",
-                "torii with the V2 challenge (signed tokens both ways)",
-                challenge_pids.1,
-            ),
-            (
-                "v2-info",
-                "torii with V2 and an Otoroshi-Claim info token",
-                challenge_pids.1,
-            ),
-        ] {
-            scenarios.push(Scenario {
-                name: format!("torii-{route}"),
-                about: about.into(),
-                port: gw_port,
-                host: Some(host_of(route)),
-                proxy: Some(gw_pid),
-                proxy_children: false,
-                backend,
-            });
-        }
-    }
-    match find_on_path("nginx") {
-        None => {
-            skipped.push(Skipped {
-                name: "nginx".into(),
-                reason: "nginx is not on PATH".into(),
-            });
-            println!("note: nginx not installed; skipping the nginx scenario");
-        }
-        Some(nginx) => {
-            let port = free_port()?;
-            let conf = dir.join("nginx.conf");
-            std::fs::write(&conf, config::nginx_conf(&dir, port, plain_port))
-                .map_err(|e| format!("{}: {e}", conf.display()))?;
-            let log = dir.join("nginx.log");
-            let mut cmd = Command::new(nginx);
-            cmd.arg("-p")
-                .arg(&dir)
-                .arg("-e")
-                .arg(dir.join("nginx-error.log"))
-                .arg("-c")
-                .arg(&conf);
-            let mut g = ProcGuard::spawn("nginx", cmd, &log)?;
-            g.wait_ready(loopback(port), START_LIMIT, &log)?;
-            scenarios.push(Scenario {
-                name: "nginx".into(),
-                about: "generator → nginx (2 workers, keep-alive upstream) → mirror".into(),
-                port,
-                host: None,
-                proxy: Some(g.pid()),
-                proxy_children: true,
-                backend: mirror_pid,
-            });
-            guards.push(g);
-        }
-    }
-
+    let mut lab = Lab::start(&torii, &tmp.path)?;
+    let token = lab.probe_and_fetch_token()?;
     let mut results = Vec::new();
     let mut driver = String::new();
-    for sc in &scenarios {
-        for g in guards.iter_mut() {
+    for sc in scenarios(&lab, &token) {
+        for g in lab.guards.iter_mut() {
             g.check_alive()?;
         }
         println!("running {} for {:.0?}...", sc.name, duration);
-        let (result, proxy_cpu, backend_cpu) = load(sc, duration, connections)?;
+        let (result, proxy_cpu, backend_cpu) = load(&sc, duration, connections)?;
         driver = result.driver.to_string();
         let report = Report::from_run(&result);
         let per_req = |cpu: f64| (report.requests > 0).then(|| cpu * 1e6 / report.requests as f64);
@@ -396,56 +214,11 @@ pub fn run_suite(args: &SuiteArgs) -> Result<SuiteReport, String> {
         duration_s: duration.as_secs_f64(),
         driver,
         scenarios: results,
-        skipped,
+        skipped: std::mem::take(&mut lab.skipped),
     };
     write_reports(&args.out, &report)?;
-    drop(guards);
+    drop(lab);
     Ok(report)
-}
-
-/// Loads one scenario; returns the run and the CPU seconds the proxy and the backend spent.
-fn load(
-    sc: &Scenario,
-    duration: Duration,
-    connections: usize,
-) -> Result<(crate::generator::RunResult, Option<f64>, f64), String> {
-    let proxy_pids = |p: u32| {
-        let mut pids = vec![p];
-        if sc.proxy_children {
-            pids.extend(children_of(p));
-        }
-        pids
-    };
-    let pids = sc.proxy.map(proxy_pids).unwrap_or_default();
-    let proxy_before = total_cpu_s(&pids);
-    let backend_before = total_cpu_s(&[sc.backend]);
-    let options = RunOptions {
-        url: format!("http://127.0.0.1:{}/suite?q=1", sc.port),
-        request: RequestSpec {
-            method: "GET".into(),
-            host: sc.host.clone(),
-            headers: vec!["Accept: application/json".into()],
-            body: Vec::new(),
-        },
-        connections,
-        threads: 1,
-        duration,
-        max_requests: None,
-        rate: None,
-        timeout: Duration::from_secs(5),
-        checks: Checks {
-            status: Some(200),
-            ..Checks::default()
-        },
-        allow_remote: false,
-        progress: false,
-    };
-    let result = crate::generator::run(options)?;
-    let proxy_cpu = sc
-        .proxy
-        .map(|_| (total_cpu_s(&pids) - proxy_before).max(0.0));
-    let backend_cpu = (total_cpu_s(&[sc.backend]) - backend_before).max(0.0);
-    Ok((result, proxy_cpu, backend_cpu))
 }
 
 /// Writes `report.json` and `report.html` into `out` (created if needed).

@@ -1,0 +1,320 @@
+//! The suite's scenarios: what each one loads (URL, Host, headers, TLS trust), the checks every
+//! response must pass so that a fast but wrong gateway does not look good, and whose CPU is
+//! charged to it; and [`load`], which runs one and reads the proxy's and backend's CPU time
+//! (`/proc/PID/stat`) before and after.
+//!
+//! Owns the scenario definitions only; the processes are [`super::lab`], the load is
+//! [`crate::generator`].
+
+use std::time::Duration;
+
+use super::config::{host_of, CLIENT_ID};
+use super::lab::Lab;
+use super::procs::{children_of, total_cpu_s};
+use crate::generator::{RunOptions, RunResult};
+use crate::response::Checks;
+use crate::target::RequestSpec;
+use crate::tls::TlsOptions;
+
+/// Path every scenario requests; the mirror echoes it, which the checks look for.
+const PATH: &str = "/suite?q=1";
+/// What the mirror's description of the request contains for [`PATH`].
+const ECHOED_PATH: &[u8] = b"\"path\":\"/suite\"";
+
+/// One scenario to load.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Name in the table (`torii-plain`, …).
+    pub name: String,
+    /// What it measures.
+    pub about: String,
+    /// Target URL.
+    pub url: String,
+    /// Host header (and TLS server name).
+    pub host: Option<String>,
+    /// Extra request headers (credentials).
+    pub headers: Vec<String>,
+    /// Per-response checks.
+    pub checks: Checks,
+    /// Trust for https scenarios.
+    pub tls: TlsOptions,
+    /// The proxy's process (None for the direct run).
+    pub proxy: Option<u32>,
+    /// Also count children of the proxy (nginx workers).
+    pub proxy_children: bool,
+    /// The backend (mirror) process.
+    pub backend: u32,
+}
+
+/// Status 200, `contains` in the body (the mirror's description of the request) and none of
+/// `lacks`.
+fn checks(contains: &[u8], lacks: &[&[u8]]) -> Checks {
+    Checks {
+        status: Some(200),
+        headers: Vec::new(),
+        body_contains: Some(contains.to_vec()),
+        body_lacks: lacks.iter().map(|l| l.to_vec()).collect(),
+    }
+}
+
+/// The scenarios that can run on `lab`, in table order; `token` is the bearer scenario's
+/// access token.
+pub fn scenarios(lab: &Lab, token: &str) -> Vec<Scenario> {
+    let http = |port: u16| format!("http://127.0.0.1:{port}{PATH}");
+    let https = |port: u16| format!("https://127.0.0.1:{port}{PATH}");
+    let gw = lab.gateway;
+    let base = Scenario {
+        name: String::new(),
+        about: String::new(),
+        url: http(gw.http),
+        host: Some(host_of("plain")),
+        headers: Vec::new(),
+        checks: checks(ECHOED_PATH, &[]),
+        tls: TlsOptions::default(),
+        proxy: Some(gw.pid),
+        proxy_children: false,
+        backend: lab.mirror.pid,
+    };
+    let named = |name: &str, about: &str| Scenario {
+        name: name.into(),
+        about: about.into(),
+        ..base.clone()
+    };
+    let mut list = vec![
+        Scenario {
+            url: http(lab.mirror.port),
+            host: None,
+            proxy: None,
+            ..named("mirror", "generator → mirror, no proxy (the baseline)")
+        },
+        named(
+            "torii-plain",
+            "generator → torii (route without security) → mirror",
+        ),
+    ];
+    if let Some((v1, v2)) = lab.challenge {
+        list.push(Scenario {
+            host: Some(host_of("v1")),
+            backend: v1.pid,
+            ..named(
+                "torii-v1",
+                "torii with the V1 challenge (state echoed back)",
+            )
+        });
+        list.push(Scenario {
+            host: Some(host_of("v2")),
+            backend: v2.pid,
+            ..named(
+                "torii-v2",
+                "torii with the V2 challenge (signed tokens both ways)",
+            )
+        });
+        list.push(Scenario {
+            host: Some(host_of("v2-info")),
+            backend: v2.pid,
+            // The mirror verified the claim (else 401) and lists the header it received.
+            checks: checks(b"\"otoroshi-claim\":\"ey", &[]),
+            ..named(
+                "torii-v2-info",
+                "torii with V2 and an Otoroshi-Claim info token",
+            )
+        });
+    }
+    list.push(Scenario {
+        host: Some(host_of("apikey")),
+        headers: vec![
+            format!("Otoroshi-Client-Id: {CLIENT_ID}"),
+            format!("Otoroshi-Client-Secret: {}", lab.apikey_secret),
+        ],
+        // The key is checked (probed: 401 without it) and wiped before the mirror.
+        checks: checks(
+            ECHOED_PATH,
+            &[b"otoroshi-client-secret", b"otoroshi-client-id"],
+        ),
+        ..named(
+            "torii-apikey",
+            "torii checking an API key (Otoroshi-Client-Id/Secret headers)",
+        )
+    });
+    list.push(Scenario {
+        host: Some(host_of("bearer")),
+        headers: vec![format!("Authorization: Bearer {token}")],
+        checks: checks(ECHOED_PATH, &[b"\"authorization\""]),
+        ..named(
+            "torii-bearer",
+            "torii verifying an access token from its own token service (ES256)",
+        )
+    });
+    let trust = TlsOptions {
+        ca: Some(lab.pki.ca.clone()),
+        insecure: false,
+    };
+    list.push(Scenario {
+        url: https(gw.https),
+        tls: trust.clone(),
+        checks: checks(b"\"x-forwarded-proto\":\"https\"", &[]),
+        ..named(
+            "torii-tls",
+            "generator → torii https listener (TLS terminated) → plain mirror",
+        )
+    });
+    if let Some(n) = lab.nginx {
+        let nginx = Scenario {
+            url: http(n.http),
+            host: None,
+            proxy: Some(n.pid),
+            proxy_children: true,
+            ..named(
+                "nginx",
+                "generator → nginx (2 workers, keep-alive upstream) → mirror",
+            )
+        };
+        if let Some(port) = n.https {
+            list.push(nginx.clone());
+            list.push(Scenario {
+                name: "nginx-tls".into(),
+                about: "generator → nginx terminating TLS (2 workers) → plain mirror".into(),
+                url: https(port),
+                host: Some("nginx.test".into()),
+                tls: trust,
+                checks: checks(b"\"x-forwarded-proto\":\"https\"", &[]),
+                ..nginx
+            });
+        } else {
+            list.push(nginx);
+        }
+    }
+    list
+}
+
+/// Loads one scenario; returns the run and the CPU seconds the proxy and the backend spent.
+pub fn load(
+    sc: &Scenario,
+    duration: Duration,
+    connections: usize,
+) -> Result<(RunResult, Option<f64>, f64), String> {
+    let pids = sc
+        .proxy
+        .map(|p| {
+            let mut pids = vec![p];
+            if sc.proxy_children {
+                pids.extend(children_of(p));
+            }
+            pids
+        })
+        .unwrap_or_default();
+    let proxy_before = total_cpu_s(&pids);
+    let backend_before = total_cpu_s(&[sc.backend]);
+    let mut headers = vec!["Accept: application/json".to_string()];
+    headers.extend(sc.headers.iter().cloned());
+    let options = RunOptions {
+        url: sc.url.clone(),
+        tls: sc.tls.clone(),
+        request: RequestSpec {
+            method: "GET".into(),
+            host: sc.host.clone(),
+            headers,
+            body: Vec::new(),
+        },
+        connections,
+        threads: 1,
+        duration,
+        max_requests: None,
+        rate: None,
+        timeout: Duration::from_secs(5),
+        checks: sc.checks.clone(),
+        allow_remote: false,
+        progress: false,
+    };
+    let result = crate::generator::run(options)?;
+    let proxy_cpu = sc
+        .proxy
+        .map(|_| (total_cpu_s(&pids) - proxy_before).max(0.0));
+    let backend_cpu = (total_cpu_s(&[sc.backend]) - backend_before).max(0.0);
+    Ok((result, proxy_cpu, backend_cpu))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suite::lab::{Gateway, Nginx, Proc};
+    use crate::suite::setup::Pki;
+
+    fn lab(challenge: bool, nginx_tls: bool) -> Lab {
+        let p = |port, pid| Proc { port, pid };
+        Lab {
+            guards: Vec::new(),
+            mirror: p(9001, 1),
+            challenge: challenge.then(|| (p(9002, 2), p(9003, 3))),
+            gateway: Gateway {
+                http: 8080,
+                https: 8443,
+                pid: 10,
+            },
+            nginx: Some(Nginx {
+                http: 7000,
+                https: nginx_tls.then_some(7443),
+                pid: 20,
+            }),
+            pki: Pki {
+                ca: "/tmp/ca.pem".into(),
+                cert: "/tmp/s.pem".into(),
+                key: "/tmp/s.key".into(),
+            },
+            apikey_secret: "s3cret".into(),
+            skipped: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn every_scenario_checks_its_responses_and_targets_the_right_process() {
+        let list = scenarios(&lab(true, true), "tok.en.x");
+        let names: Vec<&str> = list.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "mirror",
+                "torii-plain",
+                "torii-v1",
+                "torii-v2",
+                "torii-v2-info",
+                "torii-apikey",
+                "torii-bearer",
+                "torii-tls",
+                "nginx",
+                "nginx-tls"
+            ]
+        );
+        for sc in &list {
+            assert_eq!(sc.checks.status, Some(200), "{}", sc.name);
+            assert!(sc.checks.body_contains.is_some(), "{}", sc.name);
+            let tls = sc.url.starts_with("https://");
+            assert_eq!(tls, sc.tls.ca.is_some(), "{}", sc.name);
+            assert!(!sc.tls.insecure, "{}", sc.name);
+        }
+        let by = |n: &str| list.iter().find(|s| s.name == n).unwrap();
+        assert_eq!(by("mirror").proxy, None);
+        assert_eq!(by("torii-v2-info").backend, 3);
+        let apikey = by("torii-apikey");
+        assert!(apikey
+            .headers
+            .contains(&"Otoroshi-Client-Secret: s3cret".to_string()));
+        assert_eq!(apikey.checks.body_lacks.len(), 2);
+        assert_eq!(
+            by("torii-bearer").headers,
+            ["Authorization: Bearer tok.en.x"]
+        );
+        assert_eq!(by("torii-tls").url, "https://127.0.0.1:8443/suite?q=1");
+        let ng = by("nginx-tls");
+        assert_eq!((ng.proxy, ng.proxy_children), (Some(20), true));
+        assert_eq!(ng.host.as_deref(), Some("nginx.test"));
+    }
+
+    #[test]
+    fn missing_features_drop_their_scenarios() {
+        let list = scenarios(&lab(false, false), "t");
+        let names: Vec<&str> = list.iter().map(|s| s.name.as_str()).collect();
+        assert!(!names.iter().any(|n| n.starts_with("torii-v")));
+        assert!(names.contains(&"nginx") && !names.contains(&"nginx-tls"));
+    }
+}
