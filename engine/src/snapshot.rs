@@ -81,6 +81,10 @@ pub struct RuntimeLimits {
     pub body_min_rate: u64,
     /// ...enforced once the body has taken this long.
     pub body_min_rate_grace: Duration,
+    /// Minimum average send rate of a response body to the client, bytes per second (0: off)...
+    pub response_min_rate: u64,
+    /// ...enforced once writing it has taken this long.
+    pub response_min_rate_grace: Duration,
     /// Deadline to connect to an upstream.
     pub upstream_connect_timeout: Duration,
     /// Longest wait for upstream bytes (response head and body).
@@ -216,6 +220,8 @@ impl Snapshot {
             body_timeout: l.body_idle_timeout,
             body_min_rate: l.body_min_rate,
             body_min_rate_grace: l.body_min_rate_grace,
+            response_min_rate: l.response_min_rate,
+            response_min_rate_grace: l.response_min_rate_grace,
             upstream_connect_timeout: l.upstream_connect_timeout,
             upstream_timeout: l.upstream_timeout,
             tls_handshake_timeout: l.tls_handshake_timeout,

@@ -1,7 +1,8 @@
 //! The service-to-service example (`examples/service-to-service/run.sh`) end to end: the script
-//! generates its CA, certificates and STS key, starts two `torii mirror` services, their TLS
-//! sidecars and the edge gateway (the real `torii` binary), and walks through the five steps
-//! with curl. It must finish with "all five steps passed".
+//! generates its CA, certificates and the STS's RSA key, starts the STS (Torii's client-credentials
+//! token service), fetches its JWKS, starts two `torii mirror` services, their TLS sidecars and
+//! the edge gateway (the real `torii` binary), gets a token from the STS and walks through the
+//! five steps with curl. It must finish with "all five steps passed".
 //!
 //! Needs `openssl` and `curl`; without them the test prints why and skips.
 
@@ -22,11 +23,11 @@ fn have(tool: &str) -> bool {
             .is_ok_and(|o| o.status.success())
 }
 
-/// A base port with the 5 ports from it free on 127.0.0.1 (checked by binding them).
+/// A base port with the 6 ports from it free on 127.0.0.1 (checked by binding them).
 fn free_base() -> u16 {
     let start = 20_000 + (std::process::id() % 2_000) as u16 * 10;
     for base in (start..50_000).step_by(7) {
-        let free = (0..5).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+        let free = (0..6).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
         if free {
             return base;
         }

@@ -1,6 +1,6 @@
 //! `[routes.jwt]` end to end through an in-process gateway and mirror: tokens minted by
 //! independent libraries (the `jsonwebtoken` crate, RS256 with a PEM key and a JWKS; PyJWT,
-//! HS256) are accepted from a header, a query parameter or a cookie; refused tokens get 401
+//! HS256, and RS256 where its `cryptography` extra is installed) are accepted from a header, a query parameter or a cookie; refused tokens get 401
 //! with an `Otoroshi-Error` reason and never reach the backend; `pass`, `strip` and
 //! `exchange` forward what they say.
 
@@ -293,4 +293,78 @@ fn hs256_from_pyjwt_is_accepted() {
     )
     .unwrap();
     assert_refused(&bearer(addr, &forged), "bad signature");
+}
+
+/// Whether PyJWT can sign and verify RSA/EC (its `cryptography` extra). PyJWT itself is required
+/// (.ci/test installs it); without `cryptography` the RSA tests say so and skip.
+fn pyjwt_has_crypto() -> bool {
+    let probe = Command::new("python3").args(["-c", "import jwt"]).output();
+    assert!(
+        probe.as_ref().is_ok_and(|o| o.status.success()),
+        "python3 with PyJWT is required (.ci/test installs it)"
+    );
+    let crypto = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, jwt.algorithms; sys.exit(0 if jwt.algorithms.has_crypto else 1)",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !crypto {
+        eprintln!(
+            "SKIPPED: PyJWT has no RSA support here (the `cryptography` module is missing; \
+             .ci/test installs pyjwt[crypto] where pip can)"
+        );
+    }
+    crypto
+}
+
+/// An RS256 token signed by PyJWT with the test key, `kid` sts-1.
+fn pyjwt_rs256(aud: &str) -> String {
+    let script = format!(
+        "import jwt, time\nnow = int(time.time())\nkey = open('{}').read()\nprint(jwt.encode({{'iss': 'https://sts.test', 'aud': '{aud}', 'sub': 'py-rsa', 'scope': 'inventory:read', 'iat': now, 'nbf': now, 'exp': now + 300}}, key, algorithm='RS256', headers={{'kid': 'sts-1'}}))",
+        keys_dir().join("rsa2048.pem").display()
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn rs256_from_pyjwt_is_accepted() {
+    if !pyjwt_has_crypto() {
+        return;
+    }
+    let token = pyjwt_rs256("inventory");
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (header["alg"].as_str(), header["kid"].as_str()),
+        (Some("RS256"), Some("sts-1"))
+    );
+    let addr = setup(&pem_route(""), false);
+    let r = bearer(addr, &token);
+    assert_eq!(r.status, 200, "{}", r.text());
+    // `pass`: the backend got PyJWT's token unchanged.
+    assert!(r.text().contains(&token), "{}", r.text());
+    // PyJWT's token for another audience, and this token's claims under that one's signature.
+    let billing = pyjwt_rs256("billing");
+    assert_refused(&bearer(addr, &billing), "wrong audience");
+    let (signed, _) = token.rsplit_once('.').unwrap();
+    let (_, other_sig) = billing.rsplit_once('.').unwrap();
+    assert_refused(
+        &bearer(addr, &format!("{signed}.{other_sig}")),
+        "bad signature",
+    );
 }

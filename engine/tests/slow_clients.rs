@@ -3,7 +3,8 @@
 //! many idle connections, all at once, while a normal client measures its own latency.
 //!
 //! Asserted: every attack connection is cut near its deadline (client_header_timeout,
-//! body_min_rate, body_idle_timeout for writes to the client, keepalive_timeout); Torii's
+//! body_min_rate, body_idle_timeout for writes to the client, keepalive_timeout, and in its own
+//! test response_min_rate for a client that reads, but too slowly); Torii's
 //! resident memory does not grow with the response the slow reader refuses to read (bodies
 //! stream through a bounded buffer); and the normal client's p99 stays within 2× of its quiet
 //! p99 — with an absolute floor of 25 ms, because on a loaded 2-core CI machine a sub-millisecond
@@ -217,4 +218,118 @@ fn slow_and_greedy_clients_are_cut_and_do_not_slow_a_normal_client() {
         rss_during < rss_before + 16 * 1024,
         "VmRSS grew from {rss_before} KiB to {rss_during} KiB while a client refused a 64 MiB body"
     );
+}
+
+/// Size of the responses of the minimum-send-rate test.
+const RATE_BODY: usize = 16 * 1024 * 1024;
+
+/// A backend for the send-rate test: `/big` is a 16 MiB body written as fast as Torii takes
+/// it (the handler counts, in `aborted`, responses whose writes failed: Torii closed the
+/// connection mid-body); `/trickle` is 320 KiB sent in 16 KiB pieces every 100 ms (a slow
+/// upstream, 160 KiB/s).
+fn rate_backend(aborted: std::sync::Arc<std::sync::atomic::AtomicUsize>) -> RawBackend {
+    raw_backend(move |_, mut s, log| {
+        let mut buf = Vec::new();
+        while let Some(req) = read_request(&mut s, &mut buf, log) {
+            let trickle = req.starts_with(b"GET /trickle ");
+            let (len, piece) = if trickle {
+                (320 * 1024, 16 * 1024)
+            } else {
+                (RATE_BODY, 64 * 1024)
+            };
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n");
+            let chunk = vec![b'y'; piece];
+            let ok = s.write_all(head.as_bytes()).is_ok()
+                && (0..len / piece).all(|_| {
+                    if trickle {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    s.write_all(&chunk).is_ok()
+                });
+            if !ok {
+                aborted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                return;
+            }
+        }
+    })
+}
+
+/// Sends `GET path` and reads the whole response at full speed; its body length.
+fn fetch_body_len(addr: SocketAddr, path: &str) -> usize {
+    let mut s = connect(addr);
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: rate.test\r\n\r\n").as_bytes())
+        .unwrap();
+    let r = read_response(&mut s, &mut Vec::new(), "GET").unwrap();
+    assert_eq!(r.status, 200);
+    r.body.len()
+}
+
+/// `response_min_rate`: a client that keeps reading, but only ~40 KiB/s through a 4 KiB receive
+/// buffer, never waits out `body_idle_timeout` (60 s here) yet is cut once the bytes Torii handed
+/// to the kernel (the socket's send buffer, a few MiB on loopback) would have taken it longer
+/// than the minimum rate allows; the upstream connection is then closed mid-body, not pooled.
+/// A client reading at full speed gets the whole body, and so does a fast client behind a slow
+/// upstream (only the time spent writing to the client counts).
+///
+/// The cut is observed on the server side (the backend sees its connection closed): bytes
+/// already queued in the kernel still reach the client after Torii closes its socket.
+#[test]
+fn trickle_reader_is_cut_by_the_minimum_send_rate() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+    let aborted = Arc::new(AtomicUsize::new(0));
+    let b = rate_backend(aborted.clone());
+    let toml = format!(
+        "{}{}",
+        gateway_header(
+            "body_idle_timeout = \"60s\"\nresponse_min_rate = 1048576\nresponse_min_rate_grace = \"1s\""
+        ),
+        route("rate", "rate.test", "/", &[b.addr])
+    );
+    let dir = TempDir::new("send-rate");
+    let torii = Torii::run(&dir.write("torii.toml", &toml));
+    let addr = torii.addr;
+
+    // Full speed: the whole 16 MiB, and the slow upstream's whole body.
+    assert_eq!(fetch_body_len(addr, "/big"), RATE_BODY);
+    assert_eq!(fetch_body_len(addr, "/trickle"), 320 * 1024);
+    assert_eq!(aborted.load(SeqCst), 0);
+
+    // The trickle reader: 2 KiB every 50 ms, until the backend sees the cut (20 s at most).
+    let done = Arc::new(AtomicBool::new(false));
+    let done2 = done.clone();
+    let reader = std::thread::spawn(move || {
+        let sock =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.set_recv_buffer_size(4096).unwrap();
+        sock.connect(&addr.into()).unwrap();
+        let mut s: TcpStream = sock.into();
+        s.write_all(b"GET /big HTTP/1.1\r\nHost: rate.test\r\n\r\n")
+            .unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let (start, mut total) = (Instant::now(), 0usize);
+        let mut tmp = [0u8; 2048];
+        while !done2.load(SeqCst) && start.elapsed() < Duration::from_secs(20) {
+            match s.read(&mut tmp) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        total
+    });
+    let start = Instant::now();
+    while aborted.load(SeqCst) == 0 && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = start.elapsed();
+    done.store(true, SeqCst);
+    let total = reader.join().unwrap();
+    eprintln!("trickle reader cut after {took:?} ({total} bytes read by then)");
+    assert_eq!(aborted.load(SeqCst), 1, "not cut after {took:?}");
+    assert!(total < RATE_BODY / 4, "the reader got {total} bytes");
+    // Well before body_idle_timeout (60 s): the rate cut it.
+    assert!(took < Duration::from_secs(15), "cut only after {took:?}");
+    // The gateway still serves a full-speed client.
+    assert_eq!(fetch_body_len(addr, "/big"), RATE_BODY);
 }

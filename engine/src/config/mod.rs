@@ -71,6 +71,10 @@ pub mod defaults {
     pub const BODY_MIN_RATE: u64 = 1_024;
     /// `limits.body_min_rate_grace`.
     pub const BODY_MIN_RATE_GRACE: Duration = Duration::from_secs(5);
+    /// `limits.response_min_rate`, bytes per second.
+    pub const RESPONSE_MIN_RATE: u64 = 1_024;
+    /// `limits.response_min_rate_grace`.
+    pub const RESPONSE_MIN_RATE_GRACE: Duration = Duration::from_secs(5);
     /// `limits.tls_handshake_timeout`.
     pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
     /// `routes.jwt.leeway`.
@@ -167,6 +171,11 @@ pub struct Limits {
     pub body_min_rate: u64,
     /// How long a request body may take before `body_min_rate` is enforced.
     pub body_min_rate_grace: Duration,
+    /// Minimum average rate at which the client takes a response body, bytes per second,
+    /// measured over the time spent writing to it (0 = no minimum).
+    pub response_min_rate: u64,
+    /// Writing time a response body may take before `response_min_rate` is enforced.
+    pub response_min_rate_grace: Duration,
     /// Deadline for a TLS handshake on an https listener (the connection is closed after it).
     pub tls_handshake_timeout: Duration,
 }
@@ -185,6 +194,8 @@ impl Default for Limits {
             body_idle_timeout: defaults::BODY_IDLE_TIMEOUT,
             body_min_rate: defaults::BODY_MIN_RATE,
             body_min_rate_grace: defaults::BODY_MIN_RATE_GRACE,
+            response_min_rate: defaults::RESPONSE_MIN_RATE,
+            response_min_rate_grace: defaults::RESPONSE_MIN_RATE_GRACE,
             tls_handshake_timeout: defaults::TLS_HANDSHAKE_TIMEOUT,
         }
     }

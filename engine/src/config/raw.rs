@@ -136,6 +136,10 @@ pub struct RawLimits {
     pub body_min_rate: Option<i64>,
     /// Time a request body may take before `body_min_rate` is enforced.
     pub body_min_rate_grace: Option<RawDuration>,
+    /// Minimum average send rate of a response body to the client, bytes per second (0 = off).
+    pub response_min_rate: Option<i64>,
+    /// Time spent writing a response body before `response_min_rate` is enforced.
+    pub response_min_rate_grace: Option<RawDuration>,
     /// Deadline for a TLS handshake on an https listener.
     pub tls_handshake_timeout: Option<RawDuration>,
 }

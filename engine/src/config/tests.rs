@@ -376,7 +376,8 @@ fn limits_are_checked() {
     let text = format!(
         "{MINIMAL}[limits]\nmax_header_bytes = 0\nmax_headers = 5000\nmax_request_line_bytes = 4096\nmax_body_bytes = -5\n\
          client_header_timeout = \"0s\"\nkeepalive_timeout = \"5\"\nupstream_connect_timeout = \"250ms\"\nupstream_timeout = \"2m\"\n\
-         body_idle_timeout = \"1x\"\nbody_min_rate = 0\nbody_min_rate_grace = \"0s\"\n"
+         body_idle_timeout = \"1x\"\nbody_min_rate = 0\nbody_min_rate_grace = \"0s\"\n\
+         response_min_rate = -1\nresponse_min_rate_grace = \"1x\"\n"
     );
     assert_eq!(
         errors(&text),
@@ -387,13 +388,26 @@ fn limits_are_checked() {
             "limits.client_header_timeout: duration must be greater than zero",
             "limits.keepalive_timeout: invalid duration \"5\": a unit is required (ms, s, m, h)",
             "limits.body_idle_timeout: invalid duration \"1x\": unknown unit (use ms, s, m or h)",
+            "limits.response_min_rate: must be between 0 and 9223372036854775807",
+            "limits.response_min_rate_grace: invalid duration \"1x\": unknown unit (use ms, s, m or h)",
         ]
     );
-    let good = format!("{MINIMAL}[limits]\nupstream_connect_timeout = \"250ms\"\nupstream_timeout = \"2m\"\nbody_min_rate = 0\nmax_request_line_bytes = 4096\n");
+    let good = format!("{MINIMAL}[limits]\nupstream_connect_timeout = \"250ms\"\nupstream_timeout = \"2m\"\nbody_min_rate = 0\nmax_request_line_bytes = 4096\nresponse_min_rate = 0\nresponse_min_rate_grace = \"0s\"\n");
     let l = ok(&good).limits;
     assert_eq!(l.upstream_connect_timeout, Duration::from_millis(250));
     assert_eq!(l.upstream_timeout, Duration::from_secs(120));
     assert_eq!(l.body_min_rate, 0);
+    assert_eq!(
+        (l.response_min_rate, l.response_min_rate_grace),
+        (0, Duration::ZERO)
+    );
+    assert_eq!(
+        (
+            Limits::default().response_min_rate,
+            Limits::default().response_min_rate_grace
+        ),
+        (1024, Duration::from_secs(5))
+    );
     assert_eq!(l.max_request_line_bytes, 4096);
 }
 

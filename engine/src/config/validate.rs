@@ -310,6 +310,21 @@ fn limits(c: &mut Collector, raw: &RawLimits) -> Limits {
             d.body_min_rate_grace,
             Zero::Allowed,
         ),
+        response_min_rate: bounded(
+            c,
+            &p("response_min_rate"),
+            raw.response_min_rate,
+            d.response_min_rate,
+            0,
+            i64::MAX as u64,
+        ),
+        response_min_rate_grace: duration(
+            c,
+            &p("response_min_rate_grace"),
+            &raw.response_min_rate_grace,
+            d.response_min_rate_grace,
+            Zero::Allowed,
+        ),
         tls_handshake_timeout: duration(
             c,
             &p("tls_handshake_timeout"),

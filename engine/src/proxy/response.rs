@@ -115,6 +115,7 @@ pub async fn send_response<C: Stream>(
             buffer_bytes: BODY_BUFFER_BYTES,
             chunked: chunked_mode,
             min_rate: None,
+            min_send_rate: Some((limits.response_min_rate, limits.response_min_rate_grace)),
         };
         match pump(
             &mut up.stream,
@@ -128,7 +129,8 @@ pub async fn send_response<C: Stream>(
         {
             Ok(n) => st.rec.bytes_out += n,
             Err(e) => {
-                // The status line is already out: the only honest signal left is closing.
+                // The status line is already out: the only honest signal left is closing. The
+                // upstream connection is dropped (closed), never pooled mid-body.
                 tracing::debug!(error = %e, "response body failed");
                 return false;
             }

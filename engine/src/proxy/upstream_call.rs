@@ -301,6 +301,8 @@ async fn send_request_body<C: Stream>(
         buffer_bytes: BODY_BUFFER_BYTES,
         chunked: ChunkedMode::Rechunk,
         min_rate: Some((limits.body_min_rate, limits.body_min_rate_grace)),
+        // A slow upstream reader is bounded by `upstream_timeout` per write.
+        min_send_rate: None,
     };
     match pump(
         client,
@@ -323,7 +325,7 @@ async fn send_request_body<C: Stream>(
                 PumpError::SourceTimeout => (408, "Request timeout"),
                 PumpError::TooSlow => (408, "Request body too slow"),
                 PumpError::Source(_) => return Err(false),
-                PumpError::Dest(_) => (502, "Upstream connection failed"),
+                PumpError::Dest(_) | PumpError::DestTooSlow => (502, "Upstream connection failed"),
             };
             st.wbuf.clear();
             write_error(&mut st.wbuf, status, message, true, &[]);
