@@ -142,7 +142,70 @@ pub struct Extraction<'a> {
     pub found: Option<Found<'a>>,
     /// Every place of an enabled extractor that carried something: wipe these before
     /// forwarding.
-    pub carriers: Vec<Carrier<'a>>,
+    pub carriers: Carriers<'a>,
+}
+
+/// Most places [`extract`] can look at: `x-api-key` (header, query, cookie), the client id and
+/// secret headers, `Otoroshi-Token`, `Authorization` (once, whatever its scheme),
+/// `bearer_auth`, `access_token`, `Otoroshi-Authorization`, `basic_auth`, and the two custom
+/// headers: 14, each recorded at most once per lookup.
+pub const MAX_CARRIERS: usize = 16;
+
+/// The carriers of one request, kept inline (no allocation per request). Reads as a slice.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Carriers<'a> {
+    items: [Carrier<'a>; MAX_CARRIERS],
+    len: usize,
+}
+
+impl Default for Carriers<'_> {
+    fn default() -> Self {
+        Self {
+            items: [Carrier::Header(""); MAX_CARRIERS],
+            len: 0,
+        }
+    }
+}
+
+impl<'a> Carriers<'a> {
+    /// Records `c`. The extractors look at no more than [`MAX_CARRIERS`] places (a test
+    /// checks a request carrying all of them), so the list never overflows; if a future
+    /// extractor made it, the push would panic in debug builds and keep the first
+    /// [`MAX_CARRIERS`] in release.
+    fn push(&mut self, c: Carrier<'a>) {
+        debug_assert!(self.len < MAX_CARRIERS, "carrier list overflow");
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = c;
+            self.len += 1;
+        }
+    }
+}
+
+impl<'a> std::ops::Deref for Carriers<'a> {
+    type Target = [Carrier<'a>];
+    fn deref(&self) -> &[Carrier<'a>] {
+        &self.items[..self.len]
+    }
+}
+
+impl<'s, 'a> IntoIterator for &'s Carriers<'a> {
+    type Item = &'s Carrier<'a>;
+    type IntoIter = std::slice::Iter<'s, Carrier<'a>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl std::fmt::Debug for Carriers<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<'a, const N: usize> PartialEq<[Carrier<'a>; N]> for Carriers<'a> {
+    fn eq(&self, other: &[Carrier<'a>; N]) -> bool {
+        **self == other[..]
+    }
 }
 
 fn bytes_of(s: Cow<'_, str>) -> Cow<'_, [u8]> {
@@ -210,7 +273,7 @@ fn basic(value: &[u8]) -> Presented<'static> {
 
 /// Runs the enabled extractors over `view` in order. Every enabled extractor is looked at (to
 /// list all carriers), but only the first hit is kept. Cost: a few header lookups; no
-/// allocation beyond the carrier list unless a value needs decoding (Basic, escaped query).
+/// allocation unless a value needs decoding (Basic, escaped query).
 pub fn extract<'a, V: RequestView + ?Sized>(view: &'a V, ex: &'a Extractors) -> Extraction<'a> {
     let mut run = Run {
         view,
@@ -398,6 +461,30 @@ mod tests {
         let out = extract(&req, &ex);
         assert!(out.found.is_none());
         assert_eq!(out.carriers, [Carrier::Header(CLIENT_ID_HEADER)]);
+    }
+
+    #[test]
+    fn every_carrier_at_once_fits() {
+        let mut req = SimpleRequest::new()
+            .with_query("x-api-key=a&bearer_auth=b&basic_auth=c")
+            .with_header("x-api-key", "a")
+            .with_header("cookie", "x-api-key=a; access_token=t")
+            .with_header("otoroshi-client-id", "i")
+            .with_header("otoroshi-client-secret", "s")
+            .with_header("otoroshi-token", "t")
+            .with_header("authorization", "Bearer t")
+            .with_header("otoroshi-authorization", "Basic YTpi")
+            .with_header("x-client", "i")
+            .with_header("x-secret", "s");
+        let ex = Extractors {
+            custom: Some(("x-client".into(), "x-secret".into())),
+            ..Extractors::default()
+        };
+        let out = extract(&req, &ex);
+        assert_eq!(out.carriers.len(), 13, "{:?}", out.carriers);
+        // Authorization with the other scheme is one carrier too (never both).
+        req = req.with_header("authorization", "Basic YTpi");
+        assert!(extract(&req, &ex).carriers.len() <= MAX_CARRIERS);
     }
 
     #[test]

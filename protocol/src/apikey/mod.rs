@@ -92,9 +92,10 @@ mod validate;
 mod view;
 
 pub use extract::{
-    authenticate, extract, Authenticated, BearerVerifier, Carrier, Extraction, ExtractorKind,
-    Extractors, Found, Presented, API_KEY_NAME, AUTHORIZATION, BASIC_HEADER, BASIC_QUERY,
-    BEARER_COOKIE, BEARER_QUERY, CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, TOKEN_HEADER,
+    authenticate, extract, Authenticated, BearerVerifier, Carrier, Carriers, Extraction,
+    ExtractorKind, Extractors, Found, Presented, API_KEY_NAME, AUTHORIZATION, BASIC_HEADER,
+    BASIC_QUERY, BEARER_COOKIE, BEARER_QUERY, CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, MAX_CARRIERS,
+    TOKEN_HEADER,
 };
 pub use model::{
     ApiKey, ApiKeyStore, ClientSecret, StoreError, StoredKey, META_JWT_SIGN_KEYPAIR, META_SCOPE,
