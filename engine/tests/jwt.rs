@@ -10,10 +10,10 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Command;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use common::python::{pyjwt_has_crypto, python_stdout, require_pyjwt};
 use common::*;
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::{json, Value};
@@ -262,24 +262,11 @@ fn jwks_file_selects_the_key_by_kid() {
 
 #[test]
 fn hs256_from_pyjwt_is_accepted() {
-    let probe = Command::new("python3").args(["-c", "import jwt"]).output();
-    assert!(
-        probe.as_ref().is_ok_and(|o| o.status.success()),
-        "python3 with PyJWT is required (.ci/test installs it)"
-    );
+    require_pyjwt();
     let script = format!(
         "import jwt, time\nnow = int(time.time())\nprint(jwt.encode({{'iss': 'https://sts.test', 'aud': 'inventory', 'sub': 'py', 'iat': now, 'exp': now + 300}}, '{HS_SECRET}', algorithm='HS256'))"
     );
-    let out = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let token = python_stdout(&script, &[]);
     let addr = setup(
         &format!("algorithms = [\"HS256\"]\nsecret = \"{HS_SECRET}\"\n"),
         false,
@@ -295,51 +282,18 @@ fn hs256_from_pyjwt_is_accepted() {
     assert_refused(&bearer(addr, &forged), "bad signature");
 }
 
-/// Whether PyJWT can sign and verify RSA/EC (its `cryptography` extra). PyJWT itself is required
-/// (.ci/test installs it); without `cryptography` the RSA tests say so and skip.
-fn pyjwt_has_crypto() -> bool {
-    let probe = Command::new("python3").args(["-c", "import jwt"]).output();
-    assert!(
-        probe.as_ref().is_ok_and(|o| o.status.success()),
-        "python3 with PyJWT is required (.ci/test installs it)"
-    );
-    let crypto = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, jwt.algorithms; sys.exit(0 if jwt.algorithms.has_crypto else 1)",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !crypto {
-        eprintln!(
-            "SKIPPED: PyJWT has no RSA support here (the `cryptography` module is missing; \
-             .ci/test installs pyjwt[crypto] where pip can)"
-        );
-    }
-    crypto
-}
-
 /// An RS256 token signed by PyJWT with the test key, `kid` sts-1.
 fn pyjwt_rs256(aud: &str) -> String {
     let script = format!(
         "import jwt, time\nnow = int(time.time())\nkey = open('{}').read()\nprint(jwt.encode({{'iss': 'https://sts.test', 'aud': '{aud}', 'sub': 'py-rsa', 'scope': 'inventory:read', 'iat': now, 'nbf': now, 'exp': now + 300}}, key, algorithm='RS256', headers={{'kid': 'sts-1'}}))",
         keys_dir().join("rsa2048.pem").display()
     );
-    let out = Command::new("python3")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    python_stdout(&script, &[])
 }
 
 #[test]
 fn rs256_from_pyjwt_is_accepted() {
-    if !pyjwt_has_crypto() {
+    if !pyjwt_has_crypto("PyJWT has no RSA support here") {
         return;
     }
     let token = pyjwt_rs256("inventory");

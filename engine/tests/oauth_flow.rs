@@ -12,6 +12,7 @@ mod common;
 use std::io::Write;
 
 use common::auth::*;
+use common::python::pyjwt_has_crypto;
 use common::*;
 use serde_json::Value;
 
@@ -152,34 +153,10 @@ fn tutorial_flow_end_to_end() {
     assert_eq!(bearer_get(addr, &rsa_token).status, 200);
 
     // 7. PyJWT agrees (the independent library of the compatibility tests).
-    if pyjwt_has_crypto() {
+    if pyjwt_has_crypto("PyJWT check of the ES256/RS256 tokens") {
         pyjwt_verifies(&jwks_doc, &token, "ES256");
         pyjwt_verifies(&jwks_doc, &rsa_token, "RS256");
     }
-}
-
-/// Whether PyJWT has its `cryptography` extra (RS256/ES256); says SKIPPED when it does not.
-/// PyJWT itself is required (.ci/test installs it): without it this fails.
-fn pyjwt_has_crypto() -> bool {
-    let check = "import sys, jwt.algorithms; sys.exit(0 if jwt.algorithms.has_crypto else 1)";
-    let out = std::process::Command::new("python3")
-        .args(["-c", "import jwt"])
-        .output();
-    assert!(
-        out.is_ok_and(|o| o.status.success()),
-        "python3 with PyJWT is required (.ci/test installs it)"
-    );
-    let crypto = std::process::Command::new("python3")
-        .args(["-c", check])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !crypto {
-        eprintln!(
-            "SKIPPED: PyJWT check of the ES256/RS256 tokens (the `cryptography` module is \
-             missing; .ci/test installs pyjwt[crypto] where pip can)"
-        );
-    }
-    crypto
 }
 
 /// Verifies `token` with PyJWT and the JWKS document.

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod process;
+pub mod python;
 pub mod recorder;
 pub mod tls;
 
