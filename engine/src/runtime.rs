@@ -111,10 +111,74 @@ pub fn bind_listeners(addrs: &[SocketAddr], workers: usize) -> Result<BoundListe
     })
 }
 
+/// How a worker's io_uring is set up: which task-work mode the kernel accepted.
+///
+/// By default the kernel runs a ring's completion work ("task work") as soon as it is queued,
+/// interrupting the thread (an IPI when it runs elsewhere); on loopback that is the instant a
+/// peer's `send` wakes us, while that peer's CPU still holds the socket lock, so the receive
+/// spins on it. `Deferred` (Linux ≥ 6.1) queues that work until the worker next enters the
+/// ring to wait (monoio does so only when it has nothing left to run), so completions are run
+/// in batches, without interrupts and without the lock contention; `Cooperative` (≥ 5.19)
+/// skips the interrupt but still runs the work at the next kernel transition. Measured in
+/// `docs/performance.md` ("io_uring task-work mode").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RingSetup {
+    /// `IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN`.
+    Deferred,
+    /// `IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG`.
+    Cooperative,
+    /// No task-work flags (the kernel's default).
+    Plain,
+}
+
+impl RingSetup {
+    /// Every setup, best first.
+    pub const ALL: [RingSetup; 3] = [
+        RingSetup::Deferred,
+        RingSetup::Cooperative,
+        RingSetup::Plain,
+    ];
+
+    /// Setups to try, best first, for a `TORII_URING_SETUP` value: `cooperative` or `plain`
+    /// starts the list lower (for comparisons, or a kernel that misbehaves with a mode it
+    /// accepts); anything else, or no value, tries them all.
+    pub fn candidates(env_value: Option<&str>) -> &'static [RingSetup] {
+        let first = match env_value {
+            Some("cooperative") => 1,
+            Some("plain") => 2,
+            _ => 0,
+        };
+        &Self::ALL[first..]
+    }
+
+    /// The setup's name, as logged (`ring_setup=`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RingSetup::Deferred => "deferred",
+            RingSetup::Cooperative => "cooperative",
+            RingSetup::Plain => "plain",
+        }
+    }
+
+    fn builder(self) -> io_uring::Builder {
+        let mut b = io_uring::IoUring::builder();
+        match self {
+            RingSetup::Deferred => {
+                b.setup_single_issuer().setup_defer_taskrun();
+            }
+            RingSetup::Cooperative => {
+                b.setup_coop_taskrun().setup_taskrun_flag();
+            }
+            RingSetup::Plain => {}
+        }
+        b
+    }
+}
+
 /// A worker's runtime, on whichever driver could be built.
 pub enum AnyRuntime {
-    /// io_uring.
-    Uring(monoio::Runtime<TimeDriver<IoUringDriver>>),
+    /// io_uring, set up as the kernel allowed.
+    Uring(monoio::Runtime<TimeDriver<IoUringDriver>>, RingSetup),
     /// epoll (monoio's "legacy" driver).
     Legacy(monoio::Runtime<TimeDriver<LegacyDriver>>),
 }
@@ -127,19 +191,35 @@ impl std::fmt::Debug for AnyRuntime {
 
 impl AnyRuntime {
     /// Builds io_uring when the kernel supports the operations monoio needs (and
-    /// `MONOIO_FORCE_LEGACY_DRIVER` is not set), falling back to epoll when the probe fails
-    /// *or* when building the ring itself fails (seccomp, memlock limits).
+    /// `MONOIO_FORCE_LEGACY_DRIVER` is not set), with the best [`RingSetup`] the kernel
+    /// accepts, falling back to epoll when the probe fails *or* when building the ring itself
+    /// fails in every setup (seccomp, memlock limits). Must run on the thread that will drive
+    /// the runtime: a `Deferred` ring only accepts submissions from the thread that built it.
     pub fn build() -> io::Result<Self> {
+        let env = std::env::var("TORII_URING_SETUP").ok();
+        Self::build_with(RingSetup::candidates(env.as_deref()))
+    }
+
+    /// [`AnyRuntime::build`] trying only `setups`, in order, before epoll.
+    pub fn build_with(setups: &[RingSetup]) -> io::Result<Self> {
         if monoio::utils::detect_uring() {
-            match RuntimeBuilder::<IoUringDriver>::new()
-                .with_entries(URING_ENTRIES)
-                .enable_timer()
-                .build()
-            {
-                Ok(rt) => return Ok(AnyRuntime::Uring(rt)),
-                Err(e) => {
-                    tracing::warn!(error = %e, "io_uring probe passed but the ring could not be built; using epoll")
+            let mut last_err = None;
+            for &setup in setups {
+                match RuntimeBuilder::<IoUringDriver>::new()
+                    .with_entries(URING_ENTRIES)
+                    .uring_builder(setup.builder())
+                    .enable_timer()
+                    .build()
+                {
+                    Ok(rt) => return Ok(AnyRuntime::Uring(rt, setup)),
+                    Err(e) => {
+                        tracing::debug!(ring_setup = setup.name(), error = %e, "io_uring setup refused by the kernel");
+                        last_err = Some(e);
+                    }
                 }
+            }
+            if let Some(e) = last_err {
+                tracing::warn!(error = %e, "io_uring probe passed but the ring could not be built; using epoll");
             }
         }
         let rt = RuntimeBuilder::<LegacyDriver>::new()
@@ -151,15 +231,23 @@ impl AnyRuntime {
     /// `io_uring` or `epoll`.
     pub fn driver_name(&self) -> &'static str {
         match self {
-            AnyRuntime::Uring(_) => "io_uring",
+            AnyRuntime::Uring(..) => "io_uring",
             AnyRuntime::Legacy(_) => "epoll",
+        }
+    }
+
+    /// The io_uring setup in use, `None` on epoll.
+    pub fn ring_setup(&self) -> Option<RingSetup> {
+        match self {
+            AnyRuntime::Uring(_, setup) => Some(*setup),
+            AnyRuntime::Legacy(_) => None,
         }
     }
 
     /// Runs `fut` to completion on this runtime.
     pub fn block_on<F: Future>(&mut self, fut: F) -> F::Output {
         match self {
-            AnyRuntime::Uring(rt) => rt.block_on(fut),
+            AnyRuntime::Uring(rt, _) => rt.block_on(fut),
             AnyRuntime::Legacy(rt) => rt.block_on(fut),
         }
     }
@@ -196,7 +284,8 @@ pub fn spawn_workers(
                 }
             };
             let driver = rt.driver_name();
-            tracing::info!(worker = id, driver, "worker started");
+            let ring_setup = rt.ring_setup().map_or("-", RingSetup::name);
+            tracing::info!(worker = id, driver, ring_setup, "worker started");
             rt.block_on(async move {
                 let mut converted = Vec::with_capacity(socks.len());
                 for s in socks {
@@ -254,6 +343,81 @@ mod tests {
     fn a_runtime_can_be_built() {
         let mut rt = AnyRuntime::build().unwrap();
         assert!(matches!(rt.driver_name(), "io_uring" | "epoll"));
+        assert_eq!(rt.ring_setup().is_some(), rt.driver_name() == "io_uring");
         assert_eq!(rt.block_on(async { 41 + 1 }), 42);
+    }
+
+    #[test]
+    fn setup_candidates_follow_the_environment_value() {
+        use RingSetup::*;
+        assert_eq!(RingSetup::candidates(None), [Deferred, Cooperative, Plain]);
+        assert_eq!(
+            RingSetup::candidates(Some("deferred")),
+            [Deferred, Cooperative, Plain]
+        );
+        assert_eq!(
+            RingSetup::candidates(Some("bogus")),
+            [Deferred, Cooperative, Plain]
+        );
+        assert_eq!(
+            RingSetup::candidates(Some("cooperative")),
+            [Cooperative, Plain]
+        );
+        assert_eq!(RingSetup::candidates(Some("plain")), [Plain]);
+    }
+
+    /// Every setup the kernel accepts must deliver completions and fire timers: a loopback
+    /// echo (accept, read, write on both sides), then a read that can only end by its timeout.
+    /// Deferred task work is the risky one: its completions only arrive when the runtime
+    /// enters the ring to wait, so a lost wake-up would hang here (the test then fails on its
+    /// own 5 s guard instead of hanging).
+    #[test]
+    fn every_accepted_ring_setup_does_io_and_timers() {
+        use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+        use std::time::Duration;
+        for setup in RingSetup::ALL {
+            let mut rt = AnyRuntime::build_with(&[setup]).unwrap();
+            if rt.ring_setup() != Some(setup) {
+                eprintln!(
+                    "{}: not accepted here ({}), skipped",
+                    setup.name(),
+                    rt.driver_name()
+                );
+                continue;
+            }
+            let done = rt.block_on(async {
+                let work = async {
+                    let listener = monoio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                    let addr = listener.local_addr().unwrap();
+                    let server = monoio::spawn(async move {
+                        let (mut s, _) = listener.accept().await.unwrap();
+                        for _ in 0..100 {
+                            let (n, buf) = s.read(vec![0u8; 64]).await;
+                            let n = n.unwrap();
+                            let (r, _) = s.write_all(buf[..n].to_vec()).await;
+                            r.unwrap();
+                        }
+                        s
+                    });
+                    let mut c = monoio::net::TcpStream::connect(addr).await.unwrap();
+                    for i in 0..100u32 {
+                        let msg = format!("ping {i}").into_bytes();
+                        let (r, msg) = c.write_all(msg).await;
+                        r.unwrap();
+                        let (n, back) = c.read(vec![0u8; 64]).await;
+                        assert_eq!(&back[..n.unwrap()], &msg[..]);
+                    }
+                    // The server is idle now: this read can only end by the timeout.
+                    let mut quiet = server.await;
+                    let t =
+                        monoio::time::timeout(Duration::from_millis(50), quiet.read(vec![0u8; 8]));
+                    assert!(t.await.is_err(), "the read should have timed out");
+                };
+                monoio::time::timeout(Duration::from_secs(5), work)
+                    .await
+                    .is_ok()
+            });
+            assert!(done, "{}: IO or timers stalled", setup.name());
+        }
     }
 }
