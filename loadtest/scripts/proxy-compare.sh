@@ -16,6 +16,11 @@
 #   nginx        nginx, 2 workers, proxy_http_version 1.1, Connection "", keepalive 64
 #   torii-ops    torii with the admin listener and the JSON access log (to a file) on
 #   torii-base   TORII_BASE (another torii binary, e.g. one built before a change), same config
+#   torii-v1     torii with [routes.challenge] version = "v1" (mirror: --challenge v1)
+#   torii-v2     torii with a V2 challenge, HS512 (mirror: --challenge v2 --secret)
+#   torii-v2-info  V2 challenge + [routes.info_token] (latest, HS512); the mirror verifies the
+#                claim too. These three are issue 4's routes: SECURED=1 runs them with torii
+#                (plain) and nginx, so one table compares all four routes and nginx.
 #
 # Environment (all optional):
 #   DURATION=15s  CONNS="64 256"  THREADS=2  WARMUP=3s
@@ -51,6 +56,9 @@ CONNS=${CONNS:-"64 256"}
 THREADS=${THREADS:-2}
 WARMUP=${WARMUP:-3s}
 TLS=${TLS:-0}
+if [[ "${SECURED:-0}" == 1 ]]; then
+    TARGETS=${TARGETS:-"torii torii-v1 torii-v2 torii-v2-info nginx"}
+fi
 if [[ "$TLS" == 1 ]]; then
     TARGETS=${TARGETS:-"torii nginx"}
     SCHEME=https
@@ -203,9 +211,20 @@ tree_pids() {
     pgrep -P "$pid" || true
 }
 
+# The secret of the secured routes (V2 challenge and info token), random per run.
+SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
+MIRROR_MODE=""
+
+# start_mirror [MODE]: MODE is plain (default), v1 or v2 (answers the exchange protocol and
+# verifies Otoroshi-Claim with $SECRET).
 start_mirror() {
+    MIRROR_MODE=${1:-plain}
     MIRROR_PORT=$(free_port)
     local cmd=("$TORII" mirror --listen "127.0.0.1:$MIRROR_PORT" --workers "$MIRROR_WORKERS")
+    case $MIRROR_MODE in
+        v1) cmd+=(--challenge v1) ;;
+        v2) cmd+=(--challenge v2 --secret "$SECRET") ;;
+    esac
     if [[ -n "$MIRROR_CPU" ]]; then
         cmd=(taskset -c "$MIRROR_CPU" "${cmd[@]}")
     fi
@@ -213,7 +232,7 @@ start_mirror() {
     MIRROR_PID=$!
     PIDS+=("$MIRROR_PID")
     wait_http "$MIRROR_PORT"
-    log "mirror on 127.0.0.1:$MIRROR_PORT (pid $MIRROR_PID, workers $MIRROR_WORKERS, cpu ${MIRROR_CPU:-any})"
+    log "mirror ($MIRROR_MODE) on 127.0.0.1:$MIRROR_PORT (pid $MIRROR_PID, workers $MIRROR_WORKERS, cpu ${MIRROR_CPU:-any})"
 }
 
 # start_torii NAME [ENV=VALUE...]: sets PROXY_PORT and PROXY_PIDS.
@@ -227,7 +246,14 @@ start_torii() {
         listener="https = [\"127.0.0.1:$PROXY_PORT\"]"
         tables=$(printf '[[certificates]]\ncert = "%s"\nkey = "%s"\n' "$WORK/cert.pem" "$WORK/key.pem")
     fi
-    local extra=""
+    local extra="" security=""
+    case $name in
+        torii-v1) security=$(printf '[routes.challenge]\nversion = "v1"\n') ;;
+        torii-v2) security=$(printf '[routes.challenge]\nversion = "v2"\nsecret = "${env.PC_SECRET}"\n') ;;
+        torii-v2-info)
+            security=$(printf '[routes.challenge]\nversion = "v2"\nsecret = "${env.PC_SECRET}"\n\n[routes.info_token]\nsecret = "${env.PC_SECRET}"\n')
+            ;;
+    esac
     if [[ $name == torii-ops ]]; then
         listener+=$(printf '\nadmin = "127.0.0.1:%s"' "$(free_port)")
         extra=$(printf '[access_log]\npath = "%s"\n' "$WORK/access.log")
@@ -244,8 +270,10 @@ $extra
 id = "plain"
 domains = ["$HOST_HEADER"]
 targets = ["http://127.0.0.1:$MIRROR_PORT"]
+
+$security
 EOF
-    env TORII_LOG=info "$@" "${BIN:-$TORII}" run --config "$WORK/$name.toml" >"$WORK/$name.log" 2>&1 &
+    env TORII_LOG=info PC_SECRET="$SECRET" "$@" "${BIN:-$TORII}" run --config "$WORK/$name.toml" >"$WORK/$name.log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
     PROXY_PIDS=("$pid")
@@ -444,15 +472,27 @@ if [[ "$TLS" == 1 ]]; then
         -subj "/CN=$HOST_HEADER" -addext "subjectAltName=DNS:$HOST_HEADER" \
         -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 fi
-start_mirror
+# The mirror mode a target needs.
+mirror_mode_for() {
+    case $1 in
+        torii-v1) echo v1 ;;
+        torii-v2 | torii-v2-info) echo v2 ;;
+        *) echo plain ;;
+    esac
+}
 
 for target in $TARGETS; do
     PROXY_PIDS=()
+    want=$(mirror_mode_for "$target")
+    if [[ "$want" != "$MIRROR_MODE" ]]; then
+        [[ -n "$MIRROR_MODE" ]] && stop_pids "$MIRROR_PID"
+        start_mirror "$want"
+    fi
     case $target in
         direct) PROXY_PORT=$MIRROR_PORT ;;
         torii) start_torii torii ;;
         torii-epoll) start_torii torii-epoll MONOIO_FORCE_LEGACY_DRIVER=1 ;;
-        torii-ops) start_torii torii-ops ;;
+        torii-ops | torii-v1 | torii-v2 | torii-v2-info) start_torii "$target" ;;
         torii-base)
             [[ -x "${TORII_BASE:-}" ]] || die "torii-base needs TORII_BASE=/path/to/torii"
             BIN=$TORII_BASE start_torii torii-base
