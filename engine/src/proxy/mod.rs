@@ -41,18 +41,27 @@ pub async fn handle_request<C: Stream>(
     let host = head.host.map(|s| s.get(data)).unwrap_or(b"");
     let path = head.path.get(data);
     if let Some(ep) = endpoint_for(snap, host, head.method_span.get(data), path) {
-        return crate::auth::endpoints::serve(worker, snap, ep, client, st, &head).await;
+        return Box::pin(crate::auth::endpoints::serve(
+            worker, snap, ep, client, st, &head,
+        ))
+        .await;
     }
     let Some(route_idx) = snap.table.find(host, path) else {
-        return answer_locally(worker, snap, client, st, &head, 404, NO_ROUTE).await;
+        return Box::pin(answer_locally(
+            worker, snap, client, st, &head, 404, NO_ROUTE,
+        ))
+        .await;
     };
     st.rec.route = Some(route_idx);
     if let Err(message) = check_jwt(worker.id, &snap.routes[route_idx], st, &head) {
-        return answer_locally(worker, snap, client, st, &head, 401, message).await;
+        return Box::pin(answer_locally(
+            worker, snap, client, st, &head, 401, message,
+        ))
+        .await;
     }
     if let BodyFraming::Length(n) = head.body {
         if n > snap.limits.max_body_bytes {
-            return answer_locally(
+            return Box::pin(answer_locally(
                 worker,
                 snap,
                 client,
@@ -60,7 +69,7 @@ pub async fn handle_request<C: Stream>(
                 &head,
                 413,
                 "Request body too large",
-            )
+            ))
             .await;
         }
     }
@@ -71,7 +80,7 @@ pub async fn handle_request<C: Stream>(
             let view = HeadView::new(st.rbuf.data(), &st.headers, &head);
             match check(&snap.auth, keys, &route.id, &view, unix_now()) {
                 Ok(a) => a,
-                Err(e) => return refuse(worker, snap, client, st, &head, route, e).await,
+                Err(e) => return Box::pin(refuse(worker, snap, client, st, &head, route, e)).await,
             }
         }
     };

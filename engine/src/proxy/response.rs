@@ -52,8 +52,10 @@ pub async fn send_response<C: Stream>(
         if let Some(ch) = &route.challenge {
             let answer = find_header(up.buf.data(), &st.resp_headers, &ch.response_header);
             if let Err(failure) = ch.check_answer(answer, &st.state, now) {
-                return challenge_failed(worker, snap, route, client, st, head, up, resp, failure)
-                    .await;
+                return Box::pin(challenge_failed(
+                    worker, snap, route, client, st, head, up, resp, failure,
+                ))
+                .await;
             }
         }
     }
@@ -117,14 +119,16 @@ pub async fn send_response<C: Stream>(
             min_rate: None,
             min_send_rate: Some((limits.response_min_rate, limits.response_min_rate_grace)),
         };
-        match pump(
+        // Boxed (one allocation per streamed body): inline, the pump's ~2.7 KB state would
+        // be copied with every request's future, small coalesced responses included.
+        match Box::pin(pump(
             &mut up.stream,
             &mut up.buf,
             client,
             framing,
             &mut st.scratch,
             opts,
-        )
+        ))
         .await
         {
             Ok(n) => st.rec.bytes_out += n,

@@ -133,8 +133,10 @@ pub async fn forward<C: Stream>(
         if let Some(framing) = streamed_body {
             st.rbuf.consume(head.head_len);
             head_consumed = true;
-            if let Err(keep_alive) =
-                send_request_body(client, st, &mut up, &head, framing, &limits).await
+            if let Err(keep_alive) = Box::pin(send_request_body(
+                client, st, &mut up, &head, framing, &limits,
+            ))
+            .await
             {
                 return keep_alive;
             }
@@ -155,7 +157,7 @@ pub async fn forward<C: Stream>(
         Ok((up, resp)) => {
             send_response(worker, snap, route, client, st, &head, up, resp, now).await
         }
-        Err(e) => fail(worker, client, st, &head, &limits, &e, body_unread).await,
+        Err(e) => Box::pin(fail(worker, client, st, &head, &limits, &e, body_unread)).await,
     }
 }
 

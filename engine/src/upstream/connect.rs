@@ -72,7 +72,10 @@ pub async fn connect(
             };
             match pooled {
                 Some(conn) => Ok((conn, first)),
-                None => connect_in_order(worker, snap, route_idx, &order).await,
+                // Boxed: the opening future (TCP connect + TLS handshake under a timeout) is
+                // ~3 KB, and inline it would be part of, and copied with, every request's
+                // future although the steady state only takes pooled connections.
+                None => Box::pin(connect_in_order(worker, snap, route_idx, &order)).await,
             }
         }
     };
