@@ -51,13 +51,14 @@ pub fn start(config: Config) -> Result<Gateway, String> {
         .chain(config.gateway.https.iter().map(|a| ListenerKind::Https(*a)))
         .collect();
     let admin = config.gateway.admin;
+    let steering = config.gateway.connection_steering;
     let access_target = config.access_log.clone();
     let metrics = Arc::new(MetricsRegistry::new(workers));
     let snapshot = Snapshot::build_with(config, 1, &metrics).map_err(|e| e.to_string())?;
     let access_log =
         AccessLogSink::start(access_target).map_err(|e| format!("access log writer: {e}"))?;
     let shared = Shared::new(snapshot, metrics, access_log);
-    let bound = bind_listeners(&addrs, workers).map_err(|e| e.to_string())?;
+    let bound = bind_listeners(&addrs, workers, steering).map_err(|e| e.to_string())?;
     // Bound before the workers start, so `/ready` answers 503 until every worker runs.
     let admin_addr = match admin {
         Some(addr) => Some(
@@ -173,6 +174,9 @@ fn warn_restart_only_changes(old: &Config, new: &Config) {
     }
     if old.gateway.workers != new.gateway.workers {
         tracing::warn!("worker count changed: it applies at the next restart only");
+    }
+    if old.gateway.connection_steering != new.gateway.connection_steering {
+        tracing::warn!("connection steering changed: it applies at the next restart only");
     }
     if old.gateway.admin != new.gateway.admin {
         tracing::warn!("admin address changed: it applies at the next restart only");

@@ -5,6 +5,8 @@
 //! a probe bind without `SO_REUSEPORT` that fails when another process already serves the port;
 //! every worker runs its own monoio runtime on io_uring when the kernel allows it and on epoll
 //! otherwise (also when the probe passes but building the ring fails), pinned to one core.
+//! With `connection_steering = "cpu"` a reuseport BPF program hands each connection to the
+//! worker pinned to the CPU that received it.
 
 use std::future::Future;
 use std::io;
@@ -16,6 +18,8 @@ use std::thread::JoinHandle;
 use monoio::time::TimeDriver;
 use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
 use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::config::ConnectionSteering;
 
 /// Submission-queue entries of each worker's io_uring.
 const URING_ENTRIES: u32 = 1024;
@@ -77,9 +81,14 @@ fn probe_free(addr: SocketAddr) -> Result<(), BindError> {
 }
 
 /// Binds `workers` `SO_REUSEPORT` listeners on each address. Port 0 is resolved by the first
-/// socket and reused for the others, so every worker listens on the same port.
-pub fn bind_listeners(addrs: &[SocketAddr], workers: usize) -> Result<BoundListeners, BindError> {
-    let mut per_worker: Vec<Vec<StdListener>> = (0..workers)
+/// socket and reused for the others, so every worker listens on the same port. `steering`
+/// chooses how the kernel spreads new connections over them (`gateway.connection_steering`).
+pub fn bind_listeners(
+    addrs: &[SocketAddr],
+    workers: usize,
+    steering: ConnectionSteering,
+) -> Result<BoundListeners, BindError> {
+    let mut per_worker: Vec<Vec<Socket>> = (0..workers)
         .map(|_| Vec::with_capacity(addrs.len()))
         .collect();
     let mut bound = Vec::with_capacity(addrs.len());
@@ -101,12 +110,22 @@ pub fn bind_listeners(addrs: &[SocketAddr], workers: usize) -> Result<BoundListe
                     .as_socket()
                     .ok_or_else(|| io_err(asked)(io::Error::other("not an inet socket")))?;
             }
-            list.push(socket.into());
+            list.push(socket);
+        }
+        if steering == ConnectionSteering::Cpu {
+            // One program per reuseport group: attached to any of its sockets, it applies to
+            // the whole group. Socket `w` of the group is worker `w`'s (bind order).
+            if let Some(first) = per_worker.first().and_then(|l| l.last()) {
+                steer_by_cpu(first, workers).map_err(io_err(addr))?;
+            }
         }
         bound.push(addr);
     }
     Ok(BoundListeners {
-        per_worker,
+        per_worker: per_worker
+            .into_iter()
+            .map(|l| l.into_iter().map(StdListener::from).collect())
+            .collect(),
         addrs: bound,
     })
 }
@@ -172,6 +191,58 @@ impl RingSetup {
             RingSetup::Plain => {}
         }
         b
+    }
+}
+
+/// `SO_ATTACH_REUSEPORT_CBPF` (the same value on every Linux architecture Torii builds for).
+const SO_ATTACH_REUSEPORT_CBPF: libc::c_int = 51;
+
+/// Makes the kernel give a new connection to the listener of worker `cpu % workers`, where
+/// `cpu` is the CPU that processed the connection's SYN. Worker `w` is pinned to core
+/// `w % cores`, so with `workers == cores` a connection is served on the core that receives
+/// its packets: no cross-core wake-ups or cache traffic for it.
+fn steer_by_cpu(socket: &Socket, workers: usize) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let n = u32::try_from(workers.max(1)).unwrap_or(u32::MAX);
+    let mut prog = [
+        libc::sock_filter {
+            code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
+            jt: 0,
+            jf: 0,
+            k: (libc::SKF_AD_OFF + libc::SKF_AD_CPU) as u32,
+        },
+        libc::sock_filter {
+            code: (libc::BPF_ALU | libc::BPF_MOD | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: n,
+        },
+        libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_A) as u16,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_mut_ptr(),
+    };
+    // SAFETY: `fprog` points at `prog`, both alive for the call; the kernel copies the
+    // program; the fd is a valid socket owned by `socket`.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_ATTACH_REUSEPORT_CBPF,
+            (&fprog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
@@ -327,16 +398,84 @@ mod tests {
 
     #[test]
     fn second_bind_on_a_served_port_fails_clearly() {
-        let first = bind_listeners(&["127.0.0.1:0".parse().unwrap()], 2).unwrap();
+        let first = bind_listeners(
+            &["127.0.0.1:0".parse().unwrap()],
+            2,
+            ConnectionSteering::Hash,
+        )
+        .unwrap();
         let addr = first.addrs[0];
         assert_ne!(addr.port(), 0);
         assert_eq!(first.per_worker.len(), 2);
         for list in &first.per_worker {
             assert_eq!(list[0].local_addr().unwrap(), addr);
         }
-        let err = bind_listeners(&[addr], 1).unwrap_err();
+        let err = bind_listeners(&[addr], 1, ConnectionSteering::Hash).unwrap_err();
         assert!(matches!(err, BindError::InUse { .. }), "{err}");
         assert!(err.to_string().contains("already in use"));
+    }
+
+    /// Pins the calling thread to `cpu`; false when the cpuset does not allow it.
+    fn pin_here(cpu: usize) -> bool {
+        // SAFETY: as in `pin_to_core`: a zeroed local mask, the calling thread only.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+        }
+    }
+
+    /// Which of `listeners` has a connection waiting (non-blocking accept on each).
+    fn accepting(listeners: &[Vec<StdListener>]) -> Vec<usize> {
+        let mut got = Vec::new();
+        for (w, l) in listeners.iter().enumerate() {
+            l[0].set_nonblocking(true).unwrap();
+            while l[0].accept().is_ok() {
+                got.push(w);
+            }
+        }
+        got
+    }
+
+    /// With `cpu` steering a loopback connection goes to the worker of the CPU the connecting
+    /// thread runs on (its SYN is processed there); with `hash` both workers get some of 64.
+    #[test]
+    fn cpu_steering_gives_a_connection_to_the_worker_of_its_cpu() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let result = std::thread::spawn(move || {
+            if cores < 2 || !pin_here(1) || !pin_here(0) {
+                eprintln!("needs two usable CPUs; skipped");
+                return;
+            }
+            let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+            let bound = bind_listeners(&[any], 2, ConnectionSteering::Cpu).unwrap();
+            let addr = bound.addrs[0];
+            let mut keep = Vec::new();
+            for cpu in [0usize, 1, 1, 0, 1] {
+                assert!(pin_here(cpu));
+                keep.push(std::net::TcpStream::connect(addr).unwrap());
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                assert_eq!(
+                    accepting(&bound.per_worker),
+                    [cpu],
+                    "connection made on CPU {cpu}"
+                );
+            }
+            let hashed = bind_listeners(&[any], 2, ConnectionSteering::Hash).unwrap();
+            assert!(pin_here(0));
+            for _ in 0..64 {
+                keep.push(std::net::TcpStream::connect(hashed.addrs[0]).unwrap());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let got = accepting(&hashed.per_worker);
+            assert_eq!(got.len(), 64);
+            assert!(
+                got.contains(&0) && got.contains(&1),
+                "hash put all 64 on one worker"
+            );
+        })
+        .join();
+        assert!(result.is_ok(), "steering test thread failed");
     }
 
     #[test]

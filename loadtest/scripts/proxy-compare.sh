@@ -16,6 +16,8 @@
 #   nginx        nginx, 2 workers, proxy_http_version 1.1, Connection "", keepalive 64
 #   torii-ops    torii with the admin listener and the JSON access log (to a file) on
 #   torii-base   TORII_BASE (another torii binary, e.g. one built before a change), same config
+#   torii-cpu    torii with gateway.connection_steering = "cpu" (each connection served by the
+#                worker on the CPU that received it; docs/configuration.md)
 #   torii-v1     torii with [routes.challenge] version = "v1" (mirror: --challenge v1)
 #   torii-v2     torii with a V2 challenge, HS512 (mirror: --challenge v2 --secret)
 #   torii-v2-info  V2 challenge + [routes.info_token] (latest, HS512); the mirror verifies the
@@ -31,6 +33,7 @@
 #   OUT=/tmp/proxy-compare.md   markdown table written here (also printed)
 #   MAX_BG=       wait (up to MAX_BG_WAIT=120 s) until other processes use at most this busy %
 #   SKIP_BUILD=1  do not run cargo build (use the existing target/release/torii)
+#   TORII_STEERING=cpu  connection_steering for every torii target (default: torii-cpu only)
 #   TORII_BASE=   path of the binary the torii-base target runs
 #   KEEP_DIR=1    keep the scratch directory (configs, logs, raw wrk output)
 #
@@ -246,7 +249,8 @@ start_torii() {
         listener="https = [\"127.0.0.1:$PROXY_PORT\"]"
         tables=$(printf '[[certificates]]\ncert = "%s"\nkey = "%s"\n' "$WORK/cert.pem" "$WORK/key.pem")
     fi
-    local extra="" security=""
+    local extra="" security="" steering=""
+    [[ $name == torii-cpu || -n "${TORII_STEERING:-}" ]] && steering="connection_steering = \"${TORII_STEERING:-cpu}\""
     case $name in
         torii-v1) security=$(printf '[routes.challenge]\nversion = "v1"\n') ;;
         torii-v2) security=$(printf '[routes.challenge]\nversion = "v2"\nsecret = "${env.PC_SECRET}"\n') ;;
@@ -262,6 +266,7 @@ start_torii() {
 [gateway]
 workers = $PROXY_WORKERS
 $listener
+$steering
 
 $tables
 $extra
@@ -492,7 +497,7 @@ for target in $TARGETS; do
         direct) PROXY_PORT=$MIRROR_PORT ;;
         torii) start_torii torii ;;
         torii-epoll) start_torii torii-epoll MONOIO_FORCE_LEGACY_DRIVER=1 ;;
-        torii-ops | torii-v1 | torii-v2 | torii-v2-info) start_torii "$target" ;;
+        torii-ops | torii-cpu | torii-v1 | torii-v2 | torii-v2-info) start_torii "$target" ;;
         torii-base)
             [[ -x "${TORII_BASE:-}" ]] || die "torii-base needs TORII_BASE=/path/to/torii"
             BIN=$TORII_BASE start_torii torii-base

@@ -144,6 +144,22 @@ pub struct GatewayConfig {
     pub insecure_allow_weak_keys: bool,
     /// Connections a worker holds at most; it stops accepting beyond.
     pub max_connections_per_worker: usize,
+    /// How the kernel spreads new connections over the workers' listeners.
+    pub connection_steering: ConnectionSteering,
+}
+
+/// `gateway.connection_steering`: which worker's listener gets a new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConnectionSteering {
+    /// The kernel's `SO_REUSEPORT` hash of the connection's addresses (the default): even
+    /// whatever CPU receives the packets.
+    #[default]
+    Hash,
+    /// The worker pinned to the CPU that processed the connection's first packet (a
+    /// `SO_ATTACH_REUSEPORT_CBPF` program): a connection stays on the core that receives its
+    /// packets. Only for hosts whose NIC spreads flows over the cores (RSS or RPS) or whose
+    /// clients are local; with one receive queue every connection would go to one worker.
+    Cpu,
 }
 
 /// `[limits]`: what a client or upstream may cost.

@@ -108,6 +108,8 @@ pub struct RawGateway {
     pub insecure_allow_weak_keys: Option<bool>,
     /// Accepted connections a worker holds at most.
     pub max_connections_per_worker: Option<i64>,
+    /// `"hash"` or `"cpu"`: how new connections are spread over the workers.
+    pub connection_steering: Option<String>,
 }
 
 /// `[limits]`.

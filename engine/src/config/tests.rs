@@ -482,3 +482,29 @@ fn access_log_section() {
         ]
     );
 }
+
+#[test]
+fn connection_steering_is_hash_unless_cpu_is_asked() {
+    assert_eq!(
+        ok(MINIMAL).gateway.connection_steering,
+        ConnectionSteering::Hash
+    );
+    let with = |v: &str| {
+        MINIMAL.replace(
+            "[gateway]\n",
+            &format!("[gateway]\nconnection_steering = {v}\n"),
+        )
+    };
+    assert_eq!(
+        ok(&with("\"cpu\"")).gateway.connection_steering,
+        ConnectionSteering::Cpu
+    );
+    assert_eq!(
+        ok(&with("\"hash\"")).gateway.connection_steering,
+        ConnectionSteering::Hash
+    );
+    assert_eq!(
+        errors(&with("\"numa\"")),
+        ["gateway.connection_steering: expected \"hash\" or \"cpu\", got \"numa\""]
+    );
+}

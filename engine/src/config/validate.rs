@@ -17,8 +17,8 @@ use super::raw::{
 use super::secret::{check_secret, resolve_path, RawSecret};
 use super::validate_route::routes;
 use super::{
-    defaults, AlgoSpec, ChallengeSpec, ChallengeVersion, Config, ConfigErrors, GatewayConfig,
-    InfoTokenSpec, InfoTokenVersion, Limits, LoadEnv,
+    defaults, AlgoSpec, ChallengeSpec, ChallengeVersion, Config, ConfigErrors, ConnectionSteering,
+    GatewayConfig, InfoTokenSpec, InfoTokenVersion, Limits, LoadEnv,
 };
 
 /// The JOSE algorithm names Torii accepts.
@@ -213,6 +213,17 @@ fn gateway(c: &mut Collector, raw: &RawGateway) -> GatewayConfig {
             1,
             MAX_CONNECTIONS,
         )),
+        connection_steering: match raw.connection_steering.as_deref() {
+            None | Some("hash") => ConnectionSteering::Hash,
+            Some("cpu") => ConnectionSteering::Cpu,
+            Some(other) => {
+                c.push(
+                    "gateway.connection_steering",
+                    format!("expected \"hash\" or \"cpu\", got {other:?}"),
+                );
+                ConnectionSteering::Hash
+            }
+        },
     }
 }
 

@@ -62,7 +62,12 @@ pub fn start(opts: MirrorOptions) -> Result<MirrorHandle, String> {
             );
         }
     }
-    let bound = bind_listeners(&[opts.listen], opts.workers).map_err(|e| e.to_string())?;
+    let bound = bind_listeners(
+        &[opts.listen],
+        opts.workers,
+        crate::config::ConnectionSteering::Hash,
+    )
+    .map_err(|e| e.to_string())?;
     let addr = bound.addrs[0];
     let security = opts.security.clone();
     let main: Arc<WorkerMain> = Arc::new(move |_id, _driver, listeners| {
