@@ -1,7 +1,8 @@
 //! Per-request cost of the info token (`Otoroshi-Claim`): `InfoTokenSigner::write_into` with a
 //! realistic API key (5 metadata entries, 3 tags), jti given, output buffer reused.
 //!
-//! - group `info_token`: the `latest` and `legacy` layouts, HS512 (Otoroshi's default).
+//! - group `info_token`: the `latest` and `legacy` layouts, HS512 (Otoroshi's default), each
+//!   hashed in full and from the (route, key) prefix the engine caches (`*_keyed`).
 //! - group `info_token_alg`: the same latest-layout payload signed HS512 vs RS256 (2048-bit) vs
 //!   ES256 (P-256), keys from `protocol/tests/keys/`.
 //! - group `info_token_hmac`: a what-if for the design note in `info_token/mod.rs`: the HMAC of
@@ -62,7 +63,24 @@ fn bench_layouts(c: &mut Criterion) {
             b.iter(|| {
                 out.clear();
                 signer
-                    .write_into(Some(black_box(&key)), None, NOW, JTI, &mut out)
+                    .write_into(Some(black_box(&key)), None, None, NOW, JTI, &mut out)
+                    .expect("info token");
+            })
+        });
+        // The engine's steady state: the (route, key) prefix is already hashed.
+        let keyed = signer.keyed_prefix(&key).expect("HMAC key");
+        group.bench_function(format!("{name}_keyed"), |b| {
+            b.iter(|| {
+                out.clear();
+                signer
+                    .write_into(
+                        Some(black_box(&key)),
+                        None,
+                        Some(&keyed),
+                        NOW,
+                        JTI,
+                        &mut out,
+                    )
                     .expect("info token");
             })
         });
@@ -93,7 +111,7 @@ fn bench_algorithms(c: &mut Criterion) {
             b.iter(|| {
                 out.clear();
                 signer
-                    .write_into(Some(black_box(&key)), None, NOW, JTI, &mut out)
+                    .write_into(Some(black_box(&key)), None, None, NOW, JTI, &mut out)
                     .expect("info token");
             })
         });
@@ -112,10 +130,10 @@ fn bench_hmac_prefix(c: &mut Criterion) {
     let (mut t1, mut t2) = (Vec::new(), Vec::new());
     let other_jti = b"00000000-0000-4000-8000-000000000000";
     signer
-        .write_into(Some(&key), None, NOW, JTI, &mut t1)
+        .write_into(Some(&key), None, None, NOW, JTI, &mut t1)
         .expect("info token");
     signer
-        .write_into(Some(&key), None, NOW + 1_000_000, other_jti, &mut t2)
+        .write_into(Some(&key), None, None, NOW + 1_000_000, other_jti, &mut t2)
         .expect("info token");
     let Some(dot) = t1.iter().rposition(|&b| b == b'.') else {
         return;

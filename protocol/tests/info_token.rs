@@ -49,7 +49,9 @@ fn write(
     now: u64,
 ) -> Map<String, Value> {
     let mut out = Vec::new();
-    signer.write_into(k, extra, now, &jti(), &mut out).unwrap();
+    signer
+        .write_into(k, extra, None, now, &jti(), &mut out)
+        .unwrap();
     jwt_decode(Algorithm::HS512, &out)
 }
 
@@ -117,7 +119,7 @@ fn legacy_layout_never_lets_metadata_overwrite_the_envelope() {
     // The raw payload has no duplicate keys (a lenient parser could pick either one).
     let mut out = Vec::new();
     signer
-        .write_into(Some(&key()), None, now, &jti(), &mut out)
+        .write_into(Some(&key()), None, None, now, &jti(), &mut out)
         .unwrap();
     let payload = out.split(|&b| b == b'.').nth(1).unwrap();
     use base64::Engine as _;
@@ -144,7 +146,7 @@ fn every_algorithm_signs_info_tokens() {
         let signer = InfoTokenSigner::new(Layout::Latest, "r", TTL, signing_key(alg));
         let mut out = Vec::new();
         signer
-            .write_into(Some(&key()), None, now, &jti(), &mut out)
+            .write_into(Some(&key()), None, None, now, &jti(), &mut out)
             .unwrap();
         assert_eq!(jwt_decode(alg, &out)["sub"], "My \"App\"", "{alg}");
     }
@@ -179,14 +181,14 @@ fn buffer_reuse_and_bad_jti() {
     let mut out = Vec::with_capacity(4096);
     let ptr = out.as_ptr();
     signer
-        .write_into(Some(&key()), None, 1, &jti(), &mut out)
+        .write_into(Some(&key()), None, None, 1, &jti(), &mut out)
         .unwrap();
     assert_eq!(out.as_ptr(), ptr);
     let len = out.len();
     let mut bad = jti();
     bad[3] = b'"';
     assert_eq!(
-        signer.write_into(None, None, 1, &bad, &mut out),
+        signer.write_into(None, None, None, 1, &bad, &mut out),
         Err(InfoTokenError::InvalidJti)
     );
     assert_eq!(out.len(), len);

@@ -31,6 +31,7 @@ use crate::snapshot::{Route, RuntimeLimits, Snapshot, Target};
 use crate::upstream::connect::{connect, ConnectError};
 use crate::upstream::pool::UpstreamConn;
 use crate::upstream::UpStream;
+use torii_protocol::info_token::KeyedPrefix;
 
 /// Bodies up to this size that are already buffered are sent in the same write as the head.
 const COALESCE_BODY_BYTES: u64 = 16 * 1024;
@@ -109,15 +110,26 @@ pub async fn forward<C: Stream>(
             Err(e) => break Err(UpstreamError::Connect(e)),
         };
         st.rec.target = Some(target_idx);
-        if let Err(why) = render_upstream_head(
-            route,
-            &route.targets[target_idx],
-            st,
-            &head,
-            coalesced,
-            now,
-            &admitted,
-        ) {
+        // The worker's keyed-prefix cache is borrowed only while the head is rendered (no
+        // await inside this block).
+        let rendered = {
+            let mut prefixes = worker.info_prefixes.borrow_mut();
+            let keyed = match (&route.info_token, admitted.key) {
+                (Some(info), Some(key)) => prefixes.get(snap.version, route_idx, info, key),
+                _ => None,
+            };
+            render_upstream_head(
+                route,
+                &route.targets[target_idx],
+                st,
+                &head,
+                coalesced,
+                now,
+                &admitted,
+                keyed,
+            )
+        };
+        if let Err(why) = rendered {
             break Err(UpstreamError::Internal(why));
         }
         let retryable =
@@ -210,6 +222,7 @@ fn is_route_security_header(route: &Route, name: &[u8]) -> bool {
 
 /// Renders the upstream request head for `target` into `st.up_head`, followed by the
 /// coalesced body when there is one. Reads the client head from `st.rbuf` without consuming it.
+#[allow(clippy::too_many_arguments)]
 fn render_upstream_head(
     route: &Route,
     target: &Target,
@@ -218,6 +231,7 @@ fn render_upstream_head(
     coalesced: Option<usize>,
     now: u64,
     admitted: &Admitted<'_>,
+    keyed: Option<&KeyedPrefix>,
 ) -> Result<(), &'static str> {
     st.up_head.clear();
     let data = st.rbuf.data();
@@ -244,6 +258,7 @@ fn render_upstream_head(
         info.render_with(
             key,
             st.jwt_extra.as_ref(),
+            keyed,
             &st.info_jti,
             now,
             &mut st.up_head,

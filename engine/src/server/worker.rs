@@ -55,6 +55,8 @@ pub struct Worker {
     pub failure_log: crate::server::ratelog::RateLog,
     /// Access-log lines not yet handed to the writer thread.
     pub access_log: crate::access_log::WorkerBuffer,
+    /// Info-token prefixes of the (route, API key) pairs this worker served.
+    pub info_prefixes: RefCell<crate::secure::info::KeyedPrefixCache>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -82,6 +84,7 @@ impl Worker {
             rng: RefCell::new(seeded_rng()),
             failure_log: crate::server::ratelog::RateLog::default(),
             access_log: crate::access_log::WorkerBuffer::default(),
+            info_prefixes: RefCell::default(),
         })
     }
 

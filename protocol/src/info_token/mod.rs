@@ -15,7 +15,7 @@ mod apikey;
 mod signer;
 
 pub use apikey::{ExtraClaims, PreparedApiKey};
-pub use signer::{InfoTokenSigner, Layout};
+pub use signer::{InfoTokenSigner, KeyedPrefix, Layout};
 
 /// Why an info token could not be prepared or written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
