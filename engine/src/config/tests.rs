@@ -507,4 +507,22 @@ fn connection_steering_is_hash_unless_cpu_is_asked() {
         errors(&with("\"numa\"")),
         ["gateway.connection_steering: expected \"hash\" or \"cpu\", got \"numa\""]
     );
+    // More workers than cores: the extra workers would never be chosen.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let too_many = with("\"cpu\"").replace(
+        "[gateway]\n",
+        &format!("[gateway]\nworkers = {}\n", cores + 1),
+    );
+    let errs = errors(&too_many);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0]
+            .starts_with("gateway.connection_steering: \"cpu\" needs at most one worker per core"),
+        "{errs:?}"
+    );
+    let fits = with("\"cpu\"").replace("[gateway]\n", &format!("[gateway]\nworkers = {cores}\n"));
+    assert_eq!(
+        ok(&fits).gateway.connection_steering,
+        ConnectionSteering::Cpu
+    );
 }

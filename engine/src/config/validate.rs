@@ -213,17 +213,33 @@ fn gateway(c: &mut Collector, raw: &RawGateway) -> GatewayConfig {
             1,
             MAX_CONNECTIONS,
         )),
-        connection_steering: match raw.connection_steering.as_deref() {
-            None | Some("hash") => ConnectionSteering::Hash,
-            Some("cpu") => ConnectionSteering::Cpu,
-            Some(other) => {
+        connection_steering: steering(c, raw.connection_steering.as_deref(), workers),
+    }
+}
+
+/// `gateway.connection_steering`. With `"cpu"` a connection goes to worker `cpu % workers`,
+/// so workers numbered past the core count would never get one: refused, not left idle.
+fn steering(c: &mut Collector, raw: Option<&str>, workers: usize) -> ConnectionSteering {
+    const PATH: &str = "gateway.connection_steering";
+    match raw {
+        None | Some("hash") => ConnectionSteering::Hash,
+        Some("cpu") => {
+            let cores = auto_workers();
+            if workers > cores {
                 c.push(
-                    "gateway.connection_steering",
-                    format!("expected \"hash\" or \"cpu\", got {other:?}"),
+                    PATH,
+                    format!(
+                        "\"cpu\" needs at most one worker per core ({cores} here): workers {cores} to {} would get no connections",
+                        workers - 1
+                    ),
                 );
-                ConnectionSteering::Hash
             }
-        },
+            ConnectionSteering::Cpu
+        }
+        Some(other) => {
+            c.push(PATH, format!("expected \"hash\" or \"cpu\", got {other:?}"));
+            ConnectionSteering::Hash
+        }
     }
 }
 
