@@ -88,7 +88,7 @@ pub fn bind_listeners(
     workers: usize,
     steering: ConnectionSteering,
 ) -> Result<BoundListeners, BindError> {
-    let mut per_worker: Vec<Vec<Socket>> = (0..workers)
+    let mut per_worker: Vec<Vec<StdListener>> = (0..workers)
         .map(|_| Vec::with_capacity(addrs.len()))
         .collect();
     let mut bound = Vec::with_capacity(addrs.len());
@@ -110,7 +110,7 @@ pub fn bind_listeners(
                     .as_socket()
                     .ok_or_else(|| io_err(asked)(io::Error::other("not an inet socket")))?;
             }
-            list.push(socket);
+            list.push(socket.into());
         }
         if steering == ConnectionSteering::Cpu {
             // One program per reuseport group: attached to any of its sockets, it applies to
@@ -122,10 +122,7 @@ pub fn bind_listeners(
         bound.push(addr);
     }
     Ok(BoundListeners {
-        per_worker: per_worker
-            .into_iter()
-            .map(|l| l.into_iter().map(StdListener::from).collect())
-            .collect(),
+        per_worker,
         addrs: bound,
     })
 }
@@ -201,8 +198,7 @@ const SO_ATTACH_REUSEPORT_CBPF: libc::c_int = 51;
 /// `cpu` is the CPU that processed the connection's SYN. Worker `w` is pinned to core
 /// `w % cores`, so with `workers == cores` a connection is served on the core that receives
 /// its packets: no cross-core wake-ups or cache traffic for it.
-fn steer_by_cpu(socket: &Socket, workers: usize) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
+fn steer_by_cpu(socket: &impl std::os::fd::AsRawFd, workers: usize) -> io::Result<()> {
     let n = u32::try_from(workers.max(1)).unwrap_or(u32::MAX);
     let mut prog = [
         libc::sock_filter {
@@ -229,7 +225,7 @@ fn steer_by_cpu(socket: &Socket, workers: usize) -> io::Result<()> {
         filter: prog.as_mut_ptr(),
     };
     // SAFETY: `fprog` points at `prog`, both alive for the call; the kernel copies the
-    // program; the fd is a valid socket owned by `socket`.
+    // program; the fd is a valid socket borrowed from `socket`.
     let rc = unsafe {
         libc::setsockopt(
             socket.as_raw_fd(),
@@ -376,9 +372,9 @@ pub fn spawn_workers(
     Ok(handles)
 }
 
-/// Pins the calling thread to `core`. Failure (restricted cpusets in containers) is logged and
-/// otherwise ignored: pinning is an optimisation.
-fn pin_to_core(core: usize) {
+/// Pins the calling thread to `core`; false when it could not. Failure (restricted cpusets
+/// in containers) is logged and otherwise ignored: pinning is an optimisation.
+fn pin_to_core(core: usize) -> bool {
     // SAFETY: `set` is a plain bitmask on our stack, zeroed by CPU_ZERO before use, and
     // sched_setaffinity(0, ...) only affects the calling thread.
     let rc = unsafe {
@@ -390,6 +386,7 @@ fn pin_to_core(core: usize) {
     if rc != 0 {
         tracing::debug!(core, error = %io::Error::last_os_error(), "could not pin worker");
     }
+    rc == 0
 }
 
 #[cfg(test)]
@@ -415,16 +412,6 @@ mod tests {
         assert!(err.to_string().contains("already in use"));
     }
 
-    /// Pins the calling thread to `cpu`; false when the cpuset does not allow it.
-    fn pin_here(cpu: usize) -> bool {
-        // SAFETY: as in `pin_to_core`: a zeroed local mask, the calling thread only.
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(cpu, &mut set);
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
-        }
-    }
-
     /// Which of `listeners` has a connection waiting (non-blocking accept on each).
     fn accepting(listeners: &[Vec<StdListener>]) -> Vec<usize> {
         let mut got = Vec::new();
@@ -443,7 +430,7 @@ mod tests {
     fn cpu_steering_gives_a_connection_to_the_worker_of_its_cpu() {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let result = std::thread::spawn(move || {
-            if cores < 2 || !pin_here(1) || !pin_here(0) {
+            if cores < 2 || !pin_to_core(1) || !pin_to_core(0) {
                 eprintln!("needs two usable CPUs; skipped");
                 return;
             }
@@ -452,7 +439,7 @@ mod tests {
             let addr = bound.addrs[0];
             let mut keep = Vec::new();
             for cpu in [0usize, 1, 1, 0, 1] {
-                assert!(pin_here(cpu));
+                assert!(pin_to_core(cpu));
                 keep.push(std::net::TcpStream::connect(addr).unwrap());
                 std::thread::sleep(std::time::Duration::from_millis(20));
                 assert_eq!(
@@ -462,7 +449,7 @@ mod tests {
                 );
             }
             let hashed = bind_listeners(&[any], 2, ConnectionSteering::Hash).unwrap();
-            assert!(pin_here(0));
+            assert!(pin_to_core(0));
             for _ in 0..64 {
                 keep.push(std::net::TcpStream::connect(hashed.addrs[0]).unwrap());
             }
