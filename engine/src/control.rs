@@ -131,8 +131,9 @@ impl Gateway {
     /// Drains: workers stop accepting and close idle connections; responses in flight end
     /// with `Connection: close`; returns when no client connection is left or `timeout` passed.
     pub fn drain(self, timeout: Duration) {
-        crate::sysd::notify("STOPPING=1\nSTATUS=draining");
+        // The flag first: once systemd hears STOPPING, `/ready` must already answer 503.
         self.shared.draining.store(true, Ordering::SeqCst);
+        crate::sysd::notify("STOPPING=1\nSTATUS=draining");
         let deadline = Instant::now() + timeout;
         while self.shared.active_connections() > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
