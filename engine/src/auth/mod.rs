@@ -21,7 +21,7 @@ pub mod wipe;
 
 use std::sync::OnceLock;
 
-use torii_protocol::apikey::{ApiKey, ApiKeyStore, ClientSecret, Extractors};
+use torii_protocol::apikey::{ApiKeyStore, ClientSecret, Extractors};
 use torii_protocol::oauth::{ClientCredentials, ClientCredentialsConfig, KeyPair, KeyPairs};
 use torii_protocol::secret::resolve;
 
@@ -101,32 +101,17 @@ pub fn build(spec: &AuthSpec) -> Result<AuthState, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let mut keys = Vec::with_capacity(spec.apikeys.len());
     for (i, k) in spec.apikeys.iter().enumerate() {
-        let secret = match resolve(k.client_secret.expose_raw(), &SystemSecrets) {
-            Ok(s) if s.is_empty() => {
-                errors.push(ConfigError::new(
-                    format!("apikeys[{i}].client_secret"),
-                    "resolves to an empty secret",
-                ));
-                continue;
-            }
-            Ok(s) => s,
-            Err(e) => {
-                errors.push(ConfigError::new(
-                    format!("apikeys[{i}].client_secret"),
-                    e.to_string(),
-                ));
-                continue;
-            }
-        };
-        let mut key = ApiKey::new(&k.client_id, "", &k.name);
-        key.client_secret = ClientSecret::new(secret);
-        key.enabled = k.enabled;
-        key.valid_until = k.valid_until;
-        key.routes = k.routes.clone();
-        key.tags = k.tags.clone();
-        key.metadata = k.metadata.clone();
-        key.allow_client_id_only = k.allow_client_id_only;
-        keys.push(key);
+        let resolved =
+            k.clone()
+                .map_secret(|raw| match resolve(raw.expose_raw(), &SystemSecrets) {
+                    Ok(s) if s.is_empty() => Err("resolves to an empty secret".to_owned()),
+                    Ok(s) => Ok(ClientSecret::new(s)),
+                    Err(e) => Err(e.to_string()),
+                });
+        match resolved {
+            Ok(key) => keys.push(key),
+            Err(why) => errors.push(ConfigError::new(format!("apikeys[{i}].client_secret"), why)),
+        }
     }
     let store = match ApiKeyStore::new(keys) {
         Ok(s) => s,

@@ -8,17 +8,17 @@
 //! by `default_key_pair` or `jwt-sign-keypair` is configured when key pairs are). Secrets stay
 //! unresolved and PEM files unread: the snapshot builder (`crate::auth::build`) does that.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use torii_protocol::apikey::META_JWT_SIGN_KEYPAIR;
+use torii_protocol::apikey::{ApiKey, META_JWT_SIGN_KEYPAIR};
 
 use super::duration::Zero;
 use super::error::{index, join, Collector};
+use super::fields::{duration, header_name};
 use super::raw::{RawApiKey, RawClientCredentials, RawConfig, RawKeyPair, RawRouteApiKeys};
 use super::secret::{check_secret, resolve_path, RawSecret};
-use super::validate::{duration, header_name};
 use super::{LoadEnv, RouteConfig};
 
 /// `client_credentials.expiration` default (1 hour).
@@ -39,28 +39,10 @@ pub struct AuthSpec {
     pub client_credentials: Option<ClientCredentialsSpec>,
 }
 
-/// One `[[apikeys]]` entry.
-#[derive(Debug, Clone)]
-pub struct ApiKeySpec {
-    /// Client id (non-blank, unique).
-    pub client_id: String,
-    /// Client secret, unresolved.
-    pub client_secret: RawSecret,
-    /// Display name (defaults to the client id).
-    pub name: String,
-    /// Default true.
-    pub enabled: bool,
-    /// Unix seconds; the key is valid while now < `valid_until`.
-    pub valid_until: Option<u64>,
-    /// Route ids (each names a configured route).
-    pub routes: Vec<String>,
-    /// Free tags.
-    pub tags: Vec<String>,
-    /// Free metadata (`scope`, `jwt-sign-keypair`).
-    pub metadata: BTreeMap<String, String>,
-    /// Whether `x-api-key` (client id alone) authenticates this key. Default false.
-    pub allow_client_id_only: bool,
-}
+/// One `[[apikeys]]` entry: the protocol's key model with its secret still unresolved
+/// (`${env.NAME}` / `${file:…}`); the snapshot builder resolves it with
+/// [`ApiKey::map_secret`]. A new key field is declared once, in `torii_protocol::apikey::ApiKey`.
+pub type ApiKeySpec = ApiKey<RawSecret>;
 
 /// One `[[key_pairs]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,7 +267,7 @@ fn client_credentials(
     let domain_src = raw.domain.as_deref().unwrap_or(DEFAULT_DOMAIN);
     // Host names are case-insensitive.
     let anchored = format!("^(?i:{domain_src})$");
-    let domain = c.check(&p("domain"), super::validate::compile_regex(&anchored));
+    let domain = c.check(&p("domain"), super::fields::compile_regex(&anchored));
     let expiration = duration(
         c,
         &p("expiration"),

@@ -14,6 +14,7 @@ use std::time::Duration;
 mod auth;
 mod duration;
 mod error;
+mod fields;
 pub mod raw;
 mod secret;
 #[cfg(test)]
@@ -26,6 +27,7 @@ mod tests_routes;
 mod tests_tls;
 mod validate;
 mod validate_route;
+mod validate_security;
 mod validate_tls;
 
 pub use auth::{

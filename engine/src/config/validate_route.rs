@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::error::{index, join, Collector};
 use super::raw::RawRoute;
-use super::validate::{challenge, info_token};
+use super::validate_security::{challenge, info_token};
 use super::validate_tls;
 use super::{defaults, LoadEnv, RouteConfig, Scheme, TargetConfig};
 

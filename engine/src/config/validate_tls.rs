@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use super::duration::Zero;
 use super::error::{index, join, Collector};
+use super::fields::{duration, header_name, ALGORITHMS};
 use super::raw::{RawCertificate, RawClientAuth, RawRouteJwt, RawUpstreamTls};
 use super::secret::{check_secret, resolve_path, RawSecret};
-use super::validate::{duration, header_name, ALGORITHMS};
 use super::{defaults, LoadEnv};
 
 /// One `[[certificates]]` entry: a PEM chain and its key, served by SNI on https listeners.

@@ -46,12 +46,16 @@ impl From<&str> for ClientSecret {
 }
 
 /// One API key, as configured in `[[apikeys]]`.
+///
+/// `S` is the form of the secret: [`ClientSecret`] (resolved bytes) in the store; a
+/// configuration loader may keep its unresolved form (`${env.NAME}`) in the same struct and turn
+/// it into bytes with [`ApiKey::map_secret`], so that every key field is declared here once.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiKey {
+pub struct ApiKey<S = ClientSecret> {
     /// The client id (non-blank, unique in the store).
     pub client_id: String,
     /// The client secret (non-empty).
-    pub client_secret: ClientSecret,
+    pub client_secret: S,
     /// Display name (`clientName`).
     pub name: String,
     /// A disabled key is refused everywhere, its existing access tokens included.
@@ -71,21 +75,32 @@ pub struct ApiKey {
     pub allow_client_id_only: bool,
 }
 
-impl ApiKey {
-    /// A key with the given credentials, enabled, no expiry, no routes, no tags or metadata,
-    /// client-id-only authentication off. Fill the public fields for the rest.
-    pub fn new(client_id: &str, client_secret: &str, name: &str) -> Self {
-        ApiKey {
-            client_id: client_id.to_owned(),
-            client_secret: ClientSecret::from(client_secret),
-            name: name.to_owned(),
-            enabled: true,
-            valid_until: None,
-            routes: Vec::new(),
-            tags: Vec::new(),
-            metadata: BTreeMap::new(),
-            allow_client_id_only: false,
-        }
+impl<S> ApiKey<S> {
+    /// The same key with its secret turned into another form (for example resolved from the
+    /// environment). `f` may fail; the key is then dropped and the error returned.
+    pub fn map_secret<T, E>(self, f: impl FnOnce(S) -> Result<T, E>) -> Result<ApiKey<T>, E> {
+        let ApiKey {
+            client_id,
+            client_secret,
+            name,
+            enabled,
+            valid_until,
+            routes,
+            tags,
+            metadata,
+            allow_client_id_only,
+        } = self;
+        Ok(ApiKey {
+            client_secret: f(client_secret)?,
+            client_id,
+            name,
+            enabled,
+            valid_until,
+            routes,
+            tags,
+            metadata,
+            allow_client_id_only,
+        })
     }
 
     /// True when the key is enabled and `now` is before `valid_until` (if any).
@@ -116,6 +131,24 @@ impl ApiKey {
             .get(META_JWT_SIGN_KEYPAIR)
             .map(String::as_str)
             .filter(|s| !s.is_empty())
+    }
+}
+
+impl ApiKey {
+    /// A key with the given credentials, enabled, no expiry, no routes, no tags or metadata,
+    /// client-id-only authentication off. Fill the public fields for the rest.
+    pub fn new(client_id: &str, client_secret: &str, name: &str) -> Self {
+        ApiKey {
+            client_id: client_id.to_owned(),
+            client_secret: ClientSecret::from(client_secret),
+            name: name.to_owned(),
+            enabled: true,
+            valid_until: None,
+            routes: Vec::new(),
+            tags: Vec::new(),
+            metadata: BTreeMap::new(),
+            allow_client_id_only: false,
+        }
     }
 }
 
