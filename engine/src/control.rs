@@ -47,7 +47,7 @@ pub fn start(config: Config) -> Result<Gateway, String> {
         .gateway
         .http
         .iter()
-        .map(|_| ListenerKind::Http)
+        .map(|a| ListenerKind::Http(*a))
         .chain(config.gateway.https.iter().map(|a| ListenerKind::Https(*a)))
         .collect();
     let admin = config.gateway.admin;

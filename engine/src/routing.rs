@@ -1,30 +1,34 @@
 //! The routing table: which route serves a request, from its `Host` header and path.
 //!
 //! [`RouteTable::build`] compiles the routes of a validated [`Config`](crate::config::Config) once
-//! per load; [`RouteTable::find`] runs per request and never allocates: the host is lowercased into
-//! a 255-byte stack buffer and looked up in a hash map of exact domains, then tried against the
-//! `*.suffix` wildcards, longest suffix first. Within a domain the longest matching path prefix
-//! wins; when no prefix of the best domain matches, the next domain candidate is tried.
+//! per load; [`RouteTable::find`] runs per request and never allocates: the host is put in its
+//! canonical form ([`canonical_host`]) in a 255-byte stack buffer and looked up in a hash map of
+//! exact domains, then tried against the `*.suffix` wildcards, longest suffix first, then the
+//! catch-all `*`. Within a domain the longest matching path prefix wins; when no prefix of the
+//! best domain matches, the next domain candidate is tried.
 //!
 //! Matching rules (documented for operators in `docs/configuration.md`):
-//! - Host: optional `:port` stripped (`[v6]:port` keeps the brackets: route domain `[::1]`);
-//!   ASCII case-insensitive; one trailing dot ignored (`a.test.` is `a.test`); surrounding spaces
-//!   and tabs ignored; a host over 255 bytes, empty, or with bytes outside letters, digits, `-`,
-//!   `_` and `.` (`:` and hex inside brackets) matches nothing.
+//! - Host: compared in canonical form (port removed, lower case, one trailing dot removed; see
+//!   [`canonical_host`]); a host that has no canonical form matches nothing, not even `*`.
 //! - Wildcard `*.api.oto.tools` matches `a.api.oto.tools` and `x.y.api.oto.tools`, not
-//!   `api.oto.tools`.
-//! - Path prefix `/api` matches `/api`, `/api/…` and `/api?…` but not `/apix` (a segment boundary,
-//!   unlike Otoroshi's plain string prefix); a prefix ending in `/` matches anything below it.
-//!   Paths are compared as raw bytes, case-sensitively, without percent-decoding.
+//!   `api.oto.tools`. `*` alone matches every host, after every exact and wildcard domain.
+//! - Path: the caller passes the canonical path ([`crate::http1::canonicalize_path`]: unreserved
+//!   characters decoded, dot segments resolved, slashes merged), so `/%70rivate` and
+//!   `/public/../private` are matched as `/private`. Comparison is byte for byte and
+//!   case-sensitive: `/PRIVATE` does not match `/private` (a backend that treats paths
+//!   case-insensitively must get its routes written for every case it serves).
+//! - Path prefix `/api` matches `/api`, `/api/…`, `/api?…` and `/api;…` but not `/apix` (a
+//!   segment boundary, unlike Otoroshi's plain string prefix). `;` counts as a boundary because
+//!   servlet containers read `/private;x` as `/private` with a path parameter: matching it by a
+//!   shorter prefix (`/`) would route it past `/private`'s checks. A prefix ending in `/` matches
+//!   anything below it.
 //! - Equal candidates (same domain and prefix, which validation refuses) resolve to the route
 //!   that comes first in the file.
 
 use std::collections::HashMap;
 
 use crate::config::RouteConfig;
-
-/// Longest host name matched, in bytes.
-pub const MAX_HOST_BYTES: usize = 255;
+use crate::http1::{canonical_host, MAX_HOST_BYTES};
 
 /// One path prefix of a domain and the route it leads to.
 #[derive(Debug, Clone)]
@@ -45,6 +49,8 @@ struct Wildcard {
 pub struct RouteTable {
     exact: HashMap<Box<[u8]>, Vec<PathEntry>>,
     wildcards: Vec<Wildcard>,
+    /// The path prefixes of the `*` domain (the catch-all), tried last.
+    catch_all: Vec<PathEntry>,
 }
 
 impl RouteTable {
@@ -53,6 +59,7 @@ impl RouteTable {
     pub fn build(routes: &[RouteConfig]) -> RouteTable {
         let mut exact: HashMap<Box<[u8]>, Vec<PathEntry>> = HashMap::new();
         let mut wildcards: Vec<Wildcard> = Vec::new();
+        let mut catch_all: Vec<PathEntry> = Vec::new();
         for (route, r) in routes.iter().enumerate() {
             for domain in &r.domains {
                 let domain = domain.to_ascii_lowercase();
@@ -60,6 +67,10 @@ impl RouteTable {
                     prefix: p.as_bytes().into(),
                     route,
                 });
+                if domain == "*" {
+                    catch_all.extend(entries);
+                    continue;
+                }
                 match domain.strip_prefix('*') {
                     Some(suffix) => {
                         let suffix: Box<[u8]> = suffix.as_bytes().into();
@@ -82,16 +93,21 @@ impl RouteTable {
         let by_len = |v: &mut Vec<PathEntry>| v.sort_by_key(|e| std::cmp::Reverse(e.prefix.len()));
         exact.values_mut().for_each(by_len);
         wildcards.iter_mut().for_each(|w| by_len(&mut w.paths));
+        by_len(&mut catch_all);
         wildcards.sort_by_key(|w| std::cmp::Reverse(w.suffix.len()));
-        RouteTable { exact, wildcards }
+        RouteTable {
+            exact,
+            wildcards,
+            catch_all,
+        }
     }
 
     /// The index of the route serving `host` (a raw `Host` header value) and `path` (the
-    /// origin-form request target: path and optional query), or `None` (→ 404).
+    /// canonical request path; a query after `?` is tolerated), or `None` (→ 404).
     /// Allocation-free: one hash lookup, then a scan of the wildcards and prefixes that apply.
     pub fn find(&self, host: &[u8], path: &[u8]) -> Option<usize> {
         let mut buf = [0u8; MAX_HOST_BYTES];
-        let host = normalize_host(host, &mut buf)?;
+        let host = canonical_host(host, &mut buf)?;
         if let Some(route) = self.exact.get(host).and_then(|p| match_path(p, path)) {
             return Some(route);
         }
@@ -99,11 +115,12 @@ impl RouteTable {
             .iter()
             .filter(|w| host.len() > w.suffix.len() && host.ends_with(&w.suffix))
             .find_map(|w| match_path(&w.paths, path))
+            .or_else(|| match_path(&self.catch_all, path))
     }
 
     /// Whether the table has no domain at all.
     pub fn is_empty(&self) -> bool {
-        self.exact.is_empty() && self.wildcards.is_empty()
+        self.exact.is_empty() && self.wildcards.is_empty() && self.catch_all.is_empty()
     }
 }
 
@@ -115,69 +132,17 @@ fn match_path(entries: &[PathEntry], path: &[u8]) -> Option<usize> {
         .map(|e| e.route)
 }
 
-/// `prefix` matches `path` when it is a prefix ending at `/`, `?`, the end, or itself ends in `/`.
+/// `prefix` matches `path` when it is a prefix ending at `/`, `?`, `;`, the end, or itself ends
+/// in `/`.
 fn prefix_matches(prefix: &[u8], path: &[u8]) -> bool {
     if !path.starts_with(prefix) {
         return false;
     }
     match path.get(prefix.len()) {
         None => true,
-        Some(b'/' | b'?') => true,
+        Some(b'/' | b'?' | b';') => true,
         Some(_) => prefix.last() == Some(&b'/'),
     }
-}
-
-/// Strips the port and one trailing dot, lowercases into `buf`, and checks the bytes.
-/// Returns `None` for hosts that can match no route.
-fn normalize_host<'b>(raw: &[u8], buf: &'b mut [u8; MAX_HOST_BYTES]) -> Option<&'b [u8]> {
-    let raw = trim_ows(raw);
-    let (host, port) = if raw.first() == Some(&b'[') {
-        let close = raw.iter().position(|&b| b == b']')?;
-        (&raw[..=close], &raw[close + 1..])
-    } else {
-        match raw.iter().position(|&b| b == b':') {
-            Some(colon) => (&raw[..colon], &raw[colon..]),
-            None => (raw, &raw[raw.len()..]),
-        }
-    };
-    if let Some(digits) = port.strip_prefix(b":") {
-        if !digits.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-    } else if !port.is_empty() {
-        return None;
-    }
-    let bracketed = host.first() == Some(&b'[');
-    let host = match host.strip_suffix(b".") {
-        Some(h) if !bracketed => h,
-        _ => host,
-    };
-    if host.is_empty() || host.len() > MAX_HOST_BYTES || host.first() == Some(&b'.') {
-        return None;
-    }
-    let out = buf.get_mut(..host.len())?;
-    for (o, &b) in out.iter_mut().zip(host) {
-        let ok = if bracketed {
-            b.is_ascii_hexdigit() || matches!(b, b':' | b'.' | b'[' | b']')
-        } else {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')
-        };
-        if !ok {
-            return None;
-        }
-        *o = b.to_ascii_lowercase();
-    }
-    Some(out)
-}
-
-fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }
 
 #[cfg(test)]
@@ -196,6 +161,7 @@ mod tests {
             apikeys: None,
             upstream_tls: None,
             jwt: None,
+            path_normalization: Default::default(),
         }
     }
 
@@ -223,6 +189,44 @@ mod tests {
         assert_eq!(find(&t, "myservice.oto.tools", "/api/x"), Some(1));
         assert_eq!(find(&t, "myservice.oto.tools", "/api?q=1"), Some(1));
         assert_eq!(find(&t, "unknown.oto.tools", "/"), None);
+    }
+
+    #[test]
+    fn catch_all_comes_after_exact_and_wildcard_domains() {
+        let t = RouteTable::build(&[
+            route(&["*"], &["/"]),              // 0
+            route(&["a.test"], &["/api"]),      // 1
+            route(&["*.b.test"], &["/"]),       // 2
+            route(&["*", "c.test"], &["/own"]), // 3
+        ]);
+        assert_eq!(find(&t, "a.test", "/api/x"), Some(1));
+        assert_eq!(
+            find(&t, "a.test", "/other"),
+            Some(0),
+            "no prefix of a.test matches"
+        );
+        assert_eq!(find(&t, "x.b.test", "/anything"), Some(2));
+        assert_eq!(find(&t, "unknown.test", "/"), Some(0));
+        assert_eq!(find(&t, "unknown.test", "/own/1"), Some(3));
+        assert_eq!(find(&t, "c.test", "/own"), Some(3));
+        assert_eq!(find(&t, "c.test", "/x"), Some(0));
+        // A host without a canonical form matches nothing, not even the catch-all.
+        assert_eq!(find(&t, "a b", "/"), None);
+        assert_eq!(find(&t, "", "/"), None);
+        assert!(!t.is_empty());
+    }
+
+    #[test]
+    fn path_parameters_are_a_segment_boundary() {
+        let t = RouteTable::build(&[
+            route(&["a.test"], &["/"]),
+            route(&["a.test"], &["/private"]),
+        ]);
+        assert_eq!(find(&t, "a.test", "/private;jsessionid=1"), Some(1));
+        assert_eq!(find(&t, "a.test", "/private;x/secret"), Some(1));
+        assert_eq!(find(&t, "a.test", "/privatex"), Some(0));
+        // Case-sensitive: a backend that folds case needs its own routes for it.
+        assert_eq!(find(&t, "a.test", "/PRIVATE"), Some(0));
     }
 
     #[test]

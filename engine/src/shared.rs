@@ -27,6 +27,8 @@ pub struct WorkerStats {
     pub driver: OnceLock<&'static str>,
     /// Idle upstream connections in this worker's pool (refreshed on the worker's 50 ms tick).
     pub pool_idle: AtomicUsize,
+    /// Request header lines not forwarded because their name contains `_`.
+    pub underscore_headers_dropped: AtomicU64,
 }
 
 /// Everything the control thread and the workers share.

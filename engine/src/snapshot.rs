@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::{AuthState, RouteApiKeys};
-use crate::config::{Config, ConfigError, ConfigErrors, Scheme};
+use crate::config::{Config, ConfigError, ConfigErrors, PathNormalization, Scheme};
 use crate::http1::HeadLimits;
 use crate::metrics::{MetricsRegistry, RouteMetrics};
 use crate::routing::RouteTable;
@@ -62,6 +62,8 @@ pub struct Route {
     pub apikeys: Option<RouteApiKeys>,
     /// The external JWT check, when `[routes.jwt]` is set.
     pub jwt: Option<RouteJwt>,
+    /// The path the backend receives (`path_normalization`).
+    pub path_normalization: PathNormalization,
 }
 
 /// Request-path view of `[limits]`.
@@ -183,6 +185,7 @@ impl Snapshot {
                 metrics: metrics.route(&rc.id),
                 apikeys: rc.apikeys.as_ref().map(RouteApiKeys::build),
                 jwt,
+                path_normalization: rc.path_normalization,
             });
         }
         let auth = match crate::auth::build(&config.auth) {

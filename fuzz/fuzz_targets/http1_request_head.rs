@@ -29,7 +29,7 @@ const WIDE: HeadLimits = HeadLimits {
 /// the framing the proxy adds (upstream_call.rs does the same).
 fn forward(buf: &[u8], head: &RequestHead, headers: &[HeaderField], out: &mut Vec<u8>) {
     out.clear();
-    copy_request_head(buf, head, headers, out, |f| {
+    copy_request_head(buf, head, head.path.get(buf), headers, false, out, |f| {
         matches!(f.kind, HeaderKind::Host | HeaderKind::Expect)
     });
     out.extend_from_slice(b"host: ");

@@ -17,10 +17,12 @@ use torii_protocol::oauth::{
 };
 
 use crate::http1::{
-    find_header, BodyFraming, ChunkedDecoder, ChunkedOutput, HeaderField, RequestHead,
+    canonical_host, find_header, BodyFraming, ChunkedDecoder, ChunkedOutput, HeaderField,
+    RequestHead, MAX_HOST_BYTES,
 };
 use crate::io::write_all_timeout;
 use crate::metrics::{RejectReason, RejectionKind};
+use crate::proxy::body_rate::{await_body, read_body_bytes, BodyClock, BodyWaitError};
 use crate::proxy::respond::{write_error, write_json};
 use crate::secure::unix_now;
 use crate::server::conn::ClientState;
@@ -31,30 +33,16 @@ use crate::snapshot::{Route, RuntimeLimits, Snapshot};
 /// small chunks cost extra).
 const MAX_CHUNKED_RAW: usize = MAX_BODY_LEN * 2 + 1024;
 
-/// The host without its port (`[v6]:p` → `[v6]`, `name:p` → `name`).
-fn host_without_port(host: &[u8]) -> &[u8] {
-    if host.first() == Some(&b'[') {
-        let end = host
-            .iter()
-            .position(|&b| b == b']')
-            .map_or(host.len(), |i| i + 1);
-        return host.get(..end).unwrap_or(host);
-    }
-    match host.iter().position(|&b| b == b':') {
-        Some(i) => host.get(..i).unwrap_or(host),
-        None => host,
-    }
-}
-
 /// The endpoint this request is for, when the token service is on, the path is under
-/// [`PREFIX`] and the Host (without port) matches `domain`. Cost for other requests: one prefix
-/// comparison.
+/// [`PREFIX`] and the canonical Host ([`canonical_host`], the form routing matches) matches
+/// `domain`. `path` is the canonical path. Cost for other requests: one prefix comparison.
 pub fn endpoint_for(snap: &Snapshot, host: &[u8], method: &[u8], path: &[u8]) -> Option<Endpoint> {
     let oauth = snap.auth.oauth.as_ref()?;
     if !path.starts_with(PREFIX.as_bytes()) {
         return None;
     }
-    let host = std::str::from_utf8(host_without_port(host)).ok()?;
+    let mut buf = [0u8; MAX_HOST_BYTES];
+    let host = std::str::from_utf8(canonical_host(host, &mut buf)?).ok()?;
     if !oauth.domain.is_match(host) {
         return None;
     }
@@ -108,7 +96,9 @@ enum BodyRead {
     TooLarge,
     /// Bad chunked framing.
     Malformed,
-    /// The client went away or was too slow: close without an answer.
+    /// The body came more slowly than `limits.body_min_rate` or not at all: 408, then close.
+    TooSlow,
+    /// The client went away: close without an answer.
     Gone,
 }
 
@@ -127,15 +117,26 @@ async fn read_body<S: AsyncReadRent + AsyncWriteRent>(
         BodyFraming::Length(n) => Some(start + n as usize),
         BodyFraming::Chunked => None,
     };
-    if head.expect_continue && st.rbuf.len() == start {
-        st.wbuf.clear();
-        st.wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-        if write_all_timeout(client, &mut st.wbuf, limits.body_timeout)
-            .await
-            .is_err()
-        {
-            return BodyRead::Gone;
-        }
+    // The same rate and 100-continue rules as a proxied body (the rate counts from the head).
+    let clock = BodyClock::new(
+        st.head_done,
+        limits.body_min_rate,
+        limits.body_min_rate_grace,
+    );
+    let waited = await_body(
+        client,
+        &mut st.rbuf,
+        &mut st.wbuf,
+        head,
+        &clock,
+        limits.body_timeout,
+        &mut st.continue_sent,
+    )
+    .await;
+    match waited {
+        Ok(_) => {}
+        Err(BodyWaitError::Gone) => return BodyRead::Gone,
+        Err(BodyWaitError::TooSlow | BodyWaitError::Idle) => return BodyRead::TooSlow,
     }
     let cap = need.unwrap_or(start + MAX_CHUNKED_RAW);
     let mut decoder = ChunkedDecoder::new();
@@ -154,7 +155,9 @@ async fn read_body<S: AsyncReadRent + AsyncWriteRent>(
                     Err(_) => return BodyRead::Malformed,
                     Ok(p) => {
                         pos += p.consumed;
-                        if body.len() > MAX_BODY_LEN {
+                        // A chunk announced over the cap is refused at once, before its data
+                        // (hardening: a local endpoint does not wait for what it will refuse).
+                        if decoder.committed_bytes() > MAX_BODY_LEN as u64 {
                             return BodyRead::TooLarge;
                         }
                         if p.done {
@@ -167,9 +170,20 @@ async fn read_body<S: AsyncReadRent + AsyncWriteRent>(
                 }
             }
         }
-        match st.rbuf.fill_timeout(client, cap, limits.body_timeout).await {
-            Ok(0) | Err(_) => return BodyRead::Gone,
+        let arrived = st.rbuf.len().saturating_sub(start) as u64;
+        match read_body_bytes(
+            client,
+            &mut st.rbuf,
+            cap,
+            &clock,
+            arrived,
+            limits.body_timeout,
+        )
+        .await
+        {
             Ok(_) => {}
+            Err(BodyWaitError::Gone) => return BodyRead::Gone,
+            Err(BodyWaitError::TooSlow | BodyWaitError::Idle) => return BodyRead::TooSlow,
         }
     }
 }
@@ -228,6 +242,14 @@ pub async fn serve<S: AsyncReadRent + AsyncWriteRent>(
         BodyRead::Complete { raw } => raw,
         BodyRead::Gone => {
             st.scratch = body;
+            return false;
+        }
+        BodyRead::TooSlow => {
+            st.scratch = body;
+            st.wbuf.clear();
+            write_error(&mut st.wbuf, 408, "Request body too slow", true, &[]);
+            st.rec.answered(408, st.wbuf.len());
+            let _ = write_all_timeout(client, &mut st.wbuf, limits.body_timeout).await;
             return false;
         }
         BodyRead::TooLarge | BodyRead::Malformed => {
@@ -315,18 +337,5 @@ fn metric_reason(e: &ApiKeyError) -> RejectReason {
         ApiKeyError::Expired => RejectReason::Expired,
         ApiKeyError::NotAuthorized => RejectReason::NotAuthorized,
         ApiKeyError::BadToken(label) => RejectReason::from_token_label(label),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::host_without_port;
-
-    #[test]
-    fn ports_are_stripped() {
-        assert_eq!(host_without_port(b"a.b:8080"), b"a.b");
-        assert_eq!(host_without_port(b"a.b"), b"a.b");
-        assert_eq!(host_without_port(b"[::1]:80"), b"[::1]");
-        assert_eq!(host_without_port(b""), b"");
     }
 }

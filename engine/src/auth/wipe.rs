@@ -58,12 +58,13 @@ pub fn filter_query(wipe: &Wipe<'_>, query: &[u8], out: &mut Vec<u8>) {
 }
 
 /// Rewrites the query of the request line at the start of `up` (rendered from `head` by
-/// `copy_request_head`: method, space, origin-form target) without the wiped parameters,
-/// dropping the `?` when nothing is left. `scratch` is a reusable buffer.
+/// `copy_request_head`: method, space, a path of `path_len` bytes, `?`, the query) without the
+/// wiped parameters, dropping the `?` when nothing is left. `scratch` is a reusable buffer.
 pub fn rewrite_request_line(
     wipe: &Wipe<'_>,
     data: &[u8],
     head: &RequestHead,
+    path_len: usize,
     up: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
 ) {
@@ -71,8 +72,7 @@ pub fn rewrite_request_line(
     if !wipe.touches_query() {
         return;
     }
-    let offset = q.start.saturating_sub(head.path.start) as usize;
-    let start = head.method_span.len() + 1 + offset;
+    let start = head.method_span.len() + 1 + path_len + 1;
     let end = start + q.len();
     let (Some(b'?'), Some(current)) = (
         start.checked_sub(1).and_then(|i| up.get(i)),
@@ -174,10 +174,11 @@ mod tests {
         };
         let w = admitted.wipe;
         let mut up = Vec::new();
-        copy_request_head(raw, &head, &headers, &mut up, |f| {
+        let path = head.path.get(raw);
+        copy_request_head(raw, &head, path, &headers, false, &mut up, |f| {
             drops_header(&w, f.name.get(raw))
         });
-        rewrite_request_line(&w, raw, &head, &mut up, &mut Vec::new());
+        rewrite_request_line(&w, raw, &head, path.len(), &mut up, &mut Vec::new());
         if w.touches_cookies() {
             write_cookie_lines(&w, raw, &headers, &mut up);
         }

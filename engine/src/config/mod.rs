@@ -148,6 +148,57 @@ pub struct GatewayConfig {
     pub max_connections_per_worker: usize,
     /// How the kernel spreads new connections over the workers' listeners.
     pub connection_steering: ConnectionSteering,
+    /// Which listeners forward request header names containing `_`.
+    pub underscores_in_headers: UnderscoreHeaders,
+}
+
+/// `gateway.underscores_in_headers`: whether request header names with `_` reach backends.
+///
+/// CGI, WSGI, PHP and Rack map `X_Forwarded_For` and `X-Forwarded-For` to the same variable,
+/// so a client could make a backend see a forwarding or security header that Torii never
+/// checked. Default: dropped (nginx's `underscores_in_headers off`). A name that reads as a
+/// header Torii sets or removes (`X_Forwarded_For`, `Otoroshi_Claim`, a route's own security
+/// header names) is dropped whatever this says.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum UnderscoreHeaders {
+    /// Dropped on every listener (the default), each one counted.
+    #[default]
+    Drop,
+    /// Forwarded on every listener.
+    Pass,
+    /// Forwarded on these listeners (configured addresses), dropped on the others.
+    PassOn(Vec<SocketAddr>),
+}
+
+impl UnderscoreHeaders {
+    /// Whether connections accepted on `listener` (its configured address) forward them.
+    pub fn allows(&self, listener: SocketAddr) -> bool {
+        match self {
+            UnderscoreHeaders::Drop => false,
+            UnderscoreHeaders::Pass => true,
+            UnderscoreHeaders::PassOn(list) => list.contains(&listener),
+        }
+    }
+}
+
+/// `routes.path_normalization`: the path a route's backend receives. Routing always matches
+/// the canonical path (`crate::http1::canonicalize_path`), and paths with no single meaning
+/// (`%2F`, `\`, `..` above the root…) are refused with 400 whatever this says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PathNormalization {
+    /// The canonical path (the default): the backend serves the resource Torii routed and
+    /// checked.
+    #[default]
+    Canonical,
+    /// The client's bytes, but only when they are already canonical; any request whose path
+    /// needed normalising is refused with 400. For backends that must see the path byte for
+    /// byte and where a rewrite would be wrong.
+    RefuseAmbiguous,
+    /// The client's bytes, as sent, even when they differ from the canonical path that was
+    /// routed. The backend may then read another resource than Torii checked (a backend that
+    /// does not decode `%61` serves `/%61dmin` as another path than `/admin`): use only when
+    /// the backend resolves paths exactly as RFC 3986 does, or when the route has no checks.
+    ForwardRaw,
 }
 
 /// `gateway.connection_steering`: which worker's listener gets a new connection.
@@ -242,6 +293,8 @@ pub struct RouteConfig {
     pub upstream_tls: Option<UpstreamTlsSpec>,
     /// External JWT verification, when on.
     pub jwt: Option<JwtSpec>,
+    /// The path sent to the backend.
+    pub path_normalization: PathNormalization,
 }
 
 /// URL scheme of a target.

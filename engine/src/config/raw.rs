@@ -110,6 +110,19 @@ pub struct RawGateway {
     pub max_connections_per_worker: Option<i64>,
     /// `"hash"` or `"cpu"`: how new connections are spread over the workers.
     pub connection_steering: Option<String>,
+    /// Request header names with `_`: `false` (dropped), `true` (kept), or the listener
+    /// addresses that keep them.
+    pub underscores_in_headers: Option<RawUnderscores>,
+}
+
+/// `gateway.underscores_in_headers`: a boolean, or a list of listener addresses.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawUnderscores {
+    /// Every listener (`true`) or none (`false`).
+    All(bool),
+    /// The listeners (as written in `gateway.http` / `gateway.https`) that keep them.
+    Listeners(Vec<String>),
 }
 
 /// `[limits]`.
@@ -238,6 +251,8 @@ pub struct RawRoute {
     pub targets: Option<Vec<String>>,
     /// Target selection policy.
     pub load_balancing: Option<String>,
+    /// `"canonical"`, `"refuse_ambiguous"` or `"forward_raw"`: the path sent upstream.
+    pub path_normalization: Option<String>,
     /// TLS towards `https://` targets.
     pub upstream_tls: Option<RawUpstreamTls>,
     /// `[routes.challenge]`.

@@ -47,7 +47,7 @@ fn domains_are_normalised_and_checked() {
         ["api.oto.tools", "*.api.oto.tools", "[::1]", "127.0.0.1"]
     );
     let bad = route(
-        "id = \"r\"\ndomains = [\"a.test:8080\", \"a.*.test\", \"*\", \"a.test.\", \"a..test\", \"\", \"é.test\", \"[::1]:80\", \"a.test\", \"A.test\"]\ntargets = [\"http://127.0.0.1:1\"]",
+        "id = \"r\"\ndomains = [\"a.test:8080\", \"a.*.test\", \"*x\", \"a.test.\", \"a..test\", \"\", \"é.test\", \"[::1]:80\", \"a.test\", \"A.test\"]\ntargets = [\"http://127.0.0.1:1\"]",
     );
     let errs = errors(&bad);
     let paths: Vec<&str> = errs.iter().filter_map(|e| e.split(':').next()).collect();
@@ -80,9 +80,54 @@ fn paths_are_checked() {
         errs,
         [
             "routes[0].paths[0]: path \"api\" must start with '/'",
-            "routes[0].paths[1]: path \"/a b\" contains a space, a control character or '#'",
+            "routes[0].paths[1]: path \"/a b\" contains a space, a control character, '#' or '?'",
             "routes[0].paths[3]: duplicate entry \"/ok\"",
         ]
+    );
+}
+
+#[test]
+fn paths_must_be_canonical() {
+    let errs = errors(&route(
+        "id = \"r\"\ndomains = [\"a.test\"]\npaths = [\"/a/../b\", \"/%61pi\", \"//x\", \"/a%2fb\", \"/..\", \"/q?x\", \"/fine;v=1\", \"/%C3%A9\"]\ntargets = [\"http://127.0.0.1:1\"]",
+    ));
+    assert_eq!(errs.len(), 6, "{errs:#?}");
+    assert!(
+        errs[0].starts_with(
+            "routes[0].paths[0]: path \"/a/../b\" is not in canonical form: write \"/b\""
+        ),
+        "{errs:#?}"
+    );
+    assert!(errs[1].contains("write \"/api\""), "{errs:#?}");
+    assert!(errs[2].contains("write \"/x\""), "{errs:#?}");
+    assert!(
+        errs[3].starts_with("routes[0].paths[3]: path \"/a%2fb\" can never match")
+            && errs[3].ends_with("(path.encoded_slash)"),
+        "{errs:#?}"
+    );
+    assert!(errs[4].ends_with("(path.above_root)"), "{errs:#?}");
+    assert!(
+        errs[5].starts_with("routes[0].paths[5]:") && errs[5].contains("'?'"),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn the_catch_all_domain_and_path_normalization() {
+    let c = ok(&route(
+        "id = \"r\"\ndomains = [\"*\"]\npath_normalization = \"refuse_ambiguous\"\ntargets = [\"http://127.0.0.1:1\"]",
+    ));
+    assert_eq!(c.routes[0].domains, ["*"]);
+    assert_eq!(
+        c.routes[0].path_normalization,
+        crate::config::PathNormalization::RefuseAmbiguous
+    );
+    let errs = errors(&route(
+        "id = \"r\"\ndomains = [\"a.test\"]\npath_normalization = \"raw\"\ntargets = [\"http://127.0.0.1:1\"]",
+    ));
+    assert_eq!(
+        errs,
+        ["routes[0].path_normalization: unknown mode \"raw\" (expected \"canonical\", \"refuse_ambiguous\" or \"forward_raw\")"]
     );
 }
 

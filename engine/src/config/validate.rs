@@ -11,9 +11,12 @@ use std::path::Path;
 use super::duration::Zero;
 use super::error::{index, join, Collector};
 use super::fields::duration;
-use super::raw::{RawConfig, RawGateway, RawLimits, RawWorkers};
+use super::raw::{RawConfig, RawGateway, RawLimits, RawUnderscores, RawWorkers};
 use super::validate_route::routes;
-use super::{defaults, Config, ConfigErrors, ConnectionSteering, GatewayConfig, Limits, LoadEnv};
+use super::{
+    defaults, Config, ConfigErrors, ConnectionSteering, GatewayConfig, Limits, LoadEnv,
+    UnderscoreHeaders,
+};
 
 /// Largest accepted `max_header_bytes` / `max_request_line_bytes` (1 MiB).
 const MAX_HEAD_BYTES: u64 = 1 << 20;
@@ -165,6 +168,7 @@ fn gateway(c: &mut Collector, raw: &RawGateway) -> GatewayConfig {
         .admin
         .as_deref()
         .and_then(|s| listener(c, "gateway.admin".to_owned(), s));
+    let underscores_in_headers = underscores(c, raw.underscores_in_headers.as_ref(), &http, &https);
     GatewayConfig {
         workers,
         http,
@@ -188,7 +192,35 @@ fn gateway(c: &mut Collector, raw: &RawGateway) -> GatewayConfig {
             MAX_CONNECTIONS,
         )),
         connection_steering: steering(c, raw.connection_steering.as_deref(), workers),
+        underscores_in_headers,
     }
+}
+
+/// `gateway.underscores_in_headers`: listed addresses must be configured listeners.
+fn underscores(
+    c: &mut Collector,
+    raw: Option<&RawUnderscores>,
+    http: &[SocketAddr],
+    https: &[SocketAddr],
+) -> UnderscoreHeaders {
+    let list = match raw {
+        None | Some(RawUnderscores::All(false)) => return UnderscoreHeaders::Drop,
+        Some(RawUnderscores::All(true)) => return UnderscoreHeaders::Pass,
+        Some(RawUnderscores::Listeners(list)) => list,
+    };
+    let mut addrs = Vec::with_capacity(list.len());
+    for (i, s) in list.iter().enumerate() {
+        let path = index("gateway.underscores_in_headers", i);
+        match s.parse::<SocketAddr>() {
+            Ok(a) if http.contains(&a) || https.contains(&a) => addrs.push(a),
+            Ok(_) => c.push(
+                path,
+                format!("{s:?} is not a gateway.http or gateway.https listener"),
+            ),
+            Err(_) => c.push(path, format!("{s:?} is not a listener address (ip:port)")),
+        }
+    }
+    UnderscoreHeaders::PassOn(addrs)
 }
 
 /// `gateway.connection_steering`. With `"cpu"` a connection goes to worker `cpu % workers`,

@@ -12,7 +12,8 @@ use super::error::{index, join, Collector};
 use super::raw::RawRoute;
 use super::validate_security::{challenge, info_token};
 use super::validate_tls;
-use super::{defaults, LoadEnv, RouteConfig, Scheme, TargetConfig};
+use super::{defaults, LoadEnv, PathNormalization, RouteConfig, Scheme, TargetConfig};
+use crate::http1::canonicalize_path;
 
 /// Validates every route, then the constraints across them.
 pub(super) fn routes(
@@ -107,6 +108,20 @@ fn route(
             }
         }
     }
+    let path_normalization = match raw.path_normalization.as_deref() {
+        None | Some("canonical") => PathNormalization::Canonical,
+        Some("refuse_ambiguous") => PathNormalization::RefuseAmbiguous,
+        Some("forward_raw") => PathNormalization::ForwardRaw,
+        Some(other) => {
+            c.push(
+                p("path_normalization"),
+                format!(
+                    "unknown mode {other:?} (expected \"canonical\", \"refuse_ambiguous\" or \"forward_raw\")"
+                ),
+            );
+            PathNormalization::Canonical
+        }
+    };
     match raw.load_balancing.as_deref() {
         None | Some("round_robin") => {}
         Some(other) => c.push(
@@ -141,6 +156,7 @@ fn route(
         .as_ref()
         .and_then(|j| validate_tls::jwt(c, &p("jwt"), j, raw.info_token.is_some(), base_dir, env));
     RouteConfig {
+        path_normalization,
         id,
         name,
         domains,
@@ -210,11 +226,15 @@ fn check_hostname(h: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A route domain: exact host, `*.suffix`, or `[ipv6]`; lowercased, no port.
+/// A route domain: exact host, `*.suffix`, `[ipv6]`, or `*` alone (the catch-all, matched after
+/// every other domain); lowercased, no port.
 pub(crate) fn check_domain(raw: &str) -> Result<String, String> {
     let d = raw.to_ascii_lowercase();
     if d.is_empty() {
         return Err("must not be empty".to_owned());
+    }
+    if d == "*" {
+        return Ok(d);
     }
     if let Some(inner) = d.strip_prefix('[') {
         return match inner.strip_suffix(']').map(str::parse::<Ipv6Addr>) {
@@ -240,17 +260,32 @@ pub(crate) fn check_domain(raw: &str) -> Result<String, String> {
     Ok(d)
 }
 
-/// A path prefix: starts with `/`, no spaces, control characters or `#`.
+/// A path prefix: starts with `/`, no spaces, control characters, `#` or `?`, and written in
+/// canonical form (routing compares prefixes with the canonical request path, so a prefix
+/// such as `/a/../b` or `/%61` could never match as written).
 fn check_path(p: &str) -> Result<String, String> {
     if !p.starts_with('/') {
         return Err(format!("path {p:?} must start with '/'"));
     }
-    if p.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'#') {
+    if p.bytes()
+        .any(|b| b <= b' ' || b == 0x7f || b == b'#' || b == b'?')
+    {
         return Err(format!(
-            "path {p:?} contains a space, a control character or '#'"
+            "path {p:?} contains a space, a control character, '#' or '?'"
         ));
     }
-    Ok(p.to_owned())
+    let mut canonical = Vec::new();
+    match canonicalize_path(p.as_bytes(), true, &mut canonical) {
+        Ok(false) => Ok(p.to_owned()),
+        Ok(true) => Err(format!(
+            "path {p:?} is not in canonical form: write {:?} (request paths are matched after \
+             decoding unreserved characters, resolving dot segments and merging slashes)",
+            String::from_utf8_lossy(&canonical)
+        )),
+        Err(e) => Err(format!(
+            "path {p:?} can never match: request paths with it are refused ({e})"
+        )),
+    }
 }
 
 /// Parses `http://host[:port]` or `https://host[:port]` and resolves it.

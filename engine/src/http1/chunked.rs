@@ -147,6 +147,18 @@ impl ChunkedDecoder {
         self.payload
     }
 
+    /// Payload bytes the client has committed to so far: those decoded, plus the announced
+    /// size of the chunk being read (or whose size line is being read). A receiver with a
+    /// body cap refuses as soon as this passes it, without waiting for the chunk's data.
+    pub fn committed_bytes(&self) -> u64 {
+        let pending = match self.state {
+            State::Size | State::SizeBlank | State::Ext | State::SizeLf => self.size,
+            State::Data => self.remaining,
+            _ => 0,
+        };
+        self.payload.saturating_add(pending)
+    }
+
     /// True once the whole body (last chunk and trailers) has been consumed.
     pub fn is_done(&self) -> bool {
         self.state == State::Done

@@ -257,3 +257,27 @@ fn hex_line_formatting() {
     push_hex_line(&mut out, u64::MAX);
     assert_eq!(out, b"0\r\nabc\r\nffffffffffffffff\r\n");
 }
+
+#[test]
+fn committed_bytes_counts_an_announced_chunk_before_its_data() {
+    let mut d = ChunkedDecoder::new();
+    let mut out = Vec::new();
+    assert_eq!(d.committed_bytes(), 0);
+    // The size line alone already commits the client to 0xfffff bytes.
+    d.decode(b"ff", &mut out, ChunkedOutput::Payload).unwrap();
+    assert_eq!(d.committed_bytes(), 0xff);
+    d.decode(b"fff\r\n", &mut out, ChunkedOutput::Payload)
+        .unwrap();
+    assert_eq!(d.committed_bytes(), 0xfffff);
+    d.decode(b"abc", &mut out, ChunkedOutput::Payload).unwrap();
+    assert_eq!(d.payload_bytes(), 3);
+    assert_eq!(d.committed_bytes(), 0xfffff);
+    let mut d = ChunkedDecoder::new();
+    d.decode(b"3\r\nabc\r\n", &mut out, ChunkedOutput::Payload)
+        .unwrap();
+    assert_eq!(d.committed_bytes(), 3);
+    d.decode(b"0\r\n\r\n", &mut out, ChunkedOutput::Payload)
+        .unwrap();
+    assert!(d.is_done());
+    assert_eq!(d.committed_bytes(), 3);
+}

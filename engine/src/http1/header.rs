@@ -6,6 +6,25 @@
 
 use super::{eq_ignore_case, Span};
 
+/// Longest name [`HeaderKind::classify_dashed`] looks at: longer than every special name.
+const MAX_DASHED_NAME: usize = 32;
+
+/// True when two header names are the same for a CGI/WSGI-style backend: ASCII
+/// case-insensitive, with `_` and `-` equal.
+pub fn eq_name_dashed(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(&x, &y)| {
+            let dash = |c: u8| {
+                if c == b'_' {
+                    b'-'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            };
+            dash(x) == dash(y)
+        })
+}
+
 /// The header names the proxy treats specially; everything else is [`HeaderKind::Other`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HeaderKind {
@@ -39,6 +58,12 @@ pub enum HeaderKind {
     XForwardedProto,
     /// `X-Forwarded-Host`.
     XForwardedHost,
+    /// A forwarding or rewrite header that only a proxy may set, removed from client requests
+    /// because Torii is the edge: `Forwarded`, `X-Real-IP`, `True-Client-IP`, `X-Client-IP`,
+    /// `X-Forwarded-Port`, `X-Forwarded-Ssl`, `X-Forwarded-Scheme`, `X-Forwarded-Prefix`,
+    /// `X-Original-URL`, `X-Rewrite-URL` (backends and frameworks trust them for the client's
+    /// address, scheme or the path to serve).
+    ClientForwarding,
     /// one of the spoofable names of reference §0.5 removed on the way in: Otoroshi-State, Otoroshi-Claim,
     /// Otoroshi-Request-Id, Otoroshi-Client-Id, Otoroshi-Client-Secret, Otoroshi-Authorization,
     /// Otoroshi-Try-It-Request-Id, X-Forwarded-Protocol, Raw-Request-Uri, Remote-Address, Timeout-Access, Tls-Session-Info
@@ -57,22 +82,32 @@ impl HeaderKind {
             4 => &[(b"host", Host)],
             6 => &[(b"expect", Expect)],
             7 => &[(b"upgrade", Upgrade), (b"trailer", Trailer)],
+            9 => &[
+                (b"forwarded", ClientForwarding),
+                (b"x-real-ip", ClientForwarding),
+            ],
             10 => &[(b"connection", Connection), (b"keep-alive", KeepAlive)],
+            11 => &[(b"x-client-ip", ClientForwarding)],
+            13 => &[(b"x-rewrite-url", ClientForwarding)],
             14 => &[
                 (b"content-length", ContentLength),
                 (b"otoroshi-state", OtoroshiSpoofable),
                 (b"otoroshi-claim", OtoroshiSpoofable),
                 (b"remote-address", OtoroshiSpoofable),
                 (b"timeout-access", OtoroshiSpoofable),
+                (b"true-client-ip", ClientForwarding),
+                (b"x-original-url", ClientForwarding),
             ],
             15 => &[
                 (b"x-forwarded-for", XForwardedFor),
                 (b"raw-request-uri", OtoroshiSpoofable),
+                (b"x-forwarded-ssl", ClientForwarding),
             ],
             16 => &[
                 (b"x-forwarded-host", XForwardedHost),
                 (b"proxy-connection", ProxyConnection),
                 (b"tls-session-info", OtoroshiSpoofable),
+                (b"x-forwarded-port", ClientForwarding),
             ],
             17 => &[
                 (b"transfer-encoding", TransferEncoding),
@@ -81,6 +116,8 @@ impl HeaderKind {
             18 => &[
                 (b"proxy-authenticate", ProxyAuthenticate),
                 (b"otoroshi-client-id", OtoroshiSpoofable),
+                (b"x-forwarded-scheme", ClientForwarding),
+                (b"x-forwarded-prefix", ClientForwarding),
             ],
             19 => &[
                 (b"proxy-authorization", ProxyAuthorization),
@@ -98,6 +135,21 @@ impl HeaderKind {
             .iter()
             .find(|(n, _)| eq_ignore_case(n, name))
             .map_or(Other, |&(_, k)| k)
+    }
+
+    /// The kind `name` would have with every `_` read as `-`: what a CGI/WSGI-style backend
+    /// makes of it (`X_Forwarded_For` and `X-Forwarded-For` both become
+    /// `HTTP_X_FORWARDED_FOR`). Only for names that contain `_`; such names are never framing
+    /// or routing headers for Torii itself (those keep their exact classification).
+    pub fn classify_dashed(name: &[u8]) -> HeaderKind {
+        let mut buf = [0u8; MAX_DASHED_NAME];
+        let Some(out) = buf.get_mut(..name.len()) else {
+            return HeaderKind::Other;
+        };
+        for (o, &b) in out.iter_mut().zip(name) {
+            *o = if b == b'_' { b'-' } else { b };
+        }
+        HeaderKind::classify(out)
     }
 
     /// True for the hop-by-hop headers of RFC 9110 §7.6.1 (plus `Proxy-Connection` and the proxy
@@ -129,6 +181,9 @@ pub struct HeaderField {
     pub line: Span,
     /// The classified name.
     pub kind: HeaderKind,
+    /// The name contains `_` (dropped on the way in unless the listener allows underscores;
+    /// always dropped when it reads as a special name with `-`).
+    pub underscore: bool,
     /// `kind.is_hop_by_hop()`, or the name is listed in a `Connection` header (except `Host` and
     /// `Content-Length`, which a client cannot turn into hop-by-hop headers: dropping them when
     /// forwarding would change the framing or the routing the backend sees).

@@ -14,6 +14,8 @@
 
 mod chunked;
 mod header;
+mod host;
+mod path;
 mod request;
 mod response;
 mod scan;
@@ -24,7 +26,9 @@ mod writer;
 mod roundtrip_tests;
 
 pub use chunked::{ChunkedDecoder, ChunkedError, ChunkedOutput, DecodeProgress, MAX_CHUNK_SIZE};
-pub use header::{HeaderField, HeaderKind};
+pub use header::{eq_name_dashed, HeaderField, HeaderKind};
+pub use host::{canonical_host, MAX_HOST_BYTES};
+pub use path::{canonicalize_path, is_plainly_canonical, PathError};
 pub use request::{parse_request_head, BodyFraming, Method, RequestError, RequestHead};
 pub use response::{parse_response_head, ResponseBody, ResponseError, ResponseHead};
 pub use writer::{

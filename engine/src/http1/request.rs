@@ -472,6 +472,7 @@ pub(crate) fn collect_headers(
             value,
             line,
             kind,
+            underscore: memchr::memchr(b'_', h.name.as_bytes()).is_some(),
             hop_by_hop: kind.is_hop_by_hop(),
         });
     }

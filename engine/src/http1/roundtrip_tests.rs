@@ -157,7 +157,7 @@ proptest! {
         prop_assert_eq!(first.target.get(&buf), p.target.as_bytes());
 
         let mut out = Vec::new();
-        copy_request_head(&buf, &first, &hs, &mut out, |h| eq_ignore_case(h.name.get(&buf), b"cookie"));
+        copy_request_head(&buf, &first, first.path.get(&buf), &hs, true, &mut out, |h| eq_ignore_case(h.name.get(&buf), b"cookie"));
         if first.host.is_none() {
             write_header(&mut out, b"host", b"added");
         }
@@ -213,7 +213,7 @@ proptest! {
         let mut hs = Vec::new();
         if let Ok(Some(h)) = parse_request_head(&buf, &HeadLimits::default(), &mut hs) {
             let mut out = Vec::new();
-            copy_request_head(&buf, &h, &hs, &mut out, |_| false);
+            copy_request_head(&buf, &h, h.path.get(&buf), &hs, true, &mut out, |_| false);
             prop_assert!(out.len() <= buf.len() + 16);
         }
     }

@@ -6,7 +6,7 @@
 //! writers do not validate what they are given: names and values passed to [`write_header`]
 //! must come from configuration or from this module's parser (see [`is_valid_header_value`]).
 
-use super::{HeaderField, HeaderKind, RequestHead, ResponseHead, Span};
+use super::{HeaderField, HeaderKind, RequestHead, ResponseHead};
 
 /// Appends the decimal form of `n` without allocating.
 pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
@@ -131,8 +131,12 @@ pub fn is_valid_header_value(value: &[u8]) -> bool {
 }
 
 /// True for headers never forwarded upstream whatever the caller says: hop-by-hop, the
-/// spoofable Otoroshi set, and the X-Forwarded-* that Torii writes itself.
-fn stripped_on_request(h: &HeaderField) -> bool {
+/// spoofable Otoroshi set, the X-Forwarded-* that Torii writes itself, the other forwarding
+/// headers only a proxy may set, and names with `_` — always when they read as one of those
+/// with `-` (`X_Forwarded_For`, `Otoroshi_Claim`: CGI/WSGI stacks give both spellings the same
+/// variable), and every one unless the listener allows underscores (nginx's default,
+/// `underscores_in_headers off`).
+fn stripped_on_request(h: &HeaderField, buf: &[u8], allow_underscores: bool) -> bool {
     h.hop_by_hop
         || matches!(
             h.kind,
@@ -140,38 +144,57 @@ fn stripped_on_request(h: &HeaderField) -> bool {
                 | HeaderKind::XForwardedFor
                 | HeaderKind::XForwardedProto
                 | HeaderKind::XForwardedHost
+                | HeaderKind::ClientForwarding
         )
+        || (h.underscore
+            && (!allow_underscores
+                || HeaderKind::classify_dashed(h.name.get(buf)) != HeaderKind::Other))
 }
 
-/// Copies a request head for forwarding: the request line (with "HTTP/1.1"), then every header line VERBATIM (`line` bytes) except
-/// hop_by_hop ones, OtoroshiSpoofable ones, X-Forwarded-* ones, and those for which `drop(field)` returns true. Does NOT write the final CRLF
-/// (the caller appends its own headers, then "\r\n").
+/// What [`copy_request_head`] left out that the caller counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CopiedHead {
+    /// Header lines dropped because their name has `_`.
+    pub underscore_dropped: u32,
+}
+
+/// Copies a request head for forwarding: the request line (`METHOD path[?query] HTTP/1.1`),
+/// then every header line verbatim (`line` bytes) except those [`stripped_on_request`] names
+/// and those for which `drop(field)` returns true. Does NOT write the final CRLF (the caller
+/// appends its own headers, then "\r\n").
 ///
-/// The target is written in origin-form (an absolute-form target loses its scheme and
-/// authority; Host already equals that authority). The caller adds framing for the body it
-/// sends (`Transfer-Encoding` is hop-by-hop and never copied; `Content-Length` is), and `Host`
-/// when forwarding an HTTP/1.0 request that had none.
+/// `path` is the path to send: the canonical path (or the client's bytes when they are
+/// canonical or the route forwards them raw); the query is the client's, unchanged. The target
+/// is written in origin-form (an absolute-form target loses its scheme and authority; Host
+/// already equals that authority). The caller adds framing for the body it sends
+/// (`Transfer-Encoding` is hop-by-hop and never copied; `Content-Length` is), and `Host`.
 pub fn copy_request_head(
     buf: &[u8],
     head: &RequestHead,
+    path: &[u8],
     headers: &[HeaderField],
+    allow_underscores: bool,
     out: &mut Vec<u8>,
     mut drop: impl FnMut(&HeaderField) -> bool,
-) {
+) -> CopiedHead {
+    let mut copied = CopiedHead::default();
     out.reserve(head.head_len);
     out.extend_from_slice(head.method_span.get(buf));
     out.push(b' ');
-    let origin_form = Span {
-        start: head.path.start,
-        end: head.target.end,
-    };
-    out.extend_from_slice(origin_form.get(buf));
+    out.extend_from_slice(path);
+    if let Some(q) = head.query {
+        out.push(b'?');
+        out.extend_from_slice(q.get(buf));
+    }
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for h in headers {
-        if !stripped_on_request(h) && !drop(h) {
+        if stripped_on_request(h, buf, allow_underscores) {
+            copied.underscore_dropped += u32::from(h.underscore);
+        } else if !drop(h) {
             out.extend_from_slice(h.line.get(buf));
         }
     }
+    copied
 }
 
 /// Same for a response head: status line verbatim (normalised to HTTP/1.1), headers verbatim except hop_by_hop and those `drop` selects; no final CRLF.
@@ -250,7 +273,7 @@ Accept:  */* \r\nTE: trailers\r\nUpgrade: h2c\r\nX-Api-Key: secret\r\nKeep-Alive
             .unwrap()
             .unwrap();
         let mut out = Vec::new();
-        copy_request_head(buf, &head, &hs, &mut out, |h| {
+        copy_request_head(buf, &head, head.path.get(buf), &hs, false, &mut out, |h| {
             h.name.get(buf).eq_ignore_ascii_case(b"x-api-key")
         });
         assert_eq!(
@@ -267,7 +290,9 @@ Accept:  */* \r\nTE: trailers\r\nUpgrade: h2c\r\nX-Api-Key: secret\r\nKeep-Alive
             .unwrap()
             .unwrap();
         let mut out = Vec::new();
-        copy_request_head(buf, &head, &hs, &mut out, |_| false);
+        copy_request_head(buf, &head, head.path.get(buf), &hs, false, &mut out, |_| {
+            false
+        });
         assert_eq!(out, b"GET /x HTTP/1.1\r\nUser-Agent: a\r\n");
     }
 

@@ -25,6 +25,8 @@ pub struct RequestRecord {
     /// Time from the first upstream connect attempt to the upstream response head (or the
     /// upstream failure).
     pub upstream: Option<Duration>,
+    /// Request header lines not forwarded because their name contains `_`.
+    pub underscore_dropped: u32,
     /// The request id: a random UUIDv4 from the worker's CSPRNG, sent to the backend as
     /// `Otoroshi-Request-Id` and written to the access log.
     pub request_id: [u8; JTI_LEN],
@@ -39,6 +41,7 @@ impl Default for RequestRecord {
             bytes_in: 0,
             bytes_out: 0,
             upstream: None,
+            underscore_dropped: 0,
             request_id: [b'0'; JTI_LEN],
         }
     }
@@ -54,6 +57,7 @@ impl RequestRecord {
         self.bytes_in = head_len as u64;
         self.bytes_out = 0;
         self.upstream = None;
+        self.underscore_dropped = 0;
     }
 
     /// Notes an answer of `status` whose first write is `bytes` long.

@@ -224,6 +224,19 @@ pub fn render(shared: &Shared, out: &mut String) {
     }
     header(
         out,
+        "torii_request_headers_dropped_total",
+        "counter",
+        "Request header lines not forwarded because their name contains '_', by worker.",
+    );
+    for (i, w) in shared.workers.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "torii_request_headers_dropped_total{{worker=\"{i}\",reason=\"underscore\"}} {}",
+            w.underscore_headers_dropped.load(Ordering::Relaxed)
+        );
+    }
+    header(
+        out,
         "torii_driver_info",
         "gauge",
         "The IO driver of each started worker (io_uring or epoll).",

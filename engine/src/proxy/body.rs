@@ -20,6 +20,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
 use crate::http1::{ChunkedDecoder, ChunkedError, ChunkedOutput};
 use crate::io::{write_all, ReadBuf};
+use crate::proxy::body_rate::BodyClock;
 
 /// How the body to forward is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,9 +55,10 @@ pub struct PumpOptions {
     pub buffer_bytes: usize,
     /// Chunked handling.
     pub chunked: ChunkedMode,
-    /// Minimum average rate (bytes per second) once the grace period is over; `None` for no
-    /// minimum. Guards against slow-body (slowloris-style) clients.
-    pub min_rate: Option<(u64, Duration)>,
+    /// Minimum average rate of the bytes read from the source, measured from when the body was
+    /// first expected ([`BodyClock`]); `None` for no minimum. Guards against slow-body
+    /// (slowloris-style) clients: each read waits at most until the rate would be broken.
+    pub min_rate: Option<BodyClock>,
     /// Minimum average rate (bytes per second) at which the destination takes the body,
     /// measured over the time spent writing to it (a slow source is not the destination's
     /// fault), in windows of the grace period's length (see [`SendRate`]); `None` or a zero
@@ -166,30 +168,33 @@ impl SendRate {
 /// Tracks a body's average rate against [`PumpOptions::min_rate`].
 #[derive(Debug)]
 struct Progress {
-    started: Instant,
     bytes: u64,
 }
 
 impl Progress {
-    fn new() -> Self {
+    /// Starts counting with the body bytes already buffered (they arrived after the head,
+    /// when the clock started).
+    fn new(buffered: usize) -> Self {
         Self {
-            started: Instant::now(),
-            bytes: 0,
+            bytes: buffered as u64,
         }
     }
 
     fn add(&mut self, n: usize, opts: &PumpOptions) -> Result<(), PumpError> {
         self.bytes += n as u64;
-        if let Some((rate, grace)) = opts.min_rate {
-            let elapsed = self.started.elapsed();
-            if rate > 0
-                && elapsed > grace
-                && (self.bytes as f64) < rate as f64 * elapsed.as_secs_f64()
-            {
-                return Err(PumpError::TooSlow);
-            }
+        match opts.min_rate {
+            Some(clock) if clock.is_too_slow(self.bytes) => Err(PumpError::TooSlow),
+            _ => Ok(()),
         }
-        Ok(())
+    }
+
+    /// The wait for the next read: the read timeout, or less when the minimum rate would be
+    /// broken first.
+    fn read_timeout(&self, opts: &PumpOptions) -> (Duration, bool) {
+        match opts.min_rate {
+            Some(clock) => clock.read_timeout(self.bytes, opts.read_timeout),
+            None => (opts.read_timeout, false),
+        }
     }
 }
 
@@ -245,26 +250,34 @@ async fn read_more<R: AsyncReadRent>(
     src: &mut R,
     src_buf: &mut ReadBuf,
     opts: &PumpOptions,
+    timeout: (Duration, bool),
 ) -> Result<usize, PumpError> {
-    match src_buf
-        .fill_timeout(src, opts.buffer_bytes, opts.read_timeout)
-        .await
-    {
+    let (timeout, by_rate) = timeout;
+    if timeout.is_zero() && by_rate {
+        return Err(PumpError::TooSlow);
+    }
+    match src_buf.fill_timeout(src, opts.buffer_bytes, timeout).await {
         Ok(n) => Ok(n),
+        Err(e) if e.kind() == io::ErrorKind::TimedOut && by_rate => Err(PumpError::TooSlow),
         Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(PumpError::SourceTimeout),
         Err(e) => Err(PumpError::Source(e)),
     }
 }
 
-/// Reads more body bytes; the source closing before the body's end is an error.
+/// Reads more request-body bytes under the minimum rate and counts them; the source closing
+/// before the body's end is an error.
 async fn read_some<R: AsyncReadRent>(
     src: &mut R,
     src_buf: &mut ReadBuf,
     opts: &PumpOptions,
+    progress: &mut Progress,
 ) -> Result<usize, PumpError> {
-    match read_more(src, src_buf, opts).await? {
+    match read_more(src, src_buf, opts, progress.read_timeout(opts)).await? {
         0 => Err(PumpError::Source(io::ErrorKind::UnexpectedEof.into())),
-        n => Ok(n),
+        n => {
+            progress.add(n, opts)?;
+            Ok(n)
+        }
     }
 }
 
@@ -283,12 +296,11 @@ where
         return Err(PumpError::TooLarge);
     }
     let mut remaining = len;
-    let mut progress = Progress::new();
+    let mut progress = Progress::new(src_buf.len());
     let mut sent = SendRate::new();
     while remaining > 0 {
         if src_buf.is_empty() {
-            let n = read_some(src, src_buf, &opts).await?;
-            progress.add(n, &opts)?;
+            read_some(src, src_buf, &opts, &mut progress).await?;
         }
         let take = (src_buf.len() as u64).min(remaining) as usize;
         sent.write(take, &opts, src_buf.write_prefix_to(dst, take))
@@ -312,7 +324,7 @@ where
     let mut sent = SendRate::new();
     loop {
         if src_buf.is_empty() {
-            match read_more(src, src_buf, &opts).await {
+            match read_more(src, src_buf, &opts, (opts.read_timeout, false)).await {
                 Ok(0) => return Ok(total),
                 Ok(_) => {}
                 // A reset at the end of a close-delimited body cannot be told from the end.
@@ -348,12 +360,11 @@ where
         ChunkedMode::Rechunk => ChunkedOutput::Rechunk,
         ChunkedMode::Dechunk => ChunkedOutput::Payload,
     };
-    let mut rate = Progress::new();
+    let mut rate = Progress::new(src_buf.len());
     let mut sent = SendRate::new();
     loop {
         if src_buf.is_empty() {
-            let n = read_some(src, src_buf, &opts).await?;
-            rate.add(n, &opts)?;
+            read_some(src, src_buf, &opts, &mut rate).await?;
         }
         scratch.clear();
         let progress = decoder
@@ -373,8 +384,7 @@ where
         }
         if progress.consumed == 0 && !src_buf.is_empty() {
             // The decoder needs more bytes than are buffered (a split size line): read more.
-            let n = read_some(src, src_buf, &opts).await?;
-            rate.add(n, &opts)?;
+            read_some(src, src_buf, &opts, &mut rate).await?;
         }
     }
 }

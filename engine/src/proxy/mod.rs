@@ -8,6 +8,7 @@
 //! another request.
 
 pub mod body;
+pub mod body_rate;
 pub mod respond;
 pub mod response;
 pub mod upstream_call;
@@ -17,7 +18,8 @@ use std::sync::Arc;
 
 use crate::auth::check::{check, Admitted, HeadView};
 use crate::auth::endpoints::{endpoint_for, refuse};
-use crate::http1::{BodyFraming, RequestHead};
+use crate::config::PathNormalization;
+use crate::http1::{canonicalize_path, BodyFraming, RequestHead};
 use crate::io::{write_all_timeout, Stream};
 use crate::metrics::{RejectReason, RejectionKind};
 use crate::secure::unix_now;
@@ -37,9 +39,30 @@ pub async fn handle_request<C: Stream>(
     st: &mut ClientState,
     head: RequestHead,
 ) -> bool {
+    // One canonical path for everything below: the token endpoints, routing, the challenge's
+    // exclusions and (by default) the backend (hardening: what the backend sees is what Torii
+    // checked). A path with no single meaning is refused before anything else looks at it.
+    let data = st.rbuf.data();
+    match canonicalize_path(head.path.get(data), true, &mut st.path_buf) {
+        Ok(rewritten) => st.path_rewritten = rewritten,
+        Err(e) => {
+            st.path_rewritten = false;
+            tracing::debug!(reason = e.reason(), "request path refused");
+            return Box::pin(answer_locally(
+                worker,
+                snap,
+                client,
+                st,
+                &head,
+                400,
+                "Invalid request path",
+            ))
+            .await;
+        }
+    }
     let data = st.rbuf.data();
     let host = head.host.map(|s| s.get(data)).unwrap_or(b"");
-    let path = head.path.get(data);
+    let path = st.canonical_path(&head);
     if let Some(ep) = endpoint_for(snap, host, head.method_span.get(data), path) {
         return Box::pin(crate::auth::endpoints::serve(
             worker, snap, ep, client, st, &head,
@@ -53,6 +76,20 @@ pub async fn handle_request<C: Stream>(
         .await;
     };
     st.rec.route = Some(route_idx);
+    if st.path_rewritten
+        && snap.routes[route_idx].path_normalization == PathNormalization::RefuseAmbiguous
+    {
+        return Box::pin(answer_locally(
+            worker,
+            snap,
+            client,
+            st,
+            &head,
+            400,
+            "Request path is not in canonical form",
+        ))
+        .await;
+    }
     if let Err(message) = check_jwt(worker.id, &snap.routes[route_idx], st, &head) {
         return Box::pin(answer_locally(
             worker, snap, client, st, &head, 401, message,

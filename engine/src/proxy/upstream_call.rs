@@ -16,12 +16,14 @@ use std::time::Instant;
 
 use crate::auth::check::Admitted;
 use crate::auth::wipe;
+use crate::config::PathNormalization;
 use crate::http1::{
-    copy_request_head, eq_ignore_case, parse_response_head, BodyFraming, HeaderKind, RequestHead,
+    copy_request_head, eq_name_dashed, parse_response_head, BodyFraming, HeaderKind, RequestHead,
     ResponseHead,
 };
 use crate::io::{write_all_timeout, Stream};
 use crate::proxy::body::{pump, ChunkedMode, Framing, PumpError, PumpOptions};
+use crate::proxy::body_rate::{await_body, BodyClock, BodyStart, BodyWaitError};
 use crate::proxy::respond::write_error;
 use crate::proxy::response::send_response;
 use crate::secure::unix_now;
@@ -33,8 +35,6 @@ use crate::upstream::pool::UpstreamConn;
 use crate::upstream::UpStream;
 use torii_protocol::info_token::KeyedPrefix;
 
-/// Bodies up to this size that are already buffered are sent in the same write as the head.
-const COALESCE_BODY_BYTES: u64 = 16 * 1024;
 /// Read-buffer cap while streaming bodies.
 pub(crate) const BODY_BUFFER_BYTES: usize = 64 * 1024;
 
@@ -89,9 +89,33 @@ pub async fn forward<C: Stream>(
 ) -> bool {
     let route = &snap.routes[route_idx];
     let limits = snap.limits;
+    // No upstream connection is taken before the body is here (small bodies whole, larger
+    // ones their first byte): a client that announces a body and never sends it holds none.
+    let clock = BodyClock::new(
+        st.head_done,
+        limits.body_min_rate,
+        limits.body_min_rate_grace,
+    );
+    let body_start = match await_body(
+        client,
+        &mut st.rbuf,
+        &mut st.wbuf,
+        &head,
+        &clock,
+        limits.body_timeout,
+        &mut st.continue_sent,
+    )
+    .await
+    {
+        Ok(start) => start,
+        Err(e) => return Box::pin(body_wait_failed(client, st, &limits, e)).await,
+    };
     let now = unix_now();
     prepare_security(worker, route, st, &head);
-    let coalesced = coalescible_body(st, &head);
+    let coalesced = match body_start {
+        BodyStart::Buffered(n) => Some(n),
+        BodyStart::None | BodyStart::Streaming => None,
+    };
     let streamed_body = match head.body {
         BodyFraming::Length(n) if n > 0 && coalesced.is_none() => Some(Framing::Length(n)),
         BodyFraming::Chunked => Some(Framing::Chunked),
@@ -146,7 +170,7 @@ pub async fn forward<C: Stream>(
             st.rbuf.consume(head.head_len);
             head_consumed = true;
             if let Err(keep_alive) = Box::pin(send_request_body(
-                client, st, &mut up, &head, framing, &limits,
+                client, st, &mut up, framing, &limits, clock,
             ))
             .await
             {
@@ -173,18 +197,6 @@ pub async fn forward<C: Stream>(
     }
 }
 
-/// The length of the request body when it is small and already entirely buffered behind the
-/// head: it is then sent in the same write as the head.
-fn coalescible_body(st: &ClientState, head: &RequestHead) -> Option<usize> {
-    match head.body {
-        BodyFraming::Length(n) if n > 0 && n <= COALESCE_BODY_BYTES => {
-            let have = st.rbuf.len().saturating_sub(head.head_len) as u64;
-            (have >= n).then_some(n as usize)
-        }
-        _ => None,
-    }
-}
-
 /// Draws the per-request random values the route's security features need: the challenge
 /// state (unless the path is excluded) and the tokens' `jti`s. No syscall: the worker's CSPRNG.
 fn prepare_security(worker: &Worker, route: &Route, st: &mut ClientState, head: &RequestHead) {
@@ -194,7 +206,7 @@ fn prepare_security(worker: &Worker, route: &Route, st: &mut ClientState, head: 
     }
     let mut rng = worker.rng.borrow_mut();
     if let Some(ch) = &route.challenge {
-        if ch.applies(head.path.get(st.rbuf.data())) {
+        if ch.applies(st.canonical_path(head)) {
             rng.fill_state(&mut st.state);
             rng.fill_jti(&mut st.state_jti);
             st.challenge_sent = true;
@@ -207,16 +219,16 @@ fn prepare_security(worker: &Worker, route: &Route, st: &mut ClientState, head: 
 
 /// True for incoming headers that carry the same names as the route's security headers:
 /// clients must not be able to send their own (reference §0.5; the default names are already
-/// dropped as spoofable).
+/// dropped as spoofable). `_` and `-` count as equal, as CGI/WSGI backends read them.
 fn is_route_security_header(route: &Route, name: &[u8]) -> bool {
     route
         .challenge
         .as_ref()
-        .is_some_and(|c| eq_ignore_case(name, &c.request_header))
+        .is_some_and(|c| eq_name_dashed(name, &c.request_header))
         || route
             .info_token
             .as_ref()
-            .is_some_and(|t| eq_ignore_case(name, &t.header))
+            .is_some_and(|t| eq_name_dashed(name, &t.header))
         || route.jwt.as_ref().is_some_and(|j| j.strips_header(name))
 }
 
@@ -236,13 +248,34 @@ fn render_upstream_head(
     st.up_head.clear();
     let data = st.rbuf.data();
     let wipe = &admitted.wipe;
-    copy_request_head(data, head, &st.headers, &mut st.up_head, |f| {
-        matches!(f.kind, HeaderKind::Host | HeaderKind::Expect)
-            || is_route_security_header(route, f.name.get(data))
-            || wipe::drops_header(wipe, f.name.get(data))
-    });
+    let path = if st.path_rewritten && route.path_normalization != PathNormalization::ForwardRaw {
+        &st.path_buf[..]
+    } else {
+        head.path.get(data)
+    };
+    let copied = copy_request_head(
+        data,
+        head,
+        path,
+        &st.headers,
+        st.allow_underscores,
+        &mut st.up_head,
+        |f| {
+            matches!(f.kind, HeaderKind::Host | HeaderKind::Expect)
+                || is_route_security_header(route, f.name.get(data))
+                || wipe::drops_header(wipe, f.name.get(data))
+        },
+    );
+    st.rec.underscore_dropped = copied.underscore_dropped;
     if !wipe.is_empty() {
-        wipe::rewrite_request_line(wipe, data, head, &mut st.up_head, &mut st.scratch);
+        wipe::rewrite_request_line(
+            wipe,
+            data,
+            head,
+            path.len(),
+            &mut st.up_head,
+            &mut st.scratch,
+        );
         if wipe.touches_cookies() {
             wipe::write_cookie_lines(wipe, data, &st.headers, &mut st.up_head);
         }
@@ -291,33 +324,24 @@ fn render_upstream_head(
     Ok(())
 }
 
-/// Streams the rest of the request body to the upstream. On failure, answers the client and
+/// Streams the rest of the request body to the upstream (`100 Continue` was answered, when
+/// asked for, before the upstream connection was taken). On failure, answers the client and
 /// returns `Err(keep_alive)` (always false: the body's end is unknown).
 async fn send_request_body<C: Stream>(
     client: &mut C,
     st: &mut ClientState,
     up: &mut UpstreamConn<UpStream>,
-    head: &RequestHead,
     framing: Framing,
     limits: &RuntimeLimits,
+    clock: BodyClock,
 ) -> Result<(), bool> {
-    if head.expect_continue {
-        st.wbuf.clear();
-        st.wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-        if write_all_timeout(client, &mut st.wbuf, limits.body_timeout)
-            .await
-            .is_err()
-        {
-            return Err(false);
-        }
-    }
     let opts = PumpOptions {
         read_timeout: limits.body_timeout,
         write_timeout: limits.upstream_timeout,
         max_bytes: limits.max_body_bytes,
         buffer_bytes: BODY_BUFFER_BYTES,
         chunked: ChunkedMode::Rechunk,
-        min_rate: Some((limits.body_min_rate, limits.body_min_rate_grace)),
+        min_rate: Some(clock),
         // A slow upstream reader is bounded by `upstream_timeout` per write.
         min_send_rate: None,
     };
@@ -351,6 +375,26 @@ async fn send_request_body<C: Stream>(
             Err(false)
         }
     }
+}
+
+/// Answers a request whose body did not come (408, too slow or idle) and closes: the rest of
+/// the body may still be on its way. Returns false (the connection ends).
+async fn body_wait_failed<C: Stream>(
+    client: &mut C,
+    st: &mut ClientState,
+    limits: &RuntimeLimits,
+    e: BodyWaitError,
+) -> bool {
+    let message = match e {
+        BodyWaitError::TooSlow => "Request body too slow",
+        BodyWaitError::Idle => "Request timeout",
+        BodyWaitError::Gone => return false,
+    };
+    st.wbuf.clear();
+    write_error(&mut st.wbuf, 408, message, true, &[]);
+    st.rec.answered(408, st.wbuf.len());
+    let _ = write_all_timeout(client, &mut st.wbuf, limits.body_timeout).await;
+    false
 }
 
 /// Reads the upstream's response head (skipping interim 1xx answers) into `up.buf`.

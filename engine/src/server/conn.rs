@@ -67,6 +67,17 @@ pub struct ClientState {
     /// Claims of the current request's external JWT to carry in the info token
     /// (`[routes.jwt] forward = "exchange"`).
     pub jwt_extra: Option<torii_protocol::info_token::ExtraClaims>,
+    /// When the current request's head was complete: its body's minimum rate counts from here.
+    pub head_done: Instant,
+    /// `100 Continue` was already sent for the current request.
+    pub continue_sent: bool,
+    /// The current request's canonical path, when it differs from the bytes the client sent
+    /// (`path_rewritten`); empty otherwise (the client's path is canonical).
+    pub path_buf: Vec<u8>,
+    /// `path_buf` holds the canonical path.
+    pub path_rewritten: bool,
+    /// The listener lets header names with `_` through (`gateway.underscores_in_headers`).
+    pub allow_underscores: bool,
 }
 
 impl ClientState {
@@ -89,6 +100,21 @@ impl ClientState {
             rec: RequestRecord::default(),
             log_head: Vec::new(),
             jwt_extra: None,
+            head_done: Instant::now(),
+            continue_sent: false,
+            path_buf: Vec::new(),
+            path_rewritten: false,
+            allow_underscores: false,
+        }
+    }
+
+    /// The canonical path of the current request: what routing matched and, unless the route
+    /// says `path_normalization = "forward_raw"`, what the backend receives.
+    pub fn canonical_path<'a>(&'a self, head: &RequestHead) -> &'a [u8] {
+        if self.path_rewritten {
+            &self.path_buf
+        } else {
+            head.path.get(self.rbuf.data())
         }
     }
 }
@@ -104,15 +130,18 @@ enum HeadRead {
 }
 
 /// Serves one client connection until it closes. `client` is the plain or TLS stream (already
-/// past its handshake); `proto` is the scheme the client sees (`http` or `https`).
+/// past its handshake); `proto` is the scheme the client sees (`http` or `https`);
+/// `allow_underscores` is the listener's `gateway.underscores_in_headers` at accept time.
 pub async fn serve_client<C: Stream>(
     guard: ConnGuard,
     mut client: C,
     peer: SocketAddr,
     proto: &'static [u8],
+    allow_underscores: bool,
 ) {
     let worker = guard.worker().clone();
     let mut st = ClientState::new(peer, proto);
+    st.allow_underscores = allow_underscores;
     loop {
         let limits = worker.snapshot().limits;
         match read_head(&worker, &mut client, &mut st, &limits).await {
@@ -121,6 +150,8 @@ pub async fn serve_client<C: Stream>(
                 // connection runs on the config in force when it arrived.
                 let snap = worker.snapshot();
                 let start = Instant::now();
+                st.head_done = start;
+                st.continue_sent = false;
                 let logged = begin_request(&worker, &snap, &mut st, &head);
                 let keep_alive =
                     proxy::handle_request(&worker, &snap, &mut client, &mut st, head).await;
@@ -200,6 +231,15 @@ fn end_request(
     stats
         .requests
         .store(n + 1, std::sync::atomic::Ordering::Relaxed);
+    if st.rec.underscore_dropped > 0 {
+        // Only this worker writes its counter: a plain load and store, no locked add.
+        let d = &stats.underscore_headers_dropped;
+        let n = d.load(std::sync::atomic::Ordering::Relaxed);
+        d.store(
+            n + u64::from(st.rec.underscore_dropped),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
     let route = st.rec.route.and_then(|i| snap.routes.get(i));
     let metrics = route.map_or(worker.shared.metrics.unrouted(), |r| &r.metrics);
     metrics.request(worker.id, st.rec.status, elapsed);

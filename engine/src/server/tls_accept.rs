@@ -24,7 +24,7 @@ pub async fn serve_tls_client(
     peer: SocketAddr,
     listener: SocketAddr,
 ) {
-    let (acceptor, deadline) = {
+    let (acceptor, deadline, allow_underscores) = {
         let snap = guard.worker().snapshot();
         let Some(tls) = &snap.tls else {
             tracing::warn!(%listener, "connection on an https listener but no TLS config is loaded");
@@ -33,10 +33,11 @@ pub async fn serve_tls_client(
         (
             TlsAcceptor::from(tls.for_listener(listener).clone()),
             snap.limits.tls_handshake_timeout,
+            snap.config.gateway.underscores_in_headers.allows(listener),
         )
     };
     match monoio::time::timeout(deadline, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => serve_client(guard, tls, peer, b"https").await,
+        Ok(Ok(tls)) => serve_client(guard, tls, peer, b"https", allow_underscores).await,
         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
     }

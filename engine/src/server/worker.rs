@@ -169,15 +169,15 @@ impl Drop for ConnGuard {
 /// What a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListenerKind {
-    /// Plain HTTP.
-    Http,
+    /// Plain HTTP; the address as configured in `gateway.http`.
+    Http(std::net::SocketAddr),
     /// HTTPS; the address as configured in `gateway.https` (it selects the listener's TLS
     /// config, e.g. client-certificate authentication).
     Https(std::net::SocketAddr),
 }
 
 /// Runs a worker: one accept loop per listener (`kinds[i]` says what `listeners[i]` serves;
-/// missing entries are plain HTTP), plus the task that turns the process-wide draining flag
+/// a listener without an entry is not served), plus the task that turns the process-wide draining flag
 /// into this worker's drain signal. Returns once draining started and every client connection
 /// of this worker has ended.
 pub async fn run_gateway_worker(
@@ -187,8 +187,7 @@ pub async fn run_gateway_worker(
 ) {
     let watcher = monoio::spawn(watch_drain(worker.clone()));
     let mut loops = Vec::with_capacity(listeners.len());
-    for (i, listener) in listeners.into_iter().enumerate() {
-        let kind = kinds.get(i).copied().unwrap_or(ListenerKind::Http);
+    for (listener, &kind) in listeners.into_iter().zip(kinds) {
         loops.push(monoio::spawn(accept_loop(worker.clone(), listener, kind)));
     }
     for handle in loops {
@@ -255,8 +254,14 @@ async fn accept_loop(worker: Rc<Worker>, listener: TcpListener, kind: ListenerKi
                 let guard = ConnGuard::new(worker.clone());
                 let _ = stream.set_nodelay(true);
                 match kind {
-                    ListenerKind::Http => {
-                        monoio::spawn(serve_client(guard, stream, peer, b"http"));
+                    ListenerKind::Http(configured) => {
+                        let allow = worker
+                            .snapshot()
+                            .config
+                            .gateway
+                            .underscores_in_headers
+                            .allows(configured);
+                        monoio::spawn(serve_client(guard, stream, peer, b"http", allow));
                     }
                     ListenerKind::Https(configured) => {
                         monoio::spawn(serve_tls_client(guard, stream, peer, configured));

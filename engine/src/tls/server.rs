@@ -17,6 +17,7 @@ use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 
 use crate::config::{CertificateSpec, ClientAuthSpec, ConfigError};
+use crate::http1::{canonical_host, MAX_HOST_BYTES};
 use crate::tls::pem::{load_certs, load_key, load_roots};
 use crate::tls::{provider, VERSIONS};
 
@@ -32,12 +33,19 @@ pub struct SniResolver {
 }
 
 impl SniResolver {
-    /// Index of the certificate served for `sni` (lowercase or not): exact name, then a
-    /// wildcard `*.parent` covering it (one label only), then 0, the first certificate.
+    /// Index of the certificate served for `sni`: exact name, then a wildcard `*.parent`
+    /// covering it (one label only), then 0, the first certificate. The name is compared in
+    /// its canonical form ([`canonical_host`]: lower case, one trailing dot removed), the same
+    /// form routing and the token service match.
     pub fn pick(&self, sni: Option<&str>) -> usize {
-        let Some(name) = sni else { return 0 };
-        let name = name.trim_end_matches('.').to_ascii_lowercase();
-        if let Some(&i) = self.exact.get(&name) {
+        let mut buf = [0u8; MAX_HOST_BYTES];
+        let Some(name) = sni
+            .and_then(|n| canonical_host(n.as_bytes(), &mut buf))
+            .and_then(|n| std::str::from_utf8(n).ok())
+        else {
+            return 0;
+        };
+        if let Some(&i) = self.exact.get(name) {
             return i;
         }
         if let Some((_, parent)) = name.split_once('.') {
