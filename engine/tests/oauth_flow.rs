@@ -286,7 +286,7 @@ fn malformed_requests_get_400_never_500() {
         addr,
         &format!("POST {TOKEN} HTTP/1.1\r\nHost: {OAUTH}\r\nContent-Type: {FORM}\r\nContent-Length: 100000\r\n\r\nx"),
     );
-    assert_eq!(r.status, 400);
+    assert_eq!(r.status, 413);
     assert_eq!(r.header("connection"), Some("close"));
     assert_eq!(r.json()["error_description"], "request body too large");
     // Unknown endpoint under the prefix, and a wrong method.

@@ -116,6 +116,20 @@ fn vectors() -> Vec<Vector> {
         // Upgrade without 101: Torii keeps parsing HTTP; the bytes after the head are a request.
         v("websocket_no_101", "GET /ws HTTP/1.1\r\nHost: smuggle.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\nGET /x HTTP/1.1\r\nHost: unknown.test\r\n\r\n", &[200, 404], One("/ws")),
         v("h2c_upgrade_no_101", "GET /h2c HTTP/1.1\r\nHost: smuggle.test\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\nPRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", &[200, 505], One("/h2c")),
+        // Paths: routed and forwarded in their one canonical form, or refused (400).
+        v("path_dot_segments", "GET /x/../s HTTP/1.1\r\nHost: smuggle.test\r\n\r\n", &[200], One("/s")),
+        v("path_encoded_dot_segments", "GET /x/%2e%2E/./s HTTP/1.1\r\nHost: smuggle.test\r\n\r\n", &[200], One("/s")),
+        v("path_encoded_unreserved", "GET /%73?a=%2e%2e HTTP/1.1\r\nHost: smuggle.test\r\n\r\n", &[200], One("/s?a=%2e%2e")),
+        v("path_merged_slashes", "GET //s HTTP/1.1\r\nHost: smuggle.test\r\n\r\n", &[200], One("/s")),
+        v("path_encoded_slash", "GET /x/..%2Fs HTTP/1.1\r\nHost: smuggle.test\r\n\r\n", &[400], Nothing),
+        v("path_encoded_backslash", "GET /x/..%5cs HTTP/1.1\r\nHost: smuggle.test\r\n\r\n", &[400], Nothing),
+        v("path_backslash", "GET /x\\..\\s HTTP/1.1\r\nHost: smuggle.test\r\n\r\n", &[400], Nothing),
+        v("path_above_root", "GET /../s HTTP/1.1\r\nHost: smuggle.test\r\n\r\n", &[400], Nothing),
+        v("path_tomcat_parameter", "GET /x/..;/s HTTP/1.1\r\nHost: smuggle.test\r\n\r\n", &[400], Nothing),
+        v("path_nul", "GET /s%00.html HTTP/1.1\r\nHost: smuggle.test\r\n\r\n", &[400], Nothing),
+        v("path_bad_escape", "GET /s%g0 HTTP/1.1\r\nHost: smuggle.test\r\n\r\n", &[400], Nothing),
+        v("path_refused_then_pipelined", format!("GET /%2e%2e HTTP/1.1\r\nHost: smuggle.test\r\n\r\n{SMUGGLED}"), &[400, 200], One("/smuggled")),
+        v("path_refused_with_body", format!("POST /a%2fb HTTP/1.1\r\nHost: smuggle.test\r\nContent-Length: {}\r\n\r\n{SMUGGLED}", SMUGGLED.len()), &[400], Nothing),
     ];
     // Oversized heads.
     let big = "a".repeat(20_000);

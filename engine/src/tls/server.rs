@@ -207,3 +207,25 @@ fn client_verifier(
         .build()
         .map_err(|e| format!("{}: {e}", spec.ca.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sni_names_are_matched_in_their_canonical_form() {
+        let r = SniResolver {
+            keys: Vec::new(),
+            exact: HashMap::from([("a.example".to_owned(), 1), ("b.example".to_owned(), 2)]),
+            wildcard: HashMap::from([("w.example".to_owned(), 3)]),
+        };
+        assert_eq!(r.pick(Some("a.example")), 1);
+        assert_eq!(r.pick(Some("A.Example.")), 1, "one trailing dot, any case");
+        assert_eq!(r.pick(Some("x.W.EXAMPLE")), 3);
+        assert_eq!(r.pick(Some("x.w.example.")), 3);
+        // Names without a canonical form get the default certificate, like no SNI at all.
+        assert_eq!(r.pick(Some("a.example..")), 0);
+        assert_eq!(r.pick(Some("a..example")), 0);
+        assert_eq!(r.pick(None), 0);
+    }
+}

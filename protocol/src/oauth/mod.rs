@@ -72,6 +72,9 @@ pub enum ErrorCode {
     UnsupportedGrantType,
     /// 400: requested scope not within the key's scopes.
     InvalidScope,
+    /// 413 (`error` = `invalid_request`): a body over [`MAX_BODY_LEN`], declared or announced
+    /// by a chunk size, refused before it is read.
+    BodyTooLarge,
     /// 404: unknown endpoint.
     NotFound,
     /// 500: configuration problem (a key names a key pair that does not exist).
@@ -82,7 +85,7 @@ impl ErrorCode {
     /// The `error` string.
     pub fn as_str(self) -> &'static str {
         match self {
-            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidRequest | ErrorCode::BodyTooLarge => "invalid_request",
             ErrorCode::InvalidClient => "invalid_client",
             ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             ErrorCode::InvalidScope => "invalid_scope",
@@ -121,9 +124,10 @@ impl OAuthError {
     pub fn not_found() -> Self {
         Self::new(ErrorCode::NotFound, "resource not found")
     }
-    /// 400 `invalid_request` for a body over [`MAX_BODY_LEN`].
+    /// 413 `invalid_request` for a body over [`MAX_BODY_LEN`] (RFC 9110 §15.5.14: the
+    /// status says why; the body keeps RFC 6749's error shape).
     pub fn body_too_large() -> Self {
-        Self::new(ErrorCode::InvalidRequest, "request body too large")
+        Self::new(ErrorCode::BodyTooLarge, "request body too large")
     }
     /// 401 `invalid_client` "Bad client credentials".
     pub fn bad_client(basic_used: bool) -> Self {
@@ -137,6 +141,7 @@ impl OAuthError {
         match self.code {
             ErrorCode::InvalidClient => 401,
             ErrorCode::NotFound => 404,
+            ErrorCode::BodyTooLarge => 413,
             ErrorCode::ServerError => 500,
             _ => 400,
         }
