@@ -526,3 +526,42 @@ fn connection_steering_is_hash_unless_cpu_is_asked() {
         ConnectionSteering::Cpu
     );
 }
+
+#[test]
+fn underscores_in_headers_forms() {
+    let u = |v: &str| {
+        load(&MINIMAL.replace(
+            "[gateway]",
+            &format!("[gateway]\nunderscores_in_headers = {v}"),
+        ))
+        .map(|c| c.gateway.underscores_in_headers)
+    };
+    let any: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+    assert_eq!(u("false"), Ok(UnderscoreHeaders::Drop));
+    assert_eq!(u("true"), Ok(UnderscoreHeaders::Pass));
+    assert!(!UnderscoreHeaders::Drop.allows(any));
+    assert!(UnderscoreHeaders::Pass.allows(any));
+    assert_eq!(
+        load(MINIMAL).map(|c| c.gateway.underscores_in_headers),
+        Ok(UnderscoreHeaders::Drop)
+    );
+    let listed = load(&MINIMAL.replace(
+        "[gateway]",
+        "[gateway]\nunderscores_in_headers = [\"127.0.0.1:8080\"]",
+    ))
+    .unwrap();
+    let listed = listed.gateway.underscores_in_headers;
+    assert!(listed.allows(any));
+    assert!(!listed.allows("127.0.0.1:9".parse().unwrap()));
+    let text = MINIMAL.replace(
+        "[gateway]",
+        "[gateway]\nunderscores_in_headers = [\"127.0.0.1:1\", \"nope\"]",
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            "gateway.underscores_in_headers[0]: \"127.0.0.1:1\" is not a gateway.http or gateway.https listener",
+            "gateway.underscores_in_headers[1]: \"nope\" is not a listener address (ip:port)",
+        ]
+    );
+}
