@@ -22,9 +22,10 @@ use crate::access_log::AccessLogSink;
 use crate::config::{self, Config};
 use crate::metrics::MetricsRegistry;
 use crate::runtime::{bind_listeners, spawn_workers, WorkerMain};
-use crate::server::worker::{run_gateway_worker, ListenerKind, Worker};
+use crate::server::listener::{run_gateway_worker, ListenerKind};
 use crate::shared::Shared;
 use crate::snapshot::Snapshot;
+use crate::worker::Worker;
 
 /// A started gateway: its shared state and the addresses it listens on.
 #[derive(Debug)]

@@ -25,3 +25,4 @@ pub mod snapshot;
 pub mod sysd;
 pub mod tls;
 pub mod upstream;
+pub mod worker;

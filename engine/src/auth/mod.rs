@@ -15,7 +15,6 @@
 //! It must not parse keys or compile anything per request, and never logs a secret or token.
 
 pub mod check;
-pub mod endpoints;
 pub mod keygen;
 pub mod wipe;
 

@@ -33,7 +33,7 @@ pub use request::{parse_request_head, BodyFraming, Method, RequestError, Request
 pub use response::{parse_response_head, ResponseBody, ResponseError, ResponseHead};
 pub use writer::{
     copy_request_head, copy_response_head, is_valid_header_value, reason_phrase,
-    write_content_length, write_header, write_status_line, write_u64,
+    write_content_length, write_header, write_status_line, write_u64, CopiedHead,
 };
 
 /// A byte range `[start, end)` into the buffer a head was parsed from.

@@ -1,6 +1,6 @@
 //! What the request path learned about one request, for metrics and the access log.
 //!
-//! Owns [`RequestRecord`], a small `Copy`-free struct kept in each connection's `ClientState`
+//! Owns [`RequestRecord`], a small `Copy`-free struct kept in each request's context (`proxy::context::RequestCtx`)
 //! and reset per request. The proxy sets each fact at the point where it already knows it
 //! (one line per point: the route matched, the target connected, the status sent, the bytes
 //! moved); `serve_client` reads it once the request ended. Nothing here allocates or does IO.
@@ -27,6 +27,8 @@ pub struct RequestRecord {
     pub upstream: Option<Duration>,
     /// Request header lines not forwarded because their name contains `_`.
     pub underscore_dropped: u32,
+    /// Why Torii answered the request itself (`ProxyError::reason`), when it did.
+    pub reason: Option<&'static str>,
     /// The request id: a random UUIDv4 from the worker's CSPRNG, sent to the backend as
     /// `Otoroshi-Request-Id` and written to the access log.
     pub request_id: [u8; JTI_LEN],
@@ -42,6 +44,7 @@ impl Default for RequestRecord {
             bytes_out: 0,
             upstream: None,
             underscore_dropped: 0,
+            reason: None,
             request_id: [b'0'; JTI_LEN],
         }
     }
@@ -58,6 +61,7 @@ impl RequestRecord {
         self.bytes_out = 0;
         self.upstream = None;
         self.underscore_dropped = 0;
+        self.reason = None;
     }
 
     /// Notes an answer of `status` whose first write is `bytes` long.

@@ -1,7 +1,6 @@
-//! The serving side: workers, their accept loops and client connections.
+//! The serving side: accept loops, TLS handshakes and HTTP/1.1 client connections. Sits above
+//! `proxy/` (it hands each parsed request to the phases) and `worker/` (per-thread state).
 
 pub mod conn;
-pub mod drain;
-pub mod ratelog;
+pub mod listener;
 pub mod tls_accept;
-pub mod worker;

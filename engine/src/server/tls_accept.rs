@@ -13,7 +13,7 @@ use monoio::net::TcpStream;
 use monoio_rustls::TlsAcceptor;
 
 use crate::server::conn::serve_client;
-use crate::server::worker::ConnGuard;
+use crate::worker::ConnGuard;
 
 /// Runs the handshake on `stream`, accepted on the https listener configured as `listener`,
 /// then serves the connection. A handshake that fails or takes longer than the deadline closes

@@ -6,7 +6,7 @@
 //! `server_name`), and the identity that keeps pooled TLS connections apart. Session
 //! resumption uses rustls' in-memory store inside the shared config (tickets and TLS 1.3 PSKs),
 //! so a new connection to a target resumes when it can. Connections are opened in
-//! `upstream::connect`; nothing here does IO on sockets.
+//! `proxy::connect`; nothing here does IO on sockets.
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;

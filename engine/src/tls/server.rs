@@ -5,7 +5,7 @@
 //! then the first certificate as the default), ALPN (`http/1.1` only), the protocol versions
 //! (TLS 1.3 and 1.2) and client-certificate verification. Everything here runs at load time;
 //! per handshake only the resolver's two map lookups run. It must not do IO on connections: the
-//! handshake itself is driven by the accept loop (`server::worker`).
+//! handshake itself is driven by the accept loop (`server::listener`, then `server::tls_accept`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

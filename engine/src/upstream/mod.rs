@@ -1,7 +1,6 @@
-//! Upstream side of the proxy: connecting to targets, per-worker keep-alive pools, target
-//! selection.
+//! Upstream side of the proxy, the parts a worker owns: per-worker keep-alive pools and target
+//! selection. Opening a connection for a request is a proxy phase (`proxy::connect`).
 
-pub mod connect;
 pub mod pool;
 pub mod select;
 

@@ -16,10 +16,10 @@ use monoio::net::TcpStream;
 use monoio_rustls::TlsConnector;
 
 use crate::io::ReadBuf;
-use crate::server::worker::Worker;
 use crate::snapshot::{Snapshot, Target};
+use crate::tls::stream::UpStream;
 use crate::upstream::pool::UpstreamConn;
-use crate::upstream::UpStream;
+use crate::worker::Worker;
 
 /// Initial read-buffer capacity of a new upstream connection.
 const UPSTREAM_READ_BUF: usize = 8 * 1024;

@@ -1,0 +1,85 @@
+//! The one way a [`ProxyError`] becomes an answer: the Otoroshi error response on the wire,
+//! the request's record, and whether the client connection stays open.
+//!
+//! Owns the keep-alive rule for Torii's own answers (hardening: "Connection reuse"): the
+//! connection closes when the error says so, when part of the request body is still unread
+//! (it would be read as the next request), when the client asked for it, or while draining.
+//! Every error answer of every phase goes through [`answer`]; a head refused before a request
+//! context exists goes through [`answer_unparsed`], which shares the writer.
+
+use crate::io::{write_all_timeout, Stream};
+use crate::metrics::RequestRecord;
+use crate::proxy::client::ClientConn;
+use crate::proxy::context::{Outcome, RequestCtx};
+use crate::proxy::error::{ProxyError, Side};
+use crate::proxy::respond::write_error;
+use crate::worker::Worker;
+
+/// Answers `e` for the request in `ctx` and says how the connection goes on.
+pub async fn answer<C: Stream>(
+    worker: &Worker,
+    conn: &mut ClientConn<C>,
+    ctx: &mut RequestCtx<'_>,
+    e: ProxyError,
+) -> Outcome {
+    log(&e);
+    ctx.rec.reason = Some(e.reason);
+    if !ctx.consumed {
+        conn.rbuf.consume(ctx.head.head_len);
+        ctx.consumed = true;
+    }
+    if e.is_silent() {
+        return Outcome::Close;
+    }
+    let close = e.close || ctx.body_unread() || !ctx.head.keep_alive || worker.is_draining();
+    let timeout = ctx.snap.limits.body_timeout;
+    if send(conn, &mut ctx.rec, &e, close, timeout).await {
+        Outcome::keep_alive_unless(close)
+    } else {
+        Outcome::Close
+    }
+}
+
+/// Answers a head that could not be parsed (no request context exists) and closes.
+pub async fn answer_unparsed<C: Stream>(
+    conn: &mut ClientConn<C>,
+    rec: &mut RequestRecord,
+    e: &ProxyError,
+    timeout: std::time::Duration,
+) -> Outcome {
+    rec.reason = Some(e.reason);
+    send(conn, rec, e, true, timeout).await;
+    Outcome::Close
+}
+
+/// Writes the error response and notes it in `rec`. False when the write failed.
+async fn send<C: Stream>(
+    conn: &mut ClientConn<C>,
+    rec: &mut RequestRecord,
+    e: &ProxyError,
+    close: bool,
+    timeout: std::time::Duration,
+) -> bool {
+    conn.wbuf.clear();
+    let extra: &[(&str, &str)] = match e.www_authenticate {
+        Some(www) => &[("www-authenticate", www)],
+        None => &[],
+    };
+    write_error(&mut conn.wbuf, e.status, e.message, close, extra);
+    rec.answered(e.status, conn.wbuf.len());
+    write_all_timeout(&mut conn.stream, &mut conn.wbuf, timeout)
+        .await
+        .is_ok()
+}
+
+/// Logs an error at the level its side deserves: Torii's own failures always, the others at
+/// debug (they are counted in metrics; a flood of refused clients must not flood the log).
+fn log(e: &ProxyError) {
+    match e.side {
+        Side::Internal => {
+            tracing::error!(reason = e.reason, "could not build the upstream request")
+        }
+        Side::Upstream => tracing::debug!(reason = e.reason, status = e.status, "upstream failure"),
+        Side::Client => tracing::debug!(reason = e.reason, status = e.status, "request refused"),
+    }
+}

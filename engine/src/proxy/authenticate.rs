@@ -1,0 +1,131 @@
+//! Phase 3, authenticate: the route's external JWT (`[routes.jwt]`) and its API keys
+//! (`[routes.apikeys]`: every extractor, bearer tokens from Torii's token service included).
+//!
+//! Owns turning the decisions of `secure::jwt` and `auth::check` (pure checks over the parsed
+//! head) into the request's facts (the admitted key and the credentials to wipe, the claims to
+//! exchange) or into the answer: 401 with `WWW-Authenticate`, or 403. Each refusal is counted
+//! in the route's metrics with its reason. No IO: the sequencer answers.
+
+use torii_protocol::apikey::ApiKeyError;
+use torii_protocol::ExternalJwtError;
+
+use crate::auth::check::{check, HeadView};
+use crate::metrics::{RejectReason, RejectionKind};
+use crate::proxy::context::RequestCtx;
+use crate::proxy::error::ProxyError;
+use crate::secure::unix_now;
+use crate::snapshot::Route;
+
+/// Runs the route's checks on the request whose head bytes are `data`. `worker` is the
+/// worker's index (its metrics slot).
+pub fn authenticate(
+    worker: usize,
+    ctx: &mut RequestCtx<'_>,
+    data: &[u8],
+) -> Result<(), ProxyError> {
+    let Some(route) = ctx.route else {
+        return Ok(());
+    };
+    let now = unix_now();
+    external_jwt(worker, route, ctx, data, now)?;
+    if let Some(keys) = &route.apikeys {
+        let view = HeadView::new(data, &ctx.bufs.headers, &ctx.head);
+        match check(&ctx.snap.auth, keys, &route.id, &view, now) {
+            Ok(admitted) => ctx.admitted = admitted,
+            Err(e) => {
+                tracing::debug!(route = route.id, reason = e.reason(), "API key refused");
+                route
+                    .metrics
+                    .rejection(worker, RejectionKind::ApiKey, metric_reason(&e));
+                return Err(api_key_error(&e));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The route's external JWT check. On success the claims to exchange, if any, are kept.
+fn external_jwt(
+    worker: usize,
+    route: &Route,
+    ctx: &mut RequestCtx<'_>,
+    data: &[u8],
+    now: u64,
+) -> Result<(), ProxyError> {
+    let Some(jwt) = &route.jwt else {
+        return Ok(());
+    };
+    match jwt.check(data, &ctx.head, &ctx.bufs.headers, now) {
+        Ok(extra) => {
+            ctx.jwt_extra = extra;
+            Ok(())
+        }
+        Err(e) => {
+            tracing::debug!(route = %route.id, reason = e.reason(), "external JWT refused");
+            route.metrics.rejection(
+                worker,
+                RejectionKind::Jwt,
+                RejectReason::from_token_label(e.reason()),
+            );
+            Err(ProxyError::client(
+                401,
+                jwt_failure_message(&e),
+                "jwt.refused",
+            ))
+        }
+    }
+}
+
+/// The answer to a refused API key: its status (401 or 403), its message, and the
+/// `WWW-Authenticate` challenge of a 401.
+fn api_key_error(e: &ApiKeyError) -> ProxyError {
+    let reason = match e {
+        ApiKeyError::NoneProvided => "apikey.missing",
+        ApiKeyError::Unknown => "apikey.unknown",
+        ApiKeyError::BadSecret => "apikey.bad_secret",
+        ApiKeyError::Disabled => "apikey.disabled",
+        ApiKeyError::Expired => "apikey.expired",
+        ApiKeyError::NotAuthorized => "apikey.not_authorized",
+        ApiKeyError::BadToken(_) => "apikey.bad_token",
+    };
+    ProxyError::client(e.status(), e.message(), reason).with_www_authenticate(e.www_authenticate())
+}
+
+/// The metrics label of a refused API key.
+fn metric_reason(e: &ApiKeyError) -> RejectReason {
+    match e {
+        ApiKeyError::NoneProvided => RejectReason::Missing,
+        ApiKeyError::Unknown => RejectReason::UnknownKey,
+        ApiKeyError::BadSecret => RejectReason::BadSecret,
+        ApiKeyError::Disabled => RejectReason::Disabled,
+        ApiKeyError::Expired => RejectReason::Expired,
+        ApiKeyError::NotAuthorized => RejectReason::NotAuthorized,
+        ApiKeyError::BadToken(label) => RejectReason::from_token_label(label),
+    }
+}
+
+/// The `Otoroshi-Error` text of a refused external JWT.
+fn jwt_failure_message(e: &ExternalJwtError) -> &'static str {
+    use torii_protocol::JwtError as J;
+    match e {
+        ExternalJwtError::Missing => "error.expected.token.not.found",
+        ExternalJwtError::UnknownKid | ExternalJwtError::MissingKid => {
+            "error.bad.token: unknown key"
+        }
+        ExternalJwtError::Token(t) => match t {
+            J::Expired => "error.bad.token: expired",
+            J::NotYetValid | J::IssuedInFuture => "error.bad.token: not yet valid",
+            J::WrongIssuer => "error.bad.token: wrong issuer",
+            J::WrongAudience => "error.bad.token: wrong audience",
+            J::AlgNone | J::AlgMismatch | J::MissingAlg => "error.bad.token: algorithm not allowed",
+            J::BadSignature => "error.bad.token: bad signature",
+            J::TooLong => "error.bad.token: too long",
+            J::MissingClaim(_) => "error.bad.token: missing claim",
+            J::ClaimNotNumber(_)
+            | J::ClaimNotInteger(_)
+            | J::ClaimNegative(_)
+            | J::ClaimOutOfRange(_) => "error.bad.token: invalid time claim",
+            _ => "error.bad.token: malformed",
+        },
+    }
+}

@@ -1,0 +1,184 @@
+//! The room of one request: everything the phases learn and decide about it, from its parsed
+//! head to the record written when it ends.
+//!
+//! Owns [`RequestCtx`] (per request: the head, the snapshot it runs on, the route, the admitted
+//! key or verified token, the challenge state and token ids, the record), [`RequestBuffers`]
+//! (the reusable buffers a request works in: head spans, the upstream head, the canonical path)
+//! and [`Outcome`] (how the client connection goes on once the request ended). Nothing here is
+//! connection-level: a connection's stream and buffers are `ClientConn`'s. An HTTP/1.1
+//! connection runs one context at a time and lends it the same buffers each time (no allocation
+//! per request); a protocol with several requests in flight per connection gives each its own.
+
+use std::time::Instant;
+
+use torii_protocol::challenge::{JTI_LEN, STATE_LEN};
+use torii_protocol::info_token::ExtraClaims;
+
+use crate::auth::check::Admitted;
+use crate::http1::{BodyFraming, HeaderField, RequestHead};
+use crate::metrics::RequestRecord;
+use crate::snapshot::{Route, Snapshot};
+
+/// How the client connection goes on after a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Ready for the next request.
+    KeepAlive,
+    /// Close it (the client asked, the body's end is unknown, draining, or an error).
+    Close,
+}
+
+impl Outcome {
+    /// `KeepAlive` unless `close`.
+    pub fn keep_alive_unless(close: bool) -> Self {
+        if close {
+            Outcome::Close
+        } else {
+            Outcome::KeepAlive
+        }
+    }
+}
+
+/// Reusable buffers of a request. Cleared, never shrunk, between requests.
+#[derive(Debug, Default)]
+pub struct RequestBuffers {
+    /// Header spans of the request head.
+    pub headers: Vec<HeaderField>,
+    /// The upstream request head being sent (kept until the response head arrives, so that a
+    /// request can be retried on a fresh connection).
+    pub up_head: Vec<u8>,
+    /// Header spans of the upstream response head.
+    pub resp_headers: Vec<HeaderField>,
+    /// Scratch space: chunked re-encoding, query rewriting, token request bodies.
+    pub scratch: Vec<u8>,
+    /// The canonical path, when it differs from the client's bytes.
+    pub path: Vec<u8>,
+    /// The head's method, host and path as JSON fields for the access-log line.
+    pub log_head: Vec<u8>,
+}
+
+impl RequestBuffers {
+    /// Buffers sized for a typical request.
+    pub fn new() -> Self {
+        Self {
+            headers: Vec::with_capacity(32),
+            up_head: Vec::with_capacity(1024),
+            resp_headers: Vec::with_capacity(32),
+            ..Self::default()
+        }
+    }
+}
+
+/// The random values a route's security features send with one request.
+#[derive(Debug, Clone, Copy)]
+pub struct SecurityDraw {
+    /// The challenge state (V1 value, or the `state` claim of the V2 token).
+    pub state: [u8; STATE_LEN],
+    /// The `jti` of the V2 state token.
+    pub state_jti: [u8; JTI_LEN],
+    /// The `jti` of the info token.
+    pub info_jti: [u8; JTI_LEN],
+    /// A challenge was sent: the response must answer it.
+    pub challenge_sent: bool,
+}
+
+impl Default for SecurityDraw {
+    fn default() -> Self {
+        Self {
+            state: [0; STATE_LEN],
+            state_jti: [0; JTI_LEN],
+            info_jti: [0; JTI_LEN],
+            challenge_sent: false,
+        }
+    }
+}
+
+/// Everything about one request. `'r` is the request's lifetime: the snapshot it loaded when
+/// its head arrived (kept for the whole request, so a reload never changes a request in
+/// flight) and the buffers it was lent.
+#[derive(Debug)]
+pub struct RequestCtx<'r> {
+    /// The config the request runs on.
+    pub snap: &'r Snapshot,
+    /// The parsed head; its spans index the bytes the head was parsed from.
+    pub head: RequestHead,
+    /// The request's buffers.
+    pub bufs: &'r mut RequestBuffers,
+    /// When the head was complete: the request's duration and its body's minimum rate count
+    /// from here.
+    pub head_done: Instant,
+    /// `bufs.path` holds the canonical path (the client's bytes were not canonical).
+    pub path_rewritten: bool,
+    /// The matched route.
+    pub route: Option<&'r Route>,
+    /// The API key that authenticated the request, and the credentials to wipe.
+    pub admitted: Admitted<'r>,
+    /// Claims of a verified external JWT to carry in the info token.
+    pub jwt_extra: Option<ExtraClaims>,
+    /// What the route's security features send.
+    pub security: SecurityDraw,
+    /// `100 Continue` was sent.
+    pub continue_sent: bool,
+    /// The head (and a buffered body) were consumed from the connection's read buffer.
+    pub consumed: bool,
+    /// The whole request body was read (buffered or streamed upstream).
+    pub body_done: bool,
+    /// What the request did, for metrics and the access log.
+    pub rec: RequestRecord,
+    /// An access-log line is written when the request ends.
+    pub logged: bool,
+}
+
+impl<'r> RequestCtx<'r> {
+    /// A context for `head`, complete at `head_done`, on `snap`, working in `bufs` (whose
+    /// `headers` already hold the head's spans).
+    pub fn new(
+        snap: &'r Snapshot,
+        head: RequestHead,
+        bufs: &'r mut RequestBuffers,
+        head_done: Instant,
+    ) -> Self {
+        let mut rec = RequestRecord::default();
+        rec.reset(head.head_len);
+        Self {
+            snap,
+            body_done: !has_body(&head),
+            head,
+            bufs,
+            head_done,
+            path_rewritten: false,
+            route: None,
+            admitted: Admitted::default(),
+            jwt_extra: None,
+            security: SecurityDraw::default(),
+            continue_sent: false,
+            consumed: false,
+            rec,
+            logged: false,
+        }
+    }
+
+    /// The canonical path: what routing matched and, unless the route forwards raw paths,
+    /// what the backend receives. `data` is the buffer the head was parsed from.
+    pub fn canonical_path<'a>(&'a self, data: &'a [u8]) -> &'a [u8] {
+        if self.path_rewritten {
+            &self.bufs.path
+        } else {
+            self.head.path.get(data)
+        }
+    }
+
+    /// True while part of the request body is still unread on the client connection (an
+    /// answer must then close it, or the rest would be read as the next request).
+    pub fn body_unread(&self) -> bool {
+        !self.body_done
+    }
+}
+
+/// True when the request has a body (a `Content-Length` above 0, or chunked).
+pub fn has_body(head: &RequestHead) -> bool {
+    match head.body {
+        BodyFraming::None | BodyFraming::Length(0) => false,
+        BodyFraming::Length(_) | BodyFraming::Chunked => true,
+    }
+}

@@ -1,0 +1,69 @@
+//! The request phases, in order, in one place: the sequencer.
+//!
+//! Each phase is a function of its own module that takes the request context and returns a
+//! result; no phase calls the next one. An `Err` is turned into Torii's answer by
+//! [`answer`](crate::proxy::answer::answer), the one place that decides what the client gets
+//! and whether its connection stays open.
+//!
+//! | # | phase | module | refuses with |
+//! |---|---|---|---|
+//! | 0 | canonical path | [`route::canonicalize`] | 400 |
+//! | 1 | local endpoints (OAuth2 token, introspect, JWKS) | [`oauth_endpoint`] | its own RFC 6749 answers |
+//! | 2 | route | [`route::route`] | 404, 400 |
+//! | 3 | authenticate: external JWT, API key / bearer | [`authenticate`] | 401, 403 |
+//! | 4 | admission: limits (and quotas) | [`route::admit`] | 413 |
+//! | 5 | upstream request: body start, connect, head, body, response head | [`upstream_call`] | 408, 413, 502, 504 |
+//! | 6 | response head: the backend's challenge answer | [`response::check_challenge`] | 502 |
+//! | 7 | response head and body to the client; upstream reuse | [`response::send_response`] | — |
+//! | 8 | record: metrics and the access-log line | [`record`](crate::proxy::record) (called by the connection) | — |
+
+use crate::io::Stream;
+use crate::proxy::answer::answer;
+use crate::proxy::authenticate::authenticate;
+use crate::proxy::client::ClientConn;
+use crate::proxy::context::{Outcome, RequestCtx};
+use crate::proxy::error::ProxyError;
+use crate::proxy::{oauth_endpoint, response, route, upstream_call};
+use crate::worker::Worker;
+
+/// Runs the phases of the request in `ctx`, whose head is at the start of `conn.rbuf`, and says
+/// how the client connection goes on.
+pub async fn handle_request<C: Stream>(
+    worker: &Worker,
+    conn: &mut ClientConn<C>,
+    ctx: &mut RequestCtx<'_>,
+) -> Outcome {
+    match before_upstream(worker, conn, ctx) {
+        Ok(None) => {}
+        Ok(Some(endpoint)) => {
+            return Box::pin(oauth_endpoint::serve(worker, conn, ctx, endpoint)).await;
+        }
+        Err(e) => return Box::pin(answer(worker, conn, ctx, e)).await,
+    }
+    let (up, resp) = match upstream_call::forward(worker, conn, ctx).await {
+        Ok(exchange) => exchange,
+        Err(e) => return Box::pin(answer(worker, conn, ctx, e)).await,
+    };
+    let up = match response::check_challenge(worker, ctx, up, &resp) {
+        Ok(up) => up,
+        Err(e) => return Box::pin(answer(worker, conn, ctx, e)).await,
+    };
+    response::send_response(worker, conn, ctx, up, resp).await
+}
+
+/// Phases 0 to 4, which decide from the head alone. `Ok(Some(_))`: a local endpoint answers.
+fn before_upstream<C>(
+    worker: &Worker,
+    conn: &ClientConn<C>,
+    ctx: &mut RequestCtx<'_>,
+) -> Result<Option<torii_protocol::oauth::Endpoint>, ProxyError> {
+    let data = conn.rbuf.data();
+    route::canonicalize(ctx, data)?;
+    if let Some(endpoint) = oauth_endpoint::endpoint_for(ctx, data) {
+        return Ok(Some(endpoint));
+    }
+    route::route(ctx, data)?;
+    authenticate(worker.id, ctx, data)?;
+    route::admit(ctx)?;
+    Ok(None)
+}

@@ -1,0 +1,98 @@
+//! Phase 8, record: what a request did, counted in metrics and written to the access log.
+//!
+//! Owns the start of a request's record (its id from the worker's CSPRNG, the head's method,
+//! host and path captured for the access-log line before the head is consumed) and its end (the
+//! worker's request count and dropped-header count, the route's — or the unrouted — counters
+//! and latency, and the line in the worker's access-log buffer). Writes only this worker's
+//! slots: plain loads and stores, no locked adds.
+
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime};
+
+use crate::access_log::line::{capture_head, write_line, LineContext};
+use crate::metrics::RequestRecord;
+use crate::proxy::context::RequestCtx;
+use crate::snapshot::Snapshot;
+use crate::worker::Worker;
+
+/// Starts the record of the request in `ctx` (its head bytes are `data`): draws the request id
+/// and, when the access log is on, captures the head's fields for the line.
+pub fn begin(worker: &Worker, ctx: &mut RequestCtx<'_>, data: &[u8]) {
+    worker.rng.borrow_mut().fill_jti(&mut ctx.rec.request_id);
+    ctx.logged = ctx.snap.config.access_log.is_some();
+    if !ctx.logged {
+        return;
+    }
+    let host = ctx.head.host.map_or(&b""[..], |h| h.get(data));
+    capture_head(
+        &mut ctx.bufs.log_head,
+        ctx.head.method_span.get(data),
+        host,
+        ctx.head.path.get(data),
+    );
+}
+
+/// [`begin`] for a head refused before it could be parsed (400, 408, 414, 431, 505): the line
+/// has empty method, host and path, since nothing of the head can be trusted, and the bytes
+/// received so far as `bytes_in`. Returns whether a line will be written.
+pub fn begin_unparsed(
+    worker: &Worker,
+    snap: &Snapshot,
+    rec: &mut RequestRecord,
+    log_head: &mut Vec<u8>,
+    received: usize,
+) -> bool {
+    rec.reset(received);
+    worker.rng.borrow_mut().fill_jti(&mut rec.request_id);
+    if snap.config.access_log.is_none() {
+        return false;
+    }
+    capture_head(log_head, b"", b"", b"");
+    true
+}
+
+/// Records a request that ended: its counters, and its access-log line when `logged`.
+/// `started` is when its head was complete; `client_ip` the peer's address as text.
+pub fn finish(
+    worker: &Worker,
+    snap: &Snapshot,
+    rec: &RequestRecord,
+    log_head: &[u8],
+    logged: bool,
+    client_ip: &[u8],
+    started: Instant,
+) {
+    let elapsed = started.elapsed();
+    let stats = worker.stats();
+    let n = stats.requests.load(Ordering::Relaxed);
+    stats.requests.store(n + 1, Ordering::Relaxed);
+    if rec.underscore_dropped > 0 {
+        let d = &stats.underscore_headers_dropped;
+        let n = d.load(Ordering::Relaxed);
+        d.store(n + u64::from(rec.underscore_dropped), Ordering::Relaxed);
+    }
+    let route = rec.route.and_then(|i| snap.routes.get(i));
+    let metrics = route.map_or(worker.shared.metrics.unrouted(), |r| &r.metrics);
+    metrics.request(worker.id, rec.status, elapsed);
+    if !logged {
+        return;
+    }
+    let line = LineContext {
+        time: SystemTime::now(),
+        elapsed,
+        worker: worker.id,
+        client_ip,
+        route: route.map(|r| r.id.as_str()),
+        upstream: route
+            .zip(rec.target)
+            .and_then(|(r, t)| r.targets.get(t))
+            .map(|t| &*t.addr_text),
+    };
+    let sink = &worker.shared.access_log;
+    worker
+        .access_log
+        .append(sink, |out| write_line(out, &line, rec, log_head));
+    if worker.is_draining() {
+        worker.access_log.flush(sink);
+    }
+}

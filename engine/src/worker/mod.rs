@@ -1,0 +1,173 @@
+//! One worker thread's state: what a worker keeps between requests and connections.
+//!
+//! Owns its view of the config snapshot (a per-worker `arc_swap::Cache`, so a request costs one
+//! pointer compare and no shared refcount traffic), its upstream pool, its target selector, its
+//! CSPRNG, its caches (info-token prefixes), its access-log buffer, its rate-limited logs and
+//! its drain signal. Everything here is `!Send` and touched by one thread only; `RefCell`
+//! borrows are never held across an `.await`.
+//!
+//! This module sits below everything that serves requests: `server/` (accept loops,
+//! connections), `proxy/` (the request phases) and the upstream connection code import it;
+//! it imports none of them.
+
+pub mod drain;
+pub mod ratelog;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::{ArcSwap, Cache};
+use torii_protocol::StateGenerator;
+
+use crate::access_log::WorkerBuffer;
+use crate::secure::info::KeyedPrefixCache;
+use crate::shared::{Shared, WorkerStats};
+use crate::snapshot::Snapshot;
+use crate::tls::stream::UpStream;
+use crate::upstream::pool::Pool;
+use crate::upstream::select::Selector;
+use drain::DrainSignal;
+use ratelog::RateLog;
+/// Idle upstream connections kept per target and worker.
+const MAX_IDLE_PER_TARGET: usize = 256;
+/// Idle upstream connections older than this are closed instead of reused.
+const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The state of one worker thread.
+pub struct Worker {
+    /// Worker index (0-based).
+    pub id: usize,
+    /// State shared with the control thread.
+    pub shared: Arc<Shared>,
+    cache: RefCell<Cache<Arc<ArcSwap<Snapshot>>, Arc<Snapshot>>>,
+    // An `Rc` around the `Arc` on purpose: requests clone the `Rc` (a plain increment in this
+    // thread) instead of the `Arc`, whose shared counter would bounce between cores.
+    #[allow(clippy::redundant_allocation)]
+    current: RefCell<Rc<Arc<Snapshot>>>,
+    /// Idle upstream connections.
+    pub pool: RefCell<Pool<UpStream>>,
+    /// Round-robin cursors and down marks.
+    pub selector: RefCell<Selector>,
+    /// Reusable buffer for the order in which targets are tried.
+    pub order_buf: RefCell<Vec<usize>>,
+    /// Fired when draining starts.
+    pub drain: DrainSignal,
+    /// This worker's CSPRNG for challenge states and token ids (seeded once from the OS).
+    pub rng: RefCell<StateGenerator>,
+    /// Rate limit of challenge-failure warnings.
+    pub failure_log: RateLog,
+    /// Access-log lines not yet handed to the writer thread.
+    pub access_log: WorkerBuffer,
+    /// Info-token prefixes of the (route, API key) pairs this worker served.
+    pub info_prefixes: RefCell<KeyedPrefixCache>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    /// A worker reading the snapshot in `shared`.
+    pub fn new(id: usize, shared: Arc<Shared>) -> Rc<Self> {
+        let mut cache = Cache::new(shared.snapshot.clone());
+        let current = Rc::new(cache.load().clone());
+        Rc::new(Self {
+            id,
+            shared,
+            cache: RefCell::new(cache),
+            current: RefCell::new(current),
+            pool: RefCell::new(Pool::new(UPSTREAM_IDLE_TIMEOUT, MAX_IDLE_PER_TARGET)),
+            selector: RefCell::new(Selector::default()),
+            order_buf: RefCell::new(Vec::with_capacity(8)),
+            drain: DrainSignal::default(),
+            rng: RefCell::new(seeded_rng()),
+            failure_log: RateLog::default(),
+            access_log: WorkerBuffer::default(),
+            info_prefixes: RefCell::default(),
+        })
+    }
+
+    /// The snapshot to use for the request about to start. Cheap: a pointer compare, plus an
+    /// `Arc` clone only when a reload happened since the last call. The request keeps the
+    /// returned handle until it ends, so a reload never changes a request in flight.
+    #[inline]
+    pub fn snapshot(&self) -> Rc<Arc<Snapshot>> {
+        let mut cache = self.cache.borrow_mut();
+        let latest = cache.load();
+        let mut current = self.current.borrow_mut();
+        if !Arc::ptr_eq(latest, &current) {
+            *current = Rc::new(latest.clone());
+        }
+        current.clone()
+    }
+
+    /// This worker's counters.
+    #[inline]
+    pub fn stats(&self) -> &WorkerStats {
+        &self.shared.workers[self.id]
+    }
+
+    /// True once draining started (process-wide flag, seen by this worker).
+    #[inline]
+    pub fn is_draining(&self) -> bool {
+        self.drain.is_fired() || self.shared.is_draining()
+    }
+}
+
+/// A CSPRNG seeded from the OS once. If the OS cannot give entropy (it practically always
+/// can), the seed falls back to time and addresses mixed together, and a warning is logged.
+fn seeded_rng() -> StateGenerator {
+    match StateGenerator::from_os() {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::warn!(error = %e, "no OS entropy for the state generator; using a time-derived seed");
+            let mut seed = [0u8; 32];
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            seed[..16].copy_from_slice(&t.to_le_bytes());
+            let addr = &seed as *const _ as usize as u64;
+            seed[16..24].copy_from_slice(&addr.to_le_bytes());
+            StateGenerator::from_seed(seed)
+        }
+    }
+}
+
+/// Counts a client connection as active for as long as it lives. Created by the accept loop
+/// before the connection's task is spawned, so the count the loop checks against
+/// `max_connections_per_worker` is never behind.
+#[derive(Debug)]
+pub struct ConnGuard(Rc<Worker>);
+
+impl ConnGuard {
+    /// Registers one more active connection of `worker`.
+    pub fn new(worker: Rc<Worker>) -> Self {
+        worker
+            .stats()
+            .active_connections
+            .fetch_add(1, Ordering::Relaxed);
+        Self(worker)
+    }
+
+    /// The worker the connection belongs to.
+    pub fn worker(&self) -> &Rc<Worker> {
+        &self.0
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.0
+            .stats()
+            .active_connections
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
