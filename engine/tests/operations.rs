@@ -367,10 +367,17 @@ fn access_log_lines_are_json_and_hold_no_credentials() {
     assert_eq!(b["path"], "/form");
     assert_eq!(b["status"], 200);
     assert!(b["bytes_in"].as_u64().unwrap() >= 20 + 60);
+    assert_eq!(
+        a["reason"],
+        serde_json::Value::Null,
+        "answered by the backend"
+    );
     assert_eq!(c["status"], 404);
+    assert_eq!(c["reason"], "route.not_found");
     assert_eq!(c["route"], serde_json::Value::Null);
     assert_eq!(c["upstream"], serde_json::Value::Null);
     assert_eq!(d["status"], 400);
+    assert_eq!(d["reason"], "head.invalid");
     assert_eq!(d["method"], "");
     assert_eq!(d["path"], "");
     assert_eq!(d["route"], serde_json::Value::Null);

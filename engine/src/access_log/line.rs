@@ -180,6 +180,8 @@ pub fn write_line(out: &mut Vec<u8>, ctx: &LineContext<'_>, rec: &RequestRecord,
     write_u64(out, rec.bytes_in);
     out.extend_from_slice(b",\"bytes_out\":");
     write_u64(out, rec.bytes_out);
+    out.extend_from_slice(b",\"reason\":");
+    push_opt_str(out, rec.reason);
     out.extend_from_slice(b"}\n");
 }
 
@@ -285,5 +287,11 @@ mod tests {
         assert_eq!(v["bytes_out"], 100);
         assert_eq!(v["worker"], 3);
         assert_eq!(v["request_id"].as_str().unwrap().len(), 36);
+        assert_eq!(v["reason"], serde_json::Value::Null);
+        rec.reason = Some("challenge.missing_header");
+        out.clear();
+        write_line(&mut out, &ctx, &rec, &head);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["reason"], "challenge.missing_header");
     }
 }

@@ -77,6 +77,14 @@ fn route(
             c.push(p("id"), "must not be empty");
             String::new()
         }
+        Some(id) if id.starts_with('-') => {
+            // `-` and `-token-service` label the unrouted and token-service requests.
+            c.push(
+                p("id"),
+                format!("{id:?} must not start with '-' (reserved for metrics labels)"),
+            );
+            id.to_owned()
+        }
         Some(id) => id.to_owned(),
     };
     let name = match raw.name.as_deref() {

@@ -18,6 +18,9 @@ pub use route::{RejectReason, RejectionKind, RouteMetrics, RouteTotals};
 
 /// Label used for requests that matched no route (404, bad heads).
 pub const UNROUTED: &str = "-";
+/// Label used for the requests of the OAuth2 token service (answered before routing). Route
+/// ids may not start with `-`, so neither label can be a route's.
+pub const TOKEN_SERVICE: &str = "-token-service";
 
 /// Route counters by route id, kept across reloads.
 #[derive(Debug)]
@@ -25,6 +28,7 @@ pub struct MetricsRegistry {
     workers: usize,
     routes: Mutex<Vec<(String, Arc<RouteMetrics>)>>,
     unrouted: Arc<RouteMetrics>,
+    token_service: Arc<RouteMetrics>,
 }
 
 impl MetricsRegistry {
@@ -34,6 +38,7 @@ impl MetricsRegistry {
             workers,
             routes: Mutex::new(Vec::new()),
             unrouted: Arc::new(RouteMetrics::new(workers)),
+            token_service: Arc::new(RouteMetrics::new(workers)),
         }
     }
 
@@ -60,13 +65,20 @@ impl MetricsRegistry {
         &self.unrouted
     }
 
-    /// Every route's totals, in creation order, then the unrouted ones under [`UNROUTED`].
+    /// Counters of the token service's requests.
+    pub fn token_service(&self) -> &Arc<RouteMetrics> {
+        &self.token_service
+    }
+
+    /// Every route's totals, in creation order, then the token service's under
+    /// [`TOKEN_SERVICE`] and the unrouted ones under [`UNROUTED`].
     pub fn totals(&self) -> Vec<(String, RouteTotals)> {
         let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
         let mut out: Vec<(String, RouteTotals)> = routes
             .iter()
             .map(|(id, m)| (id.clone(), m.totals()))
             .collect();
+        out.push((TOKEN_SERVICE.to_owned(), self.token_service.totals()));
         out.push((UNROUTED.to_owned(), self.unrouted.totals()));
         out
     }
@@ -89,8 +101,8 @@ mod tests {
         reg.unrouted().request(0, 404, Duration::ZERO);
         let totals = reg.totals();
         let ids: Vec<&str> = totals.iter().map(|(id, _)| id.as_str()).collect();
-        assert_eq!(ids, ["a", "b", UNROUTED]);
+        assert_eq!(ids, ["a", "b", TOKEN_SERVICE, UNROUTED]);
         assert_eq!(totals[0].1.status[1], 1);
-        assert_eq!(totals[2].1.status[3], 1);
+        assert_eq!(totals[3].1.status[3], 1);
     }
 }

@@ -29,6 +29,8 @@ pub struct RequestRecord {
     pub underscore_dropped: u32,
     /// Why Torii answered the request itself (`ProxyError::reason`), when it did.
     pub reason: Option<&'static str>,
+    /// The request was for the OAuth2 token service (counted under its own label).
+    pub token_service: bool,
     /// The request id: a random UUIDv4 from the worker's CSPRNG, sent to the backend as
     /// `Otoroshi-Request-Id` and written to the access log.
     pub request_id: [u8; JTI_LEN],
@@ -45,6 +47,7 @@ impl Default for RequestRecord {
             upstream: None,
             underscore_dropped: 0,
             reason: None,
+            token_service: false,
             request_id: [b'0'; JTI_LEN],
         }
     }
@@ -62,6 +65,7 @@ impl RequestRecord {
         self.upstream = None;
         self.underscore_dropped = 0;
         self.reason = None;
+        self.token_service = false;
     }
 
     /// Notes an answer of `status` whose first write is `bytes` long.

@@ -113,17 +113,23 @@ async fn connect_in_order(
             Ok(Err(Opened::Tls(e))) => {
                 // The target answers but cannot be trusted: not marked down (it is up), and
                 // the next target is tried.
-                tracing::warn!(target = %target.url, error = %e, "upstream TLS handshake failed");
+                if let Some(suppressed) = worker.admit_connect_warning(addr) {
+                    tracing::warn!(target = %target.url, error = %e, suppressed, "upstream TLS handshake failed");
+                }
                 last = ConnectError::Tls;
             }
             Ok(Err(Opened::Tcp(e))) => {
-                tracing::debug!(target = %route.targets[idx].url, error = %e, "upstream connect failed");
+                if let Some(suppressed) = worker.admit_connect_warning(addr) {
+                    tracing::warn!(target = %target.url, error = %e, suppressed, "upstream connect failed");
+                }
                 route.metrics.connect_error(worker.id);
                 worker.selector.borrow_mut().mark_down(addr, Instant::now());
                 last = ConnectError::Refused;
             }
             Err(_) => {
-                tracing::debug!(target = %route.targets[idx].url, "upstream connect timed out");
+                if let Some(suppressed) = worker.admit_connect_warning(addr) {
+                    tracing::warn!(target = %target.url, suppressed, "upstream connect timed out");
+                }
                 route.metrics.connect_error(worker.id);
                 worker.selector.borrow_mut().mark_down(addr, Instant::now());
                 last = ConnectError::TimedOut;

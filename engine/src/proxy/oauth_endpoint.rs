@@ -191,6 +191,7 @@ pub async fn serve<C: Stream>(
     endpoint: Endpoint,
 ) -> Outcome {
     let snap = ctx.snap;
+    ctx.rec.token_service = true;
     let (Some(oauth), Some(keys)) = (snap.auth.oauth.as_ref(), snap.auth.key_pairs.as_ref()) else {
         let e = OAuthError::new(ErrorCode::ServerError, "token service unavailable");
         return send(worker, conn, ctx, Err(e)).await;

@@ -72,7 +72,12 @@ pub fn finish(
         d.store(n + u64::from(rec.underscore_dropped), Ordering::Relaxed);
     }
     let route = rec.route.and_then(|i| snap.routes.get(i));
-    let metrics = route.map_or(worker.shared.metrics.unrouted(), |r| &r.metrics);
+    let registry = &worker.shared.metrics;
+    let metrics = match route {
+        Some(r) => &r.metrics,
+        None if rec.token_service => registry.token_service(),
+        None => registry.unrouted(),
+    };
     metrics.request(worker.id, rec.status, elapsed);
     if !logged {
         return;
@@ -82,7 +87,11 @@ pub fn finish(
         elapsed,
         worker: worker.id,
         client_ip,
-        route: route.map(|r| r.id.as_str()),
+        route: match route {
+            Some(r) => Some(r.id.as_str()),
+            None if rec.token_service => Some(crate::metrics::TOKEN_SERVICE),
+            None => None,
+        },
         upstream: route
             .zip(rec.target)
             .and_then(|(r, t)| r.targets.get(t))

@@ -14,6 +14,8 @@ pub mod drain;
 pub mod ratelog;
 
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -59,6 +61,9 @@ pub struct Worker {
     pub rng: RefCell<StateGenerator>,
     /// Rate limit of challenge-failure warnings.
     pub failure_log: RateLog,
+    /// Rate limits of upstream connect warnings, one per target address (entries made on a
+    /// target's first failure; bounded by the configured targets).
+    pub connect_log: RefCell<HashMap<SocketAddr, RateLog>>,
     /// Access-log lines not yet handed to the writer thread.
     pub access_log: WorkerBuffer,
     /// Info-token prefixes of the (route, API key) pairs this worker served.
@@ -89,6 +94,7 @@ impl Worker {
             drain: DrainSignal::default(),
             rng: RefCell::new(seeded_rng()),
             failure_log: RateLog::default(),
+            connect_log: RefCell::default(),
             access_log: WorkerBuffer::default(),
             info_prefixes: RefCell::default(),
         })
@@ -112,6 +118,16 @@ impl Worker {
     #[inline]
     pub fn stats(&self) -> &WorkerStats {
         &self.shared.workers[self.id]
+    }
+
+    /// Whether a warning about upstream `target` may be logged now (at most one a second per
+    /// target and worker); `Some(n)` counts the ones suppressed since the last.
+    pub fn admit_connect_warning(&self, target: SocketAddr) -> Option<u64> {
+        self.connect_log
+            .borrow_mut()
+            .entry(target)
+            .or_default()
+            .admit(std::time::Instant::now())
     }
 
     /// True once draining started (process-wide flag, seen by this worker).
