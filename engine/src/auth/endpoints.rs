@@ -254,7 +254,9 @@ pub async fn serve<S: AsyncReadRent + AsyncWriteRent>(
             "http"
         };
         let host = head.host.map(|h| h.get(data)).unwrap_or_default();
-        let issuer = format!("{scheme}://{}", String::from_utf8_lossy(host));
+        let issuer = oauth
+            .service
+            .issuer(|| format!("{scheme}://{}", String::from_utf8_lossy(host)));
         parse_token_request(content_type, authorization, &body)
             .and_then(|req| {
                 oauth
@@ -315,6 +317,7 @@ fn metric_reason(e: &ApiKeyError) -> RejectReason {
         ApiKeyError::Expired => RejectReason::Expired,
         ApiKeyError::NotAuthorized => RejectReason::NotAuthorized,
         ApiKeyError::BadToken(label) => RejectReason::from_token_label(label),
+        ApiKeyError::Forbidden(f) => RejectReason::from_token_label(f.reason()),
     }
 }
 

@@ -24,6 +24,7 @@ use crate::secure::unix_now;
 use crate::server::conn::ClientState;
 use crate::server::worker::Worker;
 use crate::snapshot::{Route, Snapshot};
+use torii_protocol::jwt_verifier::ClaimFailure;
 use torii_protocol::ExternalJwtError;
 
 use respond::{write_error, NO_ROUTE};
@@ -53,9 +54,9 @@ pub async fn handle_request<C: Stream>(
         .await;
     };
     st.rec.route = Some(route_idx);
-    if let Err(message) = check_jwt(worker.id, &snap.routes[route_idx], st, &head) {
+    if let Err((status, message)) = check_jwt(worker.id, &snap.routes[route_idx], st, &head) {
         return Box::pin(answer_locally(
-            worker, snap, client, st, &head, 401, message,
+            worker, snap, client, st, &head, status, message,
         ))
         .await;
     }
@@ -88,13 +89,14 @@ pub async fn handle_request<C: Stream>(
 }
 
 /// The route's external JWT check (`[routes.jwt]`), after routing. On success the claims to
-/// exchange, if any, are left in `st.jwt_extra`; on failure the 401 message names the reason.
+/// exchange, if any, are left in `st.jwt_extra`; on failure the status (401, or 403 for a
+/// valid token lacking a required scope or claim) and the message naming the reason.
 fn check_jwt(
     worker_id: usize,
     route: &Route,
     st: &mut ClientState,
     head: &RequestHead,
-) -> Result<(), &'static str> {
+) -> Result<(), (u16, &'static str)> {
     st.jwt_extra = None;
     let Some(jwt) = &route.jwt else {
         return Ok(());
@@ -111,7 +113,7 @@ fn check_jwt(
                 RejectionKind::Jwt,
                 RejectReason::from_token_label(e.reason()),
             );
-            Err(jwt_failure_message(&e))
+            Err((e.status(), jwt_failure_message(&e)))
         }
     }
 }
@@ -124,6 +126,9 @@ fn jwt_failure_message(e: &ExternalJwtError) -> &'static str {
         ExternalJwtError::UnknownKid | ExternalJwtError::MissingKid => {
             "error.bad.token: unknown key"
         }
+        ExternalJwtError::KeysUnavailable => "error.bad.token: key set unavailable",
+        ExternalJwtError::Forbidden(ClaimFailure::MissingScope) => "error.insufficient.scope",
+        ExternalJwtError::Forbidden(ClaimFailure::ClaimNotAllowed) => "error.claim.not.allowed",
         ExternalJwtError::Token(t) => match t {
             J::Expired => "error.bad.token: expired",
             J::NotYetValid | J::IssuedInFuture => "error.bad.token: not yet valid",
