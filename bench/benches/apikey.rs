@@ -98,6 +98,7 @@ fn bench_case(
     let route = RouteApiKeys {
         extractors: Extractors::default(),
         wipe_credentials: true,
+        required: Default::default(),
     };
     let limits = HeadLimits::default();
     let mut headers = Vec::with_capacity(32);

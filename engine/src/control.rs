@@ -8,7 +8,8 @@
 //! keep-alives, `Connection: close` on the next responses, wait for in-flight requests up to
 //! `drain_timeout`) and return, so the process exits 0. It also owns the metrics registry and
 //! the access-log writer (created before the first snapshot), starts the admin listener, and
-//! tells systemd where it stands (`sysd::notify`: READY, RELOADING, STOPPING).
+//! tells systemd where it stands (`sysd::notify`: READY, RELOADING, STOPPING). After a reload
+//! it stops the JWKS fetchers of URLs the new configuration no longer names (`jwks::retain`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -114,6 +115,16 @@ impl Gateway {
                 self.shared
                     .access_log
                     .reopen(next.config.access_log.clone());
+                let urls: Vec<&config::JwksUrlSpec> = next
+                    .config
+                    .routes
+                    .iter()
+                    .filter_map(|r| match r.jwt.as_ref().map(|j| &j.keys) {
+                        Some(config::JwtKeysSpec::JwksUrl(u)) => Some(u),
+                        _ => None,
+                    })
+                    .collect();
+                crate::jwks::retain(&urls);
                 self.shared.snapshot.store(Arc::new(next));
                 self.shared.reloads_ok.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(version, "configuration reloaded");

@@ -12,6 +12,7 @@ pub mod control;
 pub mod demo;
 pub mod http1;
 pub mod io;
+pub mod jwks;
 pub mod logging;
 pub mod metrics;
 pub mod mirror;

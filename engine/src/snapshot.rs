@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::auth::{AuthState, RouteApiKeys};
 use crate::config::{Config, ConfigError, ConfigErrors, PathNormalization, Scheme};
 use crate::http1::HeadLimits;
+use crate::jwks::JwksMode;
 use crate::metrics::{MetricsRegistry, RouteMetrics};
 use crate::routing::RouteTable;
 use crate::secure::{RouteChallenge, RouteInfoToken, RouteJwt};
@@ -116,18 +117,29 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Builds a snapshot from a validated config with counters of its own (`torii check`,
-    /// tests). Fails with every error found, each with the key path it concerns.
+    /// tests). Fails with every error found, each with the key path it concerns; a `jwks_url`
+    /// is fetched once and must give a usable set ([`JwksMode::Check`]).
     pub fn build(config: Config, version: u64) -> Result<Self, ConfigErrors> {
         let metrics = MetricsRegistry::new(config.gateway.workers);
-        Self::build_with(config, version, &metrics)
+        Self::build_in(config, version, &metrics, JwksMode::Check)
     }
 
     /// Builds a snapshot whose routes count into `metrics` (the running gateway's registry,
-    /// so that a reload keeps the counts of the routes it keeps).
+    /// so that a reload keeps the counts of the routes it keeps); a `jwks_url` gets its
+    /// process-wide fetcher ([`JwksMode::Serve`]).
     pub fn build_with(
         config: Config,
         version: u64,
         metrics: &MetricsRegistry,
+    ) -> Result<Self, ConfigErrors> {
+        Self::build_in(config, version, metrics, JwksMode::Serve)
+    }
+
+    fn build_in(
+        config: Config,
+        version: u64,
+        metrics: &MetricsRegistry,
+        jwks: JwksMode,
     ) -> Result<Self, ConfigErrors> {
         let mut errors: Vec<ConfigError> = Vec::new();
         // Keys are built (secrets resolved, PEM parsed) here, once per load.
@@ -163,7 +175,7 @@ impl Snapshot {
             let targets = build_targets(i, rc, &mut errors);
             let jwt = match &rc.jwt {
                 None => None,
-                Some(spec) => match RouteJwt::build(spec, allow_weak) {
+                Some(spec) => match RouteJwt::build(spec, allow_weak, jwks) {
                     Ok(j) => Some(j),
                     Err(message) => {
                         errors.push(ConfigError {

@@ -1,10 +1,15 @@
 //! The service-to-service example (`examples/service-to-service/run.sh`) end to end: the script
-//! generates its CA, certificates and the STS's RSA key, starts the STS (Torii's client-credentials
-//! token service), fetches its JWKS, starts two `torii mirror` services, their TLS sidecars and
-//! the edge gateway (the real `torii` binary), gets a token from the STS and walks through the
-//! five steps with curl. It must finish with "all five steps passed".
+//! generates its CA and certificates, starts an identity server that is not Torii (`sts.py`,
+//! PyJWT, serving its JWKS over HTTPS) and a rogue one, the two services (`service.py`:
+//! order-processing calls inventory through Torii over TLS) and the real `torii` binary with
+//! `jwks_url`, then walks through six steps with curl: a token with the scope `place-order`
+//! goes through both services; one without it is refused 403 at inventory; after the identity
+//! server rotates its key, a token signed with the new key is accepted without a reload; a token
+//! from the rogue server is refused; the services refuse clients without a certificate. It must
+//! finish with "all six steps passed".
 //!
-//! Needs `openssl` and `curl`; without them the test prints why and skips.
+//! Needs `openssl`, `curl` and python3 with PyJWT and `cryptography` (`.ci/test` installs them);
+//! without one of them the test fails and says which.
 
 #![allow(clippy::unwrap_used)]
 
@@ -23,11 +28,11 @@ fn have(tool: &str) -> bool {
             .is_ok_and(|o| o.status.success())
 }
 
-/// A base port with the 6 ports from it free on 127.0.0.1 (checked by binding them).
+/// A base port with the 5 ports from it free on 127.0.0.1 (checked by binding them).
 fn free_base() -> u16 {
     let start = 20_000 + (std::process::id() % 2_000) as u16 * 10;
     for base in (start..50_000).step_by(7) {
-        let free = (0..6).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+        let free = (0..5).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
         if free {
             return base;
         }
@@ -36,13 +41,21 @@ fn free_base() -> u16 {
 }
 
 #[test]
-fn service_to_service_example_runs_its_five_steps() {
+fn service_to_service_example_runs_its_six_steps() {
     for tool in ["openssl", "curl"] {
-        if !have(tool) {
-            eprintln!("SKIPPED: {tool} is not installed (the example's script needs it)");
-            return;
-        }
+        assert!(
+            have(tool),
+            "{tool} is required by the example's script (.ci/test installs it)"
+        );
     }
+    let pyjwt = Command::new("python3")
+        .args(["-c", "import jwt, cryptography"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        pyjwt,
+        "python3 with PyJWT and cryptography is required (.ci/test installs pyjwt[crypto])"
+    );
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/service-to-service/run.sh");
     let out = Command::new("bash")
@@ -54,11 +67,11 @@ fn service_to_service_example_runs_its_five_steps() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        out.status.success() && stdout.contains("all five steps passed"),
+        out.status.success() && stdout.contains("all six steps passed"),
         "run.sh failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}",
         out.status
     );
-    for step in ["1. ", "2. ", "3. ", "4. ", "5. "] {
+    for step in ["1. ", "2. ", "3. ", "4. ", "5. ", "6. "] {
         assert!(
             stdout.contains(&format!("== {step}")),
             "step {step} missing:\n{stdout}"

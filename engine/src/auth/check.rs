@@ -12,9 +12,9 @@
 use std::borrow::Cow;
 
 use torii_protocol::apikey::{
-    authenticate, cookie, extract, query_param, ApiKeyError, BearerVerifier, Carrier, RequestView,
-    StoredKey, API_KEY_NAME, AUTHORIZATION, BASIC_HEADER, BASIC_QUERY, BEARER_COOKIE, BEARER_QUERY,
-    CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, TOKEN_HEADER,
+    authenticate, check_required, cookie, extract, query_param, ApiKeyError, BearerVerifier,
+    Carrier, RequestView, StoredKey, API_KEY_NAME, AUTHORIZATION, BASIC_HEADER, BASIC_QUERY,
+    BEARER_COOKIE, BEARER_QUERY, CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, TOKEN_HEADER,
 };
 
 use super::{AuthState, RouteApiKeys};
@@ -173,6 +173,8 @@ pub fn check<'s>(
         route_id,
         now,
     )?;
+    // Required scopes and claims (403): a pure check in the protocol.
+    check_required(&ok, &route.required)?;
     let mut wipe = Wipe {
         bits: 0,
         custom: route.extractors.custom.as_ref(),

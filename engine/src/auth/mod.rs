@@ -21,6 +21,7 @@ pub mod wipe;
 use std::sync::OnceLock;
 
 use torii_protocol::apikey::{ApiKeyStore, ClientSecret, Extractors};
+use torii_protocol::jwt_verifier::RequiredClaims;
 use torii_protocol::oauth::{ClientCredentials, ClientCredentialsConfig, KeyPair, KeyPairs};
 use torii_protocol::secret::resolve;
 
@@ -57,6 +58,8 @@ pub struct RouteApiKeys {
     pub extractors: Extractors,
     /// Remove the credential carriers before forwarding.
     pub wipe_credentials: bool,
+    /// Scopes and bearer-token claims required (`required_scopes`, `required_claims`).
+    pub required: RequiredClaims,
 }
 
 impl RouteApiKeys {
@@ -71,6 +74,7 @@ impl RouteApiKeys {
                 custom: spec.custom.clone(),
             },
             wipe_credentials: spec.wipe_credentials,
+            required: spec.required.clone(),
         }
     }
 }
@@ -139,6 +143,7 @@ pub fn build(spec: &AuthSpec) -> Result<AuthState, Vec<ConfigError>> {
         service: ClientCredentials::new(ClientCredentialsConfig {
             expiration_secs: cc.expiration.as_secs().max(1),
             default_key_pair: cc.default_key_pair.clone(),
+            issuer: cc.issuer.clone(),
         }),
         domain: cc.domain.clone(),
         secure: cc.secure,

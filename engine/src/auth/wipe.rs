@@ -163,6 +163,7 @@ mod tests {
                 ..Extractors::default()
             },
             wipe_credentials,
+            required: Default::default(),
         };
         let mut headers = Vec::new();
         let Ok(Some(head)) = parse_request_head(raw, &HeadLimits::default(), &mut headers) else {

@@ -13,10 +13,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use torii_protocol::apikey::{ApiKey, META_JWT_SIGN_KEYPAIR};
+use torii_protocol::jwt_verifier::RequiredClaims;
 
 use super::duration::Zero;
 use super::error::{index, join, Collector};
-use super::fields::{duration, header_name};
+use super::fields::{duration, header_name, required_claims};
 use super::raw::{RawApiKey, RawClientCredentials, RawConfig, RawKeyPair, RawRouteApiKeys};
 use super::secret::{check_secret, resolve_path, RawSecret};
 use super::{LoadEnv, RouteConfig};
@@ -64,6 +65,8 @@ pub struct ClientCredentialsSpec {
     pub default_key_pair: String,
     /// Refuse the endpoints over plain HTTP.
     pub secure: bool,
+    /// A fixed `iss` for every token; `None`: `scheme://Host` of the token request.
+    pub issuer: Option<String>,
 }
 
 /// `[routes.apikeys]`, validated.
@@ -81,6 +84,8 @@ pub struct RouteApiKeysSpec {
     pub custom: Option<(String, String)>,
     /// Remove credentials before forwarding (default true).
     pub wipe_credentials: bool,
+    /// Scopes and bearer-token claims required (403 otherwise).
+    pub required: RequiredClaims,
 }
 
 /// The extractor names of `routes.apikeys.extractors`, in Otoroshi's order.
@@ -283,12 +288,23 @@ fn client_credentials(
         }
         Some(id) => id.to_owned(),
     };
+    let issuer = match raw.issuer.as_deref() {
+        Some(iss) if iss.trim().is_empty() || iss.chars().any(char::is_control) => {
+            c.push(
+                p("issuer"),
+                "must be a non-blank string without control characters",
+            );
+            None
+        }
+        other => other.map(str::to_owned),
+    };
     // An invalid regex is in the collector already: the config is refused as a whole.
     Some(ClientCredentialsSpec {
         domain: domain?,
         expiration,
         default_key_pair,
         secure: raw.secure.unwrap_or(true),
+        issuer,
     })
 }
 
@@ -306,6 +322,7 @@ pub(super) fn route_apikeys(
         basic: true,
         custom: None,
         wipe_credentials: raw.wipe_credentials.unwrap_or(true),
+        required: required_claims(c, path, &raw.required_scopes, &raw.required_claims),
     };
     if let Some(list) = &raw.extractors {
         spec.client_id = false;
@@ -358,6 +375,12 @@ pub(super) fn route_apikeys(
         c.push(
             p("extractors"),
             "no extractor and no custom_headers: no request could ever pass",
+        );
+    }
+    if !spec.required.claims.is_empty() && !spec.bearer {
+        c.push(
+            p("required_claims"),
+            "claims are read from bearer tokens: enable the bearer extractor",
         );
     }
     spec

@@ -1,5 +1,6 @@
-//! Field-level checks shared by every section validator: durations, header names, regexes and
-//! the JOSE algorithm names.
+//! Field-level checks shared by every section validator: durations, header names, regexes, the
+//! JOSE algorithm names and the required scopes and claims of `[routes.jwt]` and
+//! `[routes.apikeys]`.
 //!
 //! Owns the small grammars that several sections use, so that `validate`, `validate_route`,
 //! `validate_security`, `validate_tls` and `auth` import them from below instead of from each
@@ -7,8 +8,13 @@
 
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
+use torii_protocol::jwt_verifier::RequiredClaims;
+
 use super::duration::{parse_raw, RawDuration, Zero};
-use super::error::Collector;
+use super::error::{index, join, Collector};
+use super::raw::RawClaimValues;
 
 /// The JOSE algorithm names Torii accepts.
 pub const ALGORITHMS: [&str; 11] = [
@@ -64,4 +70,41 @@ pub(super) fn compile_regex(re: &str) -> Result<regex::Regex, String> {
                 );
             format!("invalid regex: {reason}")
         })
+}
+
+/// `required_scopes` and `required_claims` of the section at `path`. A scope is one word (no
+/// whitespace: the token's `scope` is split on spaces); a claim name and each accepted value are
+/// non-empty strings, and a list holds at least one value.
+pub(super) fn required_claims(
+    c: &mut Collector,
+    path: &str,
+    scopes: &Option<Vec<String>>,
+    claims: &Option<BTreeMap<String, RawClaimValues>>,
+) -> RequiredClaims {
+    let mut out = RequiredClaims::default();
+    for (i, s) in scopes.iter().flatten().enumerate() {
+        if s.is_empty() || s.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+            let why = "a scope is one non-empty word (the token's scope is split on spaces)";
+            c.push(index(&join(path, "required_scopes"), i), why);
+        } else if !out.scopes.contains(s) {
+            out.scopes.push(s.clone());
+        }
+    }
+    for (name, values) in claims.iter().flatten() {
+        let cp = join(&join(path, "required_claims"), name);
+        let values = match values {
+            RawClaimValues::One(v) => vec![v.clone()],
+            RawClaimValues::Many(list) => list.clone(),
+        };
+        if name.is_empty() {
+            c.push(&cp, "a claim name must not be empty");
+        } else if values.is_empty() {
+            c.push(&cp, "list at least one accepted value");
+        } else if values.iter().any(String::is_empty) {
+            c.push(&cp, "accepted values must not be empty");
+        } else {
+            out.claims.push((name.clone(), values));
+        }
+    }
+    out
 }

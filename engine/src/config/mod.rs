@@ -22,10 +22,13 @@ mod tests;
 #[cfg(test)]
 mod tests_auth;
 #[cfg(test)]
+mod tests_jwt;
+#[cfg(test)]
 mod tests_routes;
 #[cfg(test)]
 mod tests_tls;
 mod validate;
+mod validate_jwt;
 mod validate_route;
 mod validate_security;
 mod validate_tls;
@@ -36,10 +39,8 @@ pub use auth::{
 pub use duration::{format_duration, parse_duration, RawDuration, Zero, MAX_DURATION};
 pub use error::{ConfigError, ConfigErrors};
 pub use secret::{RawSecret, SecretRef};
-pub use validate_tls::{
-    CertificateSpec, ClientAuthSpec, JwtForward, JwtKeysSpec, JwtSourceSpec, JwtSpec,
-    UpstreamTlsSpec,
-};
+pub use validate_jwt::{JwksUrlSpec, JwtForward, JwtKeysSpec, JwtSourceSpec, JwtSpec};
+pub use validate_tls::{CertificateSpec, ClientAuthSpec, UpstreamTlsSpec};
 
 /// Every default value of the file, in one place (documented in `docs/configuration.md`).
 pub mod defaults {
@@ -81,6 +82,14 @@ pub mod defaults {
     pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
     /// `routes.jwt.leeway`.
     pub const JWT_LEEWAY: Duration = Duration::from_secs(10);
+    /// `routes.jwt.jwks_refresh_min`: the shortest time between two fetches of a `jwks_url`,
+    /// including those a token with an unknown `kid` asks for.
+    pub const JWKS_REFRESH_MIN: Duration = Duration::from_secs(30);
+    /// `routes.jwt.jwks_refresh_max`: a fetched set is fetched again at least this often
+    /// (Envoy's `jwt_authn` caches a remote JWKS for 10 minutes by default).
+    pub const JWKS_REFRESH_MAX: Duration = Duration::from_secs(600);
+    /// Smallest accepted `routes.jwt.jwks_refresh_min`.
+    pub const JWKS_REFRESH_FLOOR: Duration = Duration::from_secs(1);
     /// `routes.paths`.
     pub const ROUTE_PATH: &str = "/";
     /// `routes.challenge.ttl` and `routes.info_token.ttl`.

@@ -206,6 +206,8 @@ pub struct RawClientCredentials {
     pub default_key_pair: Option<String>,
     /// Refuse the endpoints over plain HTTP.
     pub secure: Option<bool>,
+    /// A fixed `iss` for the tokens (default: scheme and Host of the request).
+    pub issuer: Option<String>,
 }
 
 /// `[[apikeys]]`.
@@ -352,6 +354,20 @@ pub struct RawRouteApiKeys {
     pub custom_headers: Option<RawCustomHeaders>,
     /// Remove credentials before forwarding.
     pub wipe_credentials: Option<bool>,
+    /// Scopes the key (or its bearer token) must all have.
+    pub required_scopes: Option<Vec<String>>,
+    /// Claims of the bearer token: name → accepted value(s).
+    pub required_claims: Option<BTreeMap<String, RawClaimValues>>,
+}
+
+/// The accepted value(s) of a required claim: `"a"` or `["a", "b"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawClaimValues {
+    /// One accepted value.
+    One(String),
+    /// Several accepted values.
+    Many(Vec<String>),
 }
 
 /// `routes.apikeys.custom_headers`.
@@ -376,6 +392,20 @@ pub struct RawRouteJwt {
     pub algorithms: Option<Vec<String>>,
     /// JWKS file path.
     pub jwks_file: Option<String>,
+    /// JWKS URL, fetched and refreshed.
+    pub jwks_url: Option<String>,
+    /// CA bundle for `jwks_url`.
+    pub jwks_ca: Option<String>,
+    /// Allow an `http://` `jwks_url` (tests only).
+    pub insecure_jwks_http: Option<bool>,
+    /// Shortest time between two fetches of `jwks_url`.
+    pub jwks_refresh_min: Option<RawDuration>,
+    /// Longest time a fetched set is used without a fetch.
+    pub jwks_refresh_max: Option<RawDuration>,
+    /// Scopes the token must all have (`scope` / `scp`).
+    pub required_scopes: Option<Vec<String>>,
+    /// Claims the token must have: name → accepted value(s).
+    pub required_claims: Option<BTreeMap<String, RawClaimValues>>,
     /// PEM public key path.
     pub public_key: Option<String>,
     /// HMAC secret.

@@ -39,6 +39,7 @@ domain = "oauth\\.oto\\.tools"       # anchored regex on the Host (no port)
 expiration = "1h"
 default_key_pair = "otoroshi-jwt-signing"
 secure = true
+issuer = "https://sts.example.com"   # optional fixed `iss`; default: scheme + request Host
 
 [[apikeys]]
 client_id = "my-id"
@@ -85,6 +86,11 @@ issuer = "https://sts.example.com"
 audience = "inventory"
 algorithms = ["RS256"]
 jwks_file = "keys/sts-jwks.json"     # or public_key = "keys/sts.pem", or secret = ... for HS*
+# jwks_url = "https://sts.example.com/oauth2/jwks"   # fetched and refreshed (Cache-Control, kid miss)
+# jwks_ca = "certs/sts-ca.pem"       # private CA for jwks_url
+# insecure_jwks_http = false         # true allows an http:// jwks_url (tests only)
+required_scopes = ["place-order"]    # every one must be in the token's scope / scp
+required_claims = { azp = "order-processing" }   # exact value, or a list of accepted values
 source = { header = "Authorization", prefix = "Bearer " }   # or { query = "token" } / { cookie = "jwt" }
 forward = "strip"                    # "pass" | "strip" | "exchange" (re-sign as the info token)
 "#;
@@ -162,6 +168,20 @@ fn contract_example_validates_whole() {
     assert!(c.routes[0].jwt.is_some());
     assert!(c.routes[0].apikeys.is_some());
     assert_eq!(c.auth.apikeys.len(), 1);
+    let required = c.routes[0].jwt.as_ref().map(|j| j.required.clone());
+    assert_eq!(
+        required,
+        Some(torii_protocol::jwt_verifier::RequiredClaims {
+            scopes: vec!["place-order".into()],
+            claims: vec![("azp".into(), vec!["order-processing".into()])],
+        })
+    );
+    let issuer = c
+        .auth
+        .client_credentials
+        .as_ref()
+        .map(|cc| cc.issuer.clone());
+    assert_eq!(issuer, Some(Some("https://sts.example.com".to_owned())));
 }
 
 #[test]

@@ -193,7 +193,7 @@ fn route_tls_and_jwt_sections_are_validated() {
         [
             "routes[0].upstream_tls: applies to https:// targets only, and the route has none",
             "routes[0].jwt.algorithms: required: the algorithms tokens may use",
-            "routes[0].jwt: one of jwks_file, public_key or secret is required",
+            "routes[0].jwt: one of jwks_file, jwks_url, public_key or secret is required",
         ]
     );
 }

@@ -139,7 +139,7 @@ fn jwt_key_confusion_is_a_config_error() {
         errors(&jwt("algorithms = [\"none\"]\npublic_key = \"k.pem\"\njwks_file = \"j.json\"\n")),
         [
             "routes[0].jwt.algorithms[0]: unknown algorithm \"none\" (expected one of HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384)",
-            "routes[0].jwt: only one of jwks_file, public_key or secret may be set",
+            "routes[0].jwt: only one of jwks_file, jwks_url, public_key or secret may be set",
         ]
     );
 }

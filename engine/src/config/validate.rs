@@ -2,7 +2,8 @@
 //!
 //! This file owns the top level (`[gateway]`, `[limits]`, `[access_log]`) and calls the section
 //! validators below it: `validate_route` (domains, paths, targets and the checks across routes),
-//! `validate_security` (a route's challenge and info token), `validate_tls` and `auth`. Nothing here resolves secrets or reads
+//! `validate_security` (a route's challenge and info token), `validate_tls`, `validate_jwt`
+//! and `auth`. Nothing here resolves secrets or reads
 //! key files; the only outside calls are the injected environment lookups of [`LoadEnv`].
 
 use std::net::SocketAddr;
@@ -48,6 +49,7 @@ pub(crate) fn validate(
         .as_ref()
         .and_then(|ca| super::validate_tls::client_auth(&mut c, ca, &gateway.https, base_dir));
     let routes = routes(&mut c, &raw.routes, base_dir, env);
+    super::validate_jwt::shared_jwks_urls(&mut c, &routes);
     let access_log = raw
         .access_log
         .as_ref()

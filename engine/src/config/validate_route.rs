@@ -11,8 +11,8 @@ use std::path::Path;
 use super::error::{index, join, Collector};
 use super::raw::RawRoute;
 use super::validate_security::{challenge, info_token};
-use super::validate_tls;
 use super::{defaults, LoadEnv, PathNormalization, RouteConfig, Scheme, TargetConfig};
+use super::{validate_jwt, validate_tls};
 use crate::http1::canonicalize_path;
 
 /// Validates every route, then the constraints across them.
@@ -162,7 +162,7 @@ fn route(
     let jwt = raw
         .jwt
         .as_ref()
-        .and_then(|j| validate_tls::jwt(c, &p("jwt"), j, raw.info_token.is_some(), base_dir, env));
+        .and_then(|j| validate_jwt::jwt(c, &p("jwt"), j, raw.info_token.is_some(), base_dir, env));
     RouteConfig {
         path_normalization,
         id,

@@ -277,6 +277,7 @@ pub fn render(shared: &Shared, out: &mut String) {
         "torii_config_reloads_total{{result=\"failed\"}} {}",
         shared.reloads_failed.load(Ordering::Relaxed)
     );
+    jwks(out);
     header(out, "torii_draining", "gauge", "1 once shutdown started.");
     let _ = writeln!(out, "torii_draining {}", u8::from(shared.is_draining()));
     header(
@@ -290,6 +291,53 @@ pub fn render(shared: &Shared, out: &mut String) {
         "torii_access_log_dropped_total {}",
         shared.access_log.dropped()
     );
+}
+
+/// The counters of every `jwks_url` fetched since start (`crate::jwks`).
+fn jwks(out: &mut String) {
+    let urls = crate::jwks::stats();
+    if urls.is_empty() {
+        return;
+    }
+    let series = |out: &mut String, name: &str, url: &str, v: u64| {
+        out.push_str(name);
+        out.push_str("{url=\"");
+        label(out, url);
+        let _ = writeln!(out, "\"}} {v}");
+    };
+    type Read = fn(&crate::jwks::JwksStats) -> u64;
+    let metrics: [(&str, &str, &str, Read); 4] = [
+        (
+            "torii_jwks_fetches_total",
+            "counter",
+            "Fetches of a jwks_url that gave a usable key set.",
+            |s| s.fetches_ok.load(Ordering::Relaxed),
+        ),
+        (
+            "torii_jwks_fetch_errors_total",
+            "counter",
+            "Fetches of a jwks_url that failed (network, status, size, unusable document); the last good set was kept.",
+            |s| s.fetch_errors.load(Ordering::Relaxed),
+        ),
+        (
+            "torii_jwks_keys",
+            "gauge",
+            "Distinct keys (kids) in the set in use for a jwks_url (0: none fetched yet).",
+            |s| s.keys.load(Ordering::Relaxed),
+        ),
+        (
+            "torii_jwks_last_success_timestamp_seconds",
+            "gauge",
+            "Unix time of the last good fetch of a jwks_url (0: never).",
+            |s| s.last_success_unix.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, kind, help, read) in metrics {
+        header(out, name, kind, help);
+        for (url, stats) in &urls {
+            series(out, name, url, read(stats));
+        }
+    }
 }
 
 #[cfg(test)]

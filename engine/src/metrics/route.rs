@@ -68,11 +68,15 @@ pub enum RejectReason {
     BadClaims,
     /// A bearer token failed verification for a reason not listed above.
     BadToken,
+    /// The token (or key) is valid but lacks a scope the route requires (403).
+    InsufficientScope,
+    /// The route's key set (`jwks_url`) has not been fetched yet.
+    KeysUnavailable,
 }
 
 impl RejectReason {
     /// Every reason, in counter order.
-    pub const ALL: [RejectReason; 14] = [
+    pub const ALL: [RejectReason; 16] = [
         RejectReason::Missing,
         RejectReason::Malformed,
         RejectReason::UnknownKey,
@@ -87,6 +91,8 @@ impl RejectReason {
         RejectReason::BadAudience,
         RejectReason::BadClaims,
         RejectReason::BadToken,
+        RejectReason::InsufficientScope,
+        RejectReason::KeysUnavailable,
     ];
 
     /// The metric label (`reason="…"`).
@@ -106,6 +112,8 @@ impl RejectReason {
             RejectReason::BadAudience => "bad_audience",
             RejectReason::BadClaims => "bad_claims",
             RejectReason::BadToken => "bad_token",
+            RejectReason::InsufficientScope => "insufficient_scope",
+            RejectReason::KeysUnavailable => "keys_unavailable",
         }
     }
 
@@ -125,6 +133,8 @@ impl RejectReason {
             "not_yet_valid" | "issued_in_future" => RejectReason::NotYetValid,
             "wrong_issuer" => RejectReason::BadIssuer,
             "wrong_audience" => RejectReason::BadAudience,
+            "insufficient_scope" => RejectReason::InsufficientScope,
+            "keys_unavailable" => RejectReason::KeysUnavailable,
             l if l.starts_with("claim_")
                 || l.starts_with("missing_")
                 || l.ends_with("_mismatch") =>

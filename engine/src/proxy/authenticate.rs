@@ -7,6 +7,7 @@
 //! in the route's metrics with its reason. No IO: the sequencer answers.
 
 use torii_protocol::apikey::ApiKeyError;
+use torii_protocol::jwt_verifier::ClaimFailure;
 use torii_protocol::ExternalJwtError;
 
 use crate::auth::check::{check, HeadView};
@@ -67,10 +68,14 @@ fn external_jwt(
                 RejectionKind::Jwt,
                 RejectReason::from_token_label(e.reason()),
             );
+            let reason = match e.status() {
+                403 => "jwt.forbidden",
+                _ => "jwt.refused",
+            };
             Err(ProxyError::client(
-                401,
+                e.status(),
                 jwt_failure_message(&e),
-                "jwt.refused",
+                reason,
             ))
         }
     }
@@ -87,6 +92,8 @@ fn api_key_error(e: &ApiKeyError) -> ProxyError {
         ApiKeyError::Expired => "apikey.expired",
         ApiKeyError::NotAuthorized => "apikey.not_authorized",
         ApiKeyError::BadToken(_) => "apikey.bad_token",
+        ApiKeyError::Forbidden(ClaimFailure::MissingScope) => "apikey.insufficient_scope",
+        ApiKeyError::Forbidden(ClaimFailure::ClaimNotAllowed) => "apikey.claim_not_allowed",
     };
     ProxyError::client(e.status(), e.message(), reason).with_www_authenticate(e.www_authenticate())
 }
@@ -101,6 +108,7 @@ fn metric_reason(e: &ApiKeyError) -> RejectReason {
         ApiKeyError::Expired => RejectReason::Expired,
         ApiKeyError::NotAuthorized => RejectReason::NotAuthorized,
         ApiKeyError::BadToken(label) => RejectReason::from_token_label(label),
+        ApiKeyError::Forbidden(f) => RejectReason::from_token_label(f.reason()),
     }
 }
 
@@ -112,6 +120,9 @@ fn jwt_failure_message(e: &ExternalJwtError) -> &'static str {
         ExternalJwtError::UnknownKid | ExternalJwtError::MissingKid => {
             "error.bad.token: unknown key"
         }
+        ExternalJwtError::KeysUnavailable => "error.bad.token: key set unavailable",
+        ExternalJwtError::Forbidden(ClaimFailure::MissingScope) => "error.insufficient.scope",
+        ExternalJwtError::Forbidden(ClaimFailure::ClaimNotAllowed) => "error.claim.not.allowed",
         ExternalJwtError::Token(t) => match t {
             J::Expired => "error.bad.token: expired",
             J::NotYetValid | J::IssuedInFuture => "error.bad.token: not yet valid",

@@ -233,7 +233,9 @@ pub async fn serve<C: Stream>(
         let jti = std::str::from_utf8(&jti).unwrap_or("0");
         let scheme = if conn.is_secure() { "https" } else { "http" };
         let host = ctx.head.host.map(|h| h.get(data)).unwrap_or_default();
-        let issuer = format!("{scheme}://{}", String::from_utf8_lossy(host));
+        let issuer = oauth
+            .service
+            .issuer(|| format!("{scheme}://{}", String::from_utf8_lossy(host)));
         parse_token_request(content_type, authorization, &body)
             .and_then(|req| {
                 oauth

@@ -3,18 +3,27 @@
 //! cookie), verify it, and prepare what the request forwards (`pass`, `strip`, or `exchange`
 //! for the route's info token carrying the external `sub`, `scope` and `iss`).
 //!
-//! Owns the reading of key files (JWKS, PEM) and secrets when the snapshot is built. Per
-//! request it only scans the already-parsed head (no allocation unless the token is exchanged)
-//! and calls `torii_protocol::jwt_verifier`. It must not write responses: the proxy answers.
+//! Owns the reading of key files (JWKS, PEM) and secrets when the snapshot is built, and the
+//! choice between keys fixed at load and a set fetched from `jwks_url` (`crate::jwks`: the
+//! route holds the URL's shared source and loads its current set per request, one lock-free
+//! load; a token whose `kid` the set lacks asks the fetcher for a refetch without waiting).
+//! Per request it only scans the already-parsed head (no allocation unless the token is
+//! exchanged) and calls `torii_protocol::jwt_verifier`, which also checks the route's required
+//! scopes and claims. It must not write responses: the proxy answers.
+
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use torii_protocol::info_token::ExtraClaims;
-use torii_protocol::jws::Algorithm;
-use torii_protocol::jwt_verifier::{ExternalJwtError, ExternalRules, JwtVerifier};
+use torii_protocol::jws::{Algorithm, VerifiedToken};
+use torii_protocol::jwt_verifier::{
+    BuildError, ExternalJwtError, ExternalRules, JwtVerifier, KeySet, RouteCheck,
+};
 use torii_protocol::secret::resolve;
 
 use crate::config::{JwtForward, JwtKeysSpec, JwtSourceSpec, JwtSpec};
 use crate::http1::{eq_ignore_case, HeaderField, RequestHead};
+use crate::jwks::{JwksMode, JwksSource};
 use crate::secure::keys::SystemSecrets;
 
 /// Largest key file read (JWKS or PEM), bytes.
@@ -28,19 +37,32 @@ enum Source {
     Cookie(Vec<u8>),
 }
 
+/// The keys a route verifies with.
+#[derive(Debug)]
+enum Keys {
+    /// Fixed at load (secret, PEM public key, JWKS file).
+    Fixed(JwtVerifier),
+    /// The current set of a `jwks_url`, with what the route accepts.
+    Fetched {
+        source: Arc<JwksSource>,
+        check: RouteCheck,
+    },
+}
+
 /// A route's compiled `[routes.jwt]`.
 #[derive(Debug)]
 pub struct RouteJwt {
-    verifier: JwtVerifier,
+    keys: Keys,
     source: Source,
     /// What happens to a verified token.
     pub forward: JwtForward,
 }
 
 impl RouteJwt {
-    /// Reads the keys and builds the verifier. Errors are messages for the key path
+    /// Reads the keys and builds the verifier; with `jwks_url`, obtains the URL's key set as
+    /// `mode` says (`crate::jwks::obtain`). Errors are messages for the key path
     /// `routes[i].jwt`.
-    pub fn build(spec: &JwtSpec, allow_weak: bool) -> Result<Self, String> {
+    pub fn build(spec: &JwtSpec, allow_weak: bool, mode: JwksMode) -> Result<Self, String> {
         let algorithms = spec
             .algorithms
             .iter()
@@ -53,27 +75,40 @@ impl RouteJwt {
             issuer: spec.issuer.clone(),
             audience: spec.audience.clone(),
             leeway: spec.leeway.as_secs(),
+            required: spec.required.clone(),
         };
-        let verifier = match &spec.keys {
+        let fixed = |v: Result<JwtVerifier, BuildError>| v.map(Keys::Fixed).map_err(|e| e.0);
+        let keys = match &spec.keys {
+            JwtKeysSpec::JwksUrl(url) => {
+                let source =
+                    crate::jwks::obtain(url, mode).map_err(|e| format!("{}: {e}", url.url))?;
+                let check = RouteCheck::new(&algorithms, &rules);
+                usable_for(&source, &check, mode)?;
+                Keys::Fetched { source, check }
+            }
             JwtKeysSpec::Secret(raw) => {
                 let secret =
                     resolve(raw.expose_raw(), &SystemSecrets).map_err(|e| e.to_string())?;
-                JwtVerifier::from_secret(&algorithms, &secret, allow_weak, &rules)
+                fixed(JwtVerifier::from_secret(
+                    &algorithms,
+                    &secret,
+                    allow_weak,
+                    &rules,
+                ))?
             }
             JwtKeysSpec::PublicKey(path) => {
                 let pem = String::from_utf8(read_key_file(path)?)
                     .map_err(|_| format!("{}: not UTF-8 PEM", path.display()))?;
-                JwtVerifier::from_public_pem(&algorithms, &pem, &rules).map_err(|e| {
-                    torii_protocol::jwt_verifier::BuildError(format!("{}: {e}", path.display()))
-                })
+                fixed(
+                    JwtVerifier::from_public_pem(&algorithms, &pem, &rules)
+                        .map_err(|e| BuildError(format!("{}: {e}", path.display()))),
+                )?
             }
-            JwtKeysSpec::JwksFile(path) => {
-                JwtVerifier::from_jwks(&algorithms, &read_key_file(path)?, &rules).map_err(|e| {
-                    torii_protocol::jwt_verifier::BuildError(format!("{}: {e}", path.display()))
-                })
-            }
-        }
-        .map_err(|e| e.0)?;
+            JwtKeysSpec::JwksFile(path) => fixed(
+                JwtVerifier::from_jwks(&algorithms, &read_key_file(path)?, &rules)
+                    .map_err(|e| BuildError(format!("{}: {e}", path.display()))),
+            )?,
+        };
         let source = match &spec.source {
             JwtSourceSpec::Header { name, prefix } => Source::Header {
                 name: name.to_ascii_lowercase().into_bytes(),
@@ -83,10 +118,58 @@ impl RouteJwt {
             JwtSourceSpec::Cookie(c) => Source::Cookie(c.as_bytes().to_vec()),
         };
         Ok(Self {
-            verifier,
+            keys,
             source,
             forward: spec.forward,
         })
+    }
+
+    /// Verifies `token` at `now` with the route's keys and rules (signature, claims, required
+    /// scopes and claims). With a fetched set: one lock-free load of the current set; before
+    /// the first good fetch, [`ExternalJwtError::KeysUnavailable`]; an unknown `kid` also asks
+    /// the fetcher for a refetch (never waited for: this token is refused).
+    #[inline]
+    pub fn verify(&self, token: &[u8], now: u64) -> Result<VerifiedToken, ExternalJwtError> {
+        match &self.keys {
+            Keys::Fixed(verifier) => verifier.verify(token, now),
+            Keys::Fetched { source, check } => {
+                let keys = source.keys();
+                let Some(keys) = keys.as_deref() else {
+                    return Err(ExternalJwtError::KeysUnavailable);
+                };
+                let result = check.verify(keys, token, now);
+                if matches!(result, Err(ExternalJwtError::UnknownKid)) {
+                    source.kid_miss();
+                }
+                result
+            }
+        }
+    }
+
+    /// A route over an already-built source (benches and tests): `algorithms` and `rules` as
+    /// the route would have them, the token in `Authorization: Bearer`, passed on.
+    pub fn with_source(
+        source: Arc<JwksSource>,
+        algorithms: &[Algorithm],
+        rules: &ExternalRules,
+    ) -> Self {
+        RouteJwt {
+            keys: Keys::Fetched {
+                source,
+                check: RouteCheck::new(algorithms, rules),
+            },
+            source: default_source(),
+            forward: JwtForward::Pass,
+        }
+    }
+
+    /// A route over fixed keys (benches and tests), otherwise as [`RouteJwt::with_source`].
+    pub fn with_keys(keys: KeySet, algorithms: &[Algorithm], rules: &ExternalRules) -> Self {
+        RouteJwt {
+            keys: Keys::Fixed(JwtVerifier::new(keys, algorithms, rules)),
+            source: default_source(),
+            forward: JwtForward::Pass,
+        }
     }
 
     /// Finds the token in the request head (`data` holds the head, `headers` its fields).
@@ -149,7 +232,7 @@ impl RouteJwt {
         let token = self
             .token(data, head, headers)
             .ok_or(ExternalJwtError::Missing)?;
-        let verified = self.verifier.verify(token, now)?;
+        let verified = self.verify(token, now)?;
         if self.forward != JwtForward::Exchange {
             return Ok(None);
         }
@@ -177,6 +260,41 @@ impl RouteJwt {
                 self.forward != JwtForward::Pass && eq_ignore_case(name, n)
             }
             _ => false,
+        }
+    }
+}
+
+fn default_source() -> Source {
+    Source::Header {
+        name: b"authorization".to_vec(),
+        prefix: b"Bearer ".to_vec(),
+    }
+}
+
+/// Whether the set of `source`, when fetched, has a key for an algorithm the route allows: an
+/// error for `torii check`, a warning when serving (the identity server may add one later).
+fn usable_for(source: &JwksSource, check: &RouteCheck, mode: JwksMode) -> Result<(), String> {
+    let keys = source.keys();
+    let Some(keys) = keys.as_deref() else {
+        return Ok(());
+    };
+    if check
+        .allowed()
+        .to_vec()
+        .iter()
+        .any(|a| keys.algorithms().contains(*a))
+    {
+        return Ok(());
+    }
+    let why = format!(
+        "{}: the key set has no key for the allowed algorithms",
+        source.url()
+    );
+    match mode {
+        JwksMode::Check => Err(why),
+        JwksMode::Serve => {
+            tracing::warn!("{why}: tokens are refused until it has one");
+            Ok(())
         }
     }
 }

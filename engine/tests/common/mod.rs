@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod auth;
+pub mod jwks_server;
 pub mod process;
 pub mod python;
 pub mod recorder;

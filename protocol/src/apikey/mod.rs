@@ -25,8 +25,9 @@
 //!    calls [`ApiKeyStore::validate_entry`];
 //! 3. on error, answer [`ApiKeyError::status`] with [`ApiKeyError::body`] and, for 401,
 //!    [`ApiKeyError::www_authenticate`]; log [`ApiKeyError::reason`];
-//! 4. on success, [`Authenticated::key`] gives the key and its prepared info-token chunks for
-//!    `InfoTokenSigner`.
+//! 4. on success, [`check_required`] applies the route's required scopes and claims (403
+//!    [`ApiKeyError::Forbidden`]), and [`Authenticated::key`] gives the key and its prepared
+//!    info-token chunks for `InfoTokenSigner`.
 //!
 //! ```
 //! use torii_protocol::apikey::{
@@ -88,6 +89,7 @@
 
 mod extract;
 mod model;
+mod required;
 mod validate;
 mod view;
 
@@ -100,9 +102,10 @@ pub use extract::{
 pub use model::{
     ApiKey, ApiKeyStore, ClientSecret, StoreError, StoredKey, META_JWT_SIGN_KEYPAIR, META_SCOPE,
 };
+pub use required::check_required;
 pub use validate::{
-    ApiKeyError, Credentials, ACCESS_TOKEN_AUDIENCE, MSG_BAD_KEY, MSG_NONE_PROVIDED,
-    MSG_NOT_AUTHORIZED,
+    ApiKeyError, Credentials, ACCESS_TOKEN_AUDIENCE, MSG_BAD_KEY, MSG_CLAIM_NOT_ALLOWED,
+    MSG_INSUFFICIENT_SCOPE, MSG_NONE_PROVIDED, MSG_NOT_AUTHORIZED,
 };
 pub use view::{
     cookie, cow_utf8, percent_decode, query_param, strip_scheme, BasicCredentials, RequestView,

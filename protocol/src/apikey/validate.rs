@@ -19,6 +19,7 @@ use subtle::ConstantTimeEq;
 
 use super::model::{secret_digest, ApiKey, ApiKeyStore, StoredKey};
 use crate::jws::{audience_contains, VerifiedToken};
+use crate::jwt_verifier::ClaimFailure;
 
 /// The audience of OAuth2 access tokens issued by the client-credentials service. The V2
 /// exchange protocol uses `Otoroshi` (capital O), so challenge tokens never pass as bearers.
@@ -30,6 +31,10 @@ pub const MSG_NONE_PROVIDED: &str = "No ApiKey provided";
 pub const MSG_BAD_KEY: &str = "Bad API key";
 /// Message for a valid key used on a route it is not authorised on.
 pub const MSG_NOT_AUTHORIZED: &str = "API key not authorized on this route";
+/// Message for a valid key whose scopes lack one the route requires.
+pub const MSG_INSUFFICIENT_SCOPE: &str = "Insufficient scope";
+/// Message for a valid key whose token lacks a claim value the route requires.
+pub const MSG_CLAIM_NOT_ALLOWED: &str = "Claim not allowed";
 
 /// A credential as extracted, ready to validate.
 #[derive(Debug, Clone, Copy)]
@@ -68,13 +73,17 @@ pub enum ApiKeyError {
     /// The bearer token failed verification or is not bound to its key; the label says why.
     #[error("bad token: {0}")]
     BadToken(&'static str),
+    /// The key is valid and authorised, but lacks a scope or claim the route requires
+    /// (`required_scopes`, `required_claims`; see [`super::check_required`]).
+    #[error("forbidden: {0}")]
+    Forbidden(ClaimFailure),
 }
 
 impl ApiKeyError {
-    /// HTTP status: 403 for `NotAuthorized`, 401 otherwise.
+    /// HTTP status: 403 for `NotAuthorized` and `Forbidden`, 401 otherwise.
     pub fn status(&self) -> u16 {
         match self {
-            ApiKeyError::NotAuthorized => 403,
+            ApiKeyError::NotAuthorized | ApiKeyError::Forbidden(_) => 403,
             _ => 401,
         }
     }
@@ -84,6 +93,8 @@ impl ApiKeyError {
         match self {
             ApiKeyError::NoneProvided => MSG_NONE_PROVIDED,
             ApiKeyError::NotAuthorized => MSG_NOT_AUTHORIZED,
+            ApiKeyError::Forbidden(ClaimFailure::MissingScope) => MSG_INSUFFICIENT_SCOPE,
+            ApiKeyError::Forbidden(ClaimFailure::ClaimNotAllowed) => MSG_CLAIM_NOT_ALLOWED,
             _ => MSG_BAD_KEY,
         }
     }
@@ -95,15 +106,27 @@ impl ApiKeyError {
             ApiKeyError::NotAuthorized => {
                 "{\"Otoroshi-Error\":\"API key not authorized on this route\"}"
             }
+            ApiKeyError::Forbidden(ClaimFailure::MissingScope) => {
+                "{\"Otoroshi-Error\":\"Insufficient scope\"}"
+            }
+            ApiKeyError::Forbidden(ClaimFailure::ClaimNotAllowed) => {
+                "{\"Otoroshi-Error\":\"Claim not allowed\"}"
+            }
             _ => "{\"Otoroshi-Error\":\"Bad API key\"}",
         }
     }
 
-    /// The `WWW-Authenticate` value for 401 answers (RFC 7235); `None` for 403. A bad bearer
-    /// token gets the RFC 6750 `invalid_token` challenge.
+    /// The `WWW-Authenticate` value for 401 answers (RFC 7235); `None` for 403, except a
+    /// missing scope, which gets RFC 6750 §3.1 `insufficient_scope`. A bad bearer token gets
+    /// the RFC 6750 `invalid_token` challenge.
     pub fn www_authenticate(&self) -> Option<&'static str> {
         match self {
-            ApiKeyError::NotAuthorized => None,
+            ApiKeyError::NotAuthorized | ApiKeyError::Forbidden(ClaimFailure::ClaimNotAllowed) => {
+                None
+            }
+            ApiKeyError::Forbidden(ClaimFailure::MissingScope) => {
+                Some("Bearer realm=\"otoroshi\", error=\"insufficient_scope\"")
+            }
             ApiKeyError::BadToken(_) => Some("Bearer realm=\"otoroshi\", error=\"invalid_token\""),
             _ => Some("Basic realm=\"otoroshi\""),
         }
@@ -120,6 +143,7 @@ impl ApiKeyError {
             ApiKeyError::Expired => "expired",
             ApiKeyError::NotAuthorized => "not_authorized",
             ApiKeyError::BadToken(r) => r,
+            ApiKeyError::Forbidden(f) => f.reason(),
         }
     }
 }

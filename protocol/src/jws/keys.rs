@@ -347,11 +347,25 @@ impl VerifyingKey {
         let e = URL_SAFE_NO_PAD
             .decode(e_b64)
             .map_err(|_| KeyError::BadJwk("e"))?;
-        if n.is_empty() {
-            return Err(KeyError::BadJwk("n"));
+        // What ring accepts when verifying (RSA_*_2048_8192_*): a modulus of 2048 to 8192
+        // bits and an odd exponent from 3 to 2^33 - 1. Refused here, at load, rather than
+        // failing every token later.
+        let significant = |v: &[u8]| -> usize {
+            let v = &v[v.iter().position(|&b| b != 0).unwrap_or(v.len())..];
+            v.first().map_or(0, |&top| {
+                (v.len() - 1) * 8 + (8 - top.leading_zeros() as usize)
+            })
+        };
+        if !(2048..=8192).contains(&significant(&n)) {
+            return Err(KeyError::Rejected(
+                "RSA modulus must be 2048 to 8192 bits".to_owned(),
+            ));
         }
-        if e.is_empty() {
-            return Err(KeyError::BadJwk("e"));
+        let e_bits = significant(&e);
+        if !(2..=33).contains(&e_bits) || e.last().is_none_or(|b| b & 1 == 0) {
+            return Err(KeyError::Rejected(
+                "RSA exponent must be odd, at least 3 and below 2^33".to_owned(),
+            ));
         }
         Ok(VerifyingKey {
             alg,

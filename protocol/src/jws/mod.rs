@@ -15,8 +15,8 @@ pub use encode::{
 };
 pub use keys::{KeyError, SignError, Signature, SigningKey, VerifyingKey};
 pub use verify::{
-    audience_contains, check_times, json_depth_within, peek_kid, time_claim, verify, JwsHeader,
-    JwtError, Part, Validation, VerifiedToken, DEFAULT_LEEWAY_SECS, MAX_JSON_DEPTH, MAX_TIME_CLAIM,
-    MAX_TOKEN_LEN,
+    audience_contains, check_times, json_depth_within, peek_header, peek_kid, time_claim, verify,
+    JwsHeader, JwtError, Part, PeekedHeader, Validation, VerifiedToken, DEFAULT_LEEWAY_SECS,
+    MAX_JSON_DEPTH, MAX_TIME_CLAIM, MAX_TOKEN_LEN,
 };
 pub(crate) use verify::{time_value, verify_signed};

@@ -298,6 +298,43 @@ pub fn peek_kid(token: &[u8]) -> Result<Option<String>, JwtError> {
     optional_string(&header, "kid")
 }
 
+/// The `kid` and `alg` of a token's header, read with [`peek_header`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeekedHeader {
+    /// `kid`, when present (a string).
+    pub kid: Option<String>,
+    /// `alg`, when present and a string; not checked against anything yet.
+    pub alg: Option<String>,
+}
+
+impl PeekedHeader {
+    /// The algorithm the token claims, or the error [`verify`] would give for its `alg`
+    /// against a key of another algorithm: absent → `MissingAlg`, `none` in any case →
+    /// `AlgNone`, an unknown name → `AlgMismatch`.
+    pub fn algorithm(&self) -> Result<Algorithm, JwtError> {
+        match self.alg.as_deref() {
+            None => Err(JwtError::MissingAlg),
+            Some(a) if a.eq_ignore_ascii_case("none") => Err(JwtError::AlgNone),
+            Some(a) => a.parse::<Algorithm>().map_err(|_| JwtError::AlgMismatch),
+        }
+    }
+}
+
+/// The header's `kid` and `alg`, read with one decode and without checking anything but the
+/// size, shape and depth rules: only to pick a key from a set, then call [`verify`] with it.
+pub fn peek_header(token: &[u8]) -> Result<PeekedHeader, JwtError> {
+    let segments = split(token)?;
+    let header = decode_object(segments.header, Part::Header)?;
+    let alg = match header.get("alg") {
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    Ok(PeekedHeader {
+        kid: optional_string(&header, "kid")?,
+        alg,
+    })
+}
+
 /// Reads a time claim strictly: absent → `None`; a JSON integer in `0..=MAX_TIME_CLAIM` (or a
 /// float with no fractional part in that range) → its value; anything else → a typed error.
 pub fn time_claim(

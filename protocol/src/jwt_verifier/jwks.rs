@@ -5,7 +5,11 @@
 //! each allowed RS*/PS* algorithm, `kty: EC` (`crv`, `x`, `y`) for the allowed ES* algorithm of
 //! its curve; a JWK's own `alg`, when present, narrows that to itself. Symmetric (`oct`) keys
 //! are refused (a secret in a key set invites HS/RSA confusion: use `secret` instead); keys
-//! whose `use` is not `sig`, and unknown key types, are skipped. Called at config load only.
+//! whose `use` is not `sig`, JWKs naming an algorithm Torii does not support, and unknown key
+//! types (e.g. `OKP`) are skipped. A supported key that is broken (a missing or undecodable
+//! member, an RSA modulus outside 2048–8192 bits, a point of the wrong size) refuses the whole
+//! document, as does a document over [`MAX_JWKS_BYTES`] or [`MAX_JWKS_KEYS`]: a set is taken
+//! whole or not at all. Called at config load, and by a JWKS fetcher for each document.
 
 use serde_json::Value;
 
@@ -13,6 +17,8 @@ use crate::jws::{Algorithm, KeyFamily, VerifyingKey};
 
 /// Largest JWKS document accepted, bytes.
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;
+/// Most JWKs a document may list (identity servers publish a handful).
+pub const MAX_JWKS_KEYS: usize = 100;
 
 /// One key of a JWKS document, for one algorithm.
 #[derive(Debug)]
@@ -21,11 +27,13 @@ pub struct JwkKey {
     pub kid: Option<String>,
     /// The key, bound to one algorithm.
     pub key: VerifyingKey,
+    /// Which usable JWK of the document it comes from (0, 1, …): keys of one JWK share it.
+    pub index: usize,
 }
 
 /// Parses `json` (a JWKS document `{"keys": [...]}`) into keys for `allowed` algorithms.
-/// Fails when the document is malformed, holds an `oct` key or a broken key, or yields no key
-/// for any allowed algorithm.
+/// Fails when the document is malformed, too large, lists more than [`MAX_JWKS_KEYS`] keys,
+/// holds an `oct` key or a broken key, or yields no key for any allowed algorithm.
 pub fn parse_jwks(json: &[u8], allowed: &[Algorithm]) -> Result<Vec<JwkKey>, String> {
     if json.len() > MAX_JWKS_BYTES {
         return Err(format!("JWKS document larger than {MAX_JWKS_BYTES} bytes"));
@@ -34,7 +42,14 @@ pub fn parse_jwks(json: &[u8], allowed: &[Algorithm]) -> Result<Vec<JwkKey>, Str
     let Some(keys) = doc.get("keys").and_then(Value::as_array) else {
         return Err("JWKS document has no \"keys\" array".to_owned());
     };
-    let mut out = Vec::new();
+    if keys.len() > MAX_JWKS_KEYS {
+        return Err(format!(
+            "JWKS document lists {} keys (at most {MAX_JWKS_KEYS})",
+            keys.len()
+        ));
+    }
+    let mut out: Vec<JwkKey> = Vec::new();
+    let mut index = 0;
     for (i, jwk) in keys.iter().enumerate() {
         let field = |name: &str| jwk.get(name).and_then(Value::as_str);
         if field("use").is_some_and(|u| u != "sig") {
@@ -53,6 +68,7 @@ pub fn parse_jwks(json: &[u8], allowed: &[Algorithm]) -> Result<Vec<JwkKey>, Str
             .copied()
             .filter(|a| own_alg.is_none_or(|own| own == *a));
         let missing = |m: &str| format!("keys[{i}]: missing {m:?}");
+        let before = out.len();
         match field("kty") {
             Some("RSA") => {
                 let n = field("n").ok_or_else(|| missing("n"))?;
@@ -63,6 +79,7 @@ pub fn parse_jwks(json: &[u8], allowed: &[Algorithm]) -> Result<Vec<JwkKey>, Str
                     out.push(JwkKey {
                         kid: kid.clone(),
                         key,
+                        index,
                     });
                 }
             }
@@ -76,6 +93,7 @@ pub fn parse_jwks(json: &[u8], allowed: &[Algorithm]) -> Result<Vec<JwkKey>, Str
                     out.push(JwkKey {
                         kid: kid.clone(),
                         key,
+                        index,
                     });
                 }
             }
@@ -85,6 +103,9 @@ pub fn parse_jwks(json: &[u8], allowed: &[Algorithm]) -> Result<Vec<JwkKey>, Str
                 ))
             }
             _ => {}
+        }
+        if out.len() > before {
+            index += 1;
         }
     }
     if out.is_empty() {

@@ -5,17 +5,27 @@
 //! for allowed algorithms, and a token is checked only with a key of its own `alg`, so `none`,
 //! HS-with-an-RSA-key and every other confusion fail), key lookup by `kid` in a set loaded with
 //! the config (never a URL: `jku`, `x5u`, `jwk` are ignored), issuer, audience, time claims
-//! with an explicit leeway, and the 8 KiB size cap before any decoding. It reuses
-//! [`crate::jws::verify`] for the token itself. No IO and no clock: keys come in as bytes and
-//! `now` is a parameter. Built once per config load; [`JwtVerifier::verify`] runs per request.
+//! with an explicit leeway, required scopes and claims ([`RequiredClaims`]), and the 8 KiB size
+//! cap before any decoding. It reuses [`crate::jws::verify`] for the token itself. No IO and no
+//! clock: keys come in as bytes and `now` is a parameter.
+//!
+//! Two halves, so that a key set fetched from a URL can be swapped under a route: a
+//! [`KeySet`] (the keys) and a [`RouteCheck`] (what the route accepts: algorithms, claims).
+//! [`JwtVerifier`] is the two together, for keys fixed at config load; a route whose keys come
+//! from `jwks_url` calls [`RouteCheck::verify`] with the set it currently holds. Both run the
+//! same code per request. [`refresh`] is the schedule a fetcher follows.
 
+mod claims;
 mod jwks;
+mod keyset;
+pub mod refresh;
 
-pub use jwks::{parse_jwks, JwkKey};
+pub use claims::{ClaimFailure, RequiredClaims};
+pub use jwks::{parse_jwks, JwkKey, MAX_JWKS_BYTES, MAX_JWKS_KEYS};
+pub use keyset::{AlgSet, KeySet};
 
-use crate::jws::{
-    self, peek_kid, Algorithm, JwtError, KeyFamily, Validation, VerifiedToken, VerifyingKey,
-};
+use crate::jws::{self, peek_header, Algorithm, JwtError, Validation, VerifiedToken};
+use keyset::Pick;
 
 /// Why an external token was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,9 +39,16 @@ pub enum ExternalJwtError {
     /// The key set has several keys and the token has no `kid` to choose one.
     #[error("kid required")]
     MissingKid,
+    /// The route's key set has not been fetched yet (its `jwks_url` was unreachable so far).
+    #[error("key set unavailable")]
+    KeysUnavailable,
     /// The token itself failed (shape, algorithm, signature, claims).
     #[error(transparent)]
     Token(#[from] JwtError),
+    /// The token is valid but lacks what the route requires (`required_scopes`,
+    /// `required_claims`): 403, not 401.
+    #[error(transparent)]
+    Forbidden(#[from] ClaimFailure),
 }
 
 impl ExternalJwtError {
@@ -41,24 +58,19 @@ impl ExternalJwtError {
             ExternalJwtError::Missing => "missing",
             ExternalJwtError::UnknownKid => "unknown_kid",
             ExternalJwtError::MissingKid => "missing_kid",
+            ExternalJwtError::KeysUnavailable => "keys_unavailable",
             ExternalJwtError::Token(e) => e.reason(),
+            ExternalJwtError::Forbidden(f) => f.reason(),
         }
     }
-}
 
-/// One verification key, with the `kid` it is looked up by (if any).
-#[derive(Debug)]
-struct Entry {
-    kid: Option<String>,
-    key: VerifyingKey,
-}
-
-/// The verifier of one route. Immutable after build; cheap to share.
-#[derive(Debug)]
-pub struct JwtVerifier {
-    entries: Vec<Entry>,
-    by_kid: bool,
-    validation: Validation,
+    /// The HTTP status: 403 when the token verified but the route requires more, else 401.
+    pub fn status(&self) -> u16 {
+        match self {
+            ExternalJwtError::Forbidden(_) => 403,
+            _ => 401,
+        }
+    }
 }
 
 /// The claims a route checks besides the signature.
@@ -70,6 +82,8 @@ pub struct ExternalRules {
     pub audience: Option<String>,
     /// Clock leeway, seconds.
     pub leeway: u64,
+    /// Scopes and claims the token must carry (403 otherwise).
+    pub required: RequiredClaims,
 }
 
 impl ExternalRules {
@@ -90,6 +104,75 @@ impl ExternalRules {
 #[error("{0}")]
 pub struct BuildError(pub String);
 
+/// What one route accepts: its algorithms, the claim rules, the required scopes and claims.
+/// Immutable after build; applied to whatever [`KeySet`] the route holds at the time.
+#[derive(Debug, Clone)]
+pub struct RouteCheck {
+    allowed: AlgSet,
+    validation: Validation,
+    required: RequiredClaims,
+}
+
+impl RouteCheck {
+    /// The check of a route allowing `algorithms` with `rules`.
+    pub fn new(algorithms: &[Algorithm], rules: &ExternalRules) -> Self {
+        RouteCheck {
+            allowed: algorithms.iter().copied().collect(),
+            validation: rules.validation(),
+            required: rules.required.clone(),
+        }
+    }
+
+    /// The algorithms the route allows.
+    pub fn allowed(&self) -> AlgSet {
+        self.allowed
+    }
+
+    /// Verifies `token` at `now` (Unix seconds) with a key of `keys`.
+    ///
+    /// Per request: the size cap, one header decode to read `kid` and `alg` (skipped when the
+    /// set is a single key without `kid` lookup), a scan of the set for the key of that `kid`
+    /// and `alg` among the allowed algorithms, one signature check, one payload parse, then the
+    /// required scopes and claims. A token without `kid` is accepted only when the set holds a
+    /// single key.
+    pub fn verify(
+        &self,
+        keys: &KeySet,
+        token: &[u8],
+        now: u64,
+    ) -> Result<VerifiedToken, ExternalJwtError> {
+        if token.len() > jws::MAX_TOKEN_LEN {
+            return Err(JwtError::TooLong.into());
+        }
+        let key = match keys.single() {
+            Some(only) if !keys.needs_peek() => {
+                if !self.allowed.contains(only.algorithm()) {
+                    return Err(JwtError::AlgMismatch.into());
+                }
+                only
+            }
+            _ => match keys.pick(&peek_header(token)?, self.allowed) {
+                Pick::Key(key) => key,
+                Pick::UnknownKid => return Err(ExternalJwtError::UnknownKid),
+                Pick::MissingKid => return Err(ExternalJwtError::MissingKid),
+                Pick::Refused(e) => return Err(e.into()),
+            },
+        };
+        let verified = jws::verify(token, key, &self.validation, now)?;
+        if !self.required.is_empty() {
+            self.required.check(verified.claims())?;
+        }
+        Ok(verified)
+    }
+}
+
+/// The verifier of one route whose keys are fixed at config load. Cheap to share.
+#[derive(Debug)]
+pub struct JwtVerifier {
+    keys: KeySet,
+    check: RouteCheck,
+}
+
 impl JwtVerifier {
     /// A verifier for HS* `algorithms` with `secret`. Secrets under 32 bytes are refused unless
     /// `allow_weak`.
@@ -99,18 +182,8 @@ impl JwtVerifier {
         allow_weak: bool,
         rules: &ExternalRules,
     ) -> Result<Self, BuildError> {
-        let entries = algorithms
-            .iter()
-            .map(|&alg| {
-                if alg.family() != KeyFamily::Hmac {
-                    return Err(BuildError(format!("{} does not take a secret", alg.name())));
-                }
-                VerifyingKey::hmac(alg, secret, allow_weak)
-                    .map(|key| Entry { kid: None, key })
-                    .map_err(|e| BuildError(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Self::new(entries, false, rules)
+        let keys = KeySet::from_secret(algorithms, secret, allow_weak)?;
+        Ok(Self::new(keys, algorithms, rules))
     }
 
     /// A verifier for RS*/PS*/ES* `algorithms` with one PEM public key. Every algorithm listed
@@ -120,15 +193,8 @@ impl JwtVerifier {
         pem: &str,
         rules: &ExternalRules,
     ) -> Result<Self, BuildError> {
-        let entries = algorithms
-            .iter()
-            .map(|&alg| {
-                VerifyingKey::from_public_pem(alg, pem)
-                    .map(|key| Entry { kid: None, key })
-                    .map_err(|e| BuildError(format!("{}: {e}", alg.name())))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Self::new(entries, false, rules)
+        let keys = KeySet::from_public_pem(algorithms, pem)?;
+        Ok(Self::new(keys, algorithms, rules))
     }
 
     /// A verifier over the keys of a JWKS document, for the allowed `algorithms`.
@@ -137,70 +203,26 @@ impl JwtVerifier {
         json: &[u8],
         rules: &ExternalRules,
     ) -> Result<Self, BuildError> {
-        let keys = parse_jwks(json, algorithms).map_err(BuildError)?;
-        let entries = keys
-            .into_iter()
-            .map(|k| Entry {
-                kid: k.kid,
-                key: k.key,
-            })
-            .collect();
-        Self::new(entries, true, rules)
+        let keys = KeySet::from_jwks(algorithms, json)?;
+        Ok(Self::new(keys, algorithms, rules))
     }
 
-    fn new(entries: Vec<Entry>, by_kid: bool, rules: &ExternalRules) -> Result<Self, BuildError> {
-        if entries.is_empty() {
-            return Err(BuildError("no usable key".to_owned()));
+    /// A verifier over `keys` for a route allowing `algorithms` with `rules`.
+    pub fn new(keys: KeySet, algorithms: &[Algorithm], rules: &ExternalRules) -> Self {
+        JwtVerifier {
+            keys,
+            check: RouteCheck::new(algorithms, rules),
         }
-        Ok(Self {
-            entries,
-            by_kid,
-            validation: rules.validation(),
-        })
     }
 
     /// Number of keys (one per algorithm and key).
     pub fn key_count(&self) -> usize {
-        self.entries.len()
+        self.keys.len()
     }
 
-    /// Verifies `token` at `now` (Unix seconds).
-    ///
-    /// Per request: the size cap, at most one header decode per candidate key (a candidate of
-    /// another algorithm fails at the header, before any signature work), one signature check
-    /// and one payload parse. With a JWKS, the token's `kid` selects the candidates; a token
-    /// without `kid` is accepted only when the set has a single key.
+    /// Verifies `token` at `now` (Unix seconds): [`RouteCheck::verify`] with the fixed keys.
     pub fn verify(&self, token: &[u8], now: u64) -> Result<VerifiedToken, ExternalJwtError> {
-        if token.len() > jws::MAX_TOKEN_LEN {
-            return Err(JwtError::TooLong.into());
-        }
-        let kid = if self.by_kid { peek_kid(token)? } else { None };
-        let mut last = None;
-        let mut tried = false;
-        for entry in &self.entries {
-            if self.by_kid {
-                match (&kid, &entry.kid) {
-                    (Some(want), Some(have)) if want == have => {}
-                    (Some(_), _) => continue,
-                    (None, _) if self.entries.len() > 1 => {
-                        return Err(ExternalJwtError::MissingKid)
-                    }
-                    (None, _) => {}
-                }
-            }
-            tried = true;
-            match jws::verify(token, &entry.key, &self.validation, now) {
-                Ok(t) => return Ok(t),
-                // Another key may be of the token's algorithm.
-                Err(JwtError::AlgMismatch) => last = Some(JwtError::AlgMismatch),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        match last {
-            Some(e) => Err(e.into()),
-            None if !tried => Err(ExternalJwtError::UnknownKid),
-            None => Err(JwtError::AlgMismatch.into()),
-        }
+        self.check.verify(&self.keys, token, now)
     }
 }
 

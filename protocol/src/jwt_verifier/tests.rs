@@ -21,6 +21,7 @@ fn rules() -> ExternalRules {
         issuer: Some("https://sts.test".to_owned()),
         audience: Some("inventory".to_owned()),
         leeway: 10,
+        required: RequiredClaims::default(),
     }
 }
 
@@ -318,4 +319,112 @@ fn attack_ecdsa_signature_of_the_wrong_length_or_zero() {
         let t = format!("{input}.{}", URL_SAFE_NO_PAD.encode(&sig));
         assert!(v.verify(t.as_bytes(), NOW).is_err());
     }
+}
+
+/// `doc` without the JWKs' `alg` members (many identity servers omit them).
+fn without_alg(doc: &[u8]) -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(doc).unwrap();
+    for k in v["keys"].as_array_mut().unwrap() {
+        k.as_object_mut().unwrap().remove("alg");
+    }
+    serde_json::to_vec(&v).unwrap()
+}
+
+#[test]
+fn a_shared_set_serves_each_route_its_own_algorithms() {
+    // What a fetcher builds: keys for every asymmetric algorithm.
+    let doc = without_alg(&jwks_doc());
+    let keys = KeySet::from_jwks(&AlgSet::asymmetric().to_vec(), &doc).unwrap();
+    assert!(keys.algorithms().contains(Algorithm::PS512));
+    assert_eq!(keys.kids(), ["rsa-1", "ec-1"]);
+    let rs_only = RouteCheck::new(&[Algorithm::RS256], &rules());
+    let es_only = RouteCheck::new(&[Algorithm::ES256], &rules());
+    let token = rs256(&claims(), Some("rsa-1"));
+    assert!(rs_only.verify(&keys, token.as_bytes(), NOW).is_ok());
+    // The key exists, but this route does not allow RS256.
+    assert_eq!(
+        es_only.verify(&keys, token.as_bytes(), NOW).unwrap_err(),
+        ExternalJwtError::Token(JwtError::AlgMismatch)
+    );
+    assert_eq!(
+        rs_only
+            .verify(&keys, rs256(&claims(), Some("rsa-2")).as_bytes(), NOW)
+            .unwrap_err(),
+        ExternalJwtError::UnknownKid
+    );
+}
+
+#[test]
+fn one_jwk_without_kid_in_the_token_is_enough() {
+    let rsa = KeyPair::from_pem("rsa-1", RSA_PEM).unwrap();
+    let doc = without_alg(KeyPairs::new(vec![rsa]).unwrap().jwks_json());
+    // Six keys (RS*, PS*) from one JWK: still one key as far as `kid` is concerned.
+    let keys = KeySet::from_jwks(&AlgSet::asymmetric().to_vec(), &doc).unwrap();
+    assert_eq!(keys.len(), 6);
+    let check = RouteCheck::new(&[Algorithm::RS256], &rules());
+    assert!(check
+        .verify(&keys, rs256(&claims(), None).as_bytes(), NOW)
+        .is_ok());
+}
+
+#[test]
+fn required_scopes_and_claims_give_403() {
+    let mut r = rules();
+    r.required = RequiredClaims {
+        scopes: vec!["place-order".into()],
+        claims: vec![("sub".into(), vec!["order-processing".into()])],
+    };
+    let v = JwtVerifier::from_public_pem(&[Algorithm::RS256], RSA_PUB, &r).unwrap();
+    let e = err(&v, &rs256(&claims(), None));
+    assert_eq!(e, ExternalJwtError::Forbidden(ClaimFailure::MissingScope));
+    assert_eq!((e.status(), e.reason()), (403, "insufficient_scope"));
+    let mut c = claims();
+    c["scope"] = json!("inventory:read place-order");
+    assert!(v.verify(rs256(&c, None).as_bytes(), NOW).is_ok());
+    c["sub"] = json!("someone-else");
+    let e = err(&v, &rs256(&c, None));
+    assert_eq!(
+        e,
+        ExternalJwtError::Forbidden(ClaimFailure::ClaimNotAllowed)
+    );
+    assert_eq!(e.status(), 403);
+    // A bad signature stays 401, whatever the claims.
+    let e = err(&v, &forge(r#"{"alg":"RS256"}"#, "{}", SECRET));
+    assert_eq!(e.status(), 401);
+}
+
+#[test]
+fn unusable_or_oversized_sets_are_refused_whole() {
+    let all = AlgSet::asymmetric().to_vec();
+    let good = String::from_utf8(jwks_doc()).unwrap();
+    let doc: Value = serde_json::from_str(&good).unwrap();
+    let rsa = doc["keys"][0].clone();
+    // A 1024-bit modulus beside a good key: ring would refuse it at every check.
+    let small_n = URL_SAFE_NO_PAD.encode([0xC5u8; 128]);
+    let mut weak = rsa.clone();
+    weak["kid"] = json!("weak");
+    weak["n"] = json!(small_n);
+    let with_weak = json!({"keys": [rsa.clone(), weak]}).to_string();
+    let e = KeySet::from_jwks(&all, with_weak.as_bytes()).unwrap_err();
+    assert!(e.0.contains("2048"), "{e}");
+    let mut even_e = rsa.clone();
+    even_e["e"] = json!(URL_SAFE_NO_PAD.encode([0x01, 0x00, 0x00]));
+    let doc = json!({"keys": [even_e]}).to_string();
+    assert!(KeySet::from_jwks(&all, doc.as_bytes()).is_err());
+    let many: Vec<Value> = (0..=MAX_JWKS_KEYS).map(|_| rsa.clone()).collect();
+    let doc = json!({ "keys": many }).to_string();
+    let e = KeySet::from_jwks(&all, doc.as_bytes()).unwrap_err();
+    assert!(e.0.contains("at most"), "{e}");
+    let big = format!("{{\"keys\":[],\"pad\":\"{}\"}}", "x".repeat(MAX_JWKS_BYTES));
+    assert!(KeySet::from_jwks(&all, big.as_bytes()).is_err());
+    for garbage in [&b"<html>"[..], b"{}", b"{\"keys\":{}}", b"{\"keys\":[]}"] {
+        assert!(KeySet::from_jwks(&all, garbage).is_err());
+    }
+    // Unknown key types are skipped, not fatal.
+    let okp = json!({"kty": "OKP", "crv": "Ed25519", "x": "AAAA", "kid": "ed"});
+    let doc = json!({"keys": [okp, rsa]}).to_string();
+    assert_eq!(
+        KeySet::from_jwks(&all, doc.as_bytes()).unwrap().kids(),
+        ["rsa-1"]
+    );
 }

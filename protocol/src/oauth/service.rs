@@ -24,6 +24,9 @@ pub struct ClientCredentialsConfig {
     pub expiration_secs: u64,
     /// Key pair used when a key has no `jwt-sign-keypair` metadata.
     pub default_key_pair: String,
+    /// A fixed `iss` for every token (`[client_credentials] issuer`). `None`: the request's
+    /// `scheme://Host` (Otoroshi's behaviour, port included), see [`ClientCredentials::issuer`].
+    pub issuer: Option<String>,
 }
 
 impl Default for ClientCredentialsConfig {
@@ -31,6 +34,7 @@ impl Default for ClientCredentialsConfig {
         ClientCredentialsConfig {
             expiration_secs: 3600,
             default_key_pair: "otoroshi-jwt-signing".to_owned(),
+            issuer: None,
         }
     }
 }
@@ -81,6 +85,17 @@ impl ClientCredentials {
         &self.config
     }
 
+    /// The `iss` of a token issued now: the configured issuer, else `scheme://host` of the
+    /// token request as Otoroshi writes it (reference §4.5: the raw `Host` value, port
+    /// included, so one service reached under two names issues two issuers). `request` is only
+    /// called without a configured issuer.
+    pub fn issuer(&self, request: impl FnOnce() -> String) -> std::borrow::Cow<'_, str> {
+        match &self.config.issuer {
+            Some(fixed) => std::borrow::Cow::Borrowed(fixed.as_str()),
+            None => std::borrow::Cow::Owned(request()),
+        }
+    }
+
     /// Config-time check: every key pair the service may sign with exists (the default one and
     /// every `jwt-sign-keypair` metadata). Returns the missing ids.
     pub fn missing_key_pairs(&self, store: &ApiKeyStore, keys: &KeyPairs) -> Vec<String> {
@@ -106,8 +121,8 @@ impl ClientCredentials {
             .map_err(|_| OAuthError::bad_client(client.method == ClientAuthMethod::Basic))
     }
 
-    /// Answers a token request: 200 [`TokenResponse`] or an [`OAuthError`]. `issuer` is
-    /// `scheme://host` of the request; `jti` a fresh random id (at most 64 characters of
+    /// Answers a token request: 200 [`TokenResponse`] or an [`OAuthError`]. `issuer` is the
+    /// token's `iss` ([`ClientCredentials::issuer`]); `jti` a fresh random id (at most 64 characters of
     /// `[A-Za-z0-9_-]` is advised). Cost: one SHA-256, one signature, one small serialisation.
     pub fn token(
         &self,
@@ -225,5 +240,30 @@ impl ClientCredentials {
         doc.insert("tags".into(), Value::from(key.tags.clone()));
         doc.insert("access_type".into(), Value::from("apikey"));
         Ok(serde_json::to_vec(&Value::Object(doc)).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_is_fixed_when_configured_else_from_the_request() {
+        let from_request = ClientCredentials::default();
+        assert_eq!(
+            from_request.issuer(|| "https://sts.example:8443".to_owned()),
+            "https://sts.example:8443"
+        );
+        let fixed = ClientCredentials::new(ClientCredentialsConfig {
+            issuer: Some("https://sts.example.com".to_owned()),
+            ..ClientCredentialsConfig::default()
+        });
+        let mut asked = false;
+        let iss = fixed.issuer(|| {
+            asked = true;
+            String::new()
+        });
+        assert_eq!(iss, "https://sts.example.com");
+        assert!(!asked, "the request's host is not even rendered");
     }
 }
