@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::SuiteReport;
+use super::results::SuiteReport;
 use crate::report::fmt_us;
 
 /// Chart size in SVG user units.
@@ -203,7 +203,7 @@ mod tests {
     use super::*;
     use crate::report::{Latency, Report};
     use crate::stats::Stats;
-    use crate::suite::{ScenarioResult, Skipped};
+    use crate::suite::results::{ScenarioResult, Skipped};
 
     fn sample() -> SuiteReport {
         let mut stats = Stats::new();

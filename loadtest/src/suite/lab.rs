@@ -14,9 +14,9 @@ use std::time::Duration;
 use super::config::{
     self, Backends, NginxTls, Security, APIKEY_SECRET_ENV, CLIENT_ID, OAUTH_HOST, SECRET_ENV,
 };
-use super::procs::{free_port, ProcGuard};
-use super::setup::{self, expect_status, Pki};
-use super::{find_on_path, new_secret, Skipped};
+use super::procs::{find_on_path, free_port, ProcGuard};
+use super::results::Skipped;
+use super::setup::{self, expect_status, new_secret, Pki};
 
 /// How long a started process may take to listen.
 const START_LIMIT: Duration = Duration::from_secs(10);
