@@ -4,17 +4,22 @@
 //! the mirror, Torii plain, V1, V2, V2 + info token, API key, bearer token, TLS termination,
 //! nginx plain and TLS: [`scenarios`]) and writes a table, `report.json` and `report.html`.
 //!
-//! Owns the order of those steps and the suite's arguments; the report types are [`results`]
-//! and the page [`html`]. The load itself is [`crate::generator`]; every process started is a
-//! [`procs::ProcGuard`], killed on drop whether the suite succeeds or fails.
+//! Owns the order of those steps and the suite's arguments; the report types are [`results`],
+//! the facts about the machine and the build [`host`], the page [`html`]. The load itself is
+//! [`crate::generator`]; every process started is a [`procs::ProcGuard`], killed on drop
+//! whether the suite succeeds or fails.
 
+pub mod bar_chart;
 pub mod config;
+pub mod host;
 pub mod html;
 pub mod lab;
+pub mod latency_chart;
 pub mod procs;
 pub mod results;
 pub mod scenarios;
 pub mod setup;
+pub mod svg;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,10 +27,11 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::report::Report;
-use lab::Lab;
+use host::{HostInfo, ToriiBuild};
+use lab::{Lab, MIRROR_WORKERS};
 use procs::{find_on_path, TempDir};
-pub use results::{ScenarioResult, Skipped, SuiteReport};
-use scenarios::{load, scenarios};
+pub use results::{ProxyInfo, ScenarioResult, Skipped, SuiteReport};
+use scenarios::{load, scenarios, GENERATOR_THREADS};
 
 /// `torii-loadtest suite`.
 #[derive(Debug, Clone, Args)]
@@ -39,6 +45,10 @@ pub struct SuiteArgs {
     /// Where report.json and report.html go.
     #[arg(long, default_value = "loadtest-report")]
     pub out: PathBuf,
+    /// Worker threads of Torii and worker processes of nginx: one number for both, so that the
+    /// two proxies are compared on equal terms.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub proxy_workers: u16,
 }
 
 /// Parses nothing, runs everything; returns the exit code (0 clean, 1 errors or check
@@ -94,7 +104,11 @@ pub fn run_suite(args: &SuiteArgs) -> Result<SuiteReport, String> {
     } else {
         (Duration::from_secs(10), 64)
     };
-    let mut lab = Lab::start(&torii, &tmp.path)?;
+    let started_utc = host::now_utc();
+    let host = HostInfo::read();
+    let build = ToriiBuild::read(&torii);
+    let proxy_workers = usize::from(args.proxy_workers);
+    let mut lab = Lab::start(&torii, &tmp.path, proxy_workers)?;
     let token = lab.probe_and_fetch_token()?;
     let mut results = Vec::new();
     let mut driver = String::new();
@@ -110,6 +124,7 @@ pub fn run_suite(args: &SuiteArgs) -> Result<SuiteReport, String> {
         results.push(ScenarioResult {
             name: sc.name.clone(),
             about: sc.about.clone(),
+            proxy: sc.proxy_info.clone(),
             proxy_cpu_us_per_request: proxy_cpu.and_then(per_req),
             backend_cpu_us_per_request: per_req(backend_cpu),
             report,
@@ -117,6 +132,13 @@ pub fn run_suite(args: &SuiteArgs) -> Result<SuiteReport, String> {
     }
     let report = SuiteReport {
         quick: args.quick,
+        started_utc,
+        host,
+        torii: build,
+        nginx_version: lab.nginx_version.clone(),
+        proxy_workers,
+        backend_workers: MIRROR_WORKERS,
+        generator_threads: GENERATOR_THREADS,
         connections,
         duration_s: duration.as_secs_f64(),
         driver,
