@@ -3,10 +3,11 @@
 //!
 //! Pure functions; no knowledge of reports or of the page's layout.
 
-/// One colour per scenario, in table order (cycled past the eleventh).
+/// One colour per scenario, in table order (cycled past the eleventh). No grey: the bar chart
+/// draws the backend's share in grey.
 pub const COLOURS: [&str; 11] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-    "#7f7f7f", "#bcbd22", "#000000",
+    "#393b79", "#bcbd22", "#000000",
 ];
 
 /// The colour of the scenario at `index` in the table.
