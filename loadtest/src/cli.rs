@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::generator::{RunOptions, MAX_RUN};
 use crate::report::Report;
 use crate::response::Checks;
+use crate::suite::SuiteArgs;
 use crate::target::RequestSpec;
 use crate::tls::TlsOptions;
 
@@ -99,20 +100,6 @@ pub struct RunArgs {
     /// Do not print the once-a-second progress line.
     #[arg(long)]
     pub quiet: bool,
-}
-
-/// `torii-loadtest suite`.
-#[derive(Debug, Clone, Args)]
-pub struct SuiteArgs {
-    /// Short runs (2 s per scenario, 16 connections): what CI runs; finishes in under a minute.
-    #[arg(long)]
-    pub quick: bool,
-    /// The `torii` binary (default: next to this binary, then on PATH).
-    #[arg(long)]
-    pub torii: Option<PathBuf>,
-    /// Where report.json and report.html go.
-    #[arg(long, default_value = "loadtest-report")]
-    pub out: PathBuf,
 }
 
 /// Parses `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds.

@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::conn::{run_connection, Budget, ConnCtx};
-use crate::report::CpuTime;
+use crate::cpu::CpuTime;
 use crate::response::Checks;
 use crate::schedule::Schedule;
 use crate::stats::{Progress, Stats};

@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod conn;
+pub mod cpu;
 pub mod generator;
 pub mod report;
 pub mod response;

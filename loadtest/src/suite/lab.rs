@@ -1,7 +1,7 @@
 //! The suite's processes, started in order and held until the suite ends: `torii mirror`
 //! backends (plain, and V1/V2 challenge mirrors when the binary supports them), the `torii run`
 //! gateway with its generated config (plain and https listeners, token service, one API key)
-//! and, when installed, nginx (plain and TLS).
+//! and, when installed, nginx (plain and TLS), the two proxies with the same number of workers.
 //!
 //! Owns start-up order, ports and secrets; every process is a [`ProcGuard`] in [`Lab::guards`],
 //! killed on drop whether the suite succeeds or fails. It sends no load.
@@ -14,12 +14,15 @@ use std::time::Duration;
 use super::config::{
     self, Backends, NginxTls, Security, APIKEY_SECRET_ENV, CLIENT_ID, OAUTH_HOST, SECRET_ENV,
 };
-use super::procs::{free_port, ProcGuard};
-use super::setup::{self, expect_status, Pki};
-use super::{find_on_path, new_secret, Skipped};
+use super::host;
+use super::procs::{find_on_path, free_port, ProcGuard};
+use super::results::Skipped;
+use super::setup::{self, expect_status, new_secret, Pki};
 
 /// How long a started process may take to listen.
 const START_LIMIT: Duration = Duration::from_secs(10);
+/// Worker threads of each `torii mirror` backend.
+pub const MIRROR_WORKERS: usize = 1;
 
 /// A process the suite started: its port and pid.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +53,8 @@ pub struct Nginx {
     pub https: Option<u16>,
     /// Master process id (workers are its children).
     pub pid: u32,
+    /// Worker processes (`worker_processes`).
+    pub workers: usize,
 }
 
 /// Everything running, and what the scenarios need to reach it.
@@ -63,8 +68,12 @@ pub struct Lab {
     pub challenge: Option<(Proc, Proc)>,
     /// The gateway.
     pub gateway: Gateway,
+    /// Torii's worker threads, and nginx's worker processes.
+    pub proxy_workers: usize,
     /// nginx, when installed.
     pub nginx: Option<Nginx>,
+    /// `nginx -v`, when nginx runs.
+    pub nginx_version: Option<String>,
     /// The CA the generator trusts for https scenarios.
     pub pki: Pki,
     /// The API key's client secret.
@@ -91,7 +100,7 @@ fn start_mirror(
     cmd.arg("mirror")
         .arg("--listen")
         .arg(loopback(port).to_string())
-        .args(["--workers", "1"])
+        .args(["--workers", &MIRROR_WORKERS.to_string()])
         .args(extra);
     let mut guard = ProcGuard::spawn(name, cmd, &log)?;
     guard.wait_ready(loopback(port), START_LIMIT, &log)?;
@@ -100,9 +109,9 @@ fn start_mirror(
 }
 
 impl Lab {
-    /// Starts everything in `dir` (the suite's temp dir). On error the processes already
-    /// started are stopped before this returns.
-    pub fn start(torii: &Path, dir: &Path) -> Result<Lab, String> {
+    /// Starts everything in `dir` (the suite's temp dir), Torii and nginx with `proxy_workers`
+    /// workers each. On error the processes already started are stopped before this returns.
+    pub fn start(torii: &Path, dir: &Path, proxy_workers: usize) -> Result<Lab, String> {
         let secret = new_secret()?;
         let apikey_secret = new_secret()?;
         let mut skipped = Vec::new();
@@ -150,8 +159,11 @@ impl Lab {
         };
         let http = free_port()?;
         let cfg_path = dir.join("torii.toml");
-        std::fs::write(&cfg_path, config::gateway_toml(http, &backends, &security))
-            .map_err(|e| format!("{}: {e}", cfg_path.display()))?;
+        std::fs::write(
+            &cfg_path,
+            config::gateway_toml(http, proxy_workers, &backends, &security),
+        )
+        .map_err(|e| format!("{}: {e}", cfg_path.display()))?;
         let gw_log = dir.join("torii.log");
         let mut cmd = Command::new(torii);
         cmd.arg("run")
@@ -169,6 +181,7 @@ impl Lab {
         };
         guards.push(g);
 
+        let mut nginx_version = None;
         let nginx = match find_on_path("nginx") {
             None => {
                 for name in ["nginx", "nginx-tls"] {
@@ -181,8 +194,10 @@ impl Lab {
                 None
             }
             Some(bin) => {
-                let (g, n) = start_nginx(&bin, dir, mirror.port, &pki, &mut skipped)?;
+                let (g, n) =
+                    start_nginx(&bin, dir, mirror.port, proxy_workers, &pki, &mut skipped)?;
                 guards.push(g);
+                nginx_version = Some(host::nginx_version(&bin));
                 Some(n)
             }
         };
@@ -191,7 +206,9 @@ impl Lab {
             mirror,
             challenge,
             gateway,
+            proxy_workers,
             nginx,
+            nginx_version,
             pki,
             apikey_secret,
             skipped,
@@ -241,11 +258,13 @@ fn nginx_has_ssl(bin: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// Writes nginx.conf (plain, and TLS when the module is there) and starts nginx.
+/// Writes nginx.conf (plain, and TLS when the module is there; `workers` worker processes)
+/// and starts nginx.
 fn start_nginx(
     bin: &PathBuf,
     dir: &Path,
     backend: u16,
+    workers: usize,
     pki: &Pki,
     skipped: &mut Vec<Skipped>,
 ) -> Result<(ProcGuard, Nginx), String> {
@@ -265,8 +284,11 @@ fn start_nginx(
         None
     };
     let conf = dir.join("nginx.conf");
-    std::fs::write(&conf, config::nginx_conf(dir, port, backend, tls.as_ref()))
-        .map_err(|e| format!("{}: {e}", conf.display()))?;
+    std::fs::write(
+        &conf,
+        config::nginx_conf(dir, port, workers, backend, tls.as_ref()),
+    )
+    .map_err(|e| format!("{}: {e}", conf.display()))?;
     let log = dir.join("nginx.log");
     let mut cmd = Command::new(bin);
     cmd.arg("-p")
@@ -287,6 +309,7 @@ fn start_nginx(
             http: port,
             https: tls.map(|t| t.port),
             pid,
+            workers,
         },
     ))
 }

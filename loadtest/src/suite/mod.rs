@@ -4,116 +4,51 @@
 //! the mirror, Torii plain, V1, V2, V2 + info token, API key, bearer token, TLS termination,
 //! nginx plain and TLS: [`scenarios`]) and writes a table, `report.json` and `report.html`.
 //!
-//! Owns the order of those steps and the report types. The load itself is
+//! Owns the order of those steps and the suite's arguments; the report types are [`results`],
+//! the facts about the machine and the build [`host`], the page [`html`]. The load itself is
 //! [`crate::generator`]; every process started is a [`procs::ProcGuard`], killed on drop
 //! whether the suite succeeds or fails.
 
+pub mod bar_chart;
 pub mod config;
+pub mod host;
 pub mod html;
 pub mod lab;
+pub mod latency_chart;
 pub mod procs;
+pub mod results;
 pub mod scenarios;
 pub mod setup;
+pub mod svg;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Serialize;
+use clap::Args;
 
-use crate::cli::SuiteArgs;
-use crate::report::{fmt_us, Report};
-use lab::Lab;
-use procs::TempDir;
-use scenarios::{load, scenarios};
+use crate::report::Report;
+use host::{HostInfo, ToriiBuild};
+use lab::{Lab, MIRROR_WORKERS};
+use procs::{find_on_path, TempDir};
+pub use results::{ProxyInfo, ScenarioResult, Skipped, SuiteReport};
+use scenarios::{load, scenarios, GENERATOR_THREADS};
 
-/// One scenario's outcome.
-#[derive(Debug, Clone, Serialize)]
-pub struct ScenarioResult {
-    /// Scenario name (`mirror`, `torii-plain`, …).
-    pub name: String,
-    /// What it measures.
-    pub about: String,
-    /// The generator's report.
-    pub report: Report,
-    /// User+system CPU µs per request of the proxy process(es); absent for the direct run.
-    pub proxy_cpu_us_per_request: Option<f64>,
-    /// User+system CPU µs per request of the backend (mirror) process.
-    pub backend_cpu_us_per_request: Option<f64>,
-}
-
-/// A scenario that did not run, and why.
-#[derive(Debug, Clone, Serialize)]
-pub struct Skipped {
-    /// Scenario name.
-    pub name: String,
-    /// Why.
-    pub reason: String,
-}
-
-/// `report.json`.
-#[derive(Debug, Clone, Serialize)]
-pub struct SuiteReport {
-    /// Whether `--quick` was given.
+/// `torii-loadtest suite`.
+#[derive(Debug, Clone, Args)]
+pub struct SuiteArgs {
+    /// Short runs (2 s per scenario, 16 connections): what CI runs; finishes in under a minute.
+    #[arg(long)]
     pub quick: bool,
-    /// Generator connections per scenario.
-    pub connections: usize,
-    /// Seconds per scenario.
-    pub duration_s: f64,
-    /// The generator's IO driver.
-    pub driver: String,
-    /// Scenarios run, in order.
-    pub scenarios: Vec<ScenarioResult>,
-    /// Scenarios skipped, with the reason.
-    pub skipped: Vec<Skipped>,
-}
-
-impl SuiteReport {
-    /// Whether any scenario had errors or check failures.
-    pub fn failed(&self) -> bool {
-        self.scenarios.iter().any(|s| s.report.failed())
-    }
-
-    /// The terminal table.
-    pub fn table(&self) -> String {
-        let mut s = format!(
-            "{:<14} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>10} {:>10}\n",
-            "scenario",
-            "req/s",
-            "p50",
-            "p90",
-            "p99",
-            "p99.9",
-            "max",
-            "errors",
-            "checks",
-            "proxy µs",
-            "backend µs"
-        );
-        let cpu = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
-        for sc in &self.scenarios {
-            let r = &sc.report;
-            let l = &r.latency;
-            s.push_str(&format!(
-                "{:<14} {:>10.0} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>10} {:>10}\n",
-                sc.name,
-                r.requests_per_s,
-                fmt_us(l.get(50.0)),
-                fmt_us(l.get(90.0)),
-                fmt_us(l.get(99.0)),
-                fmt_us(l.get(99.9)),
-                fmt_us(l.max_us),
-                r.errors.total(),
-                r.check_failures,
-                cpu(sc.proxy_cpu_us_per_request),
-                cpu(sc.backend_cpu_us_per_request)
-            ));
-        }
-        for sk in &self.skipped {
-            s.push_str(&format!("skipped {}: {}\n", sk.name, sk.reason));
-        }
-        s
-    }
+    /// The `torii` binary (default: next to this binary, then on PATH).
+    #[arg(long)]
+    pub torii: Option<PathBuf>,
+    /// Where report.json and report.html go.
+    #[arg(long, default_value = "loadtest-report")]
+    pub out: PathBuf,
+    /// Worker threads of Torii and worker processes of nginx: one number for both, so that the
+    /// two proxies are compared on equal terms.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub proxy_workers: u16,
 }
 
 /// Parses nothing, runs everything; returns the exit code (0 clean, 1 errors or check
@@ -160,24 +95,6 @@ pub fn find_torii(given: Option<&Path>) -> Result<PathBuf, String> {
     })
 }
 
-/// `name` on `PATH`, if any.
-pub fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .take(256)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-/// A 64-character secret (32 random bytes, hex) from /dev/urandom.
-pub fn new_secret() -> Result<String, String> {
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| format!("/dev/urandom: {e}"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 /// Runs the suite; the lab's guards kill every process before this returns.
 pub fn run_suite(args: &SuiteArgs) -> Result<SuiteReport, String> {
     let torii = find_torii(args.torii.as_deref())?;
@@ -187,7 +104,11 @@ pub fn run_suite(args: &SuiteArgs) -> Result<SuiteReport, String> {
     } else {
         (Duration::from_secs(10), 64)
     };
-    let mut lab = Lab::start(&torii, &tmp.path)?;
+    let started_utc = host::now_utc();
+    let host = HostInfo::read();
+    let build = ToriiBuild::read(&torii);
+    let proxy_workers = usize::from(args.proxy_workers);
+    let mut lab = Lab::start(&torii, &tmp.path, proxy_workers)?;
     let token = lab.probe_and_fetch_token()?;
     let mut results = Vec::new();
     let mut driver = String::new();
@@ -203,6 +124,7 @@ pub fn run_suite(args: &SuiteArgs) -> Result<SuiteReport, String> {
         results.push(ScenarioResult {
             name: sc.name.clone(),
             about: sc.about.clone(),
+            proxy: sc.proxy_info.clone(),
             proxy_cpu_us_per_request: proxy_cpu.and_then(per_req),
             backend_cpu_us_per_request: per_req(backend_cpu),
             report,
@@ -210,6 +132,13 @@ pub fn run_suite(args: &SuiteArgs) -> Result<SuiteReport, String> {
     }
     let report = SuiteReport {
         quick: args.quick,
+        started_utc,
+        host,
+        torii: build,
+        nginx_version: lab.nginx_version.clone(),
+        proxy_workers,
+        backend_workers: MIRROR_WORKERS,
+        generator_threads: GENERATOR_THREADS,
         connections,
         duration_s: duration.as_secs_f64(),
         driver,

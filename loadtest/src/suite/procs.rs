@@ -1,6 +1,6 @@
-//! The suite's child processes and scratch space: start with a guard that kills on drop, wait
-//! until a port accepts, pick free loopback ports, read a process's CPU time from `/proc`, and a
-//! temporary directory removed on drop.
+//! The suite's child processes and scratch space: find a program on `PATH`, start it with a
+//! guard that kills on drop, wait until a port accepts, pick free loopback ports, read a
+//! process's CPU time from `/proc`, and a temporary directory removed on drop.
 //!
 //! Owns process lifetime only; what the processes are (mirror, gateway, nginx) is decided in
 //! [`super`]. Every wait here is bounded in attempts and in time.
@@ -121,6 +121,15 @@ impl Drop for ProcGuard {
             }
         }
     }
+}
+
+/// `name` on `PATH`, if any.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .take(256)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 /// The last lines of a log file, for error messages.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::config::{host_of, CLIENT_ID};
 use super::lab::Lab;
 use super::procs::{children_of, total_cpu_s};
+use super::results::ProxyInfo;
 use crate::generator::{RunOptions, RunResult};
 use crate::response::Checks;
 use crate::target::RequestSpec;
@@ -20,6 +21,8 @@ use crate::tls::TlsOptions;
 const PATH: &str = "/suite?q=1";
 /// What the mirror's description of the request contains for [`PATH`].
 const ECHOED_PATH: &[u8] = b"\"path\":\"/suite\"";
+/// Generator threads of every scenario.
+pub const GENERATOR_THREADS: usize = 1;
 
 /// One scenario to load.
 #[derive(Debug, Clone)]
@@ -40,6 +43,8 @@ pub struct Scenario {
     pub tls: TlsOptions,
     /// The proxy's process (None for the direct run).
     pub proxy: Option<u32>,
+    /// Which proxy that is and how many workers it runs.
+    pub proxy_info: Option<ProxyInfo>,
     /// Also count children of the proxy (nginx workers).
     pub proxy_children: bool,
     /// The backend (mirror) process.
@@ -63,6 +68,10 @@ pub fn scenarios(lab: &Lab, token: &str) -> Vec<Scenario> {
     let http = |port: u16| format!("http://127.0.0.1:{port}{PATH}");
     let https = |port: u16| format!("https://127.0.0.1:{port}{PATH}");
     let gw = lab.gateway;
+    let torii = ProxyInfo {
+        name: "torii".into(),
+        workers: lab.proxy_workers,
+    };
     let base = Scenario {
         name: String::new(),
         about: String::new(),
@@ -72,6 +81,7 @@ pub fn scenarios(lab: &Lab, token: &str) -> Vec<Scenario> {
         checks: checks(ECHOED_PATH, &[]),
         tls: TlsOptions::default(),
         proxy: Some(gw.pid),
+        proxy_info: Some(torii),
         proxy_children: false,
         backend: lab.mirror.pid,
     };
@@ -85,6 +95,7 @@ pub fn scenarios(lab: &Lab, token: &str) -> Vec<Scenario> {
             url: http(lab.mirror.port),
             host: None,
             proxy: None,
+            proxy_info: None,
             ..named("mirror", "generator → mirror, no proxy (the baseline)")
         },
         named(
@@ -163,17 +174,21 @@ pub fn scenarios(lab: &Lab, token: &str) -> Vec<Scenario> {
             url: http(n.http),
             host: None,
             proxy: Some(n.pid),
+            proxy_info: Some(ProxyInfo {
+                name: "nginx".into(),
+                workers: n.workers,
+            }),
             proxy_children: true,
             ..named(
                 "nginx",
-                "generator → nginx (2 workers, keep-alive upstream) → mirror",
+                "generator → nginx (plain proxy, keep-alive upstream) → mirror",
             )
         };
         if let Some(port) = n.https {
             list.push(nginx.clone());
             list.push(Scenario {
                 name: "nginx-tls".into(),
-                about: "generator → nginx terminating TLS (2 workers) → plain mirror".into(),
+                about: "generator → nginx terminating TLS → plain mirror".into(),
                 url: https(port),
                 host: Some("nginx.test".into()),
                 tls: trust,
@@ -217,7 +232,7 @@ pub fn load(
             body: Vec::new(),
         },
         connections,
-        threads: 1,
+        threads: GENERATOR_THREADS,
         duration,
         max_requests: None,
         rate: None,
@@ -251,11 +266,14 @@ mod tests {
                 https: 8443,
                 pid: 10,
             },
+            proxy_workers: 3,
             nginx: Some(Nginx {
                 http: 7000,
                 https: nginx_tls.then_some(7443),
                 pid: 20,
+                workers: 3,
             }),
+            nginx_version: Some("nginx/1.22.1".into()),
             pki: Pki {
                 ca: "/tmp/ca.pem".into(),
                 cert: "/tmp/s.pem".into(),
@@ -307,6 +325,18 @@ mod tests {
         assert_eq!(by("torii-tls").url, "https://127.0.0.1:8443/suite?q=1");
         let ng = by("nginx-tls");
         assert_eq!((ng.proxy, ng.proxy_children), (Some(20), true));
+        // Every proxied scenario names its proxy, with the same worker count for both.
+        let workers = |n: &str| {
+            by(n)
+                .proxy_info
+                .as_ref()
+                .map(|p| (p.name.as_str(), p.workers))
+        };
+        assert_eq!(workers("mirror"), None);
+        assert_eq!(workers("torii-bearer"), Some(("torii", 3)));
+        assert_eq!(workers("torii-tls"), Some(("torii", 3)));
+        assert_eq!(workers("nginx"), Some(("nginx", 3)));
+        assert_eq!(workers("nginx-tls"), Some(("nginx", 3)));
         assert_eq!(ng.host.as_deref(), Some("nginx.test"));
     }
 

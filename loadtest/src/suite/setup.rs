@@ -1,7 +1,8 @@
-//! What the suite prepares before any load: a throw-away PKI (a CA and one leaf, generated with
-//! rcgen into the temp dir), the token service's signing key (`torii keygen`), and a small
-//! blocking HTTP/1.1 client used for the probes that prove the gateway enforces what a
-//! scenario measures (no credential → 401) and to obtain the bearer scenario's access token.
+//! What the suite prepares before any load: random secrets, a throw-away PKI (a CA and one
+//! leaf, generated with rcgen into the temp dir), the token service's signing key
+//! (`torii keygen`), and a small blocking HTTP/1.1 client used for the probes that prove the
+//! gateway enforces what a scenario measures (no credential → 401) and to obtain the bearer
+//! scenario's access token.
 //!
 //! Nothing here is on the load path: the client sends a handful of requests with
 //! `Connection: close`, each bounded by a timeout and a response size cap.
@@ -18,6 +19,15 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest probe response read.
 const MAX_PROBE_RESPONSE: u64 = 1 << 20;
+
+/// A 64-character secret (32 random bytes, hex) from /dev/urandom.
+pub fn new_secret() -> Result<String, String> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| format!("/dev/urandom: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
 
 /// Files of the suite's PKI.
 #[derive(Debug, Clone)]
