@@ -104,7 +104,9 @@ impl Gateway {
             // Worker threads are fixed at start: per-worker state in the new snapshot (counters)
             // must be sized for the workers that actually run.
             c.gateway.workers = current.config.gateway.workers;
+            let locations = c.locations.clone();
             Snapshot::build_with(c, current.version + 1, &self.shared.metrics)
+                .map_err(|e| e.located(&locations))
         });
         match result {
             Ok(next) => {

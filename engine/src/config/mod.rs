@@ -15,7 +15,10 @@ mod auth;
 mod duration;
 mod error;
 mod fields;
+mod location;
+mod parse;
 pub mod raw;
+pub mod schema;
 mod secret;
 #[cfg(test)]
 mod tests;
@@ -35,6 +38,7 @@ pub use auth::{
 };
 pub use duration::{format_duration, parse_duration, RawDuration, Zero, MAX_DURATION};
 pub use error::{ConfigError, ConfigErrors};
+pub use location::KeyLocations;
 pub use secret::{RawSecret, SecretRef};
 pub use validate_tls::{
     CertificateSpec, ClientAuthSpec, JwtForward, JwtKeysSpec, JwtSourceSpec, JwtSpec,
@@ -116,6 +120,9 @@ pub struct Config {
     pub source: Option<PathBuf>,
     /// `[access_log]`: where request lines go; `None` = off.
     pub access_log: Option<AccessLogTarget>,
+    /// Where each key is written in the file, for errors found after loading (key files read
+    /// by the snapshot) and for warnings.
+    pub locations: std::sync::Arc<KeyLocations>,
 }
 
 /// Where the access log is written (`[access_log] path`).
@@ -493,20 +500,44 @@ pub fn load_str(text: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
 }
 
 /// [`load_str`] with an injected environment (variables and name resolution).
+///
+/// Every problem is reported at once: each unknown key and value of the wrong type (the rest of
+/// the file is still read), then every validation error, each with its key path and, when the
+/// key (or the table it belongs in) is written in the file, its line and column.
 pub fn load_str_with_env(
     text: &str,
     base_dir: &Path,
     env: &dyn LoadEnv,
 ) -> Result<Config, ConfigErrors> {
-    let raw = parse_raw(text)?;
-    validate::validate(&raw, base_dir, env)
+    let parsed = parse::parse(text)?;
+    let mut errors = parsed.errors;
+    match validate::validate(&parsed.raw, base_dir, env) {
+        Ok(mut config) if errors.is_empty() => {
+            config.locations = std::sync::Arc::new(parsed.locations);
+            Ok(config)
+        }
+        Ok(_) => Err(ConfigErrors(errors).located(&parsed.locations)),
+        Err(more) => {
+            // A key that failed to read is absent for validation: its "required" is noise.
+            errors.extend(
+                more.0
+                    .into_iter()
+                    .filter(|e| !parse::is_under_removed(&e.path, &parsed.removed)),
+            );
+            Err(ConfigErrors(errors).located(&parsed.locations))
+        }
+    }
 }
 
-/// Parses `text` into a [`raw::RawConfig`] without validating it. Unknown keys and wrong types
-/// are reported with their path; syntax errors with line and column.
+/// Parses `text` into a [`raw::RawConfig`] without validating it. Every unknown key and wrong
+/// type is reported with its path and position; syntax errors with line and column.
 pub fn parse_raw(text: &str) -> Result<raw::RawConfig, ConfigErrors> {
-    let de = toml::Deserializer::new(text);
-    serde_path_to_error::deserialize(de).map_err(|e| error::from_toml(text, e))
+    let parsed = parse::parse(text)?;
+    if parsed.errors.is_empty() {
+        Ok(parsed.raw)
+    } else {
+        Err(ConfigErrors(parsed.errors).located(&parsed.locations))
+    }
 }
 
 fn read_bounded(path: &Path) -> Result<String, ConfigErrors> {

@@ -58,6 +58,7 @@ pub(crate) fn validate(
         certificates,
         source: None,
         access_log,
+        locations: Default::default(),
     })
 }
 
