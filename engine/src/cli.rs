@@ -109,7 +109,8 @@ fn mirror_security(
 }
 
 /// `torii check`: loads the file, then builds a snapshot (which reads key and certificate files)
-/// without starting anything. Exit 0 with the summary on stdout, or 1 with every error on stderr.
+/// without starting anything. Exit 0 with the summary on stdout and any warnings on stderr
+/// (`warning: path: message`), or 1 with every error on stderr.
 fn check(path: &std::path::Path) -> i32 {
     let built = crate::config::load_file(path).and_then(|c| {
         let locations = c.locations.clone();
@@ -118,6 +119,9 @@ fn check(path: &std::path::Path) -> i32 {
     match built {
         Ok(snap) => {
             println!("{}", snap.config.summary());
+            for w in crate::config::warnings(&snap.config, crate::secure::unix_now()) {
+                eprintln!("warning: {w}");
+            }
             0
         }
         Err(errors) => {

@@ -6,7 +6,8 @@
 //! it with one `ArcSwap::store`; a file that fails keeps the old snapshot and every error is
 //! logged with its key path. SIGTERM/SIGINT drain in phases (stop accepting, close idle
 //! keep-alives, `Connection: close` on the next responses, wait for in-flight requests up to
-//! `drain_timeout`) and return, so the process exits 0. It also owns the metrics registry and
+//! `drain_timeout`) and return, so the process exits 0. Configuration warnings are logged when
+//! a file is loaded (start, and every successful reload). It also owns the metrics registry and
 //! the access-log writer (created before the first snapshot), starts the admin listener, and
 //! tells systemd where it stands (`sysd::notify`: READY, RELOADING, STOPPING).
 
@@ -111,6 +112,7 @@ impl Gateway {
         match result {
             Ok(next) => {
                 let version = next.version;
+                log_warnings(&next.config);
                 // Reopened even when unchanged: `mv access.log access.log.1; kill -HUP` rotates.
                 self.shared
                     .access_log
@@ -186,10 +188,18 @@ fn warn_restart_only_changes(old: &Config, new: &Config) {
     }
 }
 
+/// Logs every warning of `config` (see [`config::warnings()`]) at `warn`, with its key path.
+fn log_warnings(config: &Config) {
+    for w in config::warnings(config, crate::secure::unix_now()) {
+        tracing::warn!(key = %w.path, "{}", w.message);
+    }
+}
+
 /// `torii run`: loads `path`, serves it, reloads on SIGHUP, drains on SIGTERM/SIGINT.
 pub fn run(path: PathBuf) -> Result<(), String> {
     let config = config::load_file(&path).map_err(|e| e.to_string())?;
     tracing::info!(summary = %config.summary(), "configuration loaded");
+    log_warnings(&config);
     serve(config, Some(path), |_| {})
 }
 

@@ -87,13 +87,48 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-/// Collects errors while validating; `path` helpers keep the key path formatting in one place.
+/// A setup that loads but probably does not do what was meant (`torii check` prints it and
+/// exits 0; `torii run` logs it at start and after each reload). Same shape as an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    /// Key path in the `routes[2].challenge.secret` style.
+    pub path: String,
+    /// What is probably wrong and what to do, in words, ending with `(line L, column C)` once
+    /// placed. Never contains a secret value.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Collects errors (and warnings) while validating; `path` helpers keep the key path
+/// formatting in one place.
 #[derive(Debug, Default)]
 pub(crate) struct Collector {
     errors: Vec<ConfigError>,
+    warnings: Vec<ConfigWarning>,
 }
 
 impl Collector {
+    /// Records one warning (kept only if the file loads).
+    pub(crate) fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        let w = ConfigWarning {
+            path: path.into(),
+            message: message.into(),
+        };
+        if !self.warnings.contains(&w) {
+            self.warnings.push(w);
+        }
+    }
+
+    /// The warnings recorded so far, leaving none.
+    pub(crate) fn take_warnings(&mut self) -> Vec<ConfigWarning> {
+        std::mem::take(&mut self.warnings)
+    }
+
     /// Records one error.
     pub(crate) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.errors.push(ConfigError::new(path, message));
@@ -119,12 +154,16 @@ impl Collector {
         }
     }
 
-    /// Moves `other`'s errors here, skipping any already recorded (same path and message).
+    /// Moves `other`'s errors and warnings here, skipping any already recorded (same path and
+    /// message).
     pub(crate) fn absorb_unique(&mut self, other: Collector) {
         for e in other.errors {
             if !self.errors.contains(&e) {
                 self.errors.push(e);
             }
+        }
+        for w in other.warnings {
+            self.warn(w.path, w.message);
         }
     }
 }

@@ -28,22 +28,26 @@ mod tests_auth;
 mod tests_routes;
 #[cfg(test)]
 mod tests_tls;
+#[cfg(test)]
+mod tests_warnings;
 mod validate;
 mod validate_route;
 mod validate_security;
 mod validate_tls;
+mod warnings;
 
 pub use auth::{
     parse_rfc3339, ApiKeySpec, AuthSpec, ClientCredentialsSpec, KeyPairSpec, RouteApiKeysSpec,
 };
 pub use duration::{format_duration, parse_duration, RawDuration, Zero, MAX_DURATION};
-pub use error::{ConfigError, ConfigErrors};
+pub use error::{ConfigError, ConfigErrors, ConfigWarning};
 pub use location::KeyLocations;
 pub use secret::{RawSecret, SecretRef};
 pub use validate_tls::{
     CertificateSpec, ClientAuthSpec, JwtForward, JwtKeysSpec, JwtSourceSpec, JwtSpec,
     UpstreamTlsSpec,
 };
+pub use warnings::warnings;
 
 /// Every default value of the file, in one place (documented in `docs/configuration.md`).
 pub mod defaults {
@@ -123,6 +127,8 @@ pub struct Config {
     /// Where each key is written in the file, for errors found after loading (key files read
     /// by the snapshot) and for warnings.
     pub locations: std::sync::Arc<KeyLocations>,
+    /// Warnings about single keys found while validating (all warnings: [`warnings()`]).
+    pub warnings: Vec<ConfigWarning>,
 }
 
 /// Where the access log is written (`[access_log] path`).

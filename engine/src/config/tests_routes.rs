@@ -315,7 +315,7 @@ fn info_token_defaults_and_errors() {
     );
 }
 
-fn example(name: &str) -> String {
+pub(super) fn example(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../examples")
         .join(name);

@@ -50,6 +50,7 @@ pub(crate) fn validate(
         .as_ref()
         .and_then(|a| access_log(&mut c, a, base_dir));
     let auth = super::auth::auth(&mut c, raw, &routes, base_dir, env);
+    let warnings = c.take_warnings();
     c.finish(|| Config {
         gateway,
         limits,
@@ -59,6 +60,7 @@ pub(crate) fn validate(
         source: None,
         access_log,
         locations: Default::default(),
+        warnings,
     })
 }
 

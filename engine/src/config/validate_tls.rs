@@ -15,7 +15,7 @@ use super::duration::Zero;
 use super::error::{index, join, Collector};
 use super::fields::{duration, header_name, ALGORITHMS};
 use super::raw::{RawCertificate, RawClientAuth, RawRouteJwt, RawUpstreamTls};
-use super::secret::{check_secret, resolve_path, RawSecret};
+use super::secret::{resolve_path, secret, RawSecret};
 use super::{defaults, LoadEnv};
 
 /// One `[[certificates]]` entry: a PEM chain and its key, served by SNI on https listeners.
@@ -288,7 +288,7 @@ pub(super) fn jwt(
             } else {
                 raw.secret
                     .as_ref()
-                    .and_then(|s| c.check(&p("secret"), check_secret(s, base_dir, env)))
+                    .and_then(|s| secret(c, &p("secret"), s, base_dir, env))
                     .map(JwtKeysSpec::Secret)
             }
         }
