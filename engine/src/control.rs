@@ -53,6 +53,7 @@ pub fn start(config: Config) -> Result<Gateway, String> {
         .collect();
     let admin = config.gateway.admin;
     let steering = config.gateway.connection_steering;
+    let pin = config.gateway.pin_workers;
     let access_target = config.access_log.clone();
     let metrics = Arc::new(MetricsRegistry::new(workers));
     let snapshot = Snapshot::build_with(config, 1, &metrics).map_err(|e| e.to_string())?;
@@ -79,7 +80,7 @@ pub fn start(config: Config) -> Result<Gateway, String> {
         })
     });
     let handles =
-        spawn_workers("torii-worker", bound.per_worker, true, main).map_err(|e| e.to_string())?;
+        spawn_workers("torii-worker", bound.per_worker, pin, main).map_err(|e| e.to_string())?;
     for addr in &bound.addrs {
         tracing::info!(%addr, workers, "listening");
     }
@@ -179,6 +180,9 @@ fn warn_restart_only_changes(old: &Config, new: &Config) {
     }
     if old.gateway.workers != new.gateway.workers {
         tracing::warn!("worker count changed: it applies at the next restart only");
+    }
+    if old.gateway.pin_workers != new.gateway.pin_workers {
+        tracing::warn!("worker pinning changed: it applies at the next restart only");
     }
     if old.gateway.connection_steering != new.gateway.connection_steering {
         tracing::warn!("connection steering changed: it applies at the next restart only");

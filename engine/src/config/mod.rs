@@ -143,7 +143,8 @@ pub enum AccessLogTarget {
 /// `[gateway]`. Listeners, `workers` and `admin` take a restart to change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayConfig {
-    /// Worker threads (`"auto"` resolved to the available parallelism).
+    /// Worker threads (`"auto"` resolved to the CPUs the process may use: its affinity mask,
+    /// lowered by a cgroup CPU quota).
     pub workers: usize,
     /// Plain HTTP listeners.
     pub http: Vec<SocketAddr>,
@@ -161,6 +162,8 @@ pub struct GatewayConfig {
     pub max_connections_per_worker: usize,
     /// How the kernel spreads new connections over the workers' listeners.
     pub connection_steering: ConnectionSteering,
+    /// Pin worker *i* to the *i*-th CPU the process may use (`crate::cpus`).
+    pub pin_workers: bool,
 }
 
 /// `gateway.connection_steering`: which worker's listener gets a new connection.
@@ -171,8 +174,8 @@ pub enum ConnectionSteering {
     #[default]
     Hash,
     /// The worker pinned to the CPU that processed the connection's first packet (a
-    /// `SO_ATTACH_REUSEPORT_CBPF` program): a connection stays on the core that receives its
-    /// packets. Only for hosts whose NIC spreads flows over the cores (RSS or RPS) or whose
+    /// `SO_ATTACH_REUSEPORT_CBPF` program; worker *i* is on the *i*-th allowed CPU): a
+    /// connection stays on the core that receives its packets. Only for hosts whose NIC spreads flows over the cores (RSS or RPS) or whose
     /// clients are local; with one receive queue every connection would go to one worker.
     Cpu,
 }

@@ -110,6 +110,8 @@ pub struct RawGateway {
     pub max_connections_per_worker: Option<i64>,
     /// `"hash"` or `"cpu"`: how new connections are spread over the workers.
     pub connection_steering: Option<String>,
+    /// Pin worker *i* to the *i*-th CPU the process may use.
+    pub pin_workers: Option<bool>,
 }
 
 /// `[limits]`.

@@ -560,8 +560,8 @@ fn connection_steering_is_hash_unless_cpu_is_asked() {
         errors(&with("\"numa\"")),
         ["gateway.connection_steering: expected \"hash\" or \"cpu\", got \"numa\""]
     );
-    // More workers than cores: the extra workers would never be chosen.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // More workers than CPUs the process may use: the extra workers would never be chosen.
+    let cores = crate::cpus::allowed_cpus().len();
     let too_many = with("\"cpu\"").replace(
         "[gateway]\n",
         &format!("[gateway]\nworkers = {}\n", cores + 1),
@@ -570,10 +570,22 @@ fn connection_steering_is_hash_unless_cpu_is_asked() {
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert!(
         errs[0]
-            .starts_with("gateway.connection_steering: \"cpu\" needs at most one worker per core"),
+            .starts_with("gateway.connection_steering: \"cpu\" needs at most one worker per CPU the process may use"),
         "{errs:?}"
     );
     let fits = with("\"cpu\"").replace("[gateway]\n", &format!("[gateway]\nworkers = {cores}\n"));
+    // Without pinning no worker is on a CPU to steer to.
+    let unpinned = with("\"cpu\"").replace("[gateway]\n", "[gateway]\npin_workers = false\n");
+    assert_eq!(
+        errors(&unpinned),
+        ["gateway.connection_steering: \"cpu\" hands a connection to the worker pinned to the CPU that received it, and gateway.pin_workers = false pins none"]
+    );
+    assert!(ok(MINIMAL).gateway.pin_workers);
+    assert!(
+        !ok(&MINIMAL.replace("[gateway]\n", "[gateway]\npin_workers = false\n"))
+            .gateway
+            .pin_workers
+    );
     assert_eq!(
         ok(&fits).gateway.connection_steering,
         ConnectionSteering::Cpu
