@@ -1,7 +1,9 @@
 //! Torii's configuration: the TOML file of `spec/config-contract.md`, read in two levels.
 //!
-//! [`raw::RawConfig`] is what serde reads (`deny_unknown_fields` everywhere); `validate` turns it
-//! into the typed [`Config`] below, collecting every error with its key path. All slow and fallible
+//! [`raw::RawConfig`] is what serde reads (`deny_unknown_fields` everywhere), through `parse`,
+//! which reports every unknown key and wrong type of a file at once; `validate` turns it into the
+//! typed [`Config`] below, collecting every error with its key path (placed at its line and
+//! column by `location`); [`warnings()`] lists what loads but would fail at request time. All slow and fallible
 //! work of loading happens here, once per load (including blocking DNS for targets), never per
 //! request. This module does not resolve secrets or read key files: [`AlgoSpec`] keeps them
 //! unresolved for the snapshot builder. Defaults live in [`defaults`].

@@ -4,9 +4,8 @@
 //!
 //! Owns only the shape. Values stay loose where that lets validation report several problems at
 //! once (optional keys, durations as [`RawDuration`], sizes as `i64`); all checks and defaults live
-//! in `validate`. Sections that later work implements (certificates, key pairs, client
-//! credentials, API keys, route JWT and upstream TLS) are complete here so that lifting their
-//! "not supported yet" rejection needs no change to parsing.
+//! in `validate`. `schema` reads the set of accepted keys from these structs (for "did you mean"
+//! and the documentation test), so a key added here is a key the docs must describe.
 
 use std::collections::BTreeMap;
 use std::fmt;
