@@ -17,6 +17,10 @@ use super::location::{line_col, KeyLocations};
 use super::raw::RawConfig;
 use super::schema::{did_you_mean, keys_of_table};
 
+/// Most unknown keys and wrong types reported for one file: each costs a new pass over the
+/// document, and past this many the file is not what its author thinks anyway.
+const MAX_REPORTED: usize = 100;
+
 /// A file read as far as it could be.
 #[derive(Debug)]
 pub(crate) struct Parsed {
@@ -50,6 +54,13 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ConfigErrors> {
     let mut removed = Vec::new();
     // Each failed round removes one key; a file has fewer keys than bytes.
     for _ in 0..=text.len() {
+        if errors.len() == MAX_REPORTED {
+            errors.push(ConfigError::new(
+                "",
+                format!("more than {MAX_REPORTED} unknown keys or wrong types: the first {MAX_REPORTED} are shown"),
+            ));
+            break;
+        }
         let de = toml_edit::de::Deserializer::from(doc.clone());
         let err = match serde_path_to_error::deserialize::<_, RawConfig>(de) {
             Ok(raw) => {
@@ -197,6 +208,20 @@ mod tests {
         assert!(is_under_removed("gateway.http", &p.removed));
         assert!(is_under_removed("gateway.http[0]", &p.removed));
         assert!(!is_under_removed("gateway.https", &p.removed));
+    }
+
+    #[test]
+    fn the_report_stops_after_a_hundred_problems() {
+        let text: String = (0..150).map(|i| format!("bogus{i} = 1\n")).collect();
+        let e = match parse(&text) {
+            Err(e) => e.0,
+            Ok(p) => panic!("{:?}", p.errors),
+        };
+        assert_eq!(e.len(), MAX_REPORTED + 1);
+        assert!(
+            e[MAX_REPORTED].message.starts_with("more than 100"),
+            "{e:?}"
+        );
     }
 
     #[test]
