@@ -108,6 +108,30 @@ fn mirror_security(
     }))
 }
 
+/// `torii check`: loads the file, then builds a snapshot (which reads key and certificate files)
+/// without starting anything. Exit 0 with the summary on stdout and any warnings on stderr
+/// (`warning: path: message`), or 1 with every error on stderr.
+fn check(path: &std::path::Path) -> i32 {
+    let built = crate::config::load_file(path).and_then(|c| {
+        let locations = c.locations.clone();
+        crate::snapshot::Snapshot::build(c, 1).map_err(|e| e.located(&locations))
+    });
+    match built {
+        Ok(snap) => {
+            println!("{}", snap.config.summary());
+            for w in crate::config::warnings(&snap.config, crate::secure::unix_now()) {
+                eprintln!("warning: {w}");
+            }
+            0
+        }
+        Err(errors) => {
+            eprintln!("{}: invalid configuration", path.display());
+            eprintln!("{errors}");
+            1
+        }
+    }
+}
+
 /// Parses the command line, sets up logging and runs the command. Returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
@@ -120,19 +144,7 @@ pub fn main() -> i32 {
                 1
             }
         },
-        Command::Check { config } => match crate::config::load_file(&config)
-            .and_then(|c| crate::snapshot::Snapshot::build(c, 1))
-        {
-            Ok(snap) => {
-                println!("{}", snap.config.summary());
-                0
-            }
-            Err(errors) => {
-                eprintln!("{}: invalid configuration", config.display());
-                eprintln!("{errors}");
-                1
-            }
-        },
+        Command::Check { config } => check(&config),
         Command::Demo { listen } => match crate::demo::run(listen) {
             Ok(()) => 0,
             Err(e) => {

@@ -6,7 +6,8 @@
 //! it with one `ArcSwap::store`; a file that fails keeps the old snapshot and every error is
 //! logged with its key path. SIGTERM/SIGINT drain in phases (stop accepting, close idle
 //! keep-alives, `Connection: close` on the next responses, wait for in-flight requests up to
-//! `drain_timeout`) and return, so the process exits 0. It also owns the metrics registry and
+//! `drain_timeout`) and return, so the process exits 0. Configuration warnings are logged when
+//! a file is loaded (start, and every successful reload). It also owns the metrics registry and
 //! the access-log writer (created before the first snapshot), starts the admin listener, and
 //! tells systemd where it stands (`sysd::notify`: READY, RELOADING, STOPPING). After a reload
 //! it stops the JWKS fetchers of URLs the new configuration no longer names (`jwks::retain`).
@@ -54,6 +55,7 @@ pub fn start(config: Config) -> Result<Gateway, String> {
         .collect();
     let admin = config.gateway.admin;
     let steering = config.gateway.connection_steering;
+    let pin = config.gateway.pin_workers;
     let access_target = config.access_log.clone();
     let metrics = Arc::new(MetricsRegistry::new(workers));
     let snapshot = Snapshot::build_with(config, 1, &metrics).map_err(|e| e.to_string())?;
@@ -80,7 +82,7 @@ pub fn start(config: Config) -> Result<Gateway, String> {
         })
     });
     let handles =
-        spawn_workers("torii-worker", bound.per_worker, true, main).map_err(|e| e.to_string())?;
+        spawn_workers("torii-worker", bound.per_worker, pin, main).map_err(|e| e.to_string())?;
     for addr in &bound.addrs {
         tracing::info!(%addr, workers, "listening");
     }
@@ -106,11 +108,14 @@ impl Gateway {
             // Worker threads are fixed at start: per-worker state in the new snapshot (counters)
             // must be sized for the workers that actually run.
             c.gateway.workers = current.config.gateway.workers;
+            let locations = c.locations.clone();
             Snapshot::build_with(c, current.version + 1, &self.shared.metrics)
+                .map_err(|e| e.located(&locations))
         });
         match result {
             Ok(next) => {
                 let version = next.version;
+                log_warnings(&next.config);
                 // Reopened even when unchanged: `mv access.log access.log.1; kill -HUP` rotates.
                 self.shared
                     .access_log
@@ -188,6 +193,9 @@ fn warn_restart_only_changes(old: &Config, new: &Config) {
     if old.gateway.workers != new.gateway.workers {
         tracing::warn!("worker count changed: it applies at the next restart only");
     }
+    if old.gateway.pin_workers != new.gateway.pin_workers {
+        tracing::warn!("worker pinning changed: it applies at the next restart only");
+    }
     if old.gateway.connection_steering != new.gateway.connection_steering {
         tracing::warn!("connection steering changed: it applies at the next restart only");
     }
@@ -196,10 +204,18 @@ fn warn_restart_only_changes(old: &Config, new: &Config) {
     }
 }
 
+/// Logs every warning of `config` (see [`config::warnings()`]) at `warn`, with its key path.
+fn log_warnings(config: &Config) {
+    for w in config::warnings(config, crate::secure::unix_now()) {
+        tracing::warn!(key = %w.path, "{}", w.message);
+    }
+}
+
 /// `torii run`: loads `path`, serves it, reloads on SIGHUP, drains on SIGTERM/SIGINT.
 pub fn run(path: PathBuf) -> Result<(), String> {
     let config = config::load_file(&path).map_err(|e| e.to_string())?;
     tracing::info!(summary = %config.summary(), "configuration loaded");
+    log_warnings(&config);
     serve(config, Some(path), |_| {})
 }
 

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod cpus;
 pub mod demo;
 pub mod http1;
 pub mod io;

@@ -4,9 +4,10 @@
 //! `SO_REUSEPORT` listener per worker (so the kernel spreads connections over the cores), after
 //! a probe bind without `SO_REUSEPORT` that fails when another process already serves the port;
 //! every worker runs its own monoio runtime on io_uring when the kernel allows it and on epoll
-//! otherwise (also when the probe passes but building the ring fails), pinned to one core.
-//! With `connection_steering = "cpu"` a reuseport BPF program hands each connection to the
-//! worker pinned to the CPU that received it.
+//! otherwise (also when the probe passes but building the ring fails), pinned to one of the CPUs
+//! the process may use (worker *i* to the *i*-th, [`crate::cpus`]). With
+//! `connection_steering = "cpu"` a reuseport BPF program hands each connection to the worker
+//! pinned to the CPU that received it.
 
 use std::future::Future;
 use std::io;
@@ -20,6 +21,7 @@ use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::ConnectionSteering;
+use crate::cpus::{allowed_cpus, pin_worker, worker_cpu};
 
 /// Submission-queue entries of each worker's io_uring.
 const URING_ENTRIES: u32 = 1024;
@@ -114,9 +116,14 @@ pub fn bind_listeners(
         }
         if steering == ConnectionSteering::Cpu {
             // One program per reuseport group: attached to any of its sockets, it applies to
-            // the whole group. Socket `w` of the group is worker `w`'s (bind order).
+            // the whole group. Socket `w` of the group is worker `w`'s (bind order), and worker
+            // `w` is pinned to the `w`-th allowed CPU (`spawn_workers`).
+            let cpus = allowed_cpus();
+            let pinned: Vec<usize> = (0..workers.min(cpus.len()))
+                .filter_map(|w| worker_cpu(w, &cpus))
+                .collect();
             if let Some(first) = per_worker.first().and_then(|l| l.last()) {
-                steer_by_cpu(first, workers).map_err(io_err(addr))?;
+                steer_by_cpu(first, &pinned).map_err(io_err(addr))?;
             }
         }
         bound.push(addr);
@@ -194,32 +201,47 @@ impl RingSetup {
 /// `SO_ATTACH_REUSEPORT_CBPF` (the same value on every Linux architecture Torii builds for).
 const SO_ATTACH_REUSEPORT_CBPF: libc::c_int = 51;
 
-/// Makes the kernel give a new connection to the listener of worker `cpu % workers`, where
-/// `cpu` is the CPU that processed the connection's SYN. Worker `w` is pinned to core
-/// `w % cores`, so with `workers == cores` a connection is served on the core that receives
-/// its packets: no cross-core wake-ups or cache traffic for it.
-fn steer_by_cpu(socket: &impl std::os::fd::AsRawFd, workers: usize) -> io::Result<()> {
-    let n = u32::try_from(workers.max(1)).unwrap_or(u32::MAX);
-    let mut prog = [
-        libc::sock_filter {
-            code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
-            jt: 0,
-            jf: 0,
-            k: (libc::SKF_AD_OFF + libc::SKF_AD_CPU) as u32,
-        },
-        libc::sock_filter {
-            code: (libc::BPF_ALU | libc::BPF_MOD | libc::BPF_K) as u16,
-            jt: 0,
-            jf: 0,
-            k: n,
-        },
-        libc::sock_filter {
-            code: (libc::BPF_RET | libc::BPF_A) as u16,
-            jt: 0,
-            jf: 0,
-            k: 0,
-        },
-    ];
+/// Makes the kernel give a new connection to the listener of the worker pinned to the CPU that
+/// processed the connection's SYN: `worker_cpus[w]` is worker `w`'s CPU. The classic BPF
+/// program compares that CPU with each worker's and returns the index of the match; a CPU that
+/// is no worker's (outside the process's mask, or when pinning is off) gets an index past the
+/// group, and the kernel then picks a listener by its usual hash. With one worker per allowed
+/// CPU, a connection is served on the core that receives its packets: no cross-core wake-ups
+/// or cache traffic for it.
+fn steer_by_cpu(socket: &impl std::os::fd::AsRawFd, worker_cpus: &[usize]) -> io::Result<()> {
+    // Classic BPF programs hold at most 4096 instructions (BPF_MAXINSNS): 2 per worker + 2.
+    if worker_cpus.len() > 2000 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "too many workers for CPU steering",
+        ));
+    }
+    let insn = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    let mut prog = Vec::with_capacity(2 * worker_cpus.len() + 2);
+    // A = the CPU that runs the program (the one processing the SYN).
+    prog.push(insn(
+        libc::BPF_LD | libc::BPF_W | libc::BPF_ABS,
+        0,
+        0,
+        (libc::SKF_AD_OFF + libc::SKF_AD_CPU) as u32,
+    ));
+    for (w, &cpu) in worker_cpus.iter().enumerate() {
+        // if A == cpu { return w } (else skip the return).
+        prog.push(insn(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            0,
+            1,
+            cpu as u32,
+        ));
+        prog.push(insn(libc::BPF_RET | libc::BPF_K, 0, 0, w as u32));
+    }
+    // No worker on this CPU: an index past the group makes the kernel hash instead.
+    prog.push(insn(libc::BPF_RET | libc::BPF_K, 0, 0, u32::MAX));
     let fprog = libc::sock_fprog {
         len: prog.len() as u16,
         filter: prog.as_mut_ptr(),
@@ -325,23 +347,23 @@ pub type WorkerMain = dyn Fn(usize, &'static str, Vec<monoio::net::TcpListener>)
     + Send
     + Sync;
 
-/// Starts one thread per entry of `listeners`, each pinned to a core (when `pin`), with its
-/// own runtime, running `main(worker_id, driver_name, listeners)`.
+/// Starts one thread per entry of `listeners`, worker *i* pinned to the *i*-th CPU the process
+/// may use (when `pin`; see [`crate::cpus`]), each with its own runtime, running
+/// `main(worker_id, driver_name, listeners)`.
 pub fn spawn_workers(
     name: &str,
     listeners: Vec<Vec<StdListener>>,
     pin: bool,
     main: Arc<WorkerMain>,
 ) -> io::Result<Vec<JoinHandle<()>>> {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cpus: Arc<[usize]> = allowed_cpus().into();
     let mut handles = Vec::with_capacity(listeners.len());
     for (id, socks) in listeners.into_iter().enumerate() {
         let main = main.clone();
+        let cpus = cpus.clone();
         let handle = std::thread::Builder::new().name(format!("{name}-{id}")).spawn(move || {
-            if pin {
-                pin_to_core(id % cores);
+            if let Some(cpu) = worker_cpu(id, &cpus).filter(|_| pin) {
+                pin_worker(id, cpu);
             }
             let mut rt = match AnyRuntime::build() {
                 Ok(rt) => rt,
@@ -372,26 +394,10 @@ pub fn spawn_workers(
     Ok(handles)
 }
 
-/// Pins the calling thread to `core`; false when it could not. Failure (restricted cpusets
-/// in containers) is logged and otherwise ignored: pinning is an optimisation.
-fn pin_to_core(core: usize) -> bool {
-    // SAFETY: `set` is a plain bitmask on our stack, zeroed by CPU_ZERO before use, and
-    // sched_setaffinity(0, ...) only affects the calling thread.
-    let rc = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_ZERO(&mut set);
-        libc::CPU_SET(core, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    if rc != 0 {
-        tracing::debug!(core, error = %io::Error::last_os_error(), "could not pin worker");
-    }
-    rc == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpus::pin_current_thread;
 
     #[test]
     fn second_bind_on_a_served_port_fails_clearly() {
@@ -424,32 +430,35 @@ mod tests {
         got
     }
 
-    /// With `cpu` steering a loopback connection goes to the worker of the CPU the connecting
-    /// thread runs on (its SYN is processed there); with `hash` both workers get some of 64.
+    /// With `cpu` steering a loopback connection goes to the worker pinned to the CPU the
+    /// connecting thread runs on (its SYN is processed there): worker `w` is the `w`-th allowed
+    /// CPU's. With `hash` both workers get some of 64.
     #[test]
     fn cpu_steering_gives_a_connection_to_the_worker_of_its_cpu() {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cpus = allowed_cpus();
+        assert!(
+            cpus.len() >= 2,
+            "needs two usable CPUs, the process has {cpus:?}"
+        );
         let result = std::thread::spawn(move || {
-            if cores < 2 || !pin_to_core(1) || !pin_to_core(0) {
-                eprintln!("needs two usable CPUs; skipped");
-                return;
-            }
+            let pin = |cpu: usize| assert!(pin_current_thread(cpu).is_ok(), "pin to {cpu}");
             let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
             let bound = bind_listeners(&[any], 2, ConnectionSteering::Cpu).unwrap();
             let addr = bound.addrs[0];
             let mut keep = Vec::new();
-            for cpu in [0usize, 1, 1, 0, 1] {
-                assert!(pin_to_core(cpu));
+            for worker in [0usize, 1, 1, 0, 1] {
+                pin(cpus[worker]);
                 keep.push(std::net::TcpStream::connect(addr).unwrap());
                 std::thread::sleep(std::time::Duration::from_millis(20));
                 assert_eq!(
                     accepting(&bound.per_worker),
-                    [cpu],
-                    "connection made on CPU {cpu}"
+                    [worker],
+                    "connection made on CPU {}",
+                    cpus[worker]
                 );
             }
             let hashed = bind_listeners(&[any], 2, ConnectionSteering::Hash).unwrap();
-            assert!(pin_to_core(0));
+            pin(cpus[0]);
             for _ in 0..64 {
                 keep.push(std::net::TcpStream::connect(hashed.addrs[0]).unwrap());
             }
@@ -460,6 +469,40 @@ mod tests {
                 got.contains(&0) && got.contains(&1),
                 "hash put all 64 on one worker"
             );
+        })
+        .join();
+        assert!(result.is_ok(), "steering test thread failed");
+    }
+
+    /// A CPU that is no worker's falls back to the kernel's hash (never to a lost connection);
+    /// a worker's CPU still gets its worker.
+    #[test]
+    fn cpu_steering_hashes_connections_from_cpus_without_a_worker() {
+        let cpus = allowed_cpus();
+        assert!(
+            cpus.len() >= 2,
+            "needs two usable CPUs, the process has {cpus:?}"
+        );
+        let result = std::thread::spawn(move || {
+            let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+            let group = bind_listeners(&[any], 2, ConnectionSteering::Hash).unwrap();
+            // Only worker 0 is on a CPU (cpus[0]); cpus[1] is nobody's.
+            steer_by_cpu(&group.per_worker[0][0], &cpus[..1]).unwrap();
+            let mut keep = Vec::new();
+            assert!(pin_current_thread(cpus[1]).is_ok());
+            for _ in 0..64 {
+                keep.push(std::net::TcpStream::connect(group.addrs[0]).unwrap());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let got = accepting(&group.per_worker);
+            assert_eq!(got.len(), 64, "every connection was accepted");
+            assert!(got.contains(&0) && got.contains(&1), "not hashed: {got:?}");
+            assert!(pin_current_thread(cpus[0]).is_ok());
+            for _ in 0..8 {
+                keep.push(std::net::TcpStream::connect(group.addrs[0]).unwrap());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            assert_eq!(accepting(&group.per_worker), [0; 8]);
         })
         .join();
         assert!(result.is_ok(), "steering test thread failed");

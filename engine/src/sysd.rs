@@ -4,7 +4,8 @@
 //! Owns `sd_notify`, implemented by hand (no libsystemd): one datagram on the unix socket named
 //! by `$NOTIFY_SOCKET` (a path, or an abstract name written `@name`); without the variable it
 //! does nothing. And the start-up check of `RLIMIT_NOFILE`: the soft limit is raised to the hard
-//! one, and a warning says when it is still below what the configured connection caps need.
+//! one, and a warning says when it is still below what the configuration may hold open
+//! ([`descriptors_needed`]); a configuration that fits starts without a word.
 //! Called by the control thread only; never on the request path.
 
 use std::os::unix::net::UnixDatagram;
@@ -64,13 +65,28 @@ fn monotonic_usec() -> u64 {
     (ts.tv_sec as u64) * 1_000_000 + (ts.tv_nsec as u64) / 1_000
 }
 
-/// Descriptors the config may need at once: per worker, every client connection plus one
-/// upstream connection for each, plus idle pooled ones and a margin for listeners and files.
+/// Descriptors each worker holds besides connections: its listener sockets are counted apart;
+/// this is its io_uring (or epoll) instance and its wake-up eventfd, with room to spare.
+pub const PER_WORKER_RUNTIME_FDS: u64 = 4;
+
+/// Descriptors for the rest of the process: standard streams, the admin listener, the access
+/// log, the signal pipe, key and certificate files while they are read, the systemd socket.
+pub const PROCESS_FDS_MARGIN: u64 = 64;
+
+/// Descriptors the configuration may hold open at once (documented in `docs/operations.md`):
+///
+/// `workers × (2 × max_connections_per_worker + listeners + PER_WORKER_RUNTIME_FDS)
+///  + PROCESS_FDS_MARGIN`
+///
+/// Each worker holds at most `max_connections_per_worker` client connections and, for each, at
+/// most one upstream connection (a request in flight, a WebSocket tunnel, or one idle in the
+/// keep-alive pool), hence the 2; every worker has its own `SO_REUSEPORT` socket per listener
+/// address.
 pub fn descriptors_needed(config: &Config) -> u64 {
     let workers = config.gateway.workers as u64;
-    let per_worker = config.gateway.max_connections_per_worker as u64 * 2;
+    let connections = config.gateway.max_connections_per_worker as u64 * 2;
     let listeners = (config.gateway.http.len() + config.gateway.https.len()) as u64;
-    workers * (per_worker + listeners) + 64
+    workers * (connections + listeners + PER_WORKER_RUNTIME_FDS) + PROCESS_FDS_MARGIN
 }
 
 /// The soft and hard `RLIMIT_NOFILE`.
@@ -105,7 +121,7 @@ pub fn check_nofile_limit(config: &Config) -> Option<u64> {
         tracing::warn!(
             limit = now,
             needed,
-            "open-file limit (RLIMIT_NOFILE) is below what workers x max_connections_per_worker may need; raise LimitNOFILE (systemd) or `ulimit -n`, or lower max_connections_per_worker"
+            "open-file limit (RLIMIT_NOFILE) is below what this configuration may hold open: workers x (2 x max_connections_per_worker + listeners + 4) + 64; raise LimitNOFILE (systemd) or `ulimit -n`, or lower max_connections_per_worker or workers"
         );
     } else {
         tracing::debug!(limit = now, needed, "open-file limit");
@@ -151,7 +167,7 @@ mod tests {
             std::path::Path::new("."),
         )
         .unwrap();
-        assert_eq!(descriptors_needed(&cfg), 2 * (200 + 1) + 64);
+        assert_eq!(descriptors_needed(&cfg), 2 * (200 + 1 + 4) + 64);
         let limit = check_nofile_limit(&cfg).unwrap();
         let (soft, hard) = get_nofile().unwrap();
         assert_eq!(soft, limit, "the limit reported is the one in force");

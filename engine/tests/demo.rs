@@ -127,3 +127,97 @@ fn demo_routes_answer_as_printed() {
     };
     assert!(status.success());
 }
+
+/// Runs `torii args…` until `ready` appears on stdout or stderr, then 300 ms more, and returns
+/// its stderr lines; the process is killed afterwards.
+fn start_up_log(args: &[&str], ready: &str) -> Vec<String> {
+    let mut child = Command::new(common::process::torii_bin())
+        .args(args)
+        .env("TORII_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send((false, line));
+        }
+    });
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx2.send((true, line));
+        }
+    });
+    let mut stderr = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (is_err, line) = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("no {ready:?} from torii {args:?}: {stderr:#?}"));
+        let done = line.contains(ready);
+        if is_err {
+            stderr.push(line);
+        }
+        if done {
+            break;
+        }
+    }
+    while let Ok((is_err, line)) = rx.recv_timeout(Duration::from_millis(300)) {
+        if is_err {
+            stderr.push(line);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    stderr
+}
+
+fn warnings(stderr: &[String]) -> Vec<&String> {
+    stderr
+        .iter()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .collect()
+}
+
+#[test]
+fn the_demo_and_the_mirror_start_without_a_warning() {
+    let demo = start_up_log(
+        &["demo", "--listen", "127.0.0.1:0"],
+        "Torii demo is running",
+    );
+    assert!(
+        demo.iter().any(|l| l.contains("listening")),
+        "the demo logs at info: {demo:#?}"
+    );
+    assert_eq!(warnings(&demo), Vec::<&String>::new(), "{demo:#?}");
+    for args in [
+        &["mirror", "--listen", "127.0.0.1:0"][..],
+        &["mirror", "--listen", "127.0.0.1:0", "--challenge", "v1"][..],
+    ] {
+        let log = start_up_log(args, "worker started");
+        assert_eq!(warnings(&log), Vec::<&String>::new(), "{args:?}: {log:#?}");
+    }
+    // A short secret that is given and used is still worth a warning.
+    let short = start_up_log(
+        &[
+            "mirror",
+            "--listen",
+            "127.0.0.1:0",
+            "--challenge",
+            "v2",
+            "--secret",
+            "short",
+        ],
+        "worker started",
+    );
+    let w = warnings(&short);
+    assert_eq!(w.len(), 1, "{short:#?}");
+    assert!(
+        w[0].contains("mirror secret shorter than 32 bytes"),
+        "{w:?}"
+    );
+}

@@ -85,15 +85,9 @@ static EPHEMERAL_PEM: OnceLock<Result<String, String>> = OnceLock::new();
 
 fn ephemeral_pem() -> Result<String, String> {
     EPHEMERAL_PEM
-        .get_or_init(|| {
-            let pem = keygen::generate_pem(keygen::KeyKind::EcP256)?;
-            tracing::warn!(
-                "no [[key_pairs]] configured: client-credentials tokens are signed with an \
-                 ephemeral P-256 key pair made at start; they will not survive a restart \
-                 (create one with `torii keygen --kind ec-p256 --out FILE`)"
-            );
-            Ok(pem)
-        })
+        // The warning about it is a configuration warning (`config::warnings`), printed by
+        // `torii check` and logged by `torii run`.
+        .get_or_init(|| keygen::generate_pem(keygen::KeyKind::EcP256))
         .clone()
 }
 

@@ -19,7 +19,7 @@ use super::duration::Zero;
 use super::error::{index, join, Collector};
 use super::fields::{duration, header_name, required_claims};
 use super::raw::{RawApiKey, RawClientCredentials, RawConfig, RawKeyPair, RawRouteApiKeys};
-use super::secret::{check_secret, resolve_path, RawSecret};
+use super::secret::{resolve_path, secret, RawSecret};
 use super::{LoadEnv, RouteConfig};
 
 /// `client_credentials.expiration` default (1 hour).
@@ -203,7 +203,7 @@ fn apikey(
             c.push(p("client_secret"), "must not be empty");
             None
         }
-        Some(s) => c.check(&p("client_secret"), check_secret(s, base_dir, env)),
+        Some(s) => secret(c, &p("client_secret"), s, base_dir, env),
     };
     let valid_until = raw
         .valid_until

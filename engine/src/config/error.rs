@@ -1,11 +1,13 @@
 //! Configuration errors: one [`ConfigError`] per problem, each naming the key path it concerns
 //! (`routes[2].challenge.ttl`), collected in [`ConfigErrors`].
 //!
-//! This module also turns the TOML deserializer's errors into that shape: syntax errors get a line
-//! and column, unknown keys and wrong types get the key path. It never quotes the source text
-//! (which could hold a literal secret): only positions, key names and the deserializer's message.
+//! Errors say where the key is written (`(line 12, column 1)`) once [`ConfigErrors::located`] has
+//! placed them with the file's [`KeyLocations`]. Nothing here quotes the source text (which could
+//! hold a literal secret): [`redact`] removes quoted strings from a deserializer's message.
 
 use std::fmt;
+
+use super::location::KeyLocations;
 
 /// One problem in a configuration, tied to the key it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +56,17 @@ impl ConfigErrors {
         &self.0
     }
 
+    /// Appends `(line L, column C)` to every error whose key (or, for a key that is not
+    /// written, the table it belongs in) is in the file. Call once per list.
+    pub fn located(mut self, locations: &KeyLocations) -> Self {
+        for e in &mut self.0 {
+            if let Some((l, c)) = locations.find(&e.path) {
+                e.message = format!("{} (line {l}, column {c})", e.message);
+            }
+        }
+        self
+    }
+
     /// Whether an error was reported for exactly this path.
     pub fn has_path(&self, path: &str) -> bool {
         self.0.iter().any(|e| e.path == path)
@@ -74,13 +87,48 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-/// Collects errors while validating; `path` helpers keep the key path formatting in one place.
+/// A setup that loads but probably does not do what was meant (`torii check` prints it and
+/// exits 0; `torii run` logs it at start and after each reload). Same shape as an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    /// Key path in the `routes[2].challenge.secret` style.
+    pub path: String,
+    /// What is probably wrong and what to do, in words, ending with `(line L, column C)` once
+    /// placed. Never contains a secret value.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Collects errors (and warnings) while validating; `path` helpers keep the key path
+/// formatting in one place.
 #[derive(Debug, Default)]
 pub(crate) struct Collector {
     errors: Vec<ConfigError>,
+    warnings: Vec<ConfigWarning>,
 }
 
 impl Collector {
+    /// Records one warning (kept only if the file loads).
+    pub(crate) fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        let w = ConfigWarning {
+            path: path.into(),
+            message: message.into(),
+        };
+        if !self.warnings.contains(&w) {
+            self.warnings.push(w);
+        }
+    }
+
+    /// The warnings recorded so far, leaving none.
+    pub(crate) fn take_warnings(&mut self) -> Vec<ConfigWarning> {
+        std::mem::take(&mut self.warnings)
+    }
+
     /// Records one error.
     pub(crate) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.errors.push(ConfigError::new(path, message));
@@ -106,12 +154,16 @@ impl Collector {
         }
     }
 
-    /// Moves `other`'s errors here, skipping any already recorded (same path and message).
+    /// Moves `other`'s errors and warnings here, skipping any already recorded (same path and
+    /// message).
     pub(crate) fn absorb_unique(&mut self, other: Collector) {
         for e in other.errors {
             if !self.errors.contains(&e) {
                 self.errors.push(e);
             }
+        }
+        for w in other.warnings {
+            self.warn(w.path, w.message);
         }
     }
 }
@@ -130,78 +182,9 @@ pub(crate) fn index(parent: &str, i: usize) -> String {
     format!("{parent}[{i}]")
 }
 
-/// 1-based line and column of byte `offset` in `text`.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
-    let col = match before.rfind('\n') {
-        Some(nl) => before.len() - nl,
-        None => before.len() + 1,
-    };
-    (line, col)
-}
-
-/// Formats a `serde_path_to_error` path as `routes[2].challenge.ttl`.
-fn format_path(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    let mut out = String::new();
-    for seg in path.iter() {
-        match seg {
-            Segment::Seq { index: i } => out = index(&out, *i),
-            Segment::Map { key } => out = join(&out, key),
-            Segment::Enum { variant } => out = join(&out, variant),
-            Segment::Unknown => out = join(&out, "?"),
-        }
-    }
-    out
-}
-
-/// Turns a deserialization failure of the whole file into a [`ConfigErrors`].
-///
-/// Unknown keys become `path.key: unknown key`; other failures keep the deserializer's message,
-/// followed by the line and column when it knows them. The source text is never quoted.
-pub(crate) fn from_toml(
-    text: &str,
-    err: serde_path_to_error::Error<toml::de::Error>,
-) -> ConfigErrors {
-    let path = format_path(err.path());
-    let inner = err.inner();
-    let message = inner.message().trim();
-    let position = inner.span().map(|s| line_col(text, s.start));
-
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        if let Some(end) = rest.find('`') {
-            let key = &rest[..end];
-            // serde_path_to_error records the offending key itself on some paths; avoid `x.x`.
-            let full = if path == key || path.ends_with(&format!(".{key}")) {
-                path
-            } else {
-                join(&path, key)
-            };
-            return ConfigErrors::single(full, "unknown key");
-        }
-    }
-    let message = redact(message);
-    let message = message.as_str();
-    let located = match position {
-        Some((l, c)) => format!("{message} (line {l}, column {c})"),
-        None => message.to_owned(),
-    };
-    if path.is_empty() || path == "?" {
-        let m = match position {
-            Some((l, c)) => format!("invalid TOML at line {l}, column {c}: {message}"),
-            None => format!("invalid TOML: {message}"),
-        };
-        ConfigErrors::single("", m)
-    } else {
-        ConfigErrors::single(path, located)
-    }
-}
-
 /// Removes quoted string values (`string "…"`) from a deserializer message, since a misplaced
 /// secret could be one, and replaces Rust type names (`struct RawAlgo`) with "a table".
-fn redact(message: &str) -> String {
+pub(crate) fn redact(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
     while let Some(start) = rest.find("string \"") {
@@ -229,15 +212,6 @@ fn redact(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn line_col_counts_from_one() {
-        let t = "a = 1\nbb = 2\n";
-        assert_eq!(line_col(t, 0), (1, 1));
-        assert_eq!(line_col(t, 6), (2, 1));
-        assert_eq!(line_col(t, 8), (2, 3));
-        assert_eq!(line_col(t, 999), (3, 1));
-    }
 
     #[test]
     fn redacts_strings_and_type_names() {

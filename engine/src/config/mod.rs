@@ -1,7 +1,9 @@
 //! Torii's configuration: the TOML file of `spec/config-contract.md`, read in two levels.
 //!
-//! [`raw::RawConfig`] is what serde reads (`deny_unknown_fields` everywhere); `validate` turns it
-//! into the typed [`Config`] below, collecting every error with its key path. All slow and fallible
+//! [`raw::RawConfig`] is what serde reads (`deny_unknown_fields` everywhere), through `parse`,
+//! which reports every unknown key and wrong type of a file at once; `validate` turns it into the
+//! typed [`Config`] below, collecting every error with its key path (placed at its line and
+//! column by `location`); [`warnings()`] lists what loads but would fail at request time. All slow and fallible
 //! work of loading happens here, once per load (including blocking DNS for targets), never per
 //! request. This module does not resolve secrets or read key files: [`AlgoSpec`] keeps them
 //! unresolved for the snapshot builder. Defaults live in [`defaults`].
@@ -15,7 +17,10 @@ mod auth;
 mod duration;
 mod error;
 mod fields;
+mod location;
+mod parse;
 pub mod raw;
+pub mod schema;
 mod secret;
 #[cfg(test)]
 mod tests;
@@ -27,20 +32,25 @@ mod tests_jwt;
 mod tests_routes;
 #[cfg(test)]
 mod tests_tls;
+#[cfg(test)]
+mod tests_warnings;
 mod validate;
 mod validate_jwt;
 mod validate_route;
 mod validate_security;
 mod validate_tls;
+mod warnings;
 
 pub use auth::{
     parse_rfc3339, ApiKeySpec, AuthSpec, ClientCredentialsSpec, KeyPairSpec, RouteApiKeysSpec,
 };
 pub use duration::{format_duration, parse_duration, RawDuration, Zero, MAX_DURATION};
-pub use error::{ConfigError, ConfigErrors};
+pub use error::{ConfigError, ConfigErrors, ConfigWarning};
+pub use location::KeyLocations;
 pub use secret::{RawSecret, SecretRef};
 pub use validate_jwt::{JwksUrlSpec, JwtForward, JwtKeysSpec, JwtSourceSpec, JwtSpec};
 pub use validate_tls::{CertificateSpec, ClientAuthSpec, UpstreamTlsSpec};
+pub use warnings::warnings;
 
 /// Every default value of the file, in one place (documented in `docs/configuration.md`).
 pub mod defaults {
@@ -125,6 +135,11 @@ pub struct Config {
     pub source: Option<PathBuf>,
     /// `[access_log]`: where request lines go; `None` = off.
     pub access_log: Option<AccessLogTarget>,
+    /// Where each key is written in the file, for errors found after loading (key files read
+    /// by the snapshot) and for warnings.
+    pub locations: std::sync::Arc<KeyLocations>,
+    /// Warnings about single keys found while validating (all warnings: [`warnings()`]).
+    pub warnings: Vec<ConfigWarning>,
 }
 
 /// Where the access log is written (`[access_log] path`).
@@ -139,7 +154,8 @@ pub enum AccessLogTarget {
 /// `[gateway]`. Listeners, `workers` and `admin` take a restart to change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayConfig {
-    /// Worker threads (`"auto"` resolved to the available parallelism).
+    /// Worker threads (`"auto"` resolved to the CPUs the process may use: its affinity mask,
+    /// lowered by a cgroup CPU quota).
     pub workers: usize,
     /// Plain HTTP listeners.
     pub http: Vec<SocketAddr>,
@@ -157,6 +173,8 @@ pub struct GatewayConfig {
     pub max_connections_per_worker: usize,
     /// How the kernel spreads new connections over the workers' listeners.
     pub connection_steering: ConnectionSteering,
+    /// Pin worker *i* to the *i*-th CPU the process may use (`crate::cpus`).
+    pub pin_workers: bool,
     /// Which listeners forward request header names containing `_`.
     pub underscores_in_headers: UnderscoreHeaders,
 }
@@ -218,8 +236,8 @@ pub enum ConnectionSteering {
     #[default]
     Hash,
     /// The worker pinned to the CPU that processed the connection's first packet (a
-    /// `SO_ATTACH_REUSEPORT_CBPF` program): a connection stays on the core that receives its
-    /// packets. Only for hosts whose NIC spreads flows over the cores (RSS or RPS) or whose
+    /// `SO_ATTACH_REUSEPORT_CBPF` program; worker *i* is on the *i*-th allowed CPU): a
+    /// connection stays on the core that receives its packets. Only for hosts whose NIC spreads flows over the cores (RSS or RPS) or whose
     /// clients are local; with one receive queue every connection would go to one worker.
     Cpu,
 }
@@ -555,20 +573,44 @@ pub fn load_str(text: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
 }
 
 /// [`load_str`] with an injected environment (variables and name resolution).
+///
+/// Every problem is reported at once: each unknown key and value of the wrong type (the rest of
+/// the file is still read), then every validation error, each with its key path and, when the
+/// key (or the table it belongs in) is written in the file, its line and column.
 pub fn load_str_with_env(
     text: &str,
     base_dir: &Path,
     env: &dyn LoadEnv,
 ) -> Result<Config, ConfigErrors> {
-    let raw = parse_raw(text)?;
-    validate::validate(&raw, base_dir, env)
+    let parsed = parse::parse(text)?;
+    let mut errors = parsed.errors;
+    match validate::validate(&parsed.raw, base_dir, env) {
+        Ok(mut config) if errors.is_empty() => {
+            config.locations = std::sync::Arc::new(parsed.locations);
+            Ok(config)
+        }
+        Ok(_) => Err(ConfigErrors(errors).located(&parsed.locations)),
+        Err(more) => {
+            // A key that failed to read is absent for validation: its "required" is noise.
+            errors.extend(
+                more.0
+                    .into_iter()
+                    .filter(|e| !parse::is_under_removed(&e.path, &parsed.removed)),
+            );
+            Err(ConfigErrors(errors).located(&parsed.locations))
+        }
+    }
 }
 
-/// Parses `text` into a [`raw::RawConfig`] without validating it. Unknown keys and wrong types
-/// are reported with their path; syntax errors with line and column.
+/// Parses `text` into a [`raw::RawConfig`] without validating it. Every unknown key and wrong
+/// type is reported with its path and position; syntax errors with line and column.
 pub fn parse_raw(text: &str) -> Result<raw::RawConfig, ConfigErrors> {
-    let de = toml::Deserializer::new(text);
-    serde_path_to_error::deserialize(de).map_err(|e| error::from_toml(text, e))
+    let parsed = parse::parse(text)?;
+    if parsed.errors.is_empty() {
+        Ok(parsed.raw)
+    } else {
+        Err(ConfigErrors(parsed.errors).located(&parsed.locations))
+    }
 }
 
 fn read_bounded(path: &Path) -> Result<String, ConfigErrors> {

@@ -4,9 +4,8 @@
 //!
 //! Owns only the shape. Values stay loose where that lets validation report several problems at
 //! once (optional keys, durations as [`RawDuration`], sizes as `i64`); all checks and defaults live
-//! in `validate`. Sections that later work implements (certificates, key pairs, client
-//! credentials, API keys, route JWT and upstream TLS) are complete here so that lifting their
-//! "not supported yet" rejection needs no change to parsing.
+//! in `validate`. `schema` reads the set of accepted keys from these structs (for "did you mean"
+//! and the documentation test), so a key added here is a key the docs must describe.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -110,6 +109,8 @@ pub struct RawGateway {
     pub max_connections_per_worker: Option<i64>,
     /// `"hash"` or `"cpu"`: how new connections are spread over the workers.
     pub connection_steering: Option<String>,
+    /// Pin worker *i* to the *i*-th CPU the process may use.
+    pub pin_workers: Option<bool>,
     /// Request header names with `_`: `false` (dropped), `true` (kept), or the listener
     /// addresses that keep them.
     pub underscores_in_headers: Option<RawUnderscores>,

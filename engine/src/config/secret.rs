@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
+use super::error::Collector;
 use super::LoadEnv;
 
 /// An unresolved secret string. `Debug` prints `"***"`; there is no `Display`.
@@ -82,6 +83,17 @@ impl<'a> SecretRef<'a> {
             .strip_prefix("${")
             .and_then(|r| r.strip_suffix('}'))
             .ok_or_else(|| SYNTAX.to_owned())?;
+        // `${NAME}` is how a shell writes it; Torii wants the source named.
+        let shell_name = !inner.is_empty()
+            && !inner.starts_with(|c: char| c.is_ascii_digit())
+            && inner
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if shell_name {
+            return Err(format!(
+                "invalid secret reference: Torii does not expand shell variables; write \"${{env.{inner}}}\" for an environment variable or \"${{file:/path}}\" for a file"
+            ));
+        }
         if let Some(name) = inner.strip_prefix("env.") {
             let valid =
                 !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
@@ -126,6 +138,39 @@ pub(crate) fn check_secret(
     }
 }
 
+/// [`check_secret`] recording its error at `path`, plus a warning when the secret looks like
+/// a shell variable (`"$CHALLENGE_SECRET"`): Torii does not expand those, so the key would be
+/// that text, silently.
+pub(crate) fn secret(
+    c: &mut Collector,
+    path: &str,
+    secret: &RawSecret,
+    base_dir: &Path,
+    env: &dyn LoadEnv,
+) -> Option<RawSecret> {
+    if let Some(name) = shell_variable(secret.expose_raw()) {
+        c.warn(
+            path,
+            format!(
+                "\"${name}\" is shell syntax, which Torii does not expand: the secret is that text as written; write \"${{env.{name}}}\" to read the environment variable"
+            ),
+        );
+    }
+    c.check(path, check_secret(secret, base_dir, env))
+}
+
+/// `NAME` when `raw` is `$NAME` with a conventional environment variable name (capitals,
+/// digits, `_`). Only such names are quoted back: they are not plausible secrets.
+fn shell_variable(raw: &str) -> Option<&str> {
+    let name = raw.strip_prefix('$')?;
+    let conventional = (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_uppercase() || c == '_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    conventional.then_some(name)
+}
+
 /// `p` if absolute, else `base_dir/p`.
 pub(crate) fn resolve_path(base_dir: &Path, p: &str) -> PathBuf {
     let path = Path::new(p);
@@ -165,6 +210,50 @@ mod tests {
         ] {
             assert!(SecretRef::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn shell_syntax_is_an_error_or_a_warning() {
+        let e = SecretRef::parse("${CHALLENGE_SECRET}")
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("\"${env.CHALLENGE_SECRET}\""), "{e}");
+        assert_eq!(
+            shell_variable("$CHALLENGE_SECRET"),
+            Some("CHALLENGE_SECRET")
+        );
+        assert_eq!(shell_variable("$_X1"), Some("_X1"));
+        for not in [
+            "CHALLENGE_SECRET",
+            "$",
+            "$1A",
+            "$lower",
+            "$Mixed9xYz",
+            "a$B",
+        ] {
+            assert_eq!(shell_variable(not), None, "{not}");
+        }
+        let env = MapEnv::default();
+        let mut c = Collector::default();
+        let s = secret(
+            &mut c,
+            "k",
+            &RawSecret::new("$MY_KEY"),
+            Path::new("/"),
+            &env,
+        );
+        assert!(s.is_some(), "a literal is accepted");
+        let w = c.take_warnings();
+        assert_eq!(w.len(), 1);
+        assert!(w[0].message.contains("\"${env.MY_KEY}\""), "{w:?}");
+        secret(
+            &mut c,
+            "k",
+            &RawSecret::new("plain-literal"),
+            Path::new("/"),
+            &env,
+        );
+        assert!(c.take_warnings().is_empty());
     }
 
     #[test]

@@ -109,8 +109,20 @@ pub(super) fn load(text: &str) -> Result<Config, ConfigErrors> {
     load_str_with_env(text, Path::new("/etc/torii"), &env())
 }
 
-/// Loads `text` and returns its errors as `path: message` lines.
+/// Loads `text` and returns its errors as `path: message` lines, without the
+/// `(line L, column C)` that ends most of them (see [`located_errors`]).
 pub(super) fn errors(text: &str) -> Vec<String> {
+    located_errors(text)
+        .into_iter()
+        .map(|e| match e.rfind(" (line ") {
+            Some(at) if e.ends_with(')') => e[..at].to_owned(),
+            _ => e,
+        })
+        .collect()
+}
+
+/// Loads `text` and returns its errors as they are printed.
+pub(super) fn located_errors(text: &str) -> Vec<String> {
     match load(text) {
         Ok(_) => panic!("expected errors for:\n{text}"),
         Err(e) => e.0.iter().map(ToString::to_string).collect(),
@@ -247,7 +259,10 @@ fn unknown_key_paths() {
     let top = format!("bogus = 1\n{MINIMAL}");
     assert_eq!(errors(&top), ["bogus: unknown key"]);
     let table = MINIMAL.replace("[gateway]", "[gateway]\nworkerz = 2");
-    assert_eq!(errors(&table), ["gateway.workerz: unknown key"]);
+    assert_eq!(
+        errors(&table),
+        ["gateway.workerz: unknown key (did you mean `workers`?)"]
+    );
     let three = format!(
         "{MINIMAL}{}{}",
         MINIMAL
@@ -258,20 +273,35 @@ fn unknown_key_paths() {
             .replace("\"r\"", "\"r2\""),
         "[[routes]]\nid = \"r3\"\n[routes.challenge]\ntll = \"5s\"\n"
     );
-    assert_eq!(errors(&three), ["routes[2].challenge.tll: unknown key"]);
+    // The rest of the file is validated too (this one has more problems): the unknown key
+    // comes first.
+    assert_eq!(
+        errors(&three)[0],
+        "routes[2].challenge.tll: unknown key (did you mean `ttl`?)"
+    );
     let split = format!("{MINIMAL}[routes.challenge.to_backend]\nsecrett = \"x\"\n");
     assert_eq!(
         errors(&split),
-        ["routes[0].challenge.to_backend.secrett: unknown key"]
+        [
+            "routes[0].challenge.to_backend.secrett: unknown key (did you mean `secret`?)",
+            "routes[0].challenge.to_backend.secret: required for HS512",
+            "routes[0].challenge.secret: required for HS512",
+        ]
     );
     let inline = format!("{MINIMAL}upstream_tls = {{ ca = \"x\", cacert = \"y\" }}\n");
     assert_eq!(
         errors(&inline),
-        ["routes[0].upstream_tls.cacert: unknown key"]
+        [
+            "routes[0].upstream_tls.cacert: unknown key",
+            "routes[0].upstream_tls: applies to https:// targets only, and the route has none",
+        ]
     );
     let apikey =
         format!("{MINIMAL}[[apikeys]]\nclient_id = \"a\"\n[[apikeys]]\nclient_idd = \"b\"\n");
-    assert_eq!(errors(&apikey), ["apikeys[1].client_idd: unknown key"]);
+    assert_eq!(
+        errors(&apikey)[0],
+        "apikeys[1].client_idd: unknown key (did you mean `client_id`?)"
+    );
 }
 
 #[test]
@@ -287,13 +317,26 @@ fn wrong_type_reports_path_and_position() {
         "[gateway]",
         "[gateway]\nmax_connections_per_worker = \"many\"",
     );
-    let errs = errors(&text);
-    assert_eq!(errs.len(), 1);
-    assert!(
-        errs[0].starts_with("gateway.max_connections_per_worker: invalid type"),
-        "{errs:?}"
+    let errs = located_errors(&text);
+    assert_eq!(
+        errs,
+        ["gateway.max_connections_per_worker: invalid type: string, expected i64 (line 3, column 1)"]
     );
-    assert!(errs[0].contains("line 3"), "{errs:?}");
+}
+
+#[test]
+fn every_error_says_where_its_key_is() {
+    let text = "[gateway]\nhttp = [\"127.0.0.1:8080\"]\nworkerz = 2\n\n[[routes]]\nid = \"r\"\ndomains = [\"a.test\"]\ntargets = [\"ftp://x\"]\n[routes.challenge]\nttl = \"1 h\"\n";
+    assert_eq!(
+        located_errors(text),
+        [
+            "gateway.workerz: unknown key (did you mean `workers`?) (line 3, column 1)",
+            "routes[0].targets[0]: target \"ftp://x\" must start with http:// or https:// (line 8, column 12)",
+            "routes[0].challenge.ttl: invalid duration \"1 h\": a unit is required; expected a number and a unit (ms, s, m, h, d), or several from the largest unit to the smallest, such as \"30s\", \"1h30m\" or \"1.5s\" (line 10, column 1)",
+            // Not written: placed at the table it belongs in.
+            "routes[0].challenge.secret: required for HS512 (line 9, column 9)",
+        ]
+    );
 }
 
 #[test]
@@ -349,7 +392,7 @@ max_connections_per_worker = -1
             "gateway.http[0]: invalid address \"127.0.0.1\": expected IP:port, such as \"127.0.0.1:8080\" or \"[::1]:8080\"",
             "gateway.http[2]: address 127.0.0.1:80 is already used by gateway.http[1]",
             "gateway.admin: invalid address \"localhost:9900\": expected IP:port, such as \"127.0.0.1:8080\" or \"[::1]:8080\"",
-            "gateway.drain_timeout: a duration must be a string with a unit (ms, s, m, h), such as \"30s\"",
+            "gateway.drain_timeout: a duration must be a string: a number and a unit (ms, s, m, h, d), or several from the largest unit to the smallest, such as \"30s\", \"1h30m\" or \"1.5s\"",
             "gateway.max_connections_per_worker: must be greater than zero",
         ]
     );
@@ -406,10 +449,10 @@ fn limits_are_checked() {
             "limits.max_headers: must be between 1 and 1024",
             "limits.max_body_bytes: must be greater than zero",
             "limits.client_header_timeout: duration must be greater than zero",
-            "limits.keepalive_timeout: invalid duration \"5\": a unit is required (ms, s, m, h)",
-            "limits.body_idle_timeout: invalid duration \"1x\": unknown unit (use ms, s, m or h)",
+            "limits.keepalive_timeout: invalid duration \"5\": a unit is required; expected a number and a unit (ms, s, m, h, d), or several from the largest unit to the smallest, such as \"30s\", \"1h30m\" or \"1.5s\"",
+            "limits.body_idle_timeout: invalid duration \"1x\": unknown unit \"x\"; expected a number and a unit (ms, s, m, h, d), or several from the largest unit to the smallest, such as \"30s\", \"1h30m\" or \"1.5s\"",
             "limits.response_min_rate: must be between 0 and 9223372036854775807",
-            "limits.response_min_rate_grace: invalid duration \"1x\": unknown unit (use ms, s, m or h)",
+            "limits.response_min_rate_grace: invalid duration \"1x\": unknown unit \"x\"; expected a number and a unit (ms, s, m, h, d), or several from the largest unit to the smallest, such as \"30s\", \"1h30m\" or \"1.5s\"",
         ]
     );
     let good = format!("{MINIMAL}[limits]\nupstream_connect_timeout = \"250ms\"\nupstream_timeout = \"2m\"\nbody_min_rate = 0\nmax_request_line_bytes = 4096\nresponse_min_rate = 0\nresponse_min_rate_grace = \"0s\"\n");
@@ -461,9 +504,11 @@ fn load_file_reads_and_reports() {
 fn type_errors_do_not_quote_strings_or_name_rust_types() {
     let text = format!("{MINIMAL}[routes.challenge]\nto_backend = \"literal-hunter2\"\n");
     let errs = errors(&text);
-    assert_eq!(errs.len(), 1);
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert_eq!(errs[1], "routes[0].challenge.secret: required for HS512");
     assert!(
-        !errs[0].contains("hunter2") && !errs[0].contains("Raw"),
+        errs.iter()
+            .all(|e| !e.contains("hunter2") && !e.contains("Raw")),
         "{errs:?}"
     );
     assert!(
@@ -492,7 +537,15 @@ fn access_log_section() {
     let errs = errors(&format!(
         "{MINIMAL}\n[access_log]\nformat = \"clf\"\nfile = \"x\"\n"
     ));
-    assert_eq!(errs, ["access_log.file: unknown key"]);
+    // The unknown key and what validation finds in the rest of the section, at once.
+    assert_eq!(
+        errs,
+        [
+            "access_log.file: unknown key",
+            "access_log.format: must be \"json\"",
+            "access_log.path: required: a file path or \"stdout\"",
+        ]
+    );
     let errs = errors(&format!("{MINIMAL}\n[access_log]\nformat = \"clf\"\n"));
     assert_eq!(
         errs,
@@ -527,8 +580,8 @@ fn connection_steering_is_hash_unless_cpu_is_asked() {
         errors(&with("\"numa\"")),
         ["gateway.connection_steering: expected \"hash\" or \"cpu\", got \"numa\""]
     );
-    // More workers than cores: the extra workers would never be chosen.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // More workers than CPUs the process may use: the extra workers would never be chosen.
+    let cores = crate::cpus::allowed_cpus().len();
     let too_many = with("\"cpu\"").replace(
         "[gateway]\n",
         &format!("[gateway]\nworkers = {}\n", cores + 1),
@@ -537,10 +590,22 @@ fn connection_steering_is_hash_unless_cpu_is_asked() {
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert!(
         errs[0]
-            .starts_with("gateway.connection_steering: \"cpu\" needs at most one worker per core"),
+            .starts_with("gateway.connection_steering: \"cpu\" needs at most one worker per CPU the process may use"),
         "{errs:?}"
     );
     let fits = with("\"cpu\"").replace("[gateway]\n", &format!("[gateway]\nworkers = {cores}\n"));
+    // Without pinning no worker is on a CPU to steer to.
+    let unpinned = with("\"cpu\"").replace("[gateway]\n", "[gateway]\npin_workers = false\n");
+    assert_eq!(
+        errors(&unpinned),
+        ["gateway.connection_steering: \"cpu\" hands a connection to the worker pinned to the CPU that received it, and gateway.pin_workers = false pins none"]
+    );
+    assert!(ok(MINIMAL).gateway.pin_workers);
+    assert!(
+        !ok(&MINIMAL.replace("[gateway]\n", "[gateway]\npin_workers = false\n"))
+            .gateway
+            .pin_workers
+    );
     assert_eq!(
         ok(&fits).gateway.connection_steering,
         ConnectionSteering::Cpu

@@ -241,7 +241,7 @@ fn challenge_errors_are_all_collected() {
         [
             "routes[0].challenge.version: unknown version \"v3\" (expected \"v1\" or \"v2\")",
             "routes[0].challenge.ttl: duration must be greater than zero",
-            "routes[0].challenge.leeway: invalid duration \"-1s\": expected digits then a unit (ms, s, m, h), such as \"30s\"",
+            "routes[0].challenge.leeway: invalid duration \"-1s\": a number is expected at each part's start; expected a number and a unit (ms, s, m, h, d), or several from the largest unit to the smallest, such as \"30s\", \"1h30m\" or \"1.5s\"",
             "routes[0].challenge.request_header: \"Bad Header\" is not a valid HTTP header name",
             "routes[0].challenge.response_header: must differ from request_header",
             "routes[0].challenge.algorithm: unknown algorithm \"none\" (expected one of HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384)",
@@ -360,7 +360,7 @@ fn info_token_defaults_and_errors() {
     );
 }
 
-fn example(name: &str) -> String {
+pub(super) fn example(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../examples")
         .join(name);

@@ -55,6 +55,7 @@ pub(crate) fn validate(
         .as_ref()
         .and_then(|a| access_log(&mut c, a, base_dir));
     let auth = super::auth::auth(&mut c, raw, &routes, base_dir, env);
+    let warnings = c.take_warnings();
     c.finish(|| Config {
         gateway,
         limits,
@@ -63,6 +64,8 @@ pub(crate) fn validate(
         certificates,
         source: None,
         access_log,
+        locations: Default::default(),
+        warnings,
     })
 }
 
@@ -193,7 +196,13 @@ fn gateway(c: &mut Collector, raw: &RawGateway) -> GatewayConfig {
             1,
             MAX_CONNECTIONS,
         )),
-        connection_steering: steering(c, raw.connection_steering.as_deref(), workers),
+        connection_steering: steering(
+            c,
+            raw.connection_steering.as_deref(),
+            workers,
+            raw.pin_workers.unwrap_or(true),
+        ),
+        pin_workers: raw.pin_workers.unwrap_or(true),
         underscores_in_headers,
     }
 }
@@ -225,21 +234,29 @@ fn underscores(
     UnderscoreHeaders::PassOn(addrs)
 }
 
-/// `gateway.connection_steering`. With `"cpu"` a connection goes to worker `cpu % workers`,
-/// so workers numbered past the core count would never get one: refused, not left idle.
-fn steering(c: &mut Collector, raw: Option<&str>, workers: usize) -> ConnectionSteering {
+/// `gateway.connection_steering`. With `"cpu"` a connection goes to the worker pinned to the
+/// CPU that received it (worker *i* on the *i*-th CPU the process may use), so workers past the
+/// number of allowed CPUs would never get one, and without pinning no worker is on any CPU in
+/// particular: both refused rather than left to misbehave.
+fn steering(c: &mut Collector, raw: Option<&str>, workers: usize, pin: bool) -> ConnectionSteering {
     const PATH: &str = "gateway.connection_steering";
     match raw {
         None | Some("hash") => ConnectionSteering::Hash,
         Some("cpu") => {
-            let cores = auto_workers();
-            if workers > cores {
+            let cpus = crate::cpus::allowed_cpus().len();
+            if workers > cpus {
                 c.push(
                     PATH,
                     format!(
-                        "\"cpu\" needs at most one worker per core ({cores} here): workers {cores} to {} would get no connections",
+                        "\"cpu\" needs at most one worker per CPU the process may use ({cpus} here): workers {cpus} to {} would get no connections",
                         workers - 1
                     ),
+                );
+            }
+            if !pin {
+                c.push(
+                    PATH,
+                    "\"cpu\" hands a connection to the worker pinned to the CPU that received it, and gateway.pin_workers = false pins none",
                 );
             }
             ConnectionSteering::Cpu

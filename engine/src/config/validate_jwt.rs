@@ -17,7 +17,7 @@ use super::duration::Zero;
 use super::error::{index, join, Collector};
 use super::fields::{duration, header_name, required_claims, ALGORITHMS};
 use super::raw::RawRouteJwt;
-use super::secret::{check_secret, resolve_path, RawSecret};
+use super::secret::{resolve_path, secret, RawSecret};
 use super::{defaults, LoadEnv, RouteConfig};
 
 /// Where `[routes.jwt]` reads the token.
@@ -172,7 +172,7 @@ pub(super) fn jwt(
             } else {
                 raw.secret
                     .as_ref()
-                    .and_then(|s| c.check(&p("secret"), check_secret(s, base_dir, env)))
+                    .and_then(|s| secret(c, &p("secret"), s, base_dir, env))
                     .map(JwtKeysSpec::Secret)
             }
         }

@@ -11,7 +11,7 @@ use super::duration::Zero;
 use super::error::{index, join, Collector};
 use super::fields::{compile_regex, duration, header_name, ALGORITHMS};
 use super::raw::{RawAlgo, RawChallenge, RawInfoToken};
-use super::secret::{check_secret, resolve_path, RawSecret};
+use super::secret::{resolve_path, secret, RawSecret};
 use super::{
     defaults, AlgoSpec, ChallengeSpec, ChallengeVersion, InfoTokenSpec, InfoTokenVersion, LoadEnv,
 };
@@ -64,7 +64,7 @@ fn algo_spec(
     let secret: Option<RawSecret> = algo
         .secret
         .as_ref()
-        .and_then(|s| c.check(&p("secret"), check_secret(s, base_dir, env)));
+        .and_then(|s| secret(c, &p("secret"), s, base_dir, env));
     let private_key = algo
         .private_key
         .as_deref()

@@ -93,7 +93,8 @@ pub fn walkthrough(addr: SocketAddr, apikey_secret: &str) -> String {
          curl -si -H 'Host: api.oto.tools' {base}/hello\n\n\
          # ...and passes with the key's id and secret (the backend never sees them):\n\
          curl -s -H 'Host: api.oto.tools' -H 'Otoroshi-Client-Id: {id}' -H 'Otoroshi-Client-Secret: {s}' {base}/hello\n\n\
-         # OAuth2 client credentials: get an access token (JSON body, as in Otoroshi's tutorial):\n\
+         # OAuth2 client credentials: get an access token (JSON body, as in Otoroshi's tutorial).\n\
+         # The demo signs tokens with a key pair made at start: they stop verifying when it restarts.\n\
          curl -s -X POST -H 'Host: oauth.oto.tools' -H 'Content-Type: application/json' -d '{{\"grant_type\":\"client_credentials\",\"client_id\":\"{id}\",\"client_secret\":\"{s}\"}}' {oauth}/token\n\n\
          # ...or as a form with HTTP Basic client authentication, kept in a variable:\n\
          TOKEN=$(curl -s -u '{id}:{s}' -H 'Host: oauth.oto.tools' -d grant_type=client_credentials {oauth}/token | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')\n\n\
@@ -146,7 +147,16 @@ mod tests {
         let text = render_config(SocketAddr::from(([127, 0, 0, 1], 0)), &secret, "k", a, a, a);
         let cfg = config::load_str(&text, std::path::Path::new("."));
         assert!(cfg.is_ok(), "{:?}", cfg.err().map(|e| e.to_string()));
+        // The one warning its config has is intended: the walk-through says it instead.
+        let cfg = cfg.unwrap_or_else(|e| panic!("{e}"));
+        let warned: Vec<String> = config::warnings(&cfg, 0)
+            .into_iter()
+            .map(|w| w.path)
+            .collect();
+        assert_eq!(warned, ["client_credentials"]);
+        assert!(crate::sysd::descriptors_needed(&cfg) <= 1024);
         let text = walkthrough(a, "k");
+        assert!(text.contains("key pair made at start"));
         for host in ["plain", "v1", "v2", "unsecured", "api", "oauth"] {
             assert!(text.contains(&format!("Host: {host}.oto.tools")));
         }

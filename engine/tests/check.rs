@@ -1,0 +1,150 @@
+//! `torii check` as an operator runs it: every problem of a file at once, each with its key
+//! path and line:column, and warnings (exit 0) for setups that load but cannot work.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::process::{torii_bin, TempDir, Torii};
+
+fn check(dir: &TempDir, name: &str, text: &str) -> Output {
+    let file = dir.write(name, text);
+    Command::new(torii_bin())
+        .args(["check", "--config", file.to_str().unwrap()])
+        .env_remove("TORII_LOG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn every_error_of_a_file_is_reported_with_its_line() {
+    let dir = TempDir::new("check-errors");
+    let text = r#"[gateway]
+http = ["127.0.0.1:0"]
+workerz = 2
+drain_timeout = "1h30m"
+
+[limits]
+keepalive_timeout = 60
+upstream_timeout = "1.5s"
+
+[[routes]]
+id = "api"
+domains = ["api.test"]
+targets = ["http://127.0.0.1:9"]
+[routes.challenge]
+tll = "5s"
+secret = "${CHALLENGE_SECRET}"
+"#;
+    let out = check(&dir, "bad.toml", text);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        lines[0].ends_with("bad.toml: invalid configuration"),
+        "{err}"
+    );
+    // Unknown keys and wrong types first (the file as read), then what validation finds.
+    assert_eq!(
+        &lines[1..],
+        [
+            "gateway.workerz: unknown key (did you mean `workers`?) (line 3, column 1)",
+            "routes[0].challenge.tll: unknown key (did you mean `ttl`?) (line 15, column 1)",
+            "limits.keepalive_timeout: a duration must be a string: a number and a unit (ms, s, m, h, d), or several from the largest unit to the smallest, such as \"30s\", \"1h30m\" or \"1.5s\" (line 7, column 1)",
+            "routes[0].challenge.secret: invalid secret reference: Torii does not expand shell variables; write \"${env.CHALLENGE_SECRET}\" for an environment variable or \"${file:/path}\" for a file (line 16, column 1)",
+        ],
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn warnings_are_printed_and_the_exit_code_is_zero() {
+    let dir = TempDir::new("check-warnings");
+    let text = r#"[gateway]
+http = ["127.0.0.1:0"]
+
+[client_credentials]
+secure = true
+
+[[apikeys]]
+client_id = "app"
+client_secret = "$APP_SECRET"
+routes = ["api"]
+
+[[routes]]
+id = "api"
+domains = ["api.test"]
+targets = ["http://127.0.0.1:9"]
+
+[[routes]]
+id = "admin"
+domains = ["admin.test"]
+targets = ["http://127.0.0.1:9"]
+[routes.apikeys]
+[routes.info_token]
+algorithm = "RS256"
+private_key = "claim.pem"
+"#;
+    // The info token's key is read when the snapshot is built: the protocol's RSA test key.
+    let key =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocol/tests/keys/rsa2048.pem");
+    let text = text.replace("claim.pem", key.to_str().unwrap());
+    let out = check(&dir, "warn.toml", &text);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("ok: 2 routes"), "{stdout}");
+    let warned: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("warning: "))
+        .map(|l| l.split(": ").next().unwrap())
+        .collect();
+    assert_eq!(
+        warned,
+        [
+            "apikeys[0].client_secret",
+            "client_credentials.secure",
+            "client_credentials",
+            "apikeys[0].routes[0]",
+            "routes[1].apikeys",
+            "routes[1].info_token.algorithm",
+        ],
+        "{err}"
+    );
+    assert!(err.contains("(line 9, column 1)"), "{err}");
+    assert!(err.contains("0.6-0.8 ms"), "{err}");
+}
+
+#[test]
+fn run_logs_the_warnings_at_start_and_after_a_reload() {
+    let dir = TempDir::new("run-warnings");
+    let base = "[gateway]\nworkers = 1\nhttp = [\"127.0.0.1:0\"]\n\n[[routes]]\nid = \"api\"\ndomains = [\"api.test\"]\ntargets = [\"http://127.0.0.1:9\"]\n";
+    let path = dir.write("torii.toml", &format!("{base}[routes.apikeys]\n"));
+    let torii = Torii::run(&path);
+    let start = torii.log.lock().unwrap().join("\n");
+    let line = start
+        .lines()
+        .find(|l| l.contains("no enabled [[apikeys]] entry lists route \"api\""))
+        .unwrap_or_else(|| panic!("no warning at start:\n{start}"));
+    assert!(
+        line.contains(" WARN ") && line.contains("key=routes[0].apikeys"),
+        "{line}"
+    );
+    assert!(line.contains("(line 9, column 9)"), "{line}");
+    // A reload logs the new file's warnings.
+    std::fs::write(
+        &path,
+        format!(
+            "{base}[routes.info_token]\nsecret = \"$CLAIM_SECRET_WRITTEN_AS_IN_A_SHELL_SCRIPT\"\n"
+        ),
+    )
+    .unwrap();
+    torii.signal(libc::SIGHUP);
+    let line = torii.wait_log("shell syntax", Duration::from_secs(10));
+    assert!(line.contains("key=routes[0].info_token.secret"), "{line}");
+    torii.wait_log("configuration reloaded", Duration::from_secs(10));
+}
