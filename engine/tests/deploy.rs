@@ -145,7 +145,7 @@ fn the_units_open_file_limit_covers_the_defaults_up_to_52_workers() {
 
 #[test]
 fn the_package_installs_what_the_unit_runs() {
-    let manifest: toml::Value = toml::from_str(&read("Cargo.toml")).unwrap();
+    let manifest: serde_json::Value = toml_edit::de::from_str(&read("Cargo.toml")).unwrap();
     let deb = &manifest["package"]["metadata"]["deb"];
     assert_eq!(deb["name"].as_str(), Some("torii"));
     let assets: Vec<Vec<&str>> = deb["assets"]

@@ -124,6 +124,9 @@ pub enum RawUnderscores {
     All(bool),
     /// The listeners (as written in `gateway.http` / `gateway.https`) that keep them.
     Listeners(Vec<String>),
+    /// Any string: refused by validation with a message that says what is accepted (kept as
+    /// a variant so that a string is a validation error with its key path, not a type error).
+    Text(String),
 }
 
 /// `[limits]`.

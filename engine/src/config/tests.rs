@@ -649,4 +649,9 @@ fn underscores_in_headers_forms() {
             "gateway.underscores_in_headers[1]: \"nope\" is not a listener address (ip:port)",
         ]
     );
+    let text = MINIMAL.replace("[gateway]", "[gateway]\nunderscores_in_headers = \"yes\"");
+    assert_eq!(
+        errors(&text),
+        ["gateway.underscores_in_headers: \"yes\": expected true, false, or a list of listener addresses"]
+    );
 }

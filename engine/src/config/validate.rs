@@ -218,6 +218,13 @@ fn underscores(
         None | Some(RawUnderscores::All(false)) => return UnderscoreHeaders::Drop,
         Some(RawUnderscores::All(true)) => return UnderscoreHeaders::Pass,
         Some(RawUnderscores::Listeners(list)) => list,
+        Some(RawUnderscores::Text(t)) => {
+            c.push(
+                "gateway.underscores_in_headers",
+                format!("{t:?}: expected true, false, or a list of listener addresses"),
+            );
+            return UnderscoreHeaders::Drop;
+        }
     };
     let mut addrs = Vec::with_capacity(list.len());
     for (i, s) in list.iter().enumerate() {
