@@ -94,6 +94,8 @@ pub struct RuntimeLimits {
     pub upstream_timeout: Duration,
     /// Deadline for a TLS handshake on an https listener.
     pub tls_handshake_timeout: Duration,
+    /// Verified tokens a worker keeps (0: no cache).
+    pub verified_token_cache: usize,
 }
 
 /// Everything a worker reads per request, built once per config load.
@@ -240,6 +242,7 @@ impl Snapshot {
             upstream_connect_timeout: l.upstream_connect_timeout,
             upstream_timeout: l.upstream_timeout,
             tls_handshake_timeout: l.tls_handshake_timeout,
+            verified_token_cache: l.verified_token_cache,
         };
         Ok(Self {
             version,

@@ -19,6 +19,7 @@ use torii_protocol::apikey::{
 
 use super::{AuthState, RouteApiKeys};
 use crate::http1::{find_header, HeaderField, RequestHead};
+use crate::secure::token_cache::{CacheUse, CachedBearer};
 
 /// One credential carrier, as a bit of [`Wipe`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,9 +164,14 @@ pub fn check<'s>(
     route_id: &str,
     view: &HeadView<'_>,
     now: u64,
+    cache: Option<CacheUse<'_>>,
 ) -> Result<Admitted<'s>, ApiKeyError> {
     let extraction = extract(view, &route.extractors);
-    let bearer = auth.key_pairs.as_ref().map(|k| k as &dyn BearerVerifier);
+    let cached = auth
+        .key_pairs
+        .as_ref()
+        .map(|pairs| CachedBearer { pairs, cache });
+    let bearer = cached.as_ref().map(|b| b as &dyn BearerVerifier);
     let ok = authenticate(
         &auth.store,
         bearer,

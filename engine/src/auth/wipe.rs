@@ -170,7 +170,7 @@ mod tests {
             panic!("bad head")
         };
         let view = HeadView::new(raw, &headers, &head);
-        let Ok(admitted) = check(&auth, &route, "r", &view, 0) else {
+        let Ok(admitted) = check(&auth, &route, "r", &view, 0, None) else {
             panic!("refused")
         };
         let w = admitted.wipe;

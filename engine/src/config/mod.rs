@@ -90,6 +90,8 @@ pub mod defaults {
     pub const RESPONSE_MIN_RATE_GRACE: Duration = Duration::from_secs(5);
     /// `limits.tls_handshake_timeout`.
     pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// `limits.verified_token_cache`: verified tokens kept per worker.
+    pub const VERIFIED_TOKEN_CACHE: usize = 4096;
     /// `routes.jwt.leeway`.
     pub const JWT_LEEWAY: Duration = Duration::from_secs(10);
     /// `routes.jwt.jwks_refresh_min`: the shortest time between two fetches of a `jwks_url`,
@@ -274,6 +276,8 @@ pub struct Limits {
     pub response_min_rate_grace: Duration,
     /// Deadline for a TLS handshake on an https listener (the connection is closed after it).
     pub tls_handshake_timeout: Duration,
+    /// Verified bearer and external JWT tokens kept per worker (0 = no cache).
+    pub verified_token_cache: usize,
 }
 
 impl Default for Limits {
@@ -293,6 +297,7 @@ impl Default for Limits {
             response_min_rate: defaults::RESPONSE_MIN_RATE,
             response_min_rate_grace: defaults::RESPONSE_MIN_RATE_GRACE,
             tls_handshake_timeout: defaults::TLS_HANDSHAKE_TIMEOUT,
+            verified_token_cache: defaults::VERIFIED_TOKEN_CACHE,
         }
     }
 }

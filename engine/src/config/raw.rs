@@ -161,6 +161,8 @@ pub struct RawLimits {
     pub response_min_rate_grace: Option<RawDuration>,
     /// Deadline for a TLS handshake on an https listener.
     pub tls_handshake_timeout: Option<RawDuration>,
+    /// Verified bearer/JWT tokens kept per worker (0 = off).
+    pub verified_token_cache: Option<i64>,
 }
 
 /// `[gateway.client_auth]`.

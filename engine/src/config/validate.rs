@@ -23,6 +23,8 @@ use super::{
 const MAX_HEAD_BYTES: u64 = 1 << 20;
 /// Largest accepted `max_headers`.
 const MAX_HEADER_COUNT: u64 = 1024;
+/// Largest accepted `limits.verified_token_cache` (about 1 KiB each: 1 GiB per worker).
+const MAX_TOKEN_CACHE: u64 = 1 << 20;
 /// Largest accepted `max_connections_per_worker`.
 const MAX_CONNECTIONS: u64 = 1_000_000;
 
@@ -391,5 +393,13 @@ fn limits(c: &mut Collector, raw: &RawLimits) -> Limits {
             d.tls_handshake_timeout,
             nz,
         ),
+        verified_token_cache: to_usize(bounded(
+            c,
+            &p("verified_token_cache"),
+            raw.verified_token_cache,
+            d.verified_token_cache as u64,
+            0,
+            MAX_TOKEN_CACHE,
+        )),
     }
 }

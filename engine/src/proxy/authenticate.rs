@@ -14,13 +14,15 @@ use crate::auth::check::{check, HeadView};
 use crate::metrics::{RejectReason, RejectionKind};
 use crate::proxy::context::RequestCtx;
 use crate::proxy::error::ProxyError;
+use crate::secure::token_cache::CacheUse;
 use crate::secure::unix_now;
 use crate::snapshot::Route;
+use crate::worker::Worker;
 
-/// Runs the route's checks on the request whose head bytes are `data`. `worker` is the
-/// worker's index (its metrics slot).
+/// Runs the route's checks on the request whose head bytes are `data`, with the worker's
+/// verified-token cache (`limits.verified_token_cache`) and metrics slot.
 pub fn authenticate(
-    worker: usize,
+    worker: &Worker,
     ctx: &mut RequestCtx<'_>,
     data: &[u8],
 ) -> Result<(), ProxyError> {
@@ -28,16 +30,21 @@ pub fn authenticate(
         return Ok(());
     };
     let now = unix_now();
-    external_jwt(worker, route, ctx, data, now)?;
+    let cache = CacheUse {
+        cache: &worker.token_cache,
+        version: ctx.snap.version,
+        cap: ctx.snap.limits.verified_token_cache,
+    };
+    external_jwt(worker.id, route, ctx, data, now, cache)?;
     if let Some(keys) = &route.apikeys {
         let view = HeadView::new(data, &ctx.bufs.headers, &ctx.head);
-        match check(&ctx.snap.auth, keys, &route.id, &view, now) {
+        match check(&ctx.snap.auth, keys, &route.id, &view, now, Some(cache)) {
             Ok(admitted) => ctx.admitted = admitted,
             Err(e) => {
                 tracing::debug!(route = route.id, reason = e.reason(), "API key refused");
                 route
                     .metrics
-                    .rejection(worker, RejectionKind::ApiKey, metric_reason(&e));
+                    .rejection(worker.id, RejectionKind::ApiKey, metric_reason(&e));
                 return Err(api_key_error(&e));
             }
         }
@@ -52,11 +59,19 @@ fn external_jwt(
     ctx: &mut RequestCtx<'_>,
     data: &[u8],
     now: u64,
+    cache: CacheUse<'_>,
 ) -> Result<(), ProxyError> {
     let Some(jwt) = &route.jwt else {
         return Ok(());
     };
-    match jwt.check(data, &ctx.head, &ctx.bufs.headers, now) {
+    let route_idx = ctx.rec.route.unwrap_or(usize::MAX);
+    match jwt.check(
+        data,
+        &ctx.head,
+        &ctx.bufs.headers,
+        now,
+        Some((cache, route_idx)),
+    ) {
         Ok(extra) => {
             ctx.jwt_extra = extra;
             Ok(())

@@ -63,7 +63,7 @@ fn before_upstream<C>(
         return Ok(Some(endpoint));
     }
     route::route(ctx, data)?;
-    authenticate(worker.id, ctx, data)?;
+    authenticate(worker, ctx, data)?;
     route::admit(ctx)?;
     Ok(None)
 }

@@ -25,6 +25,7 @@ use crate::config::{JwtForward, JwtKeysSpec, JwtSourceSpec, JwtSpec};
 use crate::http1::{eq_ignore_case, HeaderField, RequestHead};
 use crate::jwks::{JwksMode, JwksSource};
 use crate::secure::keys::SystemSecrets;
+use crate::secure::token_cache::{CacheUse, Purpose};
 
 /// Largest key file read (JWKS or PEM), bytes.
 const MAX_KEY_FILE_BYTES: u64 = 256 * 1024;
@@ -132,17 +133,39 @@ impl RouteJwt {
     pub fn verify(&self, token: &[u8], now: u64) -> Result<VerifiedToken, ExternalJwtError> {
         match &self.keys {
             Keys::Fixed(verifier) => verifier.verify(token, now),
-            Keys::Fetched { source, check } => {
-                let keys = source.keys();
-                let Some(keys) = keys.as_deref() else {
-                    return Err(ExternalJwtError::KeysUnavailable);
-                };
+            Keys::Fetched { source, .. } => {
+                let set = source.keys();
+                self.verify_in(set.as_deref(), token, now)
+            }
+        }
+    }
+
+    /// [`RouteJwt::verify`] with `set`, the fetched set loaded for this request (`None` for
+    /// fixed keys, or before the first good fetch).
+    fn verify_in(
+        &self,
+        set: Option<&KeySet>,
+        token: &[u8],
+        now: u64,
+    ) -> Result<VerifiedToken, ExternalJwtError> {
+        match (&self.keys, set) {
+            (Keys::Fixed(verifier), _) => verifier.verify(token, now),
+            (Keys::Fetched { source, check }, Some(keys)) => {
                 let result = check.verify(keys, token, now);
                 if matches!(result, Err(ExternalJwtError::UnknownKid)) {
                     source.kid_miss();
                 }
                 result
             }
+            (Keys::Fetched { .. }, None) => Err(ExternalJwtError::KeysUnavailable),
+        }
+    }
+
+    /// The time rules alone for a token this route verified earlier (a cache hit).
+    fn check_times(&self, token: &VerifiedToken, now: u64) -> Result<(), ExternalJwtError> {
+        match &self.keys {
+            Keys::Fixed(verifier) => verifier.check_times(token, now),
+            Keys::Fetched { check, .. } => check.check_times(token, now),
         }
     }
 
@@ -221,20 +244,49 @@ impl RouteJwt {
     }
 
     /// Checks the request's token at `now`. On success returns the claims to put in the info
-    /// token when the route exchanges tokens (`None` otherwise).
+    /// token when the route exchanges tokens (`None` otherwise). With `cache` (the worker's
+    /// verified tokens and this route's index), a token verified before under the same snapshot
+    /// and key set costs a lookup and the time rules instead of a signature check.
     pub fn check(
         &self,
         data: &[u8],
         head: &RequestHead,
         headers: &[HeaderField],
         now: u64,
+        cache: Option<(CacheUse<'_>, usize)>,
     ) -> Result<Option<ExtraClaims>, ExternalJwtError> {
         let token = self
             .token(data, head, headers)
             .ok_or(ExternalJwtError::Missing)?;
-        let verified = self.verify(token, now)?;
+        let Some((c, route)) = cache.filter(|(c, _)| c.cap > 0) else {
+            return Ok(self.exchanged(&self.verify(token, now)?));
+        };
+        let guard = match &self.keys {
+            Keys::Fetched { source, .. } => Some(source.keys()),
+            Keys::Fixed(_) => None,
+        };
+        let held: Option<&Arc<KeySet>> = guard.as_ref().and_then(|g| g.as_ref());
+        let purpose = Purpose::RouteJwt(route);
+        {
+            let mut cache = c.cache.borrow_mut();
+            if let Some(verified) = cache.get(c.version, purpose, held.map(|a| &**a), token) {
+                self.check_times(verified, now)?;
+                return Ok(self.exchanged(verified));
+            }
+        }
+        let verified = self.verify_in(held.map(|a| &**a), token, now)?;
+        let extra = self.exchanged(&verified);
+        c.cache
+            .borrow_mut()
+            .insert(c.version, c.cap, purpose, held.cloned(), token, verified);
+        Ok(extra)
+    }
+
+    /// The claims a verified token carries into the info token (`forward = "exchange"`):
+    /// string `sub` and `iss`, and `scope`.
+    fn exchanged(&self, verified: &VerifiedToken) -> Option<ExtraClaims> {
         if self.forward != JwtForward::Exchange {
-            return Ok(None);
+            return None;
         }
         let mut extra = Map::new();
         for name in ["sub", "iss", "scope"] {
@@ -249,7 +301,7 @@ impl RouteJwt {
             }
         }
         // Only string sub/iss and any scope are copied, so this cannot fail on a reserved name.
-        Ok(ExtraClaims::new(&extra).ok())
+        ExtraClaims::new(&extra).ok()
     }
 
     /// True when the request header `name` carries the token and must not be forwarded

@@ -10,6 +10,7 @@ pub mod challenge;
 pub mod info;
 pub mod jwt;
 pub mod keys;
+pub mod token_cache;
 
 pub use challenge::RouteChallenge;
 pub use info::RouteInfoToken;

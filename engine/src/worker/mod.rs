@@ -26,6 +26,7 @@ use torii_protocol::StateGenerator;
 
 use crate::access_log::WorkerBuffer;
 use crate::secure::info::KeyedPrefixCache;
+use crate::secure::token_cache::VerifiedTokenCache;
 use crate::shared::{Shared, WorkerStats};
 use crate::snapshot::Snapshot;
 use crate::tls::stream::UpStream;
@@ -68,6 +69,8 @@ pub struct Worker {
     pub access_log: WorkerBuffer,
     /// Info-token prefixes of the (route, API key) pairs this worker served.
     pub info_prefixes: RefCell<KeyedPrefixCache>,
+    /// Bearer and external JWT tokens this worker verified (`limits.verified_token_cache`).
+    pub token_cache: RefCell<VerifiedTokenCache>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -97,6 +100,7 @@ impl Worker {
             connect_log: RefCell::default(),
             access_log: WorkerBuffer::default(),
             info_prefixes: RefCell::default(),
+            token_cache: RefCell::default(),
         })
     }
 

@@ -164,6 +164,14 @@ impl RouteCheck {
         }
         Ok(verified)
     }
+
+    /// The time rules alone (`exp`, `nbf`, `iat` with the route's leeway) for a token this
+    /// check verified earlier: what a cache of verified tokens applies on every later request.
+    /// Everything else [`RouteCheck::verify`] decides depends on the token's bytes only.
+    pub fn check_times(&self, token: &VerifiedToken, now: u64) -> Result<(), ExternalJwtError> {
+        jws::check_times(token.exp(), token.nbf(), token.iat(), &self.validation, now)
+            .map_err(ExternalJwtError::from)
+    }
 }
 
 /// The verifier of one route whose keys are fixed at config load. Cheap to share.
@@ -223,6 +231,11 @@ impl JwtVerifier {
     /// Verifies `token` at `now` (Unix seconds): [`RouteCheck::verify`] with the fixed keys.
     pub fn verify(&self, token: &[u8], now: u64) -> Result<VerifiedToken, ExternalJwtError> {
         self.check.verify(&self.keys, token, now)
+    }
+
+    /// [`RouteCheck::check_times`] of this verifier's rules.
+    pub fn check_times(&self, token: &VerifiedToken, now: u64) -> Result<(), ExternalJwtError> {
+        self.check.check_times(token, now)
     }
 }
 

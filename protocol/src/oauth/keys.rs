@@ -242,6 +242,15 @@ impl KeyPairs {
     }
 }
 
+impl KeyPairs {
+    /// The time rules alone (`exp`, `nbf`, `iat` with the leeway) for an access token this
+    /// set verified earlier: what a cache of verified tokens applies on every later request.
+    /// The signature, `kid`, `aud` and claim types depend on the token's bytes only.
+    pub fn check_times(&self, token: &VerifiedToken, now: u64) -> Result<(), JwtError> {
+        jws::check_times(token.exp(), token.nbf(), token.iat(), &self.rules, now)
+    }
+}
+
 impl BearerVerifier for KeyPairs {
     fn verify_bearer(&self, token: &[u8], now: u64) -> Result<VerifiedToken, &'static str> {
         self.verify_access_token(token, now).map_err(|e| match e {
