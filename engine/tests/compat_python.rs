@@ -163,14 +163,23 @@ fn passed(r: &Response, version: &str) -> Value {
     b
 }
 
-/// The backend's view of a header Torii sent (the body's `headers`, names case-insensitive).
+/// The backend's view of a header Torii sent (the body's `header_lines`, names
+/// case-insensitive). Fails the test when the header arrived more than once: a client's copy
+/// beside Torii's must not survive.
 fn seen_header<'a>(b: &'a Value, name: &str) -> Option<&'a str> {
-    b["headers"]
-        .as_object()
-        .unwrap()
+    let values: Vec<&str> = b["header_lines"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no header_lines: {b}"))
         .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .and_then(|(_, v)| v.as_str())
+        .filter(|l| l[0].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+        .filter_map(|l| l[1].as_str())
+        .collect();
+    assert!(
+        values.len() <= 1,
+        "{name} reached the backend {} times: {b}",
+        values.len()
+    );
+    values.first().copied()
 }
 
 fn int(v: &Value, k: &str) -> i64 {
