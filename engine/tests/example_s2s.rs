@@ -4,9 +4,12 @@
 //! the edge gateway (the real `torii` binary), gets a token from the STS and walks through the
 //! five steps with curl. It must finish with "all five steps passed".
 //!
-//! Needs `openssl` and `curl`; without them the test prints why and skips.
+//! Needs `openssl` and `curl` (`.ci/test` installs them); without them the test fails, unless
+//! `TORII_ALLOW_SKIP` names the missing tool (docs/testing.md).
 
 #![allow(clippy::unwrap_used)]
+
+mod common;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -39,7 +42,10 @@ fn free_base() -> u16 {
 fn service_to_service_example_runs_its_five_steps() {
     for tool in ["openssl", "curl"] {
         if !have(tool) {
-            eprintln!("SKIPPED: {tool} is not installed (the example's script needs it)");
+            common::prereq::missing(
+                tool,
+                &format!("{tool} is not installed (the example's script runs it)"),
+            );
             return;
         }
     }
