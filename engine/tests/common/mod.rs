@@ -7,6 +7,7 @@ pub mod prereq;
 pub mod process;
 pub mod python;
 pub mod recorder;
+pub mod scripted;
 pub mod seen;
 pub mod tls;
 
