@@ -14,6 +14,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::held::held_backend;
 use common::process::{TempDir, Torii};
 use common::seen::seen;
 use common::*;
@@ -212,17 +213,7 @@ fn recv_notify(sock: &UnixDatagram, want: &str) -> String {
 
 #[test]
 fn ready_flips_to_503_during_drain_and_systemd_hears_every_phase() {
-    let slow = raw_backend(|_, mut s, log| {
-        let mut buf = Vec::new();
-        while read_request(&mut s, &mut buf, log).is_some() {
-            std::thread::sleep(Duration::from_millis(1200));
-            if s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow")
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
+    let slow = held_backend();
     let dir = TempDir::new("sdnotify");
     let sock_path = dir.0.join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
@@ -257,10 +248,11 @@ fn ready_flips_to_503_during_drain_and_systemd_hears_every_phase() {
     let ready = recv_notify(&sock, "READY=1");
     assert!(ready.contains("config version 2"), "{ready}");
 
+    // In flight for as long as the test needs: the backend holds it until released.
     let mut busy = connect(torii.addr);
-    busy.write_all(b"GET / HTTP/1.1\r\nHost: slow.test\r\n\r\n")
+    busy.write_all(b"GET /hold HTTP/1.1\r\nHost: slow.test\r\n\r\n")
         .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    slow.wait_arrived(Duration::from_secs(10));
     torii.signal(libc::SIGTERM);
     recv_notify(&sock, "STOPPING=1");
     let r = get(admin, "admin", "/ready");
@@ -269,6 +261,7 @@ fn ready_flips_to_503_during_drain_and_systemd_hears_every_phase() {
     assert_eq!(get(admin, "admin", "/health").status, 200, "still live");
     let m = scrape(admin);
     assert_eq!(m["torii_draining"], 1.0);
+    slow.release();
     let r = read_response(&mut busy, &mut Vec::new(), "GET").expect("in-flight request completes");
     assert_eq!(r.status, 200);
     let status = torii.wait_exit(Duration::from_secs(8)).expect("exits");

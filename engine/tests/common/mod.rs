@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod auth;
+pub mod held;
 pub mod prereq;
 pub mod process;
 pub mod python;
