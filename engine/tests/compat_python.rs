@@ -11,8 +11,9 @@
 //! refused for the reason the mode exercises and no other. The client never sees
 //! `Otoroshi-State-Resp`.
 //!
-//! Needs `python3` with PyJWT (`python3 -m pip install pyjwt`; `.ci/run` installs it). Without it
-//! the tests fail, on purpose, rather than skip.
+//! Needs Python with PyJWT (`$TORII_PYTHON`, else `python3`; `.ci/test` installs PyJWT in a
+//! virtual environment and sets `TORII_PYTHON`). Without it the tests fail, on purpose, rather
+//! than skip.
 
 #![allow(clippy::unwrap_used)]
 
@@ -25,6 +26,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::channel;
 use std::time::Duration;
 
+use common::python::{python, require_pyjwt};
 use common::*;
 use serde_json::Value;
 
@@ -38,22 +40,6 @@ const NOT_SECURED: &str =
 
 fn compat_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/compat")
-}
-
-/// Fails (never skips) when python3 or PyJWT is missing.
-fn require_pyjwt() {
-    let out = Command::new("python3")
-        .args(["-c", "import jwt"])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("python3 not found ({e}): the compatibility tests need python3 with PyJWT")
-        });
-    assert!(
-        out.status.success(),
-        "PyJWT is not installed for python3: run `python3 -m pip install pyjwt` \
-         (.ci/run installs it). python3 said: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The Python backend, killed on drop. Its stdin stays open while this value lives (the backend
@@ -73,7 +59,7 @@ impl Drop for PyBackend {
 fn py_backend(mode: &str) -> PyBackend {
     require_pyjwt();
     let script = compat_dir().join("otoroshi_backend.py");
-    let mut child = Command::new("python3")
+    let mut child = Command::new(python())
         .arg(&script)
         .args(["--port", "0", "--secret", SECRET, "--audience", ROUTE_NAME])
         .args(["--mode", mode])
@@ -163,14 +149,23 @@ fn passed(r: &Response, version: &str) -> Value {
     b
 }
 
-/// The backend's view of a header Torii sent (the body's `headers`, names case-insensitive).
+/// The backend's view of a header Torii sent (the body's `header_lines`, names
+/// case-insensitive). Fails the test when the header arrived more than once: a client's copy
+/// beside Torii's must not survive.
 fn seen_header<'a>(b: &'a Value, name: &str) -> Option<&'a str> {
-    b["headers"]
-        .as_object()
-        .unwrap()
+    let values: Vec<&str> = b["header_lines"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no header_lines: {b}"))
         .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .and_then(|(_, v)| v.as_str())
+        .filter(|l| l[0].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+        .filter_map(|l| l[1].as_str())
+        .collect();
+    assert!(
+        values.len() <= 1,
+        "{name} reached the backend {} times: {b}",
+        values.len()
+    );
+    values.first().copied()
 }
 
 fn int(v: &Value, k: &str) -> i64 {
@@ -221,7 +216,7 @@ fn assert_refused(challenge: &str, mode: &str, reason: &str) {
 #[test]
 fn backend_selftest_passes() {
     require_pyjwt();
-    let out = Command::new("python3")
+    let out = Command::new(python())
         .arg(compat_dir().join("selftest.py"))
         .stdin(Stdio::null())
         .output()

@@ -8,6 +8,7 @@ mod common;
 
 use std::io::Write;
 
+use common::seen::seen;
 use common::*;
 use torii_engine::mirror::secured::{ChallengeMode, Misbehave};
 use torii_protocol::ChallengeFailure;
@@ -45,7 +46,7 @@ fn v1_and_v2_with_info_token_succeed() {
             r.header("otoroshi-state-resp").is_none(),
             "answer header removed"
         );
-        let j = r.json();
+        let j = seen(&r);
         assert_eq!(j["challengeVersion"], version.to_uppercase());
         let token = &j["token"];
         assert_eq!(token["iss"], "Otoroshi");
@@ -57,7 +58,7 @@ fn v1_and_v2_with_info_token_succeed() {
             30
         );
         assert!(token.get("nbf").is_some() && token.get("nbr").is_none());
-        let state = j["headers"]["otoroshi-state"].as_str().unwrap();
+        let state = j.one("otoroshi-state").unwrap();
         if version == "v1" {
             assert_eq!(state.len(), 128);
         } else {

@@ -12,6 +12,7 @@ mod common;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use common::seen::seen;
 use common::*;
 use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
 use serde_json::Value;
@@ -70,10 +71,9 @@ fn claims(addr: std::net::SocketAddr, host: &str, client: &str, secret: &str, au
              Otoroshi-Client-Secret: {client}-secret\r\n\r\n"
         ),
     );
-    assert_eq!(r.status, 200, "{}", r.text());
-    let seen = r.json();
-    let token = seen["headers"]["otoroshi-claim"]
-        .as_str()
+    let seen = seen(&r);
+    let token = seen
+        .one("otoroshi-claim")
         .unwrap_or_else(|| panic!("no Otoroshi-Claim reached the backend: {seen}"));
     let mut v = Validation::new(Algorithm::HS512);
     v.set_audience(&[aud]);

@@ -13,7 +13,8 @@ use std::path::PathBuf;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::python::{pyjwt_has_crypto, python_stdout, require_pyjwt};
+use common::python::{pyjwt_crypto_or_skip, python_stdout, require_pyjwt};
+use common::seen::seen;
 use common::*;
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::{json, Value};
@@ -102,8 +103,10 @@ fn rs256_from_jsonwebtoken_is_accepted_and_passed() {
     let addr = setup(&pem_route(""), false);
     let t = rs256(&claims(), None);
     let r = bearer(addr, &t);
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["headers"]["authorization"], format!("Bearer {t}"));
+    assert_eq!(
+        seen(&r).one("authorization"),
+        Some(format!("Bearer {t}").as_str())
+    );
 }
 
 #[test]
@@ -179,18 +182,16 @@ fn attack_tokens_are_refused_with_their_reason() {
 fn strip_removes_the_token_header() {
     let addr = setup(&pem_route("forward = \"strip\"\n"), false);
     let r = bearer(addr, &rs256(&claims(), None));
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert!(r.json()["headers"].get("authorization").is_none());
+    assert!(!seen(&r).has("authorization"));
 }
 
 #[test]
 fn exchange_replaces_the_token_by_the_info_token() {
     let addr = setup(&pem_route("forward = \"exchange\"\n"), true);
     let r = bearer(addr, &rs256(&claims(), None));
-    assert_eq!(r.status, 200, "{}", r.text());
-    let h = &r.json()["headers"];
-    assert!(h.get("authorization").is_none());
-    let claim = h["otoroshi-claim"].as_str().unwrap();
+    let h = seen(&r);
+    assert!(!h.has("authorization"));
+    let claim = h.one("otoroshi-claim").unwrap();
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     v.set_audience(&["inv"]);
     v.set_issuer(&["https://sts.test"]);
@@ -293,7 +294,7 @@ fn pyjwt_rs256(aud: &str) -> String {
 
 #[test]
 fn rs256_from_pyjwt_is_accepted() {
-    if !pyjwt_has_crypto("PyJWT has no RSA support here") {
+    if !pyjwt_crypto_or_skip("an RS256 token signed by PyJWT") {
         return;
     }
     let token = pyjwt_rs256("inventory");

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::held::held_backend;
 use common::process::{spawn, TempDir, Torii};
 use common::*;
 
@@ -112,23 +113,18 @@ fn reload_under_load_fails_no_request() {
     assert_eq!(failed.load(Ordering::Relaxed), 0);
 }
 
+/// SIGTERM with a request in flight: the listeners close, the in-flight request completes
+/// (with `Connection: close`), the idle keep-alive connection is closed, and the process exits
+/// 0 once nothing is in flight, within `drain_timeout` (5 s). Event-driven: the request is
+/// known to be in flight because the backend holds it (it said so), and it is released only
+/// once the listeners are seen closed.
 #[test]
 fn sigterm_drains_a_slow_request_and_exits_zero() {
-    let slow = raw_backend(|_, mut s, log| {
-        let mut buf = Vec::new();
-        while read_request(&mut s, &mut buf, log).is_some() {
-            std::thread::sleep(Duration::from_millis(800));
-            if s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow")
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
+    let backend = held_backend();
     let dir = TempDir::new("drain");
     let path = dir.write(
         "torii.toml",
-        &config_with(&route("s", "slow.test", "/", &[slow.addr])),
+        &config_with(&route("s", "slow.test", "/", &[backend.addr])),
     );
     let mut torii = Torii::run(&path);
     let addr = torii.addr;
@@ -144,22 +140,29 @@ fn sigterm_drains_a_slow_request_and_exits_zero() {
     );
 
     let mut busy = connect(addr);
-    busy.write_all(b"GET / HTTP/1.1\r\nHost: slow.test\r\n\r\n")
+    busy.write_all(b"GET /hold HTTP/1.1\r\nHost: slow.test\r\n\r\n")
         .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    backend.wait_arrived(Duration::from_secs(10));
     let started = Instant::now();
     torii.signal(libc::SIGTERM);
 
-    // Once the workers saw the drain (they poll every 50 ms), the listeners are closed while
-    // the slow request is still in flight.
-    std::thread::sleep(Duration::from_millis(250));
-    assert!(
-        std::net::TcpStream::connect(addr).is_err(),
-        "no longer accepting during the drain"
-    );
+    // The workers see the drain (they poll every 50 ms) and close their listeners while the
+    // request is held: wait for that, bounded by the drain timeout.
+    loop {
+        match std::net::TcpStream::connect(addr) {
+            Err(_) => break,
+            Ok(_) => assert!(
+                started.elapsed() < Duration::from_secs(4),
+                "still accepting {:?} after SIGTERM",
+                started.elapsed()
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    backend.release();
     let r = read_response(&mut busy, &mut Vec::new(), "GET").expect("in-flight request completes");
     assert_eq!(r.status, 200);
-    assert_eq!(r.text(), "slow");
+    assert_eq!(r.text(), "held");
     assert_eq!(
         r.header("connection"),
         Some("close"),

@@ -2,15 +2,23 @@
 //! (a header byte every 200 ms), a slow body, a slow reader (never reads a large response) and
 //! many idle connections, all at once, while a normal client measures its own latency.
 //!
-//! Asserted: every attack connection is cut near its deadline (client_header_timeout,
-//! body_min_rate, body_idle_timeout for writes to the client, keepalive_timeout, and in its own
-//! test response_min_rate for a client that reads, but too slowly); Torii's
-//! resident memory does not grow with the response the slow reader refuses to read (bodies
-//! stream through a bounded buffer); and the normal client's p99 stays within 2× of its quiet
-//! p99 — with an absolute floor of 25 ms, because on a loaded 2-core CI machine a sub-millisecond
-//! loopback request can be delayed by scheduling alone; a worker stalled by an attacker would
-//! show delays of the order of the attack deadlines (≥ 1 s), far above the floor.
-//! Deadlines here are short (1–2 s) to keep the test bounded; the time scale is all that differs
+//! Asserted: every attack connection is cut near its deadline, and not before it
+//! (client_header_timeout, body_min_rate, body_idle_timeout for writes to the client,
+//! keepalive_timeout, and in its own test response_min_rate for a client that reads, but too
+//! slowly); Torii's resident memory does not grow with the response the slow reader refuses to
+//! read (bodies stream through a bounded buffer); and the attack does not slow a normal client.
+//!
+//! How "does not slow" is measured so that it holds on a busy 2-core machine (issue 22): a
+//! second, unattacked `torii` (same binary, config and backend) is the baseline, measured at
+//! the same moments — requests alternate between the two — so whatever else loads the machine
+//! loads both. Only samples taken while every attacker is provably still connected count: the
+//! window ends at the earliest moment any deadline could cut one (the deadlines run from
+//! accept, after the attack started), and each attacker is checked not to have been cut
+//! earlier. A worker that waited on an attacker would delay normal requests until the
+//! attacker's next byte (200 ms) or its deadline (3 s): the first shows in the median, the
+//! second in the worst sample, compared with the baseline's (floor 1 s, a third of the
+//! deadline and three times the worst scheduling delay seen under `stress-ng --cpu 2`).
+//! Deadlines here are short (3 s) to keep the test bounded; the time scale is all that differs
 //! from the defaults.
 
 #![allow(clippy::unwrap_used)]
@@ -80,27 +88,69 @@ fn time_to_close(s: &mut TcpStream, within: Duration) -> Option<Duration> {
     None
 }
 
-/// Sends `GET /` on one keep-alive connection `n` times; the sorted latencies.
-fn latencies(addr: SocketAddr, n: usize) -> Vec<Duration> {
-    let mut s = connect(addr);
-    let mut buf = Vec::new();
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        s.write_all(b"GET / HTTP/1.1\r\nHost: slow.test\r\n\r\n")
-            .unwrap();
-        let r = read_response(&mut s, &mut buf, "GET").unwrap();
-        assert_eq!(r.status, 200);
-        out.push(t.elapsed());
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    out.sort();
-    out
+/// Every attack deadline of the test (client_header_timeout, keepalive_timeout,
+/// body_idle_timeout, body_min_rate_grace): no attacker may be cut before it.
+const DEADLINE: Duration = Duration::from_secs(3);
+/// Slack for the upper bounds on a loaded machine (a cut is detected by the next read or
+/// write, and the threads doing it may wait for a CPU).
+const SLACK: Duration = Duration::from_secs(2);
+/// A normal request slower than this, when the baseline's worst is below half of it, was
+/// held up by an attacker rather than by the machine: a third of the attack deadline (a
+/// worker stalled until an attacker's deadline delays a request by up to 3 s), and above the
+/// worst scheduling delays seen on a 2-core machine under `stress-ng --cpu 2` (~330 ms).
+const STALL_FLOOR: Duration = Duration::from_secs(1);
+
+/// Sends `GET /` on `s` and waits for the answer; the latency.
+fn timed_get(s: &mut TcpStream, buf: &mut Vec<u8>) -> Duration {
+    let t = Instant::now();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: slow.test\r\n\r\n")
+        .unwrap();
+    let r = read_response(s, buf, "GET").unwrap();
+    assert_eq!(r.status, 200);
+    t.elapsed()
 }
 
-fn p99(sorted: &[Duration]) -> Duration {
-    sorted[(sorted.len() * 99 / 100).min(sorted.len() - 1)]
+/// Requests alternating between the attacked gateway and the baseline, on one keep-alive
+/// connection each, until `end` or 200 pairs; `(attacked, baseline)` latencies of the pairs
+/// completed before `end`.
+fn paired_latencies(
+    attacked: SocketAddr,
+    baseline: SocketAddr,
+    end: Instant,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let (mut a, mut b) = (connect(attacked), connect(baseline));
+    let (mut abuf, mut bbuf) = (Vec::new(), Vec::new());
+    let (mut la, mut lb) = (Vec::new(), Vec::new());
+    for i in 0..200 {
+        if Instant::now() >= end {
+            break;
+        }
+        // Alternate which goes first, so neither is systematically measured right after
+        // the other.
+        let (x, y) = if i % 2 == 0 {
+            let x = timed_get(&mut a, &mut abuf);
+            (x, timed_get(&mut b, &mut bbuf))
+        } else {
+            let y = timed_get(&mut b, &mut bbuf);
+            (timed_get(&mut a, &mut abuf), y)
+        };
+        if Instant::now() < end {
+            la.push(x);
+            lb.push(y);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    (la, lb)
 }
+
+fn median(v: &[Duration]) -> Duration {
+    let mut s = v.to_vec();
+    s.sort();
+    s[s.len() / 2]
+}
+
+/// What an attacker reports: its kind, when (from its start) it saw the cut, and the bound.
+type Cut = (&'static str, Duration, Duration);
 
 #[test]
 fn slow_and_greedy_clients_are_cut_and_do_not_slow_a_normal_client() {
@@ -108,60 +158,81 @@ fn slow_and_greedy_clients_are_cut_and_do_not_slow_a_normal_client() {
     let toml = format!(
         "{}{}",
         gateway_header(
-            "client_header_timeout = \"1s\"\nkeepalive_timeout = \"2s\"\nbody_idle_timeout = \"1s\"\nbody_min_rate = 1024\nbody_min_rate_grace = \"1s\""
+            "client_header_timeout = \"3s\"\nkeepalive_timeout = \"3s\"\nbody_idle_timeout = \"3s\"\nbody_min_rate = 1024\nbody_min_rate_grace = \"3s\""
         ),
         route("slow", "slow.test", "/", &[b.addr])
     );
     let dir = TempDir::new("slow");
-    let torii = Torii::run(&dir.write("torii.toml", &toml));
+    let config = dir.write("torii.toml", &toml);
+    let torii = Torii::run(&config);
+    let baseline = Torii::run(&config);
     let (addr, pid) = (torii.addr, torii.child.id());
-
-    let quiet = latencies(addr, 200);
+    // Warm both up (first connections to the backend, lazy initialisation).
+    for gw in [addr, baseline.addr] {
+        let mut s = connect(gw);
+        for _ in 0..20 {
+            timed_get(&mut s, &mut Vec::new());
+        }
+    }
     let rss_before = rss_kib(pid);
-    let mut attackers = Vec::new();
 
-    // Slowloris: one header byte every 200 ms, never finishing the head (deadline 1 s).
+    // Every attacker says when it is in place (connected, first bytes sent).
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let attack_start = Instant::now();
+    let mut attackers: Vec<std::thread::JoinHandle<Cut>> = Vec::new();
+
+    // Slowloris: one header byte every 200 ms, never finishing the head.
     for _ in 0..20 {
+        let ready = ready_tx.clone();
         attackers.push(std::thread::spawn(move || {
+            // Every `start` is taken before connecting: Torii's deadline for the
+            // connection cannot have started earlier.
+            let start = Instant::now();
             let mut s = connect(addr);
             let head =
                 b"GET / HTTP/1.1\r\nHost: slow.test\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-            let start = Instant::now();
-            for &byte in head.iter() {
+            for (i, &byte) in head.iter().enumerate() {
                 if s.write_all(&[byte]).is_err() {
                     break;
                 }
+                if i == 0 {
+                    ready.send(()).unwrap();
+                }
                 std::thread::sleep(Duration::from_millis(200));
-                if start.elapsed() > Duration::from_secs(4) {
+                if start.elapsed() > DEADLINE + SLACK * 2 {
                     break;
                 }
             }
-            let cut = start.elapsed()
-                + time_to_close(&mut s, Duration::from_secs(3)).unwrap_or(Duration::MAX / 2);
-            ("slowloris", cut, Duration::from_secs(3))
+            let cut =
+                start.elapsed() + time_to_close(&mut s, SLACK * 2).unwrap_or(Duration::MAX / 2);
+            ("slowloris", cut, DEADLINE + SLACK)
         }));
     }
-    // Slow body: 10 bytes every 200 ms (50 B/s, under body_min_rate after its 1 s grace).
+    // Slow body: 10 bytes every 200 ms (50 B/s, under body_min_rate after its grace).
     for _ in 0..5 {
+        let ready = ready_tx.clone();
         attackers.push(std::thread::spawn(move || {
+            let start = Instant::now();
             let mut s = connect(addr);
             s.write_all(b"POST / HTTP/1.1\r\nHost: slow.test\r\nContent-Length: 100000\r\n\r\n")
                 .unwrap();
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(5) {
+            ready.send(()).unwrap();
+            while start.elapsed() < DEADLINE + SLACK * 2 {
                 if s.write_all(&[b'x'; 10]).is_err() {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(200));
             }
-            let cut = start.elapsed()
-                + time_to_close(&mut s, Duration::from_secs(3)).unwrap_or(Duration::MAX / 2);
-            ("slow body", cut, Duration::from_secs(4))
+            let cut =
+                start.elapsed() + time_to_close(&mut s, SLACK * 2).unwrap_or(Duration::MAX / 2);
+            ("slow body", cut, DEADLINE + SLACK * 2)
         }));
     }
-    // Slow reader: asks for 64 MiB and reads nothing for 3 s; by then Torii's writes to it
-    // have waited longer than body_idle_timeout and the connection must be cut.
+    // Slow reader: asks for 64 MiB and reads nothing for a while; by then Torii's writes to
+    // it have waited longer than body_idle_timeout and the connection must be cut.
+    let ready = ready_tx.clone();
     attackers.push(std::thread::spawn(move || {
+        let start = Instant::now();
         // A small receive buffer, set before connecting so the window is small from the start.
         let sock =
             socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
@@ -170,13 +241,13 @@ fn slow_and_greedy_clients_are_cut_and_do_not_slow_a_normal_client() {
         let mut s: TcpStream = sock.into();
         s.write_all(b"GET /big HTTP/1.1\r\nHost: slow.test\r\n\r\n")
             .unwrap();
-        let start = Instant::now();
-        std::thread::sleep(Duration::from_secs(3));
+        ready.send(()).unwrap();
+        std::thread::sleep(DEADLINE + SLACK);
         let mut total = 0usize;
         let mut tmp = vec![0u8; 1 << 16];
-        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-        // Bounded: a connection still delivering after 10 s fails the time bound below.
-        while start.elapsed() < Duration::from_secs(10) {
+        s.set_read_timeout(Some(SLACK)).unwrap();
+        // Bounded: a connection still delivering by then fails the time bound below.
+        while start.elapsed() < DEADLINE + SLACK * 3 {
             match s.read(&mut tmp) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => total += n,
@@ -186,19 +257,31 @@ fn slow_and_greedy_clients_are_cut_and_do_not_slow_a_normal_client() {
             total < BIG_BODY / 2,
             "slow reader got {total} bytes: not cut"
         );
-        ("slow reader", start.elapsed(), Duration::from_secs(7))
+        ("slow reader", start.elapsed(), DEADLINE + SLACK * 2)
     }));
-    // Idle connections: never send a byte (keepalive_timeout 2 s).
+    // Idle connections: never send a byte (keepalive_timeout).
     for _ in 0..100 {
+        let ready = ready_tx.clone();
         attackers.push(std::thread::spawn(move || {
+            let start = Instant::now();
             let mut s = connect(addr);
-            let cut = time_to_close(&mut s, Duration::from_secs(5)).unwrap_or(Duration::MAX / 2);
-            ("idle", cut, Duration::from_secs(4))
+            ready.send(()).unwrap();
+            let cut = start.elapsed()
+                + time_to_close(&mut s, DEADLINE + SLACK * 2).unwrap_or(Duration::MAX / 2);
+            ("idle", cut, DEADLINE + SLACK)
         }));
     }
+    drop(ready_tx);
+    let n = attackers.len();
+    for _ in 0..n {
+        ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("an attacker could not get in place");
+    }
+    let set_up = attack_start.elapsed();
 
-    std::thread::sleep(Duration::from_millis(300));
-    let loaded = latencies(addr, 200);
+    // No deadline can have cut an attacker before attack_start + DEADLINE.
+    let (loaded, base) = paired_latencies(addr, baseline.addr, attack_start + DEADLINE);
     let rss_during = rss_kib(pid);
     for a in attackers {
         let (what, cut, bound) = a.join().unwrap();
@@ -206,13 +289,33 @@ fn slow_and_greedy_clients_are_cut_and_do_not_slow_a_normal_client() {
             cut <= bound,
             "{what} connection cut after {cut:?} (bound {bound:?})"
         );
+        // Cut no earlier than its deadline (monoio's timers are millisecond-grained), so it
+        // was connected during every sample counted above.
+        assert!(
+            cut + Duration::from_millis(50) >= DEADLINE,
+            "{what} connection cut after {cut:?}, before its deadline {DEADLINE:?}"
+        );
     }
-    let (q, l) = (p99(&quiet), p99(&loaded));
-    eprintln!("p99 quiet {q:?}, under attack {l:?}; VmRSS {rss_before} KiB -> {rss_during} KiB");
-    let bound = (q * 2).max(Duration::from_millis(25));
     assert!(
-        l <= bound,
-        "p99 under attack {l:?} over {bound:?} (quiet {q:?})"
+        loaded.len() >= 20,
+        "only {} samples under attack (attack set up in {set_up:?})",
+        loaded.len()
+    );
+    let (ml, mb) = (median(&loaded), median(&base));
+    let (wl, wb) = (*loaded.iter().max().unwrap(), *base.iter().max().unwrap());
+    eprintln!(
+        "{} pairs under attack (set up in {set_up:?}): median {ml:?} vs baseline {mb:?}, \
+         worst {wl:?} vs {wb:?}; VmRSS {rss_before} KiB -> {rss_during} KiB",
+        loaded.len()
+    );
+    assert!(
+        ml <= mb * 2 + Duration::from_millis(2),
+        "median under attack {ml:?}, baseline {mb:?}"
+    );
+    let bound = (wb * 2).max(STALL_FLOOR);
+    assert!(
+        wl <= bound,
+        "worst request under attack {wl:?} over {bound:?} (baseline worst {wb:?})"
     );
     assert!(
         rss_during < rss_before + 16 * 1024,

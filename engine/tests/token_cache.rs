@@ -16,7 +16,10 @@ use common::*;
 const LEEWAY: u64 = 10;
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 fn bearer(addr: std::net::SocketAddr, host: &str, token: &str) -> Response {
@@ -41,7 +44,11 @@ fn a_cached_bearer_token_that_expires_is_refused() {
     let token = auth::mint(&g.ec_pem, "otoroshi-jwt-signing", "my-client", exp_in);
     let exp = (now() as i64 + exp_in) as u64;
     for _ in 0..3 {
-        assert_eq!(bearer(g.addr, API, &token).status, 200, "verified, then cached");
+        assert_eq!(
+            bearer(g.addr, API, &token).status,
+            200,
+            "verified, then cached"
+        );
     }
     wait_past(exp);
     let r = bearer(g.addr, API, &token);
@@ -148,7 +155,10 @@ fn an_external_jwt_cached_for_one_route_is_refused_on_another() {
     // Same bytes, same keys, but `billing` wants another audience.
     let r = bearer(gw.addrs[0], "billing.test", &token);
     assert_eq!(r.status, 401, "{}", r.text());
-    assert_eq!(r.json()["Otoroshi-Error"], "error.bad.token: wrong audience");
+    assert_eq!(
+        r.json()["Otoroshi-Error"],
+        "error.bad.token: wrong audience"
+    );
 }
 
 #[test]
@@ -174,6 +184,9 @@ fn exchange_signs_a_fresh_info_token_per_request() {
                 .unwrap(),
         )
         .unwrap();
-        assert_eq!(json["sub"], "order-processing", "the exchanged subject: {json}");
+        assert_eq!(
+            json["sub"], "order-processing",
+            "the exchanged subject: {json}"
+        );
     }
 }

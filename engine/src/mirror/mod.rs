@@ -2,6 +2,11 @@
 //! received (method, path, query, headers, body size). Used by the demo, the tests and the
 //! load-test suite as the service behind Torii.
 //!
+//! Headers are described twice: `header_lines`, every line as `[name, value]` in arrival order
+//! (names as sent), which is what a test asserting "this header reached the backend once, with
+//! this value" must read; and `headers`, an object by lower-case name where repeated lines are
+//! joined with `", "`, for convenience. Neither view can hide a second line of a name.
+//!
 //! Owns the mirror's request loop, built on the same sans-IO HTTP/1.1 code and runtime as the
 //! gateway (one worker per core, `SO_REUSEPORT`), so it is fast enough not to be the bottleneck
 //! of a benchmark. It keeps connections alive, reads bodies fully (up to a cap) before
@@ -17,7 +22,7 @@ use std::time::Duration;
 use monoio::io::AsyncWriteRent;
 use monoio::net::TcpStream;
 
-use crate::http1::find_header;
+use crate::http1::{eq_ignore_case, find_header};
 use crate::http1::{
     parse_request_head, BodyFraming, ChunkedDecoder, ChunkedOutput, HeadLimits, HeaderField,
     RequestHead,
@@ -234,21 +239,20 @@ fn describe(
         push_json_escaped(&mut json, q.get(data));
     }
     json.extend_from_slice(b"\",\"headers\":{");
+    push_header_object(&mut json, headers, data);
+    json.extend_from_slice(b"},\"header_lines\":[");
     for (i, h) in headers.iter().enumerate() {
         if i > 0 {
             json.push(b',');
         }
-        json.push(b'"');
-        let name = h.name.get(data).to_ascii_lowercase();
-        push_json_escaped(&mut json, &name);
-        json.extend_from_slice(b"\":\"");
-        push_json_escaped(
-            &mut json,
-            String::from_utf8_lossy(h.value.get(data)).as_bytes(),
-        );
-        json.push(b'"');
+        json.extend_from_slice(b"[\"");
+        push_json_escaped(&mut json, h.name.get(data));
+        json.extend_from_slice(b"\",\"");
+        push_value(&mut json, h.value.get(data));
+        json.extend_from_slice(b"\"]");
     }
-    json.extend_from_slice(b"},\"body_bytes\":");
+    json.extend_from_slice(b"]");
+    json.extend_from_slice(b",\"body_bytes\":");
     json.extend_from_slice(body_len.to_string().as_bytes());
     if let Some(version) = security.version {
         json.extend_from_slice(b",\"challengeVersion\":\"");
@@ -263,10 +267,106 @@ fn describe(
     write_json_with_lines(out, 200, &json, !head.keep_alive, &security.answer_line);
 }
 
+/// Writes the members of the `headers` object: one per field name (lower case), in order of
+/// first appearance, its value being every line of that name joined with `", "` in arrival
+/// order (the combination RFC 9110 §5.3 allows). A JSON object with the same key twice would
+/// let a reader keep one line and silently lose the other; joined, a second line shows.
+fn push_header_object(json: &mut Vec<u8>, headers: &[HeaderField], data: &[u8]) {
+    let mut first = true;
+    for (i, h) in headers.iter().enumerate() {
+        let name = h.name.get(data);
+        let same = |other: &HeaderField| eq_ignore_case(other.name.get(data), name);
+        if headers[..i].iter().any(same) {
+            continue; // already written with the first line of this name
+        }
+        if !first {
+            json.push(b',');
+        }
+        first = false;
+        json.push(b'"');
+        let start = json.len();
+        push_json_escaped(json, name);
+        json[start..].make_ascii_lowercase();
+        json.extend_from_slice(b"\":\"");
+        for (n, line) in headers[i..].iter().filter(|h| same(h)).enumerate() {
+            if n > 0 {
+                json.extend_from_slice(b", ");
+            }
+            push_value(json, line.value.get(data));
+        }
+        json.push(b'"');
+    }
+}
+
+/// A header value as JSON string content (invalid UTF-8 replaced, as in the rest of the body).
+fn push_value(json: &mut Vec<u8>, value: &[u8]) {
+    push_json_escaped(json, String::from_utf8_lossy(value).as_bytes());
+}
+
 /// `torii mirror`: runs a mirror until the process is stopped.
 pub fn run(opts: MirrorOptions) -> Result<(), String> {
     let _handle = start(opts)?;
     loop {
         std::thread::park();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The JSON body the mirror writes for `raw` (a request head without body).
+    fn described(raw: &[u8]) -> serde_json::Value {
+        let mut headers = Vec::new();
+        let head = parse_request_head(raw, &HeadLimits::default(), &mut headers)
+            .unwrap()
+            .unwrap();
+        let mut out = Vec::new();
+        describe(
+            &mut out,
+            &head,
+            &headers,
+            0,
+            raw,
+            &SecurityOutcome::default(),
+        );
+        let body = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        serde_json::from_slice(&out[body..]).unwrap()
+    }
+
+    #[test]
+    fn repeated_headers_are_all_reported_in_order() {
+        let j = described(
+            b"GET /p?q=1 HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 6.6.6.6\r\nX-Quote: a \"b\"\r\n\
+              x-forwarded-for: 127.0.0.1\r\nX-FORWARDED-FOR: 10.0.0.1\r\n\r\n",
+        );
+        assert_eq!(j["path"], "/p");
+        assert_eq!(j["query"], "q=1");
+        assert_eq!(
+            j["header_lines"],
+            serde_json::json!([
+                ["Host", "h"],
+                ["X-Forwarded-For", "6.6.6.6"],
+                ["X-Quote", "a \"b\""],
+                ["x-forwarded-for", "127.0.0.1"],
+                ["X-FORWARDED-FOR", "10.0.0.1"]
+            ])
+        );
+        let h = j["headers"].as_object().unwrap();
+        assert_eq!(h.len(), 3, "one member per name: {h:?}");
+        assert_eq!(h["x-forwarded-for"], "6.6.6.6, 127.0.0.1, 10.0.0.1");
+        assert_eq!(h["x-quote"], "a \"b\"");
+        assert_eq!(h["host"], "h");
+    }
+
+    #[test]
+    fn single_headers_keep_their_plain_value() {
+        let j = described(b"GET / HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n");
+        assert_eq!(
+            j["headers"],
+            serde_json::json!({"host": "h", "accept": "*/*"})
+        );
+        assert_eq!(j["body_bytes"], 0);
     }
 }

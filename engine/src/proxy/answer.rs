@@ -7,6 +7,7 @@
 //! Every error answer of every phase goes through [`answer`]; a head refused before a request
 //! context exists goes through [`answer_unparsed`], which shares the writer.
 
+use crate::http1::Method;
 use crate::io::{write_all_timeout, Stream};
 use crate::metrics::RequestRecord;
 use crate::proxy::client::ClientConn;
@@ -33,7 +34,8 @@ pub async fn answer<C: Stream>(
     }
     let close = e.close || ctx.body_unread() || !ctx.head.keep_alive || worker.is_draining();
     let timeout = ctx.snap.limits.body_timeout;
-    if send(conn, &mut ctx.rec, &e, close, timeout).await {
+    let head_only = ctx.head.method == Method::Head;
+    if send(conn, &mut ctx.rec, &e, close, head_only, timeout).await {
         Outcome::keep_alive_unless(close)
     } else {
         Outcome::Close
@@ -48,16 +50,20 @@ pub async fn answer_unparsed<C: Stream>(
     timeout: std::time::Duration,
 ) -> Outcome {
     rec.reason = Some(e.reason);
-    send(conn, rec, e, true, timeout).await;
+    send(conn, rec, e, true, false, timeout).await;
     Outcome::Close
 }
 
 /// Writes the error response and notes it in `rec`. False when the write failed.
+/// `head_only`: the request was `HEAD`, so the answer has no content (RFC 9110 §9.3.2: the
+/// head, with the `Content-Length` a GET would get, and no body; a body would be read by the
+/// client as the start of the next response).
 async fn send<C: Stream>(
     conn: &mut ClientConn<C>,
     rec: &mut RequestRecord,
     e: &ProxyError,
     close: bool,
+    head_only: bool,
     timeout: std::time::Duration,
 ) -> bool {
     conn.wbuf.clear();
@@ -66,10 +72,20 @@ async fn send<C: Stream>(
         None => &[],
     };
     write_error(&mut conn.wbuf, e.status, e.message, close, extra);
+    if head_only {
+        truncate_to_head(&mut conn.wbuf);
+    }
     rec.answered(e.status, conn.wbuf.len());
     write_all_timeout(&mut conn.stream, &mut conn.wbuf, timeout)
         .await
         .is_ok()
+}
+
+/// Cuts a rendered response after its head (the first blank line).
+pub(crate) fn truncate_to_head(out: &mut Vec<u8>) {
+    if let Some(end) = memchr::memmem::find(out, b"\r\n\r\n") {
+        out.truncate(end + 4);
+    }
 }
 
 /// Logs an error at the level its side deserves: Torii's own failures always, the others at

@@ -16,10 +16,10 @@ use torii_protocol::oauth::{
 };
 
 use crate::http1::{
-    canonical_host, find_header, BodyFraming, ChunkedDecoder, ChunkedOutput, MAX_HOST_BYTES,
+    canonical_host, find_header, BodyFraming, ChunkedDecoder, ChunkedOutput, Method, MAX_HOST_BYTES,
 };
 use crate::io::{write_all_timeout, Stream};
-use crate::proxy::answer::answer;
+use crate::proxy::answer::{answer, truncate_to_head};
 use crate::proxy::body_rate::{await_body, read_body_bytes, BodyClock, BodyWaitError};
 use crate::proxy::client::ClientConn;
 use crate::proxy::context::{Outcome, RequestCtx};
@@ -79,6 +79,10 @@ async fn send<C: Stream>(
             e.status()
         }
     };
+    if ctx.head.method == Method::Head {
+        // No content in an answer to HEAD (RFC 9110 §9.3.2).
+        truncate_to_head(&mut conn.wbuf);
+    }
     ctx.rec.answered(status, conn.wbuf.len());
     let written = write_all_timeout(
         &mut conn.stream,

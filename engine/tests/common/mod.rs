@@ -3,10 +3,14 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod auth;
+pub mod held;
 pub mod jwks_server;
+pub mod prereq;
 pub mod process;
 pub mod python;
 pub mod recorder;
+pub mod scripted;
+pub mod seen;
 pub mod tls;
 
 use std::io::{Read, Write};

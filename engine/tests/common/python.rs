@@ -1,24 +1,43 @@
-//! PyJWT from the integration tests: `python3 -c` scripts whose stdout is a token or a verdict.
-//! PyJWT itself is required (`.ci/test` installs it): without it these helpers fail, never skip.
-//! Its `cryptography` extra (RSA/EC) is optional: [`pyjwt_has_crypto`] says SKIPPED without it.
+//! PyJWT from the integration tests: `python -c` scripts whose stdout is a token or a verdict.
+//! The interpreter is `$TORII_PYTHON` (`.ci/test` points it at the virtual environment where it
+//! installed `pyjwt[crypto]`), else `python3`. PyJWT itself is required: without it these
+//! helpers fail, never skip. Its `cryptography` extra (RSA/EC) is required too, unless
+//! `TORII_ALLOW_SKIP` holds `pyjwt-crypto` ([`super::prereq`]).
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::process::Command;
 
-/// Fails the test unless `python3` can import PyJWT.
-pub fn require_pyjwt() {
-    let probe = Command::new("python3").args(["-c", "import jwt"]).output();
-    assert!(
-        probe.as_ref().is_ok_and(|o| o.status.success()),
-        "python3 with PyJWT is required (.ci/test installs it)"
-    );
+use super::prereq;
+
+/// The Python interpreter the tests run: `$TORII_PYTHON`, else `python3`.
+pub fn python() -> String {
+    std::env::var("TORII_PYTHON")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "python3".to_owned())
 }
 
-/// Whether PyJWT can sign and verify RSA/EC (its `cryptography` extra). When it cannot, prints
-/// `SKIPPED: <what> (…)` so the skip shows in the test output.
-pub fn pyjwt_has_crypto(what: &str) -> bool {
+/// Fails the test unless the interpreter can import PyJWT.
+pub fn require_pyjwt() {
+    let py = python();
+    let probe = Command::new(&py).args(["-c", "import jwt"]).output();
+    match probe {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => panic!(
+            "{py} cannot import PyJWT (`bash .ci/test` installs it in a virtual environment and \
+             sets TORII_PYTHON; or `{py} -m pip install 'pyjwt[crypto]'`): {}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => panic!("cannot run {py} ({e}): the tests need Python with PyJWT"),
+    }
+}
+
+/// Whether PyJWT can sign and verify RSA/EC (its `cryptography` extra). Without it the test
+/// fails, unless `TORII_ALLOW_SKIP` holds `pyjwt-crypto`: then this returns false and the
+/// caller skips `what`.
+pub fn pyjwt_crypto_or_skip(what: &str) -> bool {
     require_pyjwt();
-    let crypto = Command::new("python3")
+    let crypto = Command::new(python())
         .args([
             "-c",
             "import sys, jwt.algorithms; sys.exit(0 if jwt.algorithms.has_crypto else 1)",
@@ -26,18 +45,18 @@ pub fn pyjwt_has_crypto(what: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !crypto {
-        eprintln!(
-            "SKIPPED: {what} (the `cryptography` module is missing; .ci/test installs \
-             pyjwt[crypto] where pip can)"
+        prereq::missing(
+            "pyjwt-crypto",
+            &format!("{what} needs PyJWT's `cryptography` extra (`pip install 'pyjwt[crypto]'`)"),
         );
     }
     crypto
 }
 
-/// Runs `python3 -c script args…`, fails the test on a non-zero exit (with Python's stderr),
+/// Runs `python -c script args…`, fails the test on a non-zero exit (with Python's stderr),
 /// and returns stdout, trimmed.
 pub fn python_stdout(script: &str, args: &[&str]) -> String {
-    let out = Command::new("python3")
+    let out = Command::new(python())
         .arg("-c")
         .arg(script)
         .args(args)

@@ -13,7 +13,7 @@ It follows Otoroshi's documentation and its demo backend `demos/challenge/server
 
 If `Otoroshi-Claim` is present it is verified with PyJWT (same secret, HS512, audience = the route
 name, issuer `Otoroshi`) and the decoded claims are returned in the JSON body:
-`{"challengeVersion", "token", "stateToken", "method", "path", "headers"}`. A claim that does not
+`{"challengeVersion", "token", "stateToken", "method", "path", "headers", "header_lines"}`. A claim that does not
 verify gives 500 `{"error": "error decoding jwt", "error_description": ...}` (the state answer is
 still sent, so the gateway forwards that 500 and the caller can read why). A V2 state that does not
 verify gives 500 `{"error": "error decoding state jwt", ...}` without any state answer.
@@ -163,6 +163,8 @@ def make_handler(backend: Backend):
                 "method": self.command,
                 "path": self.path,
                 "headers": {k: v for k, v in self.headers.items()},
+                # Every line in arrival order: the dict above keeps one line per name.
+                "header_lines": [[k, v] for k, v in self.headers.items()],
             }
             state = self.headers.get(STATE_HEADER) or "none"
             if is_v2(state):
