@@ -196,6 +196,7 @@ mod tests {
             apikeys: None,
             upstream_tls: None,
             jwt: None,
+            rate_limit: None,
         }
     }
 

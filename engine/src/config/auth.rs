@@ -17,6 +17,7 @@ use torii_protocol::apikey::{ApiKey, META_JWT_SIGN_KEYPAIR};
 use super::duration::Zero;
 use super::error::{index, join, Collector};
 use super::fields::{duration, header_name};
+use super::quotas::quota;
 use super::raw::{RawApiKey, RawClientCredentials, RawConfig, RawKeyPair, RawRouteApiKeys};
 use super::secret::{check_secret, resolve_path, RawSecret};
 use super::{LoadEnv, RouteConfig};
@@ -81,6 +82,11 @@ pub struct RouteApiKeysSpec {
     pub custom: Option<(String, String)>,
     /// Remove credentials before forwarding (default true).
     pub wipe_credentials: bool,
+    /// Count the call against the key's quotas (default true; false: check without counting,
+    /// Otoroshi's `update_quotas`).
+    pub update_quotas: bool,
+    /// Send the remaining-calls headers back to the client (default false).
+    pub quota_headers: bool,
 }
 
 /// The extractor names of `routes.apikeys.extractors`, in Otoroshi's order.
@@ -209,6 +215,9 @@ fn apikey(
             c.push(index(&p("routes"), i), format!("no route has the id {r:?}"));
         }
     }
+    let throttling_quota = quota(c, &p("throttling_quota"), raw.throttling_quota);
+    let daily_quota = quota(c, &p("daily_quota"), raw.daily_quota);
+    let monthly_quota = quota(c, &p("monthly_quota"), raw.monthly_quota);
     let client_id = client_id?;
     Some(ApiKeySpec {
         name: raw.name.clone().unwrap_or_else(|| client_id.clone()),
@@ -220,6 +229,9 @@ fn apikey(
         tags: raw.tags.clone(),
         metadata: raw.metadata.clone(),
         allow_client_id_only: raw.allow_client_id_only.unwrap_or(false),
+        throttling_quota,
+        daily_quota,
+        monthly_quota,
     })
 }
 
@@ -306,6 +318,8 @@ pub(super) fn route_apikeys(
         basic: true,
         custom: None,
         wipe_credentials: raw.wipe_credentials.unwrap_or(true),
+        update_quotas: raw.update_quotas.unwrap_or(true),
+        quota_headers: raw.quota_headers.unwrap_or(false),
     };
     if let Some(list) = &raw.extractors {
         spec.client_id = false;

@@ -15,12 +15,15 @@ mod auth;
 mod duration;
 mod error;
 mod fields;
+mod quotas;
 pub mod raw;
 mod secret;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_auth;
+#[cfg(test)]
+mod tests_quotas;
 #[cfg(test)]
 mod tests_routes;
 #[cfg(test)]
@@ -35,6 +38,7 @@ pub use auth::{
 };
 pub use duration::{format_duration, parse_duration, RawDuration, Zero, MAX_DURATION};
 pub use error::{ConfigError, ConfigErrors};
+pub use quotas::{OnRedisError, QuotasSpec, RateLimitSpec, RedisSpec, MAX_PER_IP, MAX_QUOTA};
 pub use secret::{RawSecret, SecretRef};
 pub use validate_tls::{
     CertificateSpec, ClientAuthSpec, JwtForward, JwtKeysSpec, JwtSourceSpec, JwtSpec,
@@ -116,6 +120,8 @@ pub struct Config {
     pub source: Option<PathBuf>,
     /// `[access_log]`: where request lines go; `None` = off.
     pub access_log: Option<AccessLogTarget>,
+    /// `[quotas]`: the throttling window and the shared store (defaults when absent).
+    pub quotas: QuotasSpec,
 }
 
 /// Where the access log is written (`[access_log] path`).
@@ -242,6 +248,8 @@ pub struct RouteConfig {
     pub upstream_tls: Option<UpstreamTlsSpec>,
     /// External JWT verification, when on.
     pub jwt: Option<JwtSpec>,
+    /// `[routes.rate_limit]`: calls per window per client address, when set.
+    pub rate_limit: Option<RateLimitSpec>,
 }
 
 /// URL scheme of a target.

@@ -2,7 +2,7 @@
 //!
 //! This file owns the top level (`[gateway]`, `[limits]`, `[access_log]`) and calls the section
 //! validators below it: `validate_route` (domains, paths, targets and the checks across routes),
-//! `validate_security` (a route's challenge and info token), `validate_tls` and `auth`. Nothing here resolves secrets or reads
+//! `validate_security` (a route's challenge and info token), `validate_tls`, `auth` and `quotas`. Nothing here resolves secrets or reads
 //! key files; the only outside calls are the injected environment lookups of [`LoadEnv`].
 
 use std::net::SocketAddr;
@@ -50,6 +50,7 @@ pub(crate) fn validate(
         .as_ref()
         .and_then(|a| access_log(&mut c, a, base_dir));
     let auth = super::auth::auth(&mut c, raw, &routes, base_dir, env);
+    let quotas = super::quotas::quotas(&mut c, raw.quotas.as_ref(), base_dir, env);
     c.finish(|| Config {
         gateway,
         limits,
@@ -58,6 +59,7 @@ pub(crate) fn validate(
         certificates,
         source: None,
         access_log,
+        quotas,
     })
 }
 
