@@ -16,6 +16,7 @@ pub mod logging;
 pub mod metrics;
 pub mod mirror;
 pub mod proxy;
+pub mod quota;
 pub mod routing;
 pub mod runtime;
 pub mod secure;

@@ -14,6 +14,7 @@ use crate::auth::{AuthState, RouteApiKeys};
 use crate::config::{Config, ConfigError, ConfigErrors, Scheme};
 use crate::http1::HeadLimits;
 use crate::metrics::{MetricsRegistry, RouteMetrics};
+use crate::quota::{QuotaCounters, QuotaTable, RouteQuota};
 use crate::routing::RouteTable;
 use crate::secure::{RouteChallenge, RouteInfoToken, RouteJwt};
 use crate::tls::client::{client_config, target_tls, TargetTls};
@@ -62,6 +63,8 @@ pub struct Route {
     pub apikeys: Option<RouteApiKeys>,
     /// The external JWT check, when `[routes.jwt]` is set.
     pub jwt: Option<RouteJwt>,
+    /// Per-address limit and the key-quota switches (`update_quotas`, `quota_headers`).
+    pub quota: RouteQuota,
 }
 
 /// Request-path view of `[limits]`.
@@ -110,6 +113,8 @@ pub struct Snapshot {
     pub auth: AuthState,
     /// The https listeners' TLS configs (`None` without https listeners).
     pub tls: Option<TlsServer>,
+    /// Each metered key's limits and process-wide counters, by `StoredKey::position()`.
+    pub quotas: QuotaTable,
 }
 
 impl Snapshot {
@@ -117,15 +122,17 @@ impl Snapshot {
     /// tests). Fails with every error found, each with the key path it concerns.
     pub fn build(config: Config, version: u64) -> Result<Self, ConfigErrors> {
         let metrics = MetricsRegistry::new(config.gateway.workers);
-        Self::build_with(config, version, &metrics)
+        Self::build_with(config, version, &metrics, &QuotaCounters::default())
     }
 
-    /// Builds a snapshot whose routes count into `metrics` (the running gateway's registry,
-    /// so that a reload keeps the counts of the routes it keeps).
+    /// Builds a snapshot whose routes count into `metrics` and whose keys count into `quotas`
+    /// (the running gateway's registries, so that a reload keeps the counts of the routes and
+    /// keys it keeps; call `QuotaCounters::install` once the snapshot is in force).
     pub fn build_with(
         config: Config,
         version: u64,
         metrics: &MetricsRegistry,
+        quotas: &QuotaCounters,
     ) -> Result<Self, ConfigErrors> {
         let mut errors: Vec<ConfigError> = Vec::new();
         // Keys are built (secrets resolved, PEM parsed) here, once per load.
@@ -183,6 +190,7 @@ impl Snapshot {
                 metrics: metrics.route(&rc.id),
                 apikeys: rc.apikeys.as_ref().map(RouteApiKeys::build),
                 jwt,
+                quota: RouteQuota::build(rc),
             });
         }
         let auth = match crate::auth::build(&config.auth) {
@@ -207,6 +215,7 @@ impl Snapshot {
             return Err(ConfigErrors(std::mem::take(&mut errors)));
         }
         let table = RouteTable::build(&config.routes);
+        let quotas = quotas.table(&config.auth.apikeys, &config.quotas);
         let l = &config.limits;
         let limits = RuntimeLimits {
             head: HeadLimits {
@@ -234,6 +243,7 @@ impl Snapshot {
             limits,
             auth,
             tls,
+            quotas,
         })
     }
 }
