@@ -6,6 +6,7 @@ pub mod auth;
 pub mod process;
 pub mod python;
 pub mod recorder;
+pub mod redis_server;
 pub mod tls;
 
 use std::io::{Read, Write};
