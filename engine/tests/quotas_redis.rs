@@ -408,3 +408,42 @@ fn rediss_with_a_private_ca_and_a_password_from_the_environment() {
     assert!(eventually(Duration::from_secs(5), || denied.errors() > 0));
     assert!(!denied.up());
 }
+
+#[test]
+fn a_gateway_with_redis_reports_the_store_and_pushes_its_last_calls_on_drain() {
+    let server = RedisServer::start();
+    let text = format!(
+        "[gateway]\nworkers = 1\nhttp = [\"127.0.0.1:0\"]\nadmin = \"127.0.0.1:0\"\n\
+         [quotas]\nredis = \"{}\"\nsync_interval = \"30s\"\n\
+         [[routes]]\nid = \"r\"\ndomains = [\"a.test\"]\ntargets = [\"http://127.0.0.1:9\"]\n\
+         [routes.apikeys]\n\
+         [[apikeys]]\nclient_id = \"k\"\nclient_secret = \"s\"\nroutes = [\"r\"]\ndaily_quota = 9\n",
+        server.url()
+    );
+    let cfg = load_str_with_env(&text, Path::new("/"), &SystemEnv).unwrap();
+    let gw = torii_engine::control::start(cfg).unwrap();
+    let admin = gw.admin_addr.unwrap();
+    // The first exchange happens at start.
+    assert!(eventually(Duration::from_secs(5), || gw
+        .shared
+        .quotas
+        .store()
+        .is_up()));
+    let m = common::get(admin, "admin", "/metrics").text();
+    assert!(m.contains("torii_quota_store_up 1"), "{m}");
+    assert!(m.contains("torii_quota_store_errors_total 0"), "{m}");
+    let doc = common::get(admin, "admin", "/quotas/k").json();
+    assert_eq!(doc["store"], "up");
+    // Two calls, then a drain long before the next 30 s exchange: the last push carries them.
+    let snap = gw.shared.snapshot.load();
+    let pos = snap.auth.store.get("k").unwrap().position();
+    for _ in 0..2 {
+        snap.quotas
+            .admit_key(pos, unix_ms(SystemTime::now()), true)
+            .unwrap();
+    }
+    drop(snap);
+    gw.drain(Duration::from_secs(1));
+    let mut conn = server.conn();
+    assert_eq!(get(&mut conn, "daily"), Some(2));
+}

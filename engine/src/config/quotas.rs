@@ -146,13 +146,13 @@ pub(super) fn quotas(
         }
     };
     let redis = raw.redis.as_ref().and_then(|url| {
-        let (tls, display) = c.check("quotas.redis", check_redis_url(url, base_dir, env))?;
+        let (url, tls, display) = c.check("quotas.redis", check_redis_url(url, base_dir, env))?;
         let ca = raw.redis_ca.as_deref().map(|p| resolve_path(base_dir, p));
         if ca.is_some() && !tls {
             c.push("quotas.redis_ca", "applies to rediss:// only");
         }
         Some(RedisSpec {
-            url: url.clone(),
+            url,
             tls,
             display,
             ca,
@@ -178,23 +178,32 @@ pub(super) fn quotas(
     }
 }
 
-/// Checks the shape of a Redis URL and the secret references embedded in it; returns whether
-/// it is `rediss://` and `host:port` for logs. Messages never contain the URL's credentials.
+/// Checks the shape of a Redis URL and the secret references embedded in it; returns the URL
+/// with relative `${file:…}` paths made absolute, whether it is `rediss://`, and `host:port`
+/// for logs. Messages never contain the URL's credentials.
 fn check_redis_url(
     url: &RawSecret,
     base_dir: &Path,
     env: &dyn LoadEnv,
-) -> Result<(bool, String), String> {
+) -> Result<(RawSecret, bool, String), String> {
     let text = url.expose_raw();
-    let (tls, rest) = if let Some(r) = text.strip_prefix("redis://") {
+    // The shape is checked with each reference replaced by a marker character (a
+    // `${file:…}` path holds slashes); a marker left in the host, port or path is refused.
+    let mut shape = text.to_owned();
+    for reference in embedded_references(text)? {
+        shape = shape.replacen(reference, "\u{1}", 1);
+    }
+    let (tls, rest) = if let Some(r) = shape.strip_prefix("redis://") {
         (false, r)
-    } else if let Some(r) = text.strip_prefix("rediss://") {
+    } else if let Some(r) = shape.strip_prefix("rediss://") {
         (true, r)
     } else {
         return Err("must start with redis:// or rediss://".to_owned());
     };
+    let mut absolute = text.to_owned();
     for reference in embedded_references(text)? {
-        check_secret(&RawSecret::new(reference), base_dir, env)?;
+        let checked = check_secret(&RawSecret::new(reference), base_dir, env)?;
+        absolute = absolute.replacen(reference, checked.expose_raw(), 1);
     }
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i + 1..]),
@@ -216,8 +225,11 @@ fn check_redis_url(
             None => (hostport.to_owned(), None),
         },
     };
-    if host.is_empty() || host.contains("${") {
+    if host.is_empty() || host.contains('\u{1}') {
         return Err("needs a host (secrets may only appear in the user and password)".to_owned());
+    }
+    if hostport.contains('\u{1}') || path.contains('\u{1}') {
+        return Err("secrets may only appear in the user and password".to_owned());
     }
     let port = match port {
         None => 6379,
@@ -230,7 +242,7 @@ fn check_redis_url(
     if !db.is_empty() && db.parse::<u32>().is_err() {
         return Err("the path must be a database number, such as /0".to_owned());
     }
-    Ok((tls, format!("{host}:{port}")))
+    Ok((RawSecret::new(absolute), tls, format!("{host}:{port}")))
 }
 
 /// The `${…}` references of `text`, each as a whole reference string.
@@ -290,7 +302,19 @@ mod tests {
 
     fn url(s: &str) -> Result<(bool, String), String> {
         let env = MapEnv::new([("REDIS_PASSWORD", "p@ss:/word")]);
-        check_redis_url(&RawSecret::new(s), Path::new("/etc/torii"), &env)
+        check_redis_url(&RawSecret::new(s), Path::new("/etc/torii"), &env).map(|(_, t, d)| (t, d))
+    }
+
+    #[test]
+    fn relative_secret_files_become_absolute() {
+        let env = MapEnv::default();
+        let raw = RawSecret::new("redis://u:${file:secrets/pw}@h");
+        let (url, _, _) =
+            check_redis_url(&raw, Path::new("/etc/torii"), &env).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            url.expose_raw(),
+            "redis://u:${file:/etc/torii/secrets/pw}@h"
+        );
     }
 
     #[test]
