@@ -245,13 +245,31 @@ fn redis_killed_and_restarted_mid_run() {
     let errors_while_down = host.errors();
     // Restarted empty (no persistence): the calls made while it was away are pushed.
     let server = RedisServer::start_on(port);
+    let errors_at_restart = host.errors();
     let mut conn = server.conn();
+    let mut seen = None;
     assert!(
-        eventually(Duration::from_secs(10), || get(&mut conn, "daily")
-            == Some(2)),
-        "deltas of the outage pushed after the restart"
+        eventually(Duration::from_secs(10), || {
+            seen = get(&mut conn, "daily");
+            seen >= Some(2)
+        }),
+        "deltas of the outage pushed after the restart: daily {seen:?}, up {}, errors {}",
+        host.up(),
+        host.errors()
     );
-    assert_eq!(get(&mut conn, "global"), Some(2));
+    assert!(eventually(Duration::from_secs(5), || host.up()));
+    std::thread::sleep(Duration::from_millis(4 * INTERVAL_MS));
+    let daily = get(&mut conn, "daily").unwrap_or(0);
+    // Exactly the 2 calls of the outage, unless an exchange with the restarted server failed
+    // after Redis applied it (a reply lost to the 1 s timeout on a loaded machine): then the
+    // same calls are pushed again, the documented "over, never lost" case.
+    let failures_since = host.errors() - errors_at_restart;
+    assert!(
+        daily == 2
+            || (failures_since > 0 && daily % 2 == 0 && daily <= 2 * (1 + failures_since as i64)),
+        "daily {daily} after the restart with {failures_since} failed exchanges since"
+    );
+    assert_eq!(get(&mut conn, "global"), Some(daily));
     assert!(eventually(Duration::from_secs(5), || host.up()));
     assert!(host.errors() >= errors_while_down);
     // The local count keeps all five calls.
@@ -358,7 +376,7 @@ fn rediss_with_a_private_ca_and_a_password_from_the_environment() {
     let (cert, key) = leaf.write(&dir.0, "redis");
     let ca_path = dir.write("ca.pem", &ca.pem());
     let password = "p@ss:w/rd-for-redis";
-    let server = RedisServer::start_tls(&dir.0, &cert, &key, &ca_path, password);
+    let server = RedisServer::start_tls(&cert, &key, &ca_path, password);
     // Set before any config reads it; the name is unique to this test.
     std::env::set_var("TORII_TEST_REDIS_TLS_PASSWORD", password);
     let url = format!(

@@ -23,6 +23,8 @@ pub struct RedisServer {
     child: Child,
     /// The port it listens on (plain, or TLS for [`RedisServer::start_tls`]).
     pub port: u16,
+    /// Its working directory (empty: nothing to load at start), removed on drop.
+    _dir: super::process::TempDir,
 }
 
 impl RedisServer {
@@ -40,7 +42,7 @@ impl RedisServer {
     }
 
     /// A TLS-only server on a free port with certificate files from `dir` and a password.
-    pub fn start_tls(dir: &Path, cert: &Path, key: &Path, ca: &Path, password: &str) -> Self {
+    pub fn start_tls(cert: &Path, key: &Path, ca: &Path, password: &str) -> Self {
         let port = free_port();
         let p = port.to_string();
         let s = Self::spawn(
@@ -60,8 +62,6 @@ impl RedisServer {
                 "no",
                 "--requirepass",
                 password,
-                "--dir",
-                dir.to_str().unwrap(),
             ],
         );
         s.wait_for_listen();
@@ -69,9 +69,12 @@ impl RedisServer {
     }
 
     fn spawn(port: u16, args: &[&str]) -> Self {
+        let dir = super::process::TempDir::new("redis");
         let child = Command::new("redis-server")
             .args(args)
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir.0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -82,7 +85,11 @@ impl RedisServer {
                      (.ci/test does it when it is missing)"
                 )
             });
-        RedisServer { child, port }
+        RedisServer {
+            child,
+            port,
+            _dir: dir,
+        }
     }
 
     fn addr(&self) -> SocketAddr {
