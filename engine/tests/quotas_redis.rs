@@ -336,8 +336,10 @@ fn a_server_that_never_answers_blocks_no_call() {
         calls += 1;
         std::thread::sleep(Duration::from_millis(1));
     }
+    // Well under the 1 s Redis timeout the sync thread waits on (scheduling on a loaded machine
+    // can delay a thread by a few hundred milliseconds).
     assert!(
-        slowest < Duration::from_millis(200),
+        slowest < Duration::from_millis(500),
         "an admission waited {slowest:?}"
     );
     assert!(calls > 100);
