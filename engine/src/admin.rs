@@ -1,4 +1,5 @@
-//! The admin listener (`gateway.admin`): `/metrics`, `/health` and `/ready` over plain HTTP/1.1.
+//! The admin listener (`gateway.admin`): `/metrics`, `/health`, `/ready` and
+//! `/quotas/{client_id}` over plain HTTP/1.1.
 //!
 //! Owns its own thread with blocking std sockets: it is not the request path, it must keep
 //! answering while the workers are busy or draining, and it never touches a worker's state
@@ -83,6 +84,7 @@ pub fn route(shared: &Shared, method: &str, target: &str) -> Answer {
         "/ready" if shared.is_draining() => text(503, "draining\n"),
         "/ready" if !shared.is_ready() => text(503, "starting\n"),
         "/ready" => text(200, "ready\n"),
+        p if p.starts_with("/quotas/") => quotas(shared, &p["/quotas/".len()..]),
         "/metrics" => {
             let mut body = String::with_capacity(16 * 1024);
             crate::metrics::render::render(shared, &mut body);
@@ -92,7 +94,40 @@ pub fn route(shared: &Shared, method: &str, target: &str) -> Answer {
                 body,
             }
         }
-        _ => text(404, "not found: try /metrics, /health or /ready\n"),
+        _ => text(
+            404,
+            "not found: try /metrics, /health, /ready or /quotas/{client_id}\n",
+        ),
+    }
+}
+
+/// `GET /quotas/{client_id}`: the key's limits, counts and resets (JSON), or a JSON 404. The id
+/// is percent-decoded (client ids may hold any printable character).
+fn quotas(shared: &Shared, raw_id: &str) -> Answer {
+    let json = |status: u16, body: String| Answer {
+        status,
+        content_type: "application/json",
+        body,
+    };
+    let id = torii_protocol::apikey::percent_decode(raw_id.as_bytes(), false);
+    let id = String::from_utf8_lossy(&id);
+    let snapshot = shared.snapshot.load();
+    let now_ms = crate::quota::unix_ms(std::time::SystemTime::now());
+    match crate::quota::report::quota_document(
+        &snapshot.auth.store,
+        &snapshot.quotas,
+        shared.quotas.store(),
+        &id,
+        now_ms,
+    ) {
+        Some(doc) => json(200, format!("{doc}\n")),
+        None => json(
+            404,
+            format!(
+                "{}\n",
+                serde_json::json!({ "error": "no API key with this client id", "clientId": id })
+            ),
+        ),
     }
 }
 

@@ -23,6 +23,8 @@ use signal_hook::iterator::Signals;
 use crate::access_log::AccessLogSink;
 use crate::config::{self, Config};
 use crate::metrics::MetricsRegistry;
+use crate::quota::sync::SyncHandle;
+use crate::quota::QuotaCounters;
 use crate::runtime::{bind_listeners, spawn_workers, WorkerMain};
 use crate::server::listener::{run_gateway_worker, ListenerKind};
 use crate::shared::Shared;
@@ -39,6 +41,8 @@ pub struct Gateway {
     /// The admin listener's bound address, when `gateway.admin` is set.
     pub admin_addr: Option<std::net::SocketAddr>,
     workers: Vec<std::thread::JoinHandle<()>>,
+    /// The quota sync with Redis, when `[quotas] redis` is set.
+    quota_sync: Option<SyncHandle>,
 }
 
 /// Builds the snapshot for `config`, binds its listeners and starts its workers.
@@ -58,10 +62,18 @@ pub fn start(config: Config) -> Result<Gateway, String> {
     let pin = config.gateway.pin_workers;
     let access_target = config.access_log.clone();
     let metrics = Arc::new(MetricsRegistry::new(workers));
-    let snapshot = Snapshot::build_with(config, 1, &metrics).map_err(|e| e.to_string())?;
+    let quotas = QuotaCounters::new();
+    let redis = config.quotas.redis.clone();
+    let snapshot = Snapshot::build_with(config, 1, &metrics, &quotas).map_err(|e| e.to_string())?;
     let access_log =
         AccessLogSink::start(access_target).map_err(|e| format!("access log writer: {e}"))?;
-    let shared = Shared::new(snapshot, metrics, access_log);
+    let shared = Shared::new(snapshot, metrics, access_log, quotas);
+    // A Redis that is down is not an error (the counts stay local until it answers); an
+    // unresolvable secret or unreadable CA is.
+    let quota_sync = match &redis {
+        Some(spec) => Some(crate::quota::sync::start(shared.quotas.clone(), spec)?),
+        None => None,
+    };
     let bound = bind_listeners(&addrs, workers, steering).map_err(|e| e.to_string())?;
     // Bound before the workers start, so `/ready` answers 503 until every worker runs.
     let admin_addr = match admin {
@@ -95,6 +107,7 @@ pub fn start(config: Config) -> Result<Gateway, String> {
         addrs: bound.addrs,
         admin_addr,
         workers: handles,
+        quota_sync,
     })
 }
 
@@ -109,8 +122,13 @@ impl Gateway {
             // must be sized for the workers that actually run.
             c.gateway.workers = current.config.gateway.workers;
             let locations = c.locations.clone();
-            Snapshot::build_with(c, current.version + 1, &self.shared.metrics)
-                .map_err(|e| e.located(&locations))
+            Snapshot::build_with(
+                c,
+                current.version + 1,
+                &self.shared.metrics,
+                &self.shared.quotas,
+            )
+            .map_err(|e| e.located(&locations))
         });
         match result {
             Ok(next) => {
@@ -130,7 +148,10 @@ impl Gateway {
                     })
                     .collect();
                 crate::jwks::retain(&urls);
-                self.shared.snapshot.store(Arc::new(next));
+                let next = Arc::new(next);
+                self.shared.snapshot.store(next.clone());
+                // Keys the new config no longer meters are forgotten only now that it is in force.
+                self.shared.quotas.install(&next.quotas);
                 self.shared.reloads_ok.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(version, "configuration reloaded");
                 true
@@ -170,6 +191,10 @@ impl Gateway {
         // Workers hand over their access-log lines after each request once draining started,
         // and when they end; wait for the writer to have written them.
         self.shared.access_log.flush(Duration::from_secs(2));
+        // The last interval's calls go to Redis before the process exits.
+        if let Some(sync) = self.quota_sync {
+            sync.stop();
+        }
     }
 }
 
@@ -201,6 +226,11 @@ fn warn_restart_only_changes(old: &Config, new: &Config) {
     }
     if old.gateway.admin != new.gateway.admin {
         tracing::warn!("admin address changed: it applies at the next restart only");
+    }
+    if old.quotas.redis != new.quotas.redis {
+        tracing::warn!(
+            "quotas.redis, redis_ca, key_prefix or sync_interval changed: they apply at the next restart only"
+        );
     }
 }
 

@@ -18,6 +18,7 @@ pub mod logging;
 pub mod metrics;
 pub mod mirror;
 pub mod proxy;
+pub mod quota;
 pub mod routing;
 pub mod runtime;
 pub mod secure;

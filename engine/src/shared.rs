@@ -2,7 +2,8 @@
 //!
 //! Owns the current config snapshot (behind `ArcSwap`), the process-wide draining flag, the
 //! per-worker counters (each on its own cache line, written only by its worker), the metrics
-//! registry (route counters that survive reloads) and the access-log sink. Nothing here is
+//! registry (route counters that survive reloads), the quota counters (per-key and per-address
+//! counts that survive reloads) and the access-log sink. Nothing here is
 //! locked on the request path: workers read the snapshot through a per-worker cache and only
 //! touch their own counters.
 
@@ -13,6 +14,7 @@ use arc_swap::ArcSwap;
 
 use crate::access_log::AccessLogSink;
 use crate::metrics::MetricsRegistry;
+use crate::quota::QuotaCounters;
 use crate::snapshot::Snapshot;
 
 /// Counters of one worker, padded to a cache line so workers never share one.
@@ -48,17 +50,23 @@ pub struct Shared {
     pub metrics: Arc<MetricsRegistry>,
     /// Where the workers hand their access-log lines.
     pub access_log: AccessLogSink,
+    /// Quota counters by key and client address, and the quota store's health (each
+    /// snapshot's `QuotaTable` points into them).
+    pub quotas: Arc<QuotaCounters>,
 }
 
 impl Shared {
     /// Shared state for the `metrics.workers()` workers starting on `snapshot` (built with
-    /// the same `metrics` registry).
+    /// the same `metrics` registry and `quotas` counters, which take its keys as the ones in
+    /// force).
     pub fn new(
         snapshot: Snapshot,
         metrics: Arc<MetricsRegistry>,
         access_log: AccessLogSink,
+        quotas: Arc<QuotaCounters>,
     ) -> Arc<Self> {
         let workers = metrics.workers();
+        quotas.install(&snapshot.quotas);
         Arc::new(Self {
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             draining: AtomicBool::new(false),
@@ -67,6 +75,7 @@ impl Shared {
             reloads_failed: AtomicU64::new(0),
             metrics,
             access_log,
+            quotas,
         })
     }
 

@@ -15,6 +15,7 @@ use crate::config::{Config, ConfigError, ConfigErrors, PathNormalization, Scheme
 use crate::http1::HeadLimits;
 use crate::jwks::JwksMode;
 use crate::metrics::{MetricsRegistry, RouteMetrics};
+use crate::quota::{QuotaCounters, QuotaTable, RouteQuota};
 use crate::routing::RouteTable;
 use crate::secure::{RouteChallenge, RouteInfoToken, RouteJwt};
 use crate::tls::client::{client_config, target_tls, TargetTls};
@@ -65,6 +66,8 @@ pub struct Route {
     pub jwt: Option<RouteJwt>,
     /// The path the backend receives (`path_normalization`).
     pub path_normalization: PathNormalization,
+    /// Per-address limit and the key-quota switches (`update_quotas`, `quota_headers`).
+    pub quota: RouteQuota,
 }
 
 /// Request-path view of `[limits]`.
@@ -115,6 +118,8 @@ pub struct Snapshot {
     pub auth: AuthState,
     /// The https listeners' TLS configs (`None` without https listeners).
     pub tls: Option<TlsServer>,
+    /// Each metered key's limits and process-wide counters, by `StoredKey::position()`.
+    pub quotas: QuotaTable,
 }
 
 impl Snapshot {
@@ -123,24 +128,33 @@ impl Snapshot {
     /// is fetched once and must give a usable set ([`JwksMode::Check`]).
     pub fn build(config: Config, version: u64) -> Result<Self, ConfigErrors> {
         let metrics = MetricsRegistry::new(config.gateway.workers);
-        Self::build_in(config, version, &metrics, JwksMode::Check)
+        Self::build_in(
+            config,
+            version,
+            &metrics,
+            &QuotaCounters::default(),
+            JwksMode::Check,
+        )
     }
 
-    /// Builds a snapshot whose routes count into `metrics` (the running gateway's registry,
-    /// so that a reload keeps the counts of the routes it keeps); a `jwks_url` gets its
-    /// process-wide fetcher ([`JwksMode::Serve`]).
+    /// Builds a snapshot whose routes count into `metrics` and whose keys count into `quotas`
+    /// (the running gateway's registries, so that a reload keeps the counts of the routes and
+    /// keys it keeps; call `QuotaCounters::install` once the snapshot is in force); a
+    /// `jwks_url` gets its process-wide fetcher ([`JwksMode::Serve`]).
     pub fn build_with(
         config: Config,
         version: u64,
         metrics: &MetricsRegistry,
+        quotas: &QuotaCounters,
     ) -> Result<Self, ConfigErrors> {
-        Self::build_in(config, version, metrics, JwksMode::Serve)
+        Self::build_in(config, version, metrics, quotas, JwksMode::Serve)
     }
 
     fn build_in(
         config: Config,
         version: u64,
         metrics: &MetricsRegistry,
+        quotas: &QuotaCounters,
         jwks: JwksMode,
     ) -> Result<Self, ConfigErrors> {
         let mut errors: Vec<ConfigError> = Vec::new();
@@ -200,6 +214,7 @@ impl Snapshot {
                 apikeys: rc.apikeys.as_ref().map(RouteApiKeys::build),
                 jwt,
                 path_normalization: rc.path_normalization,
+                quota: RouteQuota::build(rc),
             });
         }
         let auth = match crate::auth::build(&config.auth) {
@@ -224,6 +239,7 @@ impl Snapshot {
             return Err(ConfigErrors(std::mem::take(&mut errors)));
         }
         let table = RouteTable::build(&config.routes);
+        let quotas = quotas.table(&config.auth.apikeys, &config.quotas);
         let l = &config.limits;
         let limits = RuntimeLimits {
             head: HeadLimits {
@@ -252,6 +268,7 @@ impl Snapshot {
             limits,
             auth,
             tls,
+            quotas,
         })
     }
 }

@@ -64,6 +64,37 @@ fn api_key_and_token_flow(addr: SocketAddr, text: &str) {
         "/.well-known/otoroshi/oauth/jwks.json",
     );
     assert_eq!(jwks.json()["keys"][0]["alg"], "ES256");
+    // The quota walk-through: three calls pass with the remaining calls, the fourth is 429.
+    assert!(text.contains("Host: limited.oto.tools"), "{text}");
+    let limited = |addr| {
+        request(
+            addr,
+            &format!(
+                "GET /hello HTTP/1.1\r\nHost: limited.oto.tools\r\nOtoroshi-Client-Id: limited-client\r\n\
+                 Otoroshi-Client-Secret: {secret}\r\n\r\n"
+            ),
+        )
+    };
+    // The throttling window is aligned on the clock (10 s): start well inside one.
+    let in_window = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            % 10_000
+    };
+    while in_window() > 8_000 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for left in ["2", "1", "0"] {
+        let r = limited(addr);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("ratelimit-remaining"), Some(left));
+        assert!(r.header("otoroshi-daily-calls-remaining").is_some());
+    }
+    let r = limited(addr);
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.header("retry-after").is_some());
 }
 
 #[test]

@@ -9,6 +9,7 @@ pub mod info_token;
 pub mod jws;
 pub mod jwt_verifier;
 pub mod oauth;
+pub mod quota;
 pub mod secret;
 
 pub use apikey::{ApiKey, ApiKeyError, ApiKeyStore, Credentials};

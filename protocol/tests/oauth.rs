@@ -191,7 +191,7 @@ fn parse_errors() {
             FORM,
             None,
             vec![b'a'; MAX_BODY_LEN + 1],
-            ErrorCode::InvalidRequest,
+            ErrorCode::BodyTooLarge,
         ),
         (
             Some(b"text/plain"),
@@ -205,11 +205,15 @@ fn parse_errors() {
         assert_eq!(err.code, want, "case {i}: {err}");
         let doc: Value = serde_json::from_slice(&err.body()).unwrap();
         assert_eq!(doc["error"], want.as_str());
+        if want == ErrorCode::BodyTooLarge {
+            assert_eq!(doc["error"], "invalid_request");
+        }
         assert!(doc["error_description"].is_string());
-        let status = if want == ErrorCode::InvalidClient {
-            401
-        } else {
-            400
+        let status = match want {
+            ErrorCode::InvalidClient => 401,
+            // 413, with RFC 6749's `invalid_request` in the body.
+            ErrorCode::BodyTooLarge => 413,
+            _ => 400,
         };
         assert_eq!(err.status(), status, "case {i}");
     }

@@ -84,5 +84,5 @@ proptest! {
 fn oversized_bodies_are_refused() {
     let body = vec![b'a'; MAX_BODY_LEN + 1];
     let err = parse_token_request(Some(b"application/json"), None, &body).unwrap_err();
-    assert_eq!(err.status(), 400);
+    assert_eq!(err.status(), 413);
 }

@@ -18,6 +18,7 @@ use torii_protocol::jwt_verifier::RequiredClaims;
 use super::duration::Zero;
 use super::error::{index, join, Collector};
 use super::fields::{duration, header_name, required_claims};
+use super::quotas::quota;
 use super::raw::{RawApiKey, RawClientCredentials, RawConfig, RawKeyPair, RawRouteApiKeys};
 use super::secret::{resolve_path, secret, RawSecret};
 use super::{LoadEnv, RouteConfig};
@@ -86,6 +87,11 @@ pub struct RouteApiKeysSpec {
     pub wipe_credentials: bool,
     /// Scopes and bearer-token claims required (403 otherwise).
     pub required: RequiredClaims,
+    /// Count the call against the key's quotas (default true; false: check without counting,
+    /// Otoroshi's `update_quotas`).
+    pub update_quotas: bool,
+    /// Send the remaining-calls headers back to the client (default false).
+    pub quota_headers: bool,
 }
 
 /// The extractor names of `routes.apikeys.extractors`, in Otoroshi's order.
@@ -214,6 +220,9 @@ fn apikey(
             c.push(index(&p("routes"), i), format!("no route has the id {r:?}"));
         }
     }
+    let throttling_quota = quota(c, &p("throttling_quota"), raw.throttling_quota);
+    let daily_quota = quota(c, &p("daily_quota"), raw.daily_quota);
+    let monthly_quota = quota(c, &p("monthly_quota"), raw.monthly_quota);
     let client_id = client_id?;
     Some(ApiKeySpec {
         name: raw.name.clone().unwrap_or_else(|| client_id.clone()),
@@ -225,6 +234,9 @@ fn apikey(
         tags: raw.tags.clone(),
         metadata: raw.metadata.clone(),
         allow_client_id_only: raw.allow_client_id_only.unwrap_or(false),
+        throttling_quota,
+        daily_quota,
+        monthly_quota,
     })
 }
 
@@ -323,6 +335,8 @@ pub(super) fn route_apikeys(
         custom: None,
         wipe_credentials: raw.wipe_credentials.unwrap_or(true),
         required: required_claims(c, path, &raw.required_scopes, &raw.required_claims),
+        update_quotas: raw.update_quotas.unwrap_or(true),
+        quota_headers: raw.quota_headers.unwrap_or(false),
     };
     if let Some(list) = &raw.extractors {
         spec.client_id = false;

@@ -19,6 +19,7 @@ mod error;
 mod fields;
 mod location;
 mod parse;
+mod quotas;
 pub mod raw;
 pub mod schema;
 mod secret;
@@ -28,6 +29,8 @@ mod tests;
 mod tests_auth;
 #[cfg(test)]
 mod tests_jwt;
+#[cfg(test)]
+mod tests_quotas;
 #[cfg(test)]
 mod tests_routes;
 #[cfg(test)]
@@ -47,6 +50,7 @@ pub use auth::{
 pub use duration::{format_duration, parse_duration, RawDuration, Zero, MAX_DURATION};
 pub use error::{ConfigError, ConfigErrors, ConfigWarning};
 pub use location::KeyLocations;
+pub use quotas::{OnRedisError, QuotasSpec, RateLimitSpec, RedisSpec, MAX_PER_IP, MAX_QUOTA};
 pub use secret::{RawSecret, SecretRef};
 pub use validate_jwt::{JwksUrlSpec, JwtForward, JwtKeysSpec, JwtSourceSpec, JwtSpec};
 pub use validate_tls::{CertificateSpec, ClientAuthSpec, UpstreamTlsSpec};
@@ -142,6 +146,8 @@ pub struct Config {
     pub locations: std::sync::Arc<KeyLocations>,
     /// Warnings about single keys found while validating (all warnings: [`warnings()`]).
     pub warnings: Vec<ConfigWarning>,
+    /// `[quotas]`: the throttling window and the shared store (defaults when absent).
+    pub quotas: QuotasSpec,
 }
 
 /// Where the access log is written (`[access_log] path`).
@@ -327,6 +333,8 @@ pub struct RouteConfig {
     pub jwt: Option<JwtSpec>,
     /// The path sent to the backend.
     pub path_normalization: PathNormalization,
+    /// `[routes.rate_limit]`: calls per window per client address, when set.
+    pub rate_limit: Option<RateLimitSpec>,
 }
 
 /// URL scheme of a target.

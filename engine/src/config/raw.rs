@@ -42,6 +42,26 @@ pub struct RawConfig {
     pub routes: Vec<RawRoute>,
     /// `[access_log]`: JSON lines per request; absent = off.
     pub access_log: Option<RawAccessLog>,
+    /// `[quotas]`: the throttling window and the Redis store; absent = defaults, local counts.
+    pub quotas: Option<RawQuotas>,
+}
+
+/// `[quotas]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuotas {
+    /// The throttling window.
+    pub window: Option<RawDuration>,
+    /// `redis://` or `rediss://` URL (may embed `${env.…}` / `${file:…}` references).
+    pub redis: Option<RawSecret>,
+    /// PEM CA bundle that signs a `rediss://` server's certificate.
+    pub redis_ca: Option<String>,
+    /// First part of every Redis key.
+    pub key_prefix: Option<String>,
+    /// Time between two exchanges with Redis.
+    pub sync_interval: Option<RawDuration>,
+    /// `"local"` or `"deny"`.
+    pub on_redis_error: Option<String>,
 }
 
 /// `[access_log]`.
@@ -241,6 +261,12 @@ pub struct RawApiKey {
     pub metadata: BTreeMap<String, String>,
     /// Whether the client id alone (`x-api-key`) authenticates this key.
     pub allow_client_id_only: Option<bool>,
+    /// Calls per throttling window.
+    pub throttling_quota: Option<i64>,
+    /// Calls per UTC day.
+    pub daily_quota: Option<i64>,
+    /// Calls per UTC month.
+    pub monthly_quota: Option<i64>,
 }
 
 /// `[[routes]]`.
@@ -271,6 +297,16 @@ pub struct RawRoute {
     pub apikeys: Option<RawRouteApiKeys>,
     /// `[routes.jwt]`: external JWT verification.
     pub jwt: Option<RawRouteJwt>,
+    /// `[routes.rate_limit]`: per-client-address limit.
+    pub rate_limit: Option<RawRateLimit>,
+}
+
+/// `[routes.rate_limit]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    /// Calls per throttling window per client address.
+    pub per_ip: Option<i64>,
 }
 
 /// `routes.upstream_tls`.
@@ -364,6 +400,10 @@ pub struct RawRouteApiKeys {
     pub required_scopes: Option<Vec<String>>,
     /// Claims of the bearer token: name → accepted value(s).
     pub required_claims: Option<BTreeMap<String, RawClaimValues>>,
+    /// Count calls against the key's quotas (false: check only).
+    pub update_quotas: Option<bool>,
+    /// Send the remaining-calls headers back.
+    pub quota_headers: Option<bool>,
 }
 
 /// The accepted value(s) of a required claim: `"a"` or `["a", "b"]`.

@@ -2,8 +2,8 @@
 //!
 //! This file owns the top level (`[gateway]`, `[limits]`, `[access_log]`) and calls the section
 //! validators below it: `validate_route` (domains, paths, targets and the checks across routes),
-//! `validate_security` (a route's challenge and info token), `validate_tls`, `validate_jwt`
-//! and `auth`. Nothing here resolves secrets or reads
+//! `validate_security` (a route's challenge and info token), `validate_tls`, `validate_jwt`,
+//! `auth` and `quotas`. Nothing here resolves secrets or reads
 //! key files; the only outside calls are the injected environment lookups of [`LoadEnv`].
 
 use std::net::SocketAddr;
@@ -57,6 +57,7 @@ pub(crate) fn validate(
         .as_ref()
         .and_then(|a| access_log(&mut c, a, base_dir));
     let auth = super::auth::auth(&mut c, raw, &routes, base_dir, env);
+    let quotas = super::quotas::quotas(&mut c, raw.quotas.as_ref(), base_dir, env);
     let warnings = c.take_warnings();
     c.finish(|| Config {
         gateway,
@@ -68,6 +69,7 @@ pub(crate) fn validate(
         access_log,
         locations: Default::default(),
         warnings,
+        quotas,
     })
 }
 

@@ -163,6 +163,10 @@ fn route(
         .jwt
         .as_ref()
         .and_then(|j| validate_jwt::jwt(c, &p("jwt"), j, raw.info_token.is_some(), base_dir, env));
+    let rate_limit = raw
+        .rate_limit
+        .as_ref()
+        .and_then(|rl| super::quotas::rate_limit(c, &p("rate_limit"), rl));
     RouteConfig {
         path_normalization,
         id,
@@ -175,6 +179,7 @@ fn route(
         apikeys,
         upstream_tls,
         jwt,
+        rate_limit,
     }
 }
 

@@ -103,6 +103,10 @@ pub fn walkthrough(addr: SocketAddr, apikey_secret: &str) -> String {
          # Introspect it (RFC 7662), and fetch the public keys that verify it:\n\
          curl -s -u '{id}:{s}' -H 'Host: oauth.oto.tools' -d \"token=$TOKEN\" {oauth}/token/introspect\n\
          curl -s -H 'Host: oauth.oto.tools' {oauth}/jwks.json\n\n\
+         # Quotas: limited-client may make 3 calls per 10 s. The first three pass and show the\n\
+         # remaining calls (Otoroshi-Daily-Calls-Remaining, RateLimit-*); the fourth gets 429\n\
+         # with Retry-After, and never reaches the backend:\n\
+         for i in 1 2 3 4; do curl -si -H 'Host: limited.oto.tools' -H 'Otoroshi-Client-Id: limited-client' -H 'Otoroshi-Client-Secret: {s}' {base}/hello | grep -iE '^(HTTP|ratelimit|otoroshi-daily|retry-after)'; done\n\n\
          Stop with Ctrl-C.\n"
     )
 }

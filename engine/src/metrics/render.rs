@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 use super::route::{RouteTotals, CHALLENGE_REASONS, LATENCY_BOUNDS_US, STATUS_CLASSES};
 use super::RejectReason;
 use crate::shared::Shared;
+use torii_protocol::quota::QuotaKind;
 
 /// `Content-Type` of the exposition.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -166,6 +167,43 @@ pub fn render(shared: &Shared, out: &mut String) {
         |t| &t.jwt,
         &reject_labels,
     );
+
+    header(
+        out,
+        "torii_quota_rejections_total",
+        "counter",
+        "Requests refused with 429 by a key quota or the per-address limit, by route and kind.",
+    );
+    for (route, t) in &routes {
+        for (v, kind) in t.quota.iter().zip(QuotaKind::ALL) {
+            if *v > 0 {
+                route_series(
+                    out,
+                    "torii_quota_rejections_total",
+                    route,
+                    Some(("kind", kind.label())),
+                    *v,
+                );
+            }
+        }
+    }
+    let store = shared.quotas.store();
+    header(
+        out,
+        "torii_quota_store_errors_total",
+        "counter",
+        "Failed connects and exchanges with the quota store (Redis).",
+    );
+    let _ = writeln!(out, "torii_quota_store_errors_total {}", store.errors());
+    if store.is_configured() {
+        header(
+            out,
+            "torii_quota_store_up",
+            "gauge",
+            "1 when the last exchange with the quota store (Redis) succeeded.",
+        );
+        let _ = writeln!(out, "torii_quota_store_up {}", u8::from(store.is_up()));
+    }
 
     header(
         out,

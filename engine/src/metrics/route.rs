@@ -1,5 +1,5 @@
 //! Per-route counters: requests by status class, the latency histogram, challenge failures,
-//! API-key and JWT rejections by reason, and upstream connect errors.
+//! API-key and JWT rejections by reason, quota rejections by kind, and upstream connect errors.
 //!
 //! Owns the counter layout: one cache-line-aligned [`Slot`] of plain `AtomicU64`s per worker,
 //! written only by that worker (a relaxed load and store, not even a locked read-modify-write:
@@ -9,6 +9,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use torii_protocol::quota::QuotaKind;
 use torii_protocol::ChallengeFailure;
 
 /// Status-class labels, in counter order; the last one counts requests that got no answer
@@ -162,6 +163,7 @@ struct Slot {
     challenge: [AtomicU64; CHALLENGE_REASONS.len()],
     apikey: [AtomicU64; REASONS],
     jwt: [AtomicU64; REASONS],
+    quota: [AtomicU64; QuotaKind::ALL.len()],
     connect_errors: AtomicU64,
 }
 
@@ -217,6 +219,8 @@ pub struct RouteTotals {
     pub apikey: [u64; REASONS],
     /// JWT rejections ([`RejectReason::ALL`] order).
     pub jwt: [u64; REASONS],
+    /// Quota rejections (429) by kind ([`QuotaKind::ALL`] order).
+    pub quota: [u64; QuotaKind::ALL.len()],
     /// Failed upstream connects.
     pub connect_errors: u64,
 }
@@ -263,6 +267,15 @@ impl RouteMetrics {
         }
     }
 
+    /// Called by `worker` when a quota or the per-address limit refused a request with 429
+    /// (exported as `torii_quota_rejections_total{route,kind}`).
+    #[inline]
+    pub fn quota_rejection(&self, worker: usize, kind: QuotaKind) {
+        if let Some(slot) = self.slots.get(worker) {
+            bump(&slot.quota[kind.index()], 1);
+        }
+    }
+
     /// Called by `worker` when a connect to one of the route's targets failed or timed out.
     #[inline]
     pub fn connect_error(&self, worker: usize) {
@@ -294,6 +307,7 @@ impl RouteMetrics {
             add(&mut t.challenge, &slot.challenge);
             add(&mut t.apikey, &slot.apikey);
             add(&mut t.jwt, &slot.jwt);
+            add(&mut t.quota, &slot.quota);
             t.latency_sum_us += slot.latency_sum_us.load(Ordering::Relaxed);
             t.connect_errors += slot.connect_errors.load(Ordering::Relaxed);
         }
@@ -354,7 +368,11 @@ mod tests {
         m.rejection(1, RejectionKind::Jwt, RejectReason::BadSecret);
         m.rejection(2, RejectionKind::Jwt, RejectReason::BadClaims);
         m.connect_error(0);
+        m.quota_rejection(0, QuotaKind::Daily);
+        m.quota_rejection(2, QuotaKind::Daily);
+        m.quota_rejection(1, QuotaKind::Ip);
         let t = m.totals();
+        assert_eq!(t.quota, [0, 2, 0, 1]);
         assert_eq!(t.challenge[challenge_index(ChallengeFailure::Expired)], 2);
         assert_eq!(t.challenge.iter().sum::<u64>(), 2);
         assert_eq!(t.apikey[RejectReason::BadSecret.index()], 1);

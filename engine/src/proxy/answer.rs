@@ -67,9 +67,23 @@ async fn send<C: Stream>(
     timeout: std::time::Duration,
 ) -> bool {
     conn.wbuf.clear();
-    let extra: &[(&str, &str)] = match e.www_authenticate {
-        Some(www) => &[("www-authenticate", www)],
-        None => &[],
+    let mut digits = [0u8; 20];
+    let retry_after = e.retry_after.map(|s| decimal(s, &mut digits));
+    let extra = [
+        e.www_authenticate.map(|v| ("www-authenticate", v)),
+        retry_after.map(|v| ("retry-after", v)),
+    ];
+    let (one, two);
+    let extra: &[(&str, &str)] = match extra {
+        [Some(a), Some(b)] => {
+            two = [a, b];
+            &two
+        }
+        [Some(a), None] | [None, Some(a)] => {
+            one = [a];
+            &one
+        }
+        [None, None] => &[],
     };
     write_error(&mut conn.wbuf, e.status, e.message, close, extra);
     if head_only {
@@ -79,6 +93,20 @@ async fn send<C: Stream>(
     write_all_timeout(&mut conn.stream, &mut conn.wbuf, timeout)
         .await
         .is_ok()
+}
+
+/// `n` in decimal, written into `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or("0")
 }
 
 /// Cuts a rendered response after its head (the first blank line).

@@ -55,6 +55,8 @@ pub struct RequestBuffers {
     pub path: Vec<u8>,
     /// The head's method, host and path as JSON fields for the access-log line.
     pub log_head: Vec<u8>,
+    /// Remaining-calls header lines for the response (`quota_headers`), empty otherwise.
+    pub quota_headers: Vec<u8>,
 }
 
 impl RequestBuffers {
@@ -140,6 +142,7 @@ impl<'r> RequestCtx<'r> {
     ) -> Self {
         let mut rec = RequestRecord::default();
         rec.reset(head.head_len);
+        bufs.quota_headers.clear();
         Self {
             snap,
             body_done: !has_body(&head),

@@ -13,6 +13,7 @@ use crate::http1::{Method, RequestError};
 use crate::proxy::body::PumpError;
 use crate::proxy::body_rate::BodyWaitError;
 use crate::proxy::connect::ConnectError;
+use crate::quota::Refused;
 
 /// Which side a failure comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,8 @@ pub struct ProxyError {
     pub retry: bool,
     /// A `WWW-Authenticate` value for 401 answers.
     pub www_authenticate: Option<&'static str>,
+    /// A `Retry-After` value, seconds (429 and 503 answers of the quotas).
+    pub retry_after: Option<u64>,
 }
 
 impl ProxyError {
@@ -56,6 +59,7 @@ impl ProxyError {
             close: false,
             retry: false,
             www_authenticate: None,
+            retry_after: None,
         }
     }
 
@@ -81,6 +85,15 @@ impl ProxyError {
     pub const fn with_www_authenticate(mut self, value: Option<&'static str>) -> Self {
         self.www_authenticate = value;
         self
+    }
+
+    /// A call refused by the quotas or the per-address limit (429 `You performed too much
+    /// requests`, as Otoroshi answers), or a metered call refused while the shared store is
+    /// down in `on_redis_error = "deny"` mode (503); both with `Retry-After`.
+    pub fn from_quota(r: &Refused) -> Self {
+        let mut e = Self::client(r.status(), r.message(), r.reason());
+        e.retry_after = Some(r.retry_after_secs());
+        e
     }
 
     /// True when nothing can be answered (the client is gone).

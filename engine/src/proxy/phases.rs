@@ -64,6 +64,6 @@ fn before_upstream<C>(
     }
     route::route(ctx, data)?;
     authenticate(worker, ctx, data)?;
-    route::admit(ctx)?;
+    route::admit(worker.id, ctx, conn.peer.ip())?;
     Ok(None)
 }

@@ -146,6 +146,7 @@ pub async fn send_response<C: Stream>(
     } else if http10_client {
         conn.wbuf.extend_from_slice(b"connection: keep-alive\r\n");
     }
+    conn.wbuf.extend_from_slice(&ctx.bufs.quota_headers);
     conn.wbuf.extend_from_slice(b"\r\n");
     up.buf.consume(resp.head_len);
 

@@ -8,10 +8,14 @@
 //! slot where per-key quotas and per-IP rate limits are decided, without waiting on anything).
 //! Pure decisions over the context: no IO.
 
+use std::net::IpAddr;
+use std::time::SystemTime;
+
 use crate::config::PathNormalization;
 use crate::http1::{canonicalize_path, BodyFraming};
 use crate::proxy::context::RequestCtx;
 use crate::proxy::error::ProxyError;
+use crate::quota::{unix_ms, Refused};
 
 /// Computes the canonical path of the request whose head bytes are `data` into the context;
 /// a path with no single meaning is refused (400).
@@ -45,9 +49,14 @@ pub fn route(ctx: &mut RequestCtx<'_>, data: &[u8]) -> Result<(), ProxyError> {
     Ok(())
 }
 
-/// Phase 4: whether the request may proceed under the limits. Decided from counters and the
-/// head alone: nothing here waits.
-pub fn admit(ctx: &mut RequestCtx<'_>) -> Result<(), ProxyError> {
+/// Phase 4: whether the request may proceed under the limits: the declared body size
+/// (413), the route's per-address rate limit and the admitted key's quotas (429, or 503 while
+/// the shared store is down in `deny` mode). Decided from this process's counters (shared by
+/// its workers with atomics; the Redis sync runs on its own thread): nothing here waits. A
+/// refused call is not counted; `worker` is the metrics slot of the refusal. With
+/// `quota_headers`, the remaining calls are rendered into `bufs.quota_headers` for the
+/// response.
+pub fn admit(worker: usize, ctx: &mut RequestCtx<'_>, peer: IpAddr) -> Result<(), ProxyError> {
     if let BodyFraming::Length(n) = ctx.head.body {
         if n > ctx.snap.limits.max_body_bytes {
             return Err(ProxyError::client(
@@ -55,6 +64,31 @@ pub fn admit(ctx: &mut RequestCtx<'_>) -> Result<(), ProxyError> {
                 "Request body too large",
                 "body.too_large",
             ));
+        }
+    }
+    let Some(route) = ctx.route else {
+        return Ok(());
+    };
+    let rq = &route.quota;
+    let key = ctx.admitted.key;
+    if rq.per_ip.is_none() && key.is_none() {
+        return Ok(());
+    }
+    let quotas = &ctx.snap.quotas;
+    let now_ms = unix_ms(SystemTime::now());
+    let refused = |r: Refused| {
+        if let Some(kind) = r.kind() {
+            route.metrics.quota_rejection(worker, kind);
+        }
+        ProxyError::from_quota(&r)
+    };
+    quotas.admit_ip(rq, peer, now_ms).map_err(refused)?;
+    if let Some(key) = key {
+        let state = quotas
+            .admit_key(key.position(), now_ms, rq.update_quotas)
+            .map_err(refused)?;
+        if rq.quota_headers {
+            state.write_headers(&mut ctx.bufs.quota_headers);
         }
     }
     Ok(())

@@ -9,6 +9,7 @@ pub mod prereq;
 pub mod process;
 pub mod python;
 pub mod recorder;
+pub mod redis_server;
 pub mod scripted;
 pub mod seen;
 pub mod tls;

@@ -84,8 +84,11 @@
 //! * **Carriers** list only places of *enabled* extractors: an `Authorization: Basic` header on
 //!   a route whose Basic extractor is off is the backend's business and is not listed.
 //! * **Not implemented**: Otoroshi's `otoapk_` bearers, JWTs signed with the client secret
-//!   (HS*), route-path-parameter extractors, key restrictions, quotas, secret rotation and
-//!   routing by tags/metadata.
+//!   (HS*), route-path-parameter extractors, key restrictions, secret rotation and routing by
+//!   tags/metadata.
+//! * **Quotas**: a key carries its limits ([`ApiKey::throttling_quota`], `daily_quota`,
+//!   `monthly_quota`); the rules are in `crate::quota` and the counting is the engine's, which
+//!   finds a key's counters by [`StoredKey::position`].
 
 mod extract;
 mod model;

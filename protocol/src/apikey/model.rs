@@ -73,6 +73,13 @@ pub struct ApiKey<S = ClientSecret> {
     /// `allowClientIdOnly`). Default `false`: a client id is not a secret, so this must be an
     /// explicit choice per key (config key `allow_client_id_only`).
     pub allow_client_id_only: bool,
+    /// Calls allowed per throttling window (`quotas.window`, Otoroshi's `throttlingQuota`);
+    /// `None` = unlimited.
+    pub throttling_quota: Option<u64>,
+    /// Calls allowed per UTC day (Otoroshi's `dailyQuota`); `None` = unlimited.
+    pub daily_quota: Option<u64>,
+    /// Calls allowed per UTC month (Otoroshi's `monthlyQuota`); `None` = unlimited.
+    pub monthly_quota: Option<u64>,
 }
 
 impl<S> ApiKey<S> {
@@ -89,6 +96,9 @@ impl<S> ApiKey<S> {
             tags,
             metadata,
             allow_client_id_only,
+            throttling_quota,
+            daily_quota,
+            monthly_quota,
         } = self;
         Ok(ApiKey {
             client_secret: f(client_secret)?,
@@ -100,7 +110,18 @@ impl<S> ApiKey<S> {
             tags,
             metadata,
             allow_client_id_only,
+            throttling_quota,
+            daily_quota,
+            monthly_quota,
         })
+    }
+
+    /// True when the key has at least one quota (throttling, daily or monthly): only such
+    /// keys are counted.
+    pub fn is_metered(&self) -> bool {
+        self.throttling_quota.is_some()
+            || self.daily_quota.is_some()
+            || self.monthly_quota.is_some()
     }
 
     /// True when the key is enabled and `now` is before `valid_until` (if any).
@@ -136,7 +157,7 @@ impl<S> ApiKey<S> {
 
 impl ApiKey {
     /// A key with the given credentials, enabled, no expiry, no routes, no tags or metadata,
-    /// client-id-only authentication off. Fill the public fields for the rest.
+    /// client-id-only authentication off, no quotas. Fill the public fields for the rest.
     pub fn new(client_id: &str, client_secret: &str, name: &str) -> Self {
         ApiKey {
             client_id: client_id.to_owned(),
@@ -148,6 +169,9 @@ impl ApiKey {
             tags: Vec::new(),
             metadata: BTreeMap::new(),
             allow_client_id_only: false,
+            throttling_quota: None,
+            daily_quota: None,
+            monthly_quota: None,
         }
     }
 }
@@ -170,6 +194,7 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct StoredKey {
     key: ApiKey,
+    position: usize,
     prepared: PreparedApiKey,
     secret_digest: [u8; 32],
 }
@@ -178,6 +203,12 @@ impl StoredKey {
     /// The key.
     pub fn key(&self) -> &ApiKey {
         &self.key
+    }
+    /// The key's position in the list given to [`ApiKeyStore::new`] (its `[[apikeys]]`
+    /// index): the engine indexes per-key tables built at config load (quota counters) with
+    /// it, so the request path finds them without hashing the client id again.
+    pub fn position(&self) -> usize {
+        self.position
     }
     /// The key's info-token chunks, ready for `InfoTokenSigner`.
     pub fn prepared(&self) -> &PreparedApiKey {
@@ -209,7 +240,7 @@ impl ApiKeyStore {
     /// and prepares each key's info-token chunks. Cost: linear in the keys (config load only).
     pub fn new(keys: Vec<ApiKey>) -> Result<Self, StoreError> {
         let mut map = HashMap::with_capacity(keys.len());
-        for key in keys {
+        for (position, key) in keys.into_iter().enumerate() {
             if key.client_id.trim().is_empty() {
                 return Err(StoreError::BlankId);
             }
@@ -224,6 +255,7 @@ impl ApiKeyStore {
                 secret_digest: secret_digest(key.client_secret.expose()),
                 prepared,
                 key,
+                position,
             };
             map.insert(stored.key.client_id.clone(), stored);
         }
@@ -279,8 +311,10 @@ mod tests {
             ApiKeyStore::new(vec![ApiKey::new("b", "", "x")]).unwrap_err(),
             StoreError::EmptySecret("b".into())
         );
-        let store = ApiKeyStore::new(vec![a]).unwrap();
-        assert_eq!(store.len(), 1);
+        let store = ApiKeyStore::new(vec![a, ApiKey::new("c", "s", "C")]).unwrap();
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.get("a").unwrap().position(), 0);
+        assert_eq!(store.get("c").unwrap().position(), 1);
         assert_eq!(store.get("a").unwrap().prepared().client_id(), "a");
         assert!(store.get_bytes(b"\xff").is_none());
     }
