@@ -10,6 +10,7 @@ pub mod jws;
 pub mod jwt_verifier;
 pub mod oauth;
 pub mod secret;
+pub mod strict_json;
 
 pub use apikey::{ApiKey, ApiKeyError, ApiKeyStore, Credentials};
 pub use challenge::{verify_v1, ChallengeFailure, StateGenerator, V2Issuer, V2Verifier};

@@ -401,6 +401,8 @@ fn every_reason_is_distinct() {
         JwtError::BadBase64(Part::Header),
         JwtError::BadJson(Part::Payload),
         JwtError::TooDeep,
+        JwtError::DuplicateMember(Part::Header),
+        JwtError::CritHeader,
         JwtError::MissingAlg,
         JwtError::AlgNone,
         JwtError::AlgMismatch,
