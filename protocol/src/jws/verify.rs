@@ -503,11 +503,23 @@ pub fn check_times(
     Ok(())
 }
 
-/// True when `aud` is the string `expected` or an array containing it.
+/// True when `aud` is the string `expected`, or an array of strings one of which is
+/// `expected`. RFC 7519 §4.1.3 makes `aud` a string or an array of strings: an array holding
+/// anything else (`[1, "x"]`, `[null]`, `[["x"]]`) is malformed and never matches, so a token
+/// does not pass on the strength of an element that another reader may ignore or reject.
 pub fn audience_contains(aud: &Value, expected: &str) -> bool {
     match aud {
         Value::String(s) => s == expected,
-        Value::Array(items) => items.iter().any(|v| v.as_str() == Some(expected)),
+        Value::Array(items) => {
+            let mut found = false;
+            for item in items {
+                match item.as_str() {
+                    Some(s) => found |= s == expected,
+                    None => return false,
+                }
+            }
+            found
+        }
         _ => false,
     }
 }
