@@ -176,7 +176,6 @@ impl JwtVerifier {
         }
         let kid = if self.by_kid { peek_kid(token)? } else { None };
         let mut last = None;
-        let mut tried = false;
         for entry in &self.entries {
             if self.by_kid {
                 match (&kid, &entry.kid) {
@@ -188,7 +187,6 @@ impl JwtVerifier {
                     (None, _) => {}
                 }
             }
-            tried = true;
             match jws::verify(token, &entry.key, &self.validation, now) {
                 Ok(t) => return Ok(t),
                 // Another key may be of the token's algorithm.
@@ -196,10 +194,11 @@ impl JwtVerifier {
                 Err(e) => return Err(e.into()),
             }
         }
+        // A candidate that was tried either returned or left `AlgMismatch` here, so nothing
+        // here means that no key had the token's kid.
         match last {
             Some(e) => Err(e.into()),
-            None if !tried => Err(ExternalJwtError::UnknownKid),
-            None => Err(JwtError::AlgMismatch.into()),
+            None => Err(ExternalJwtError::UnknownKid),
         }
     }
 }
