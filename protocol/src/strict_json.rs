@@ -80,7 +80,8 @@ fn duplicate<E: de::Error>(dup: &Cell<bool>) -> E {
 }
 
 /// Builds a [`Value`] exactly as `serde_json`'s own visitor does, objects through
-/// [`ObjectVisitor`].
+/// [`ObjectVisitor`]. Only the calls `serde_json`'s `deserialize_any` makes are implemented
+/// (strings arrive as `&str`, `null` as unit; never `String`, `None` or `Some`).
 #[derive(Clone, Copy)]
 struct ValueSeed<'a> {
     dup: &'a Cell<bool>,
@@ -114,17 +115,8 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
         Ok(Value::String(v.to_owned()))
     }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
     fn visit_unit<E>(self) -> Result<Value, E> {
         Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        self.deserialize(d)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
@@ -283,12 +275,6 @@ impl<'de> Visitor<'de> for CheckedSkip<'_> {
     }
     fn visit_unit<E>(self) -> Result<(), E> {
         Ok(())
-    }
-    fn visit_none<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        self.deserialize(d)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while seq.next_element_seed(self)?.is_some() {}
