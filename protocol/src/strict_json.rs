@@ -191,7 +191,8 @@ impl<'de> MemberNames<'de> {
     }
 }
 
-/// A member name, borrowed when it has no escape.
+/// A member name, borrowed when it has no escape (`serde_json` hands names over as
+/// borrowed or scratch `&str`, never as `String`).
 struct NameSeed;
 
 impl<'de> DeserializeSeed<'de> for NameSeed {
@@ -210,11 +211,9 @@ impl<'de> Visitor<'de> for NameSeed {
     fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
         Ok(Cow::Borrowed(v))
     }
+    /// A name with an escape, unescaped into `serde_json`'s scratch buffer.
     fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
         Ok(Cow::Owned(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v))
     }
 }
 
