@@ -515,3 +515,32 @@ fn every_limit_is_exact_at_its_boundary() {
     let nbf = format!(r#"{{"exp":{},"nbf":{}}}"#, NOW + 60, NOW + 10);
     assert!(check_payload(&nbf).is_ok());
 }
+
+#[test]
+fn a_verified_token_gives_back_exactly_what_was_signed() {
+    let payload = r#"{"exp":4000000000,"iat":1600000000,"nbf":1600000001,"sub":"s","n":1}"#;
+    let token = forge_hs(
+        Algorithm::HS256,
+        HS_SECRET,
+        r#"{"alg":"HS256","kid":"k","typ":"at+jwt"}"#,
+        payload,
+    );
+    let v = jws::verify(&token, &hs256(), &Validation::default(), NOW).unwrap();
+    assert_eq!(v.header().kid.as_deref(), Some("k"));
+    assert_eq!(v.header().typ.as_deref(), Some("at+jwt"));
+    assert_eq!(v.header().alg, Algorithm::HS256);
+    assert_eq!(
+        (v.exp(), v.iat(), v.nbf()),
+        (
+            Some(4_000_000_000),
+            Some(1_600_000_000),
+            Some(1_600_000_001)
+        )
+    );
+    assert_eq!(v.claim_str("sub"), Some("s"));
+    assert_eq!(v.claim_str("n"), None, "a number is not a string claim");
+    let expected: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(payload).unwrap();
+    assert_eq!(v.claims(), &expected);
+    assert_eq!(v.into_claims(), expected);
+}
