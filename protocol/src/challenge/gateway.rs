@@ -473,6 +473,25 @@ mod tests {
     }
 
     #[test]
+    fn token_errors_map_to_their_challenge_reason() {
+        use ChallengeFailure as F;
+        for (e, want) in [
+            (JwtError::AlgNone, F::AlgMismatch),
+            (JwtError::MissingAlg, F::AlgMismatch),
+            (JwtError::BadSignature, F::BadSignature),
+            (JwtError::Expired, F::Expired),
+            (JwtError::IssuedInFuture, F::NotYetValid),
+            (JwtError::WrongAudience, F::WrongAudience),
+            (JwtError::MissingClaim("aud".into()), F::WrongAudience),
+            (JwtError::MissingClaim("exp".into()), F::Malformed),
+            (JwtError::CritHeader, F::Malformed),
+            (JwtError::DuplicateMember(Part::Payload), F::Malformed),
+        ] {
+            assert_eq!(F::from_jwt(e.clone()), want, "{e:?}");
+        }
+    }
+
+    #[test]
     fn word_wise_comparison_is_equality() {
         let base: Vec<u8> = (0..=40u8).collect();
         for len in 0..=base.len() {
