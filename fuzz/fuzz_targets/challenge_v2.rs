@@ -5,13 +5,15 @@
 //!
 //! Property on every accepted answer: `aud` contains `Otoroshi`, `state-resp` equals the state
 //! sent, `exp` and `iat` are present whole numbers with `exp - iat <= ttl`, `iat` is fresh and
-//! nothing is expired or in the future beyond the leeway.
+//! nothing is expired or in the future beyond the leeway; no object in the header or the claims
+//! repeats a member name, and the header has no `crit`.
 #![no_main]
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
+use torii_fuzz::json::has_duplicate_member;
 use torii_fuzz::keys::{hmac_signing_key, verifying_key};
 use torii_fuzz::split_selector;
 use torii_protocol::challenge::V2Verifier;
@@ -28,7 +30,11 @@ fn num(claims: &Map<String, Value>, name: &str) -> u64 {
     f as u64
 }
 
-fn check_accepted(payload: &[u8]) {
+fn check_accepted(header: &[u8], payload: &[u8]) {
+    assert!(!has_duplicate_member(header), "header with a repeated name accepted");
+    assert!(!has_duplicate_member(payload), "claims with a repeated name accepted");
+    let header: Map<String, Value> = serde_json::from_slice(header).expect("accepted header");
+    assert!(!header.contains_key("crit"), "header with crit accepted");
     let claims: Map<String, Value> = serde_json::from_slice(payload).expect("accepted payload");
     let aud_ok = match claims.get("aud") {
         Some(Value::String(s)) => s == "Otoroshi",
@@ -56,8 +62,9 @@ fuzz_target!(|data: &[u8]| {
     let verifier = V2Verifier::new(verifying_key("HS512"), TTL, LEEWAY);
     if sel & 1 == 0 {
         if verifier.verify(rest, STATE, NOW).is_ok() {
-            let payload = rest.split(|&b| b == b'.').nth(1).unwrap_or_default();
-            check_accepted(&URL_SAFE_NO_PAD.decode(payload).expect("payload b64"));
+            let part = |i| rest.split(|&b| b == b'.').nth(i).unwrap_or_default();
+            let decode = |i| URL_SAFE_NO_PAD.decode(part(i)).expect("segment b64");
+            check_accepted(&decode(0), &decode(1));
         }
         let _ = verifier.verify_header(None, STATE, NOW);
         return;
@@ -71,7 +78,7 @@ fuzz_target!(|data: &[u8]| {
     token.push(b'.');
     token.extend_from_slice(URL_SAFE_NO_PAD.encode(sig.as_ref()).as_bytes());
     match verifier.verify(&token, STATE, NOW) {
-        Ok(()) => check_accepted(rest),
+        Ok(()) => check_accepted(br#"{"typ":"JWT","alg":"HS512"}"#, rest),
         Err(e) => {
             let _ = e.reason();
         }

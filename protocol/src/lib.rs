@@ -11,6 +11,7 @@ pub mod jwt_verifier;
 pub mod oauth;
 pub mod quota;
 pub mod secret;
+pub mod strict_json;
 
 pub use apikey::{ApiKey, ApiKeyError, ApiKeyStore, Credentials};
 pub use challenge::{verify_v1, ChallengeFailure, StateGenerator, V2Issuer, V2Verifier};

@@ -75,6 +75,7 @@ fn v2_request_token_has_the_documented_claims() {
     let (state, jti) = state_and_jti();
     for alg in Algorithm::ALL {
         let issuer = V2Issuer::new("my \"route\"\n\u{e9}", TTL, signing_key(alg));
+        assert_eq!(issuer.ttl_secs(), TTL);
         let mut out = Vec::with_capacity(2048);
         let now = wall_now();
         issuer.issue_into(&state, &jti, now, &mut out).unwrap();

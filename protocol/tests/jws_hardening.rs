@@ -401,6 +401,8 @@ fn every_reason_is_distinct() {
         JwtError::BadBase64(Part::Header),
         JwtError::BadJson(Part::Payload),
         JwtError::TooDeep,
+        JwtError::DuplicateMember(Part::Header),
+        JwtError::CritHeader,
         JwtError::MissingAlg,
         JwtError::AlgNone,
         JwtError::AlgMismatch,
@@ -419,4 +421,126 @@ fn every_reason_is_distinct() {
     ];
     let reasons: std::collections::HashSet<_> = all.iter().map(JwtError::reason).collect();
     assert_eq!(reasons.len(), all.len());
+}
+
+#[test]
+fn every_limit_is_exact_at_its_boundary() {
+    // Size cap: a correctly signed token of exactly MAX_TOKEN_LEN bytes passes, one more fails
+    // (and one of 7 KiB passes: the cap is 8 KiB, not less).
+    let token_of_len = |len: usize| -> Vec<u8> {
+        for spaces in 0..4 {
+            let header = format!(r#"{{"alg":"HS256"{}}}"#, " ".repeat(spaces));
+            let guess = len * 3 / 4 - 70;
+            for pad in guess - 10..guess + 10 {
+                let payload = format!(r#"{{"exp":4000000000,"p":"{}"}}"#, "x".repeat(pad));
+                let token = forge_hs(Algorithm::HS256, HS_SECRET, &header, &payload);
+                if token.len() == len {
+                    return token;
+                }
+            }
+        }
+        panic!("no token of {len} bytes");
+    };
+    for len in [7 * 1024, jws::MAX_TOKEN_LEN - 1, jws::MAX_TOKEN_LEN] {
+        let token = token_of_len(len);
+        assert!(
+            jws::verify(&token, &hs256(), &Validation::default(), NOW).is_ok(),
+            "{len}"
+        );
+    }
+    assert_eq!(
+        jws::verify(
+            &token_of_len(jws::MAX_TOKEN_LEN + 1),
+            &hs256(),
+            &Validation::default(),
+            NOW
+        )
+        .unwrap_err(),
+        JwtError::TooLong
+    );
+
+    // Time claims: the largest value and zero pass, as integers and as integral floats.
+    for exp in ["253402300799", "253402300799.0"] {
+        let claims = check_payload(&format!(r#"{{"exp":{exp},"nbf":0,"iat":0.0}}"#)).unwrap();
+        assert_eq!(claims.exp(), Some(jws::MAX_TIME_CLAIM), "{exp}");
+        assert_eq!((claims.nbf(), claims.iat()), (Some(0), Some(0)));
+    }
+    assert_eq!(
+        check_payload(r#"{"exp":253402300800.0}"#).unwrap_err(),
+        JwtError::ClaimOutOfRange("exp")
+    );
+    assert_eq!(
+        check_payload(r#"{"exp":4000000000,"nbf":-0.5}"#).unwrap_err(),
+        JwtError::ClaimNegative("nbf")
+    );
+
+    // Depth: exactly MAX_JSON_DEPTH passes, one more fails; siblings do not add up.
+    let nested = |depth: usize| {
+        format!(
+            r#"{{"exp":4000000000,"a":{}1{}}}"#,
+            "[".repeat(depth - 1),
+            "]".repeat(depth - 1)
+        )
+    };
+    assert!(check_payload(&nested(jws::MAX_JSON_DEPTH)).is_ok());
+    assert_eq!(
+        check_payload(&nested(jws::MAX_JSON_DEPTH + 1)).unwrap_err(),
+        JwtError::TooDeep
+    );
+    let siblings: Vec<String> = (0..40).map(|i| format!(r#""k{i}":{{"v":[1]}}"#)).collect();
+    let wide = format!(r#"{{"exp":4000000000,{}}}"#, siblings.join(","));
+    assert!(check_payload(&wide).is_ok());
+    assert!(jws::json_depth_within(br#"{"a":"\"{[{[","b":"\\"}"#, 1));
+    assert!(!jws::json_depth_within(br#"{"a":"\\",[[]]}"#, 2));
+
+    // iat: now + leeway passes, one more second fails, unless future iat is allowed.
+    let at = |iat: u64| format!(r#"{{"exp":{},"iat":{iat}}}"#, NOW + 60);
+    assert!(check_payload(&at(NOW + 10)).is_ok());
+    assert_eq!(
+        check_payload(&at(NOW + 11)).unwrap_err(),
+        JwtError::IssuedInFuture
+    );
+    let lenient = Validation {
+        reject_future_iat: false,
+        ..Validation::default()
+    };
+    let token = forge_hs(
+        Algorithm::HS256,
+        HS_SECRET,
+        r#"{"alg":"HS256"}"#,
+        &at(NOW + 500),
+    );
+    assert!(jws::verify(&token, &hs256(), &lenient, NOW).is_ok());
+    // nbf exactly now + leeway passes.
+    let nbf = format!(r#"{{"exp":{},"nbf":{}}}"#, NOW + 60, NOW + 10);
+    assert!(check_payload(&nbf).is_ok());
+}
+
+#[test]
+fn a_verified_token_gives_back_exactly_what_was_signed() {
+    let payload = r#"{"exp":4000000000,"iat":1600000000,"nbf":1600000001,"sub":"s","n":1}"#;
+    let token = forge_hs(
+        Algorithm::HS256,
+        HS_SECRET,
+        r#"{"alg":"HS256","kid":"k","typ":"at+jwt"}"#,
+        payload,
+    );
+    let v = jws::verify(&token, &hs256(), &Validation::default(), NOW).unwrap();
+    assert_eq!(v.header().kid.as_deref(), Some("k"));
+    assert_eq!(v.header().typ.as_deref(), Some("at+jwt"));
+    assert_eq!(v.header().alg, Algorithm::HS256);
+    assert_eq!(
+        (v.exp(), v.iat(), v.nbf()),
+        (
+            Some(4_000_000_000),
+            Some(1_600_000_000),
+            Some(1_600_000_001)
+        )
+    );
+    assert_eq!(v.claim_str("sub"), Some("s"));
+    assert_eq!(v.claim_str("n"), None, "a number is not a string claim");
+    let expected: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(payload).unwrap();
+    assert_eq!(v.claims(), &expected);
+    assert_eq!(v.into_claims(), expected);
 }

@@ -124,7 +124,7 @@ impl RejectReason {
     pub fn from_token_label(label: &str) -> RejectReason {
         match label {
             "too_long" | "bad_segments" | "bad_base64" | "bad_json" | "too_deep"
-            | "bad_header_field" => RejectReason::Malformed,
+            | "bad_header_field" | "crit_header" | "duplicate_member" => RejectReason::Malformed,
             "missing_alg" | "alg_none" | "alg_mismatch" => RejectReason::BadAlgorithm,
             "missing" => RejectReason::Missing,
             "bad_signature" | "unknown_kid" | "missing_kid" | "kid_mismatch" => {

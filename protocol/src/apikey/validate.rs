@@ -349,5 +349,14 @@ mod tests {
             let v: Value = serde_json::from_str(e.body()).unwrap();
             assert_eq!(v["Otoroshi-Error"], e.message());
         }
+        // The challenge of each answer (RFC 7235; RFC 6750 §3 for a bad bearer token).
+        assert_eq!(ApiKeyError::NotAuthorized.www_authenticate(), None);
+        assert_eq!(
+            ApiKeyError::BadToken("expired").www_authenticate(),
+            Some("Bearer realm=\"otoroshi\", error=\"invalid_token\"")
+        );
+        for e in [ApiKeyError::NoneProvided, ApiKeyError::BadSecret] {
+            assert_eq!(e.www_authenticate(), Some("Basic realm=\"otoroshi\""));
+        }
     }
 }

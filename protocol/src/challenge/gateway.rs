@@ -2,7 +2,6 @@
 //! the V1 echo check, the V2 request token issued per request, and the V2 answer check with
 //! every failure a typed [`ChallengeFailure`]. Constant per-route parts are prepared once.
 
-use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use subtle::{Choice, ConstantTimeEq};
 
@@ -11,6 +10,7 @@ use crate::jws::{
     self, aligned_b64, audience_contains, b64_in_place, sign_tail, time_value, verify_signed,
     write_time_claims, JwtError, Part, SignError, SigningKey, Validation, VerifyingKey,
 };
+use crate::strict_json::{parse_members, JsonError, MemberSlots};
 
 /// The issuer and expected audience Otoroshi uses (`otoroshi.headers.jwt.issuer`).
 pub const ISSUER: &str = "Otoroshi";
@@ -323,41 +323,42 @@ impl V2Verifier {
 
 /// The claims a V2 answer check reads. Each is kept as the JSON value found (JSON `null`
 /// included, as `Some(Value::Null)`) so that the type rules are exactly those of a claim map;
-/// other claims are skipped by serde_json (their syntax still checked).
-#[derive(Deserialize)]
+/// other claims are checked and dropped without being built.
+#[derive(Default)]
 struct AnswerClaims {
-    #[serde(rename = "state-resp", default, deserialize_with = "present")]
     state_resp: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     aud: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     exp: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     iat: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     nbf: Option<Value>,
 }
 
-/// A present claim, whatever its value (`null` is not "absent").
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
+impl MemberSlots for AnswerClaims {
+    fn slot(&mut self, name: &str) -> Option<&mut Option<Value>> {
+        match name {
+            "state-resp" => Some(&mut self.state_resp),
+            "aud" => Some(&mut self.aud),
+            "exp" => Some(&mut self.exp),
+            "iat" => Some(&mut self.iat),
+            "nbf" => Some(&mut self.nbf),
+            _ => None,
+        }
+    }
 }
 
 impl AnswerClaims {
-    /// Parses a payload under the same acceptance rules as `serde_json::from_slice::<Map>`:
-    /// valid UTF-8 throughout (checked up front, so skipped claims are checked too), a JSON
-    /// object (a derived struct would also accept an array), nothing but whitespace after it.
-    /// Stricter in one way: a claim read here that appears twice is refused, not last-wins.
+    /// Parses a payload under the acceptance rules of the claim map [`jws::verify`] builds:
+    /// valid UTF-8 throughout (checked up front, so skipped claims are checked too), one JSON
+    /// object, nothing but whitespace after it, and no member name twice in any object
+    /// (RFC 7519 §4; `crate::strict_json`).
     fn parse(payload: &[u8]) -> Result<Self, JwtError> {
-        let bad = JwtError::BadJson(Part::Payload);
-        let text = std::str::from_utf8(payload).map_err(|_| bad.clone())?;
-        if !text
-            .trim_start_matches([' ', '\t', '\n', '\r'])
-            .starts_with('{')
-        {
-            return Err(bad);
-        }
-        serde_json::from_str(text).map_err(|_| bad)
+        let text = std::str::from_utf8(payload).map_err(|_| JwtError::BadJson(Part::Payload))?;
+        let mut claims = AnswerClaims::default();
+        parse_members(text, &mut claims).map_err(|e| match e {
+            JsonError::DuplicateMember => JwtError::DuplicateMember(Part::Payload),
+            JsonError::Invalid => JwtError::BadJson(Part::Payload),
+        })?;
+        Ok(claims)
     }
 }
 
@@ -446,18 +447,48 @@ mod tests {
             assert_eq!(v.verify(&token, STATE, NOW), reference(&v, &token, STATE));
         }
         assert_eq!(v.verify(&encoded(&key, &payloads[0]), STATE, NOW), Ok(()));
-        // Duplicated read claims: the claim map kept the last; the struct refuses them.
-        let dup = format!("{{{good},\"exp\":1700000010}}");
-        assert_eq!(
-            v.verify(&encoded(&key, dup.as_bytes()), STATE, NOW),
-            Err(ChallengeFailure::Malformed)
-        );
+        // Duplicated claims, read or not, at any depth: both refuse them.
+        for dup in [
+            format!("{{{good},\"exp\":1700000010}}"),
+            format!("{{{good},\"x\":1,\"x\":1}}"),
+            format!("{{{good},\"x\":{{\"y\":[{{\"z\":1,\"z\":2}}]}}}}"),
+            format!("{{\"state-resp\":\"forged\",{good}}}"),
+        ] {
+            let token = encoded(&key, dup.as_bytes());
+            assert_eq!(
+                v.verify(&token, STATE, NOW),
+                Err(ChallengeFailure::Malformed)
+            );
+            assert_eq!(
+                reference(&v, &token, STATE),
+                Err(ChallengeFailure::Malformed)
+            );
+        }
     }
 
     fn encoded(key: &SigningKey, payload: &[u8]) -> Vec<u8> {
         let mut token = Vec::new();
         encode_into(key, None, payload, &mut token).unwrap();
         token
+    }
+
+    #[test]
+    fn token_errors_map_to_their_challenge_reason() {
+        use ChallengeFailure as F;
+        for (e, want) in [
+            (JwtError::AlgNone, F::AlgMismatch),
+            (JwtError::MissingAlg, F::AlgMismatch),
+            (JwtError::BadSignature, F::BadSignature),
+            (JwtError::Expired, F::Expired),
+            (JwtError::IssuedInFuture, F::NotYetValid),
+            (JwtError::WrongAudience, F::WrongAudience),
+            (JwtError::MissingClaim("aud".into()), F::WrongAudience),
+            (JwtError::MissingClaim("exp".into()), F::Malformed),
+            (JwtError::CritHeader, F::Malformed),
+            (JwtError::DuplicateMember(Part::Payload), F::Malformed),
+        ] {
+            assert_eq!(F::from_jwt(e.clone()), want, "{e:?}");
+        }
     }
 
     #[test]

@@ -1,61 +1,10 @@
-//! Compact JWS serialisation: base64url (no padding) into caller-owned buffers, JSON string
-//! escaping and integer formatting for hand-written claims, and the generic encoder. Everything
-//! appends to a reusable `Vec<u8>`; nothing here allocates when the buffer already has room.
+//! Compact JWS serialisation: JSON string escaping and integer formatting for hand-written
+//! claims, and the generic encoder that signs with a [`SigningKey`]. Everything appends to a
+//! reusable `Vec<u8>`; nothing here allocates when the buffer already has room. The base64url
+//! primitives live below this module and below the keys, in `base64url`.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-
+use super::base64url::{b64_append, b64_in_place};
 use super::keys::{SignError, SigningKey};
-
-/// Appends the base64url (no padding) encoding of `data` to `out`.
-/// Allocation-free when `out` has room for `ceil(4 * len / 3)` more bytes.
-pub fn b64_append(out: &mut Vec<u8>, data: &[u8]) {
-    let start = out.len();
-    let added = b64_len(data.len());
-    out.resize(start + added, 0);
-    // The slice is exactly the encoded length, so encode_slice cannot run out of room.
-    let written = URL_SAFE_NO_PAD
-        .encode_slice(data, &mut out[start..])
-        .unwrap_or(0);
-    out.truncate(start + written);
-}
-
-/// Length of the unpadded base64 encoding of `n` bytes.
-pub const fn b64_len(n: usize) -> usize {
-    (n / 3) * 4
-        + match n % 3 {
-            0 => 0,
-            1 => 2,
-            _ => 3,
-        }
-}
-
-/// Base64url-encodes in place the bytes `out[from..]` (a JSON payload just written there),
-/// replacing them with their encoding. Allocation-free when `out` has room for the encoding.
-pub fn b64_in_place(out: &mut Vec<u8>, from: usize) {
-    let raw_len = out.len() - from;
-    let enc_len = b64_len(raw_len);
-    let end = out.len();
-    out.resize(end + enc_len, 0);
-    let (raw, tail) = out.split_at_mut(end);
-    let written = URL_SAFE_NO_PAD
-        .encode_slice(&raw[from..], tail)
-        .unwrap_or(0);
-    out.copy_within(end..end + written, from);
-    out.truncate(from + written);
-}
-
-/// Pads `json` with spaces to a multiple of 3 bytes and base64url-encodes it, so that the result
-/// can be followed by the encoding of more bytes and still be one valid base64 string. Used at
-/// config time to precompute constant payload prefixes (JSON allows the padding whitespace).
-pub fn aligned_b64(mut json: Vec<u8>) -> Vec<u8> {
-    while json.len() % 3 != 0 {
-        json.push(b' ');
-    }
-    let mut out = Vec::with_capacity(b64_len(json.len()));
-    b64_append(&mut out, &json);
-    out
-}
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 

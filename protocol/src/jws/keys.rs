@@ -12,7 +12,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair as _, RsaKeyPair, RsaPublicKeyComponents};
 
 use super::alg::{Algorithm, KeyFamily};
-use super::encode::b64_append;
+use super::base64url::b64_append;
 use super::pem_der::{decode_pem, parse_spki, PemDerError, SpkiKey};
 use crate::secret::{check_hmac_secret, WeakKey};
 

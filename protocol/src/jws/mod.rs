@@ -3,15 +3,16 @@
 //! nothing of routes, headers or clocks (`now` is always a parameter).
 
 mod alg;
+mod base64url;
 mod encode;
 mod keys;
 mod pem_der;
 mod verify;
 
 pub use alg::{Algorithm, KeyFamily, UnknownAlgorithm};
+pub use base64url::{aligned_b64, b64_append, b64_in_place, b64_len};
 pub use encode::{
-    aligned_b64, b64_append, b64_in_place, b64_len, encode_claims, encode_into, json_string_into,
-    sign_tail, write_time_claims, write_u64,
+    encode_claims, encode_into, json_string_into, sign_tail, write_time_claims, write_u64,
 };
 pub use keys::{KeyError, SignError, Signature, SigningKey, VerifyingKey};
 pub use verify::{

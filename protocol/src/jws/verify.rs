@@ -3,6 +3,9 @@
 //! `none` refused in any case, JSON depth capped, the signature checked before the claims are
 //! read, strict integer time claims, explicit leeway, optional issuer/audience/required claims.
 //! It never follows `jku`, `x5u` or an embedded `jwk`; `kid` is only reported as a string.
+//! Header and claims are JSON objects with unique member names at every depth (RFC 7515 §4,
+//! RFC 7519 §4: a repeated name is refused, never resolved to the last one), and a header with
+//! `crit` is refused (RFC 7515 §4.1.11: Torii understands no extension header parameter).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -10,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::alg::Algorithm;
 use super::keys::VerifyingKey;
+use crate::strict_json::{parse_object, JsonError};
 
 /// Longest token accepted, checked before any base64 decoding.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -50,6 +54,15 @@ pub enum JwtError {
     /// JSON nested deeper than [`MAX_JSON_DEPTH`].
     #[error("JSON nested deeper than {MAX_JSON_DEPTH}")]
     TooDeep,
+    /// An object in the header or payload has the same member name twice (RFC 7515 §4,
+    /// RFC 7519 §4 allow refusing it; Torii does rather than pick one).
+    #[error("{0:?} has a duplicate member name")]
+    DuplicateMember(Part),
+    /// The header has a `crit` member. RFC 7515 §4.1.11: a JWS whose `crit` lists an extension
+    /// the recipient does not understand is invalid; Torii understands none, so any `crit`
+    /// (whatever its value) fails.
+    #[error("header has crit")]
+    CritHeader,
     /// The header has no string `alg`.
     #[error("header has no alg")]
     MissingAlg,
@@ -106,6 +119,8 @@ impl JwtError {
             JwtError::BadBase64(_) => "bad_base64",
             JwtError::BadJson(_) => "bad_json",
             JwtError::TooDeep => "too_deep",
+            JwtError::DuplicateMember(_) => "duplicate_member",
+            JwtError::CritHeader => "crit_header",
             JwtError::MissingAlg => "missing_alg",
             JwtError::AlgNone => "alg_none",
             JwtError::AlgMismatch => "alg_mismatch",
@@ -276,7 +291,15 @@ fn decode_object(segment: &[u8], part: Part) -> Result<Map<String, Value>, JwtEr
     if !json_depth_within(&raw, MAX_JSON_DEPTH) {
         return Err(JwtError::TooDeep);
     }
-    serde_json::from_slice::<Map<String, Value>>(&raw).map_err(|_| JwtError::BadJson(part))
+    parse_claims(&raw, part)
+}
+
+/// Parses a decoded header or payload: one JSON object, unique member names at every depth.
+fn parse_claims(json: &[u8], part: Part) -> Result<Map<String, Value>, JwtError> {
+    parse_object(json).map_err(|e| match e {
+        JsonError::DuplicateMember => JwtError::DuplicateMember(part),
+        JsonError::Invalid => JwtError::BadJson(part),
+    })
 }
 
 fn optional_string(
@@ -290,8 +313,8 @@ fn optional_string(
     }
 }
 
-/// The header `alg` string and `kid`, read without checking anything but the size, shape and
-/// depth rules. Use it only to pick a key by `kid`, then call [`verify`].
+/// The header's `kid`, read without checking anything but the size, shape, depth and
+/// unique-name rules. Use it only to pick a key by `kid`, then call [`verify`].
 pub fn peek_kid(token: &[u8]) -> Result<Option<String>, JwtError> {
     let segments = split(token)?;
     let header = decode_object(segments.header, Part::Header)?;
@@ -383,7 +406,8 @@ pub(crate) fn time_value(
 /// Called per request for API bearer tokens and challenge answers. Cost: one base64 decode of
 /// each segment, one signature check, then one `serde_json` parse of the payload (only once the
 /// signature is good). The order of checks is fixed: size, shape, header, algorithm, signature,
-/// payload, time claims, required claims, issuer, audience.
+/// payload, time claims, required claims, issuer, audience. Header and payload are parsed with
+/// [`crate::strict_json`]: a repeated member name fails with [`JwtError::DuplicateMember`].
 pub fn verify(
     token: &[u8],
     key: &VerifyingKey,
@@ -391,8 +415,7 @@ pub fn verify(
     now: u64,
 ) -> Result<VerifiedToken, JwtError> {
     let (header, payload) = verify_signed(token, key)?;
-    let claims = serde_json::from_slice::<Map<String, Value>>(&payload)
-        .map_err(|_| JwtError::BadJson(Part::Payload))?;
+    let claims = parse_claims(&payload, Part::Payload)?;
     let exp = time_claim(&claims, "exp")?;
     let nbf = time_claim(&claims, "nbf")?;
     let iat = time_claim(&claims, "iat")?;
@@ -451,7 +474,7 @@ pub(crate) fn verify_signed(
     Ok((header, payload))
 }
 
-/// Reads the header segment and checks its `alg` against the key's.
+/// Reads the header segment and checks its `alg` against the key's, then refuses `crit`.
 ///
 /// Fast path: a segment byte-equal to the base64url of `{"typ":"JWT","alg":"<key alg>"}` or
 /// `{"alg":"<key alg>","typ":"JWT"}` (what every common issuer writes) is that JSON, since
@@ -479,6 +502,9 @@ fn check_header(segment: &[u8], key: &VerifyingKey) -> Result<JwsHeader, JwtErro
     }
     if alg_name != alg.name() {
         return Err(JwtError::AlgMismatch);
+    }
+    if header_map.contains_key("crit") {
+        return Err(JwtError::CritHeader);
     }
     Ok(JwsHeader {
         alg,
@@ -514,11 +540,23 @@ pub fn check_times(
     Ok(())
 }
 
-/// True when `aud` is the string `expected` or an array containing it.
+/// True when `aud` is the string `expected`, or an array of strings one of which is
+/// `expected`. RFC 7519 §4.1.3 makes `aud` a string or an array of strings: an array holding
+/// anything else (`[1, "x"]`, `[null]`, `[["x"]]`) is malformed and never matches, so a token
+/// does not pass on the strength of an element that another reader may ignore or reject.
 pub fn audience_contains(aud: &Value, expected: &str) -> bool {
     match aud {
         Value::String(s) => s == expected,
-        Value::Array(items) => items.iter().any(|v| v.as_str() == Some(expected)),
+        Value::Array(items) => {
+            let mut found = false;
+            for item in items {
+                match item.as_str() {
+                    Some(s) => found |= s == expected,
+                    None => return false,
+                }
+            }
+            found
+        }
         _ => false,
     }
 }

@@ -10,10 +10,13 @@
 //! member, an RSA modulus outside 2048–8192 bits, a point of the wrong size) refuses the whole
 //! document, as does a document over [`MAX_JWKS_BYTES`] or [`MAX_JWKS_KEYS`]: a set is taken
 //! whole or not at all. Called at config load, and by a JWKS fetcher for each document.
+//! A member name repeated in any object of the document refuses it too (RFC 7517 §4 allows
+//! refusing it; `crate::strict_json`).
 
 use serde_json::Value;
 
 use crate::jws::{Algorithm, KeyFamily, VerifyingKey};
+use crate::strict_json::{parse_object, JsonError};
 
 /// Largest JWKS document accepted, bytes.
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;
@@ -38,7 +41,16 @@ pub fn parse_jwks(json: &[u8], allowed: &[Algorithm]) -> Result<Vec<JwkKey>, Str
     if json.len() > MAX_JWKS_BYTES {
         return Err(format!("JWKS document larger than {MAX_JWKS_BYTES} bytes"));
     }
-    let doc: Value = serde_json::from_slice(json).map_err(|e| format!("invalid JWKS JSON: {e}"))?;
+    let doc = parse_object(json).map_err(|e| match e {
+        JsonError::DuplicateMember => {
+            "invalid JWKS JSON: a member name appears twice in one object".to_owned()
+        }
+        // serde_json's own message says where the syntax breaks.
+        JsonError::Invalid => match serde_json::from_slice::<Value>(json) {
+            Err(detail) => format!("invalid JWKS JSON: {detail}"),
+            Ok(_) => "invalid JWKS JSON: not a JSON object".to_owned(),
+        },
+    })?;
     let Some(keys) = doc.get("keys").and_then(Value::as_array) else {
         return Err("JWKS document has no \"keys\" array".to_owned());
     };

@@ -428,3 +428,42 @@ fn unusable_or_oversized_sets_are_refused_whole() {
         ["rsa-1"]
     );
 }
+
+#[test]
+fn a_single_key_set_needs_no_kid_and_a_kid_must_name_it() {
+    let rsa = KeyPair::from_pem("rsa-1", RSA_PEM).unwrap();
+    let one = KeyPairs::new(vec![rsa]).unwrap().jwks_json().to_vec();
+    let v = JwtVerifier::from_jwks(&[Algorithm::RS256], &one, &rules()).unwrap();
+    assert_eq!(v.key_count(), 1);
+    assert!(v.verify(rs256(&claims(), None).as_bytes(), NOW).is_ok());
+    assert!(v
+        .verify(rs256(&claims(), Some("rsa-1")).as_bytes(), NOW)
+        .is_ok());
+    assert_eq!(
+        err(&v, &rs256(&claims(), Some("rsa-2"))),
+        ExternalJwtError::UnknownKid
+    );
+}
+
+#[test]
+fn the_size_cap_is_exact() {
+    // A token of exactly MAX_TOKEN_LEN bytes is verified, one byte more is refused first.
+    let v = JwtVerifier::from_secret(&[Algorithm::HS256], SECRET, false, &rules()).unwrap();
+    let sized = |len: usize| {
+        (0..4)
+            .flat_map(|spaces| (0..400).map(move |pad| (spaces, pad)))
+            .find_map(|(spaces, pad)| {
+                let mut c = claims();
+                c["pad"] = json!("x".repeat(jws::MAX_TOKEN_LEN * 3 / 4 - 300 + pad));
+                let header = format!(r#"{{"alg":"HS256"{}}}"#, " ".repeat(spaces));
+                let t = forge(&header, &c.to_string(), SECRET);
+                (t.len() == len).then_some(t)
+            })
+            .unwrap()
+    };
+    assert!(v.verify(sized(jws::MAX_TOKEN_LEN).as_bytes(), NOW).is_ok());
+    assert_eq!(
+        err(&v, &sized(jws::MAX_TOKEN_LEN + 1)),
+        ExternalJwtError::Token(JwtError::TooLong)
+    );
+}

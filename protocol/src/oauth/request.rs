@@ -1,9 +1,14 @@
 //! Parsing token and introspection request bodies: `application/x-www-form-urlencoded`
 //! (RFC 6749 §4.4.2) and `application/json` (Otoroshi's tutorial), capped at [`MAX_BODY_LEN`].
 //!
-//! Rules (decisions.md): a parameter given twice is `invalid_request` (RFC 6749 §3.2); JSON
-//! values may be strings, numbers or booleans (turned into strings, as Otoroshi does), `null`
-//! counts as absent, arrays and objects are `invalid_request`; client authentication is HTTP
+//! Rules (decisions.md): a parameter given twice is `invalid_request` (RFC 6749 §3.2: "request
+//! and response parameters MUST NOT be included more than once"), in a form (names compared
+//! after percent-decoding, so `client_id` and `client%5Fid` are the same parameter) and in JSON
+//! (names compared after unescaping, `crate::strict_json`; `serde_json` alone would keep the
+//! last, so `{"client_id":"key-b","client_id":"key-a"}` would authenticate as `key-a` while a
+//! first-wins reader sees `key-b`); JSON values may be strings, numbers or booleans (turned
+//! into strings, as Otoroshi does), `null` counts as absent (but still counts as given for the
+//! duplicate rule), arrays and objects are `invalid_request`; client authentication is HTTP
 //! Basic (id and secret URL-decoded, RFC 6749 §2.3.1) **or** `client_id`/`client_secret` in the
 //! body, never both (`invalid_request`); only `grant_type=client_credentials`
 //! (`unsupported_grant_type`). The parsers never panic on any input (property-tested).
@@ -15,6 +20,7 @@ use serde_json::Value;
 use super::{ErrorCode, OAuthError};
 use crate::apikey::{percent_decode, strip_scheme, BasicCredentials, ClientSecret};
 use crate::jws::{json_depth_within, MAX_JSON_DEPTH};
+use crate::strict_json::{parse_object, JsonError};
 
 /// Largest accepted body, in bytes. The engine should stop reading past it.
 pub const MAX_BODY_LEN: usize = 8 * 1024;
@@ -84,9 +90,11 @@ fn content_kind(content_type: Option<&[u8]>) -> Result<Kind, OAuthError> {
     }
 }
 
+const GIVEN_TWICE: &str = "parameter given more than once";
+
 fn insert(map: &mut BTreeMap<String, String>, k: String, v: String) -> Result<(), OAuthError> {
     if map.contains_key(&k) {
-        return Err(invalid("parameter given more than once"));
+        return Err(invalid(GIVEN_TWICE));
     }
     map.insert(k, v);
     Ok(())
@@ -115,10 +123,10 @@ fn parse_json(body: &[u8]) -> Result<BTreeMap<String, String>, OAuthError> {
     if !json_depth_within(body, MAX_JSON_DEPTH) {
         return Err(invalid("JSON nested too deep"));
     }
-    // serde_json keeps the last of duplicate keys; duplicates are rare enough in JSON bodies
-    // that this is accepted (forms refuse them).
-    let obj: serde_json::Map<String, Value> =
-        serde_json::from_slice(body).map_err(|_| invalid("body is not a JSON object"))?;
+    let obj = parse_object(body).map_err(|e| match e {
+        JsonError::DuplicateMember => invalid(GIVEN_TWICE),
+        JsonError::Invalid => invalid("body is not a JSON object"),
+    })?;
     let mut map = BTreeMap::new();
     for (k, v) in obj {
         let v = match v {
