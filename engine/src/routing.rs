@@ -162,6 +162,7 @@ mod tests {
             upstream_tls: None,
             jwt: None,
             path_normalization: Default::default(),
+            websocket: true,
         }
     }
 

@@ -90,6 +90,10 @@ pub mod defaults {
     pub const RESPONSE_MIN_RATE_GRACE: Duration = Duration::from_secs(5);
     /// `limits.tls_handshake_timeout`.
     pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// `limits.websocket_idle_timeout`.
+    pub const WEBSOCKET_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+    /// `limits.max_websocket_tunnels_per_worker`.
+    pub const MAX_WEBSOCKET_TUNNELS_PER_WORKER: usize = 10_000;
     /// `routes.jwt.leeway`.
     pub const JWT_LEEWAY: Duration = Duration::from_secs(10);
     /// `routes.jwt.jwks_refresh_min`: the shortest time between two fetches of a `jwks_url`,
@@ -274,6 +278,10 @@ pub struct Limits {
     pub response_min_rate_grace: Duration,
     /// Deadline for a TLS handshake on an https listener (the connection is closed after it).
     pub tls_handshake_timeout: Duration,
+    /// A WebSocket tunnel with no byte either way for this long is closed (both sides).
+    pub websocket_idle_timeout: Duration,
+    /// Open WebSocket tunnels a worker holds at most; an upgrade beyond it gets 503.
+    pub max_websocket_tunnels_per_worker: usize,
 }
 
 impl Default for Limits {
@@ -293,6 +301,8 @@ impl Default for Limits {
             response_min_rate: defaults::RESPONSE_MIN_RATE,
             response_min_rate_grace: defaults::RESPONSE_MIN_RATE_GRACE,
             tls_handshake_timeout: defaults::TLS_HANDSHAKE_TIMEOUT,
+            websocket_idle_timeout: defaults::WEBSOCKET_IDLE_TIMEOUT,
+            max_websocket_tunnels_per_worker: defaults::MAX_WEBSOCKET_TUNNELS_PER_WORKER,
         }
     }
 }
@@ -322,6 +332,9 @@ pub struct RouteConfig {
     pub jwt: Option<JwtSpec>,
     /// The path sent to the backend.
     pub path_normalization: PathNormalization,
+    /// WebSocket upgrades are carried (`websocket`, default true); when false, `Upgrade` is
+    /// dropped like any hop-by-hop header.
+    pub websocket: bool,
 }
 
 /// URL scheme of a target.

@@ -165,6 +165,7 @@ fn route(
         .and_then(|j| validate_jwt::jwt(c, &p("jwt"), j, raw.info_token.is_some(), base_dir, env));
     RouteConfig {
         path_normalization,
+        websocket: raw.websocket.unwrap_or(true),
         id,
         name,
         domains,
