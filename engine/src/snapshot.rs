@@ -65,6 +65,8 @@ pub struct Route {
     pub jwt: Option<RouteJwt>,
     /// The path the backend receives (`path_normalization`).
     pub path_normalization: PathNormalization,
+    /// WebSocket upgrades are carried (`websocket`).
+    pub websocket: bool,
 }
 
 /// Request-path view of `[limits]`.
@@ -94,6 +96,10 @@ pub struct RuntimeLimits {
     pub upstream_timeout: Duration,
     /// Deadline for a TLS handshake on an https listener.
     pub tls_handshake_timeout: Duration,
+    /// A WebSocket tunnel with no byte either way for this long is closed.
+    pub websocket_idle_timeout: Duration,
+    /// Open WebSocket tunnels (and upgrades in flight) a worker holds at most.
+    pub max_websocket_tunnels_per_worker: usize,
 }
 
 /// Everything a worker reads per request, built once per config load.
@@ -198,6 +204,7 @@ impl Snapshot {
                 apikeys: rc.apikeys.as_ref().map(RouteApiKeys::build),
                 jwt,
                 path_normalization: rc.path_normalization,
+                websocket: rc.websocket,
             });
         }
         let auth = match crate::auth::build(&config.auth) {
@@ -240,6 +247,8 @@ impl Snapshot {
             upstream_connect_timeout: l.upstream_connect_timeout,
             upstream_timeout: l.upstream_timeout,
             tls_handshake_timeout: l.tls_handshake_timeout,
+            websocket_idle_timeout: l.websocket_idle_timeout,
+            max_websocket_tunnels_per_worker: l.max_websocket_tunnels_per_worker,
         };
         Ok(Self {
             version,
