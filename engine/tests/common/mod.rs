@@ -8,6 +8,7 @@ pub mod process;
 pub mod python;
 pub mod recorder;
 pub mod tls;
+pub mod ws;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -2,7 +2,7 @@
 """WebSocket client and server for Torii's tunnel tests, built on Python's `websockets` package
 (an implementation that shares no code with Torii) and PyJWT.
 
-    ws_peer.py server --mode echo|refuse|fake101 [--secret S --audience A] [--cert C --key K]
+    ws_peer.py server --mode echo|refuse [--secret S --audience A] [--cert C --key K]
     ws_peer.py client --url URL --scenario basic|many|status|idle|interactive [options]
 
 The server listens on 127.0.0.1 only, prints `LISTENING <port>` and exits when its stdin closes.
@@ -11,9 +11,7 @@ received (and the verified `Otoroshi-Claim`, with --secret). With --secret it is
 Otoroshi backend: the request's V2 `Otoroshi-State` token is verified and answered on the `101`
 with an `Otoroshi-State-Resp` token (HS512, `state-resp`, `iat`/`nbf`/`exp`, `aud: Otoroshi`), and an
 `Otoroshi-Claim` that does not verify gets 401 instead of the upgrade. `refuse` answers 400 to
-every upgrade. `fake101` is a raw TCP server that answers any request with a `101` carrying a
-wrong `Sec-WebSocket-Accept`, then sends bytes, and prints `TUNNELLED <n>` if it ever receives
-a byte after its `101`.
+every upgrade.
 
 The client prints one JSON line per result on stdout and exits 0; any failed expectation is an
 exception (exit status 1, the traceback on stderr).
@@ -99,32 +97,15 @@ async def echo_server(args, ssl_ctx):
         except ConnectionClosed:
             pass
 
+    def select_subprotocol(connection, offered):
+        # `chat` or `superchat` when offered, else none (the default refuses a client that
+        # offers none).
+        return next((p for p in offered if p in ("chat", "superchat")), None)
+
     async with serve(handler, "127.0.0.1", 0, ssl=ssl_ctx, max_size=None,
                      process_request=process_request, process_response=process_response,
-                     ping_interval=None, subprotocols=["chat", "superchat"]) as server:
+                     ping_interval=None, select_subprotocol=select_subprotocol) as server:
         print(f"LISTENING {server.sockets[0].getsockname()[1]}", flush=True)
-        await wait_stdin_closed()
-
-
-async def fake101_server(args):
-    async def handle(reader, writer):
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: bm90IHRoZSBhY2NlcHQgdmFsdWU=\r\n"
-                         b"\r\n\x81\x05raw!!")
-            await writer.drain()
-            data = await reader.read(65536)
-            if data:
-                print(f"TUNNELLED {len(data)}", flush=True)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    print(f"LISTENING {server.sockets[0].getsockname()[1]}", flush=True)
-    async with server:
         await wait_stdin_closed()
 
 
@@ -153,7 +134,8 @@ def dial(args, **kw):
 async def basic(args):
     async with dial(args) as ws:
         result = {"subprotocol": ws.subprotocol,
-                  "extensions": [e.name for e in ws.protocol.extensions]}
+                  "extensions": [e.name for e in ws.protocol.extensions],
+                  "response_headers": [[k.lower(), v] for k, v in ws.response.headers.raw_items()]}
         await ws.send("hello, tunnel")
         assert await ws.recv() == "hello, tunnel"
         binary = bytes(range(256)) * 4
@@ -265,7 +247,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="role", required=True)
     s = sub.add_parser("server")
-    s.add_argument("--mode", choices=["echo", "refuse", "fake101"], default="echo")
+    s.add_argument("--mode", choices=["echo", "refuse"], default="echo")
     s.add_argument("--secret")
     s.add_argument("--audience", default="ws-service")
     s.add_argument("--cert")
@@ -282,14 +264,11 @@ def main():
     c.add_argument("--timeout", type=float, default=60)
     args = p.parse_args()
     if args.role == "server":
-        if args.mode == "fake101":
-            asyncio.run(fake101_server(args))
-        else:
-            ctx = None
-            if args.cert:
-                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-                ctx.load_cert_chain(args.cert, args.key)
-            asyncio.run(echo_server(args, ctx))
+        ctx = None
+        if args.cert:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(args.cert, args.key)
+        asyncio.run(echo_server(args, ctx))
     else:
         scenario = {"basic": basic, "many": many, "status": status, "idle": idle,
                     "interactive": interactive}[args.scenario]
