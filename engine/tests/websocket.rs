@@ -520,3 +520,61 @@ fn the_mirror_is_an_echo_server_behind_the_gateway() {
     let sock: SocketAddr = gw.addrs[0];
     assert!(sock.ip().is_loopback());
 }
+
+#[test]
+fn a_frame_the_backend_sends_with_its_101_reaches_the_client() {
+    let dir = TempDir::new("ws-backend-first");
+    // The 101 and the backend's first frame in one write (one packet on loopback), then
+    // whatever the client sends is logged.
+    let backend = raw_backend(|_, mut s, log| {
+        let mut buf = Vec::new();
+        if read_request(&mut s, &mut buf, log).is_none() {
+            return;
+        }
+        let mut answer = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {ACCEPT}\r\n\r\n"
+        )
+        .into_bytes();
+        answer.extend_from_slice(b"\x81\x05hello");
+        let _ = s.write_all(&answer);
+        let mut rest = [0u8; 1024];
+        while let Ok(n) = s.read(&mut rest) {
+            if n == 0 {
+                break;
+            }
+            log.lock().unwrap().extend_from_slice(&rest[..n]);
+        }
+    });
+    let gw = ws_gateway(&dir, &format!("http://{}", backend.addr), "", "");
+    let mut s = connect(gw.addrs[0]);
+    s.write_all(upgrade_request("/", "").as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    let head = read_head(&mut s, &mut buf);
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    while buf.len() < 7 {
+        assert!(fill(&mut s, &mut buf), "no first frame");
+    }
+    assert_eq!(&buf[..7], b"\x81\x05hello");
+    // And the other way: the client's frame reaches the backend after its request head.
+    let frame = client_text_frame("back");
+    s.write_all(&frame).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = backend.received.lock().unwrap().clone();
+        if got.ends_with(&frame) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the client's frame did not arrive: {got:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(s);
+    wait_metric(
+        &gw,
+        "torii_websocket_tunnels_total{route=\"ws\",result=\"client_closed\"}",
+        1.0,
+    );
+}
