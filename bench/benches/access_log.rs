@@ -41,6 +41,7 @@ fn bench_line(c: &mut Criterion) {
                 client_ip: b"127.0.0.1",
                 route: Some("orders"),
                 upstream: Some("127.0.0.1:9001"),
+                tunnel: None,
             };
             write_line(&mut out, black_box(&ctx), black_box(&rec), black_box(&head));
             black_box(out.len())

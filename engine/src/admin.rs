@@ -81,7 +81,14 @@ pub fn route(shared: &Shared, method: &str, target: &str) -> Answer {
     }
     match path {
         "/health" => text(200, "ok\n"),
-        "/ready" if shared.is_draining() => text(503, "draining\n"),
+        "/ready" if shared.is_draining() => match shared.websocket_tunnels() {
+            0 => text(503, "draining\n"),
+            // Tunnels stay open until `drain_timeout`, then their workers close them.
+            n => text(
+                503,
+                &format!("draining\n{n} websocket tunnels open until drain_timeout\n"),
+            ),
+        },
         "/ready" if !shared.is_ready() => text(503, "starting\n"),
         "/ready" => text(200, "ready\n"),
         p if p.starts_with("/quotas/") => quotas(shared, &p["/quotas/".len()..]),

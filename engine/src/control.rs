@@ -31,6 +31,10 @@ use crate::shared::Shared;
 use crate::snapshot::Snapshot;
 use crate::worker::Worker;
 
+/// How long the end of a drain waits for the WebSocket tunnels its workers close at
+/// `drain_timeout` (each closes both sockets and writes its access-log line).
+pub const TUNNEL_CLOSE_GRACE: Duration = Duration::from_millis(500);
+
 /// A started gateway: its shared state and the addresses it listens on.
 #[derive(Debug)]
 pub struct Gateway {
@@ -167,14 +171,21 @@ impl Gateway {
     }
 
     /// Drains: workers stop accepting and close idle connections; responses in flight end
-    /// with `Connection: close`; returns when no client connection is left or `timeout` passed.
+    /// with `Connection: close`; WebSocket tunnels go on until `timeout`, when their workers
+    /// close them; returns when no client connection is left or `timeout` passed (and the
+    /// tunnels closed at that moment had [`TUNNEL_CLOSE_GRACE`] to write their log lines).
     pub fn drain(self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let _ = self.shared.drain_deadline.set(deadline);
         // The flag first: once systemd hears STOPPING, `/ready` must already answer 503.
         self.shared.draining.store(true, Ordering::SeqCst);
         crate::sysd::notify("STOPPING=1\nSTATUS=draining");
-        let deadline = Instant::now() + timeout;
         while self.shared.active_connections() > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
+        }
+        let grace = deadline + TUNNEL_CLOSE_GRACE;
+        while self.shared.websocket_tunnels() > 0 && Instant::now() < grace {
+            std::thread::sleep(Duration::from_millis(5));
         }
         let left = self.shared.active_connections();
         if left > 0 {

@@ -27,5 +27,6 @@ pub mod shared;
 pub mod snapshot;
 pub mod sysd;
 pub mod tls;
+pub mod tunnel;
 pub mod upstream;
 pub mod worker;

@@ -163,6 +163,7 @@ mod tests {
             jwt: None,
             path_normalization: Default::default(),
             rate_limit: None,
+            websocket: true,
         }
     }
 

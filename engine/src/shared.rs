@@ -9,6 +9,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
@@ -31,6 +32,8 @@ pub struct WorkerStats {
     pub pool_idle: AtomicUsize,
     /// Request header lines not forwarded because their name contains `_`.
     pub underscore_headers_dropped: AtomicU64,
+    /// Open WebSocket tunnels (`torii_websocket_tunnels_active`).
+    pub websocket_tunnels: AtomicUsize,
 }
 
 /// Everything the control thread and the workers share.
@@ -40,6 +43,9 @@ pub struct Shared {
     pub snapshot: Arc<ArcSwap<Snapshot>>,
     /// Set once on SIGTERM/SIGINT: workers stop accepting and close idle connections.
     pub draining: AtomicBool,
+    /// When the drain ends (`drain_timeout` after it started): set just before `draining`.
+    /// WebSocket tunnels still open then are closed.
+    pub drain_deadline: OnceLock<Instant>,
     /// One entry per worker.
     pub workers: Vec<WorkerStats>,
     /// Reloads that replaced the config.
@@ -70,6 +76,7 @@ impl Shared {
         Arc::new(Self {
             snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
             draining: AtomicBool::new(false),
+            drain_deadline: OnceLock::new(),
             workers: (0..workers).map(|_| WorkerStats::default()).collect(),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
@@ -89,6 +96,19 @@ impl Shared {
     #[inline]
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
+    }
+
+    /// When the drain ends, once it started.
+    pub fn drain_deadline(&self) -> Option<Instant> {
+        self.drain_deadline.get().copied()
+    }
+
+    /// Open WebSocket tunnels over all workers.
+    pub fn websocket_tunnels(&self) -> usize {
+        self.workers
+            .iter()
+            .map(|w| w.websocket_tunnels.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Open client connections over all workers.

@@ -68,6 +68,8 @@ pub struct Route {
     pub path_normalization: PathNormalization,
     /// Per-address limit and the key-quota switches (`update_quotas`, `quota_headers`).
     pub quota: RouteQuota,
+    /// WebSocket upgrades are carried (`websocket`).
+    pub websocket: bool,
 }
 
 /// Request-path view of `[limits]`.
@@ -99,6 +101,10 @@ pub struct RuntimeLimits {
     pub tls_handshake_timeout: Duration,
     /// Verified tokens a worker keeps (0: no cache).
     pub verified_token_cache: usize,
+    /// A WebSocket tunnel with no byte either way for this long is closed.
+    pub websocket_idle_timeout: Duration,
+    /// Open WebSocket tunnels (and upgrades in flight) a worker holds at most.
+    pub max_websocket_tunnels_per_worker: usize,
 }
 
 /// Everything a worker reads per request, built once per config load.
@@ -215,6 +221,7 @@ impl Snapshot {
                 jwt,
                 path_normalization: rc.path_normalization,
                 quota: RouteQuota::build(rc),
+                websocket: rc.websocket,
             });
         }
         let auth = match crate::auth::build(&config.auth) {
@@ -259,6 +266,8 @@ impl Snapshot {
             upstream_timeout: l.upstream_timeout,
             tls_handshake_timeout: l.tls_handshake_timeout,
             verified_token_cache: l.verified_token_cache,
+            websocket_idle_timeout: l.websocket_idle_timeout,
+            max_websocket_tunnels_per_worker: l.max_websocket_tunnels_per_worker,
         };
         Ok(Self {
             version,

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -144,6 +144,7 @@ fn demo_routes_answer_as_printed() {
     assert_eq!(bad.status, 502);
     assert_eq!(bad.header("otoroshi-error"), Some("true"));
     assert_eq!(get(addr, "nowhere.oto.tools", "/").status, 404);
+    websocket_line(addr, &text);
     api_key_and_token_flow(addr, &text);
 
     // SAFETY: signalling our own child.
@@ -157,6 +158,45 @@ fn demo_routes_answer_as_printed() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success());
+}
+
+/// The walk-through's WebSocket lines, and the handshake its curl line performs: a 101 with the
+/// accept value of the RFC's example key, through the V2 route, then an echoed frame.
+fn websocket_line(addr: SocketAddr, text: &str) {
+    assert!(
+        text.contains(&format!(
+            "websocat --ws-c-uri=ws://v2.oto.tools/chat - ws-c:tcp:{addr}"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("-H 'Upgrade: websocket'"), "{text}");
+    let mut s = common::connect(addr);
+    s.write_all(
+        b"GET /chat HTTP/1.1\r\nHost: v2.oto.tools\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .unwrap();
+    // A masked text frame "hi".
+    s.write_all(&[0x81, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2])
+        .unwrap();
+    let mut buf = Vec::new();
+    let head_end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        assert!(common::fill(&mut s, &mut buf), "no 101: {buf:?}");
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101 "), "{head}");
+    assert!(
+        head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=\r\n"),
+        "{head}"
+    );
+    assert!(!head.contains("otoroshi-state-resp"), "{head}");
+    while buf.len() < head_end + 4 {
+        assert!(common::fill(&mut s, &mut buf), "no echo");
+    }
+    assert_eq!(&buf[head_end..head_end + 4], &[0x81, 2, b'h', b'i']);
 }
 
 /// Runs `torii args…` until `ready` appears on stdout or stderr, then 300 ms more, and returns

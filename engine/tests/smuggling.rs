@@ -114,6 +114,8 @@ fn vectors() -> Vec<Vector> {
         v("cl_body_then_garbage", post("Content-Length: 5\r\n", "helloGARBAGE\r\n\r\n"), &[200, 400], One("/s")),
         v("chunked_body_then_404", post("Transfer-Encoding: chunked\r\n", "5\r\nhello\r\n0\r\n\r\nGET /x HTTP/1.1\r\nHost: unknown.test\r\n\r\n"), &[200, 404], One("/s")),
         // Upgrade without 101: Torii keeps parsing HTTP; the bytes after the head are a request.
+        // The WebSocket upgrade reaches the backend (`upgrade: websocket`, `connection: upgrade`
+        // only), which answers without switching; h2c never does.
         v("websocket_no_101", "GET /ws HTTP/1.1\r\nHost: smuggle.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\nGET /x HTTP/1.1\r\nHost: unknown.test\r\n\r\n", &[200, 404], One("/ws")),
         v("h2c_upgrade_no_101", "GET /h2c HTTP/1.1\r\nHost: smuggle.test\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\nPRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", &[200, 505], One("/h2c")),
         // Paths: routed and forwarded in their one canonical form, or refused (400).

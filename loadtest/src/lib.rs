@@ -1,5 +1,6 @@
-//! `torii-loadtest`: an HTTP/1.1 load generator on monoio (io_uring, epoll fallback) and the
-//! scenario suite that compares the Torii gateway against its backend and nginx.
+//! `torii-loadtest`: an HTTP/1.1 load generator on monoio (io_uring, epoll fallback), a
+//! WebSocket echo load, and the scenario suite that compares the Torii gateway against its
+//! backend and nginx.
 //!
 //! The crate is a library so the suite and the tests drive the generator in process; the binary
 //! (`main.rs`) only parses the command line. From `torii-engine` it uses the runtime builder and
@@ -17,3 +18,4 @@ pub mod stats;
 pub mod suite;
 pub mod target;
 pub mod tls;
+pub mod websocket;

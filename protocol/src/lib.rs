@@ -1,6 +1,7 @@
 //! `torii-protocol`: the pure logic of Otoroshi's security protocols (tokens, the exchange
-//! protocol, the info token, API keys, OAuth2). No IO, no clock reads, no async runtime: time
-//! and randomness are parameters, so a gateway and a backend written in Rust can both use it.
+//! protocol, the info token, API keys, OAuth2) and of the WebSocket handshake a gateway checks.
+//! No IO, no clock reads, no async runtime: time and randomness are parameters, so a gateway
+//! and a backend written in Rust can both use it.
 #![forbid(unsafe_code)]
 
 pub mod apikey;
@@ -12,6 +13,7 @@ pub mod oauth;
 pub mod quota;
 pub mod secret;
 pub mod strict_json;
+pub mod websocket;
 
 pub use apikey::{ApiKey, ApiKeyError, ApiKeyStore, Credentials};
 pub use challenge::{verify_v1, ChallengeFailure, StateGenerator, V2Issuer, V2Verifier};

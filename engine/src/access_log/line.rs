@@ -148,6 +148,21 @@ pub struct LineContext<'a> {
     pub route: Option<&'a str>,
     /// The upstream target's address as text (rendered once per snapshot).
     pub upstream: Option<&'a str>,
+    /// What the WebSocket tunnel the request became did (its line is written when it closes).
+    pub tunnel: Option<TunnelLine>,
+}
+
+/// The fields of a request that became a WebSocket tunnel.
+#[derive(Debug, Clone, Copy)]
+pub struct TunnelLine {
+    /// From the `101` sent to the client to the tunnel's end.
+    pub duration: Duration,
+    /// Bytes tunnelled from the client to the backend.
+    pub bytes_in: u64,
+    /// Bytes tunnelled from the backend to the client.
+    pub bytes_out: u64,
+    /// Who ended it: `client`, `upstream`, `idle_timeout` or `drain`.
+    pub closed_by: &'static str,
 }
 
 /// Appends one complete line (ending in `\n`) to `out`. Everything is copied or written
@@ -182,6 +197,17 @@ pub fn write_line(out: &mut Vec<u8>, ctx: &LineContext<'_>, rec: &RequestRecord,
     write_u64(out, rec.bytes_out);
     out.extend_from_slice(b",\"reason\":");
     push_opt_str(out, rec.reason);
+    if let Some(t) = &ctx.tunnel {
+        out.extend_from_slice(b",\"websocket_ms\":");
+        push_ms(out, t.duration);
+        out.extend_from_slice(b",\"websocket_bytes_in\":");
+        write_u64(out, t.bytes_in);
+        out.extend_from_slice(b",\"websocket_bytes_out\":");
+        write_u64(out, t.bytes_out);
+        out.extend_from_slice(b",\"closed_by\":\"");
+        out.extend_from_slice(t.closed_by.as_bytes());
+        out.push(b'"');
+    }
     out.extend_from_slice(b"}\n");
 }
 
@@ -269,6 +295,7 @@ mod tests {
             client_ip: b"10.0.0.7",
             route: Some("svc"),
             upstream: Some("127.0.0.1:9001"),
+            tunnel: None,
         };
         let mut out = Vec::new();
         write_line(&mut out, &ctx, &rec, &head);
@@ -293,5 +320,28 @@ mod tests {
         write_line(&mut out, &ctx, &rec, &head);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["reason"], "challenge.missing_header");
+        assert!(
+            v.get("closed_by").is_none(),
+            "tunnel fields only on tunnel lines"
+        );
+        let tunnel = LineContext {
+            tunnel: Some(TunnelLine {
+                duration: Duration::from_millis(61_500),
+                bytes_in: 12,
+                bytes_out: 1_048_600,
+                closed_by: "idle_timeout",
+            }),
+            ..ctx
+        };
+        rec.reason = None;
+        rec.answered(101, 0);
+        out.clear();
+        write_line(&mut out, &tunnel, &rec, &head);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["status"], 101);
+        assert_eq!(v["websocket_ms"], 61_500.0);
+        assert_eq!(v["websocket_bytes_in"], 12);
+        assert_eq!(v["websocket_bytes_out"], 1_048_600);
+        assert_eq!(v["closed_by"], "idle_timeout");
     }
 }

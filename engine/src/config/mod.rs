@@ -96,6 +96,10 @@ pub mod defaults {
     pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
     /// `limits.verified_token_cache`: verified tokens kept per worker.
     pub const VERIFIED_TOKEN_CACHE: usize = 4096;
+    /// `limits.websocket_idle_timeout`.
+    pub const WEBSOCKET_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+    /// `limits.max_websocket_tunnels_per_worker`.
+    pub const MAX_WEBSOCKET_TUNNELS_PER_WORKER: usize = 10_000;
     /// `routes.jwt.leeway`.
     pub const JWT_LEEWAY: Duration = Duration::from_secs(10);
     /// `routes.jwt.jwks_refresh_min`: the shortest time between two fetches of a `jwks_url`,
@@ -284,6 +288,10 @@ pub struct Limits {
     pub tls_handshake_timeout: Duration,
     /// Verified bearer and external JWT tokens kept per worker (0 = no cache).
     pub verified_token_cache: usize,
+    /// A WebSocket tunnel with no byte either way for this long is closed (both sides).
+    pub websocket_idle_timeout: Duration,
+    /// Open WebSocket tunnels a worker holds at most; an upgrade beyond it gets 503.
+    pub max_websocket_tunnels_per_worker: usize,
 }
 
 impl Default for Limits {
@@ -304,6 +312,8 @@ impl Default for Limits {
             response_min_rate_grace: defaults::RESPONSE_MIN_RATE_GRACE,
             tls_handshake_timeout: defaults::TLS_HANDSHAKE_TIMEOUT,
             verified_token_cache: defaults::VERIFIED_TOKEN_CACHE,
+            websocket_idle_timeout: defaults::WEBSOCKET_IDLE_TIMEOUT,
+            max_websocket_tunnels_per_worker: defaults::MAX_WEBSOCKET_TUNNELS_PER_WORKER,
         }
     }
 }
@@ -335,6 +345,9 @@ pub struct RouteConfig {
     pub path_normalization: PathNormalization,
     /// `[routes.rate_limit]`: calls per window per client address, when set.
     pub rate_limit: Option<RateLimitSpec>,
+    /// WebSocket upgrades are carried (`websocket`, default true); when false, `Upgrade` is
+    /// dropped like any hop-by-hop header.
+    pub websocket: bool,
 }
 
 /// URL scheme of a target.

@@ -183,6 +183,10 @@ pub struct RawLimits {
     pub tls_handshake_timeout: Option<RawDuration>,
     /// Verified bearer/JWT tokens kept per worker (0 = off).
     pub verified_token_cache: Option<i64>,
+    /// A WebSocket tunnel with no byte either way for this long is closed.
+    pub websocket_idle_timeout: Option<RawDuration>,
+    /// Open WebSocket tunnels a worker holds at most (beyond: 503 to the upgrade).
+    pub max_websocket_tunnels_per_worker: Option<i64>,
 }
 
 /// `[gateway.client_auth]`.
@@ -287,6 +291,8 @@ pub struct RawRoute {
     pub load_balancing: Option<String>,
     /// `"canonical"`, `"refuse_ambiguous"` or `"forward_raw"`: the path sent upstream.
     pub path_normalization: Option<String>,
+    /// Carry WebSocket upgrades (default true).
+    pub websocket: Option<bool>,
     /// TLS towards `https://` targets.
     pub upstream_tls: Option<RawUpstreamTls>,
     /// `[routes.challenge]`.

@@ -24,6 +24,8 @@ client_header_timeout = "10s"
 keepalive_timeout = "60s"
 upstream_connect_timeout = "2s"
 upstream_timeout = "30s"
+websocket_idle_timeout = "5m"
+max_websocket_tunnels_per_worker = 10000
 
 [[certificates]]                     # served by SNI on https listeners; the first is the default
 id = "gateway"
@@ -57,6 +59,7 @@ name = "my-service"                  # used as `aud` of the tokens sent to the b
 domains = ["myservice.oto.tools", "*.api.oto.tools"]
 paths = ["/"]                        # path prefixes
 targets = ["http://127.0.0.1:9001", "https://inventory.internal:9009"]
+websocket = true                     # carry WebSocket upgrades (default true)
 # load_balancing = "round_robin"
 # upstream_tls = { ca = "certs/ca.pem", client_cert = "...", client_key = "...", server_name = "..." }
 
@@ -472,6 +475,34 @@ fn limits_are_checked() {
         (1024, Duration::from_secs(5))
     );
     assert_eq!(l.max_request_line_bytes, 4096);
+}
+
+#[test]
+fn websocket_limits_and_route_switch() {
+    let c = ok(MINIMAL);
+    assert_eq!(c.limits.websocket_idle_timeout, Duration::from_secs(300));
+    assert_eq!(c.limits.max_websocket_tunnels_per_worker, 10_000);
+    assert!(c.routes[0].websocket, "carried by default, as in Otoroshi");
+    let text = format!(
+        "{MINIMAL}websocket = false\n[limits]\nwebsocket_idle_timeout = \"1m30s\"\nmax_websocket_tunnels_per_worker = 0\n"
+    );
+    let c = ok(&text);
+    assert!(!c.routes[0].websocket);
+    assert_eq!(c.limits.websocket_idle_timeout, Duration::from_secs(90));
+    assert_eq!(c.limits.max_websocket_tunnels_per_worker, 0);
+    let bad = format!(
+        "{MINIMAL}websocket = \"yes\"\n[limits]\nwebsocket_idle_timeout = \"0s\"\nmax_websocket_tunnels_per_worker = 2000000\n"
+    );
+    let errs = errors(&bad);
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(errs[0].starts_with("routes[0].websocket: "), "{errs:?}");
+    assert_eq!(
+        errs[1..],
+        [
+            "limits.websocket_idle_timeout: duration must be greater than zero",
+            "limits.max_websocket_tunnels_per_worker: must be between 0 and 1000000",
+        ]
+    );
 }
 
 #[test]

@@ -27,6 +27,8 @@ const MAX_HEADER_COUNT: u64 = 1024;
 const MAX_TOKEN_CACHE: u64 = 1 << 20;
 /// Largest accepted `max_connections_per_worker`.
 const MAX_CONNECTIONS: u64 = 1_000_000;
+/// Largest accepted `max_websocket_tunnels_per_worker` (a tunnel is also a connection).
+const MAX_WEBSOCKET_TUNNELS: u64 = MAX_CONNECTIONS;
 
 /// Validates a parsed file. `base_dir` anchors relative paths; `env` answers variable lookups and
 /// name resolution.
@@ -402,6 +404,21 @@ fn limits(c: &mut Collector, raw: &RawLimits) -> Limits {
             d.verified_token_cache as u64,
             0,
             MAX_TOKEN_CACHE,
+        )),
+        websocket_idle_timeout: duration(
+            c,
+            &p("websocket_idle_timeout"),
+            &raw.websocket_idle_timeout,
+            d.websocket_idle_timeout,
+            nz,
+        ),
+        max_websocket_tunnels_per_worker: to_usize(bounded(
+            c,
+            &p("max_websocket_tunnels_per_worker"),
+            raw.max_websocket_tunnels_per_worker,
+            d.max_websocket_tunnels_per_worker as u64,
+            0,
+            MAX_WEBSOCKET_TUNNELS,
         )),
     }
 }

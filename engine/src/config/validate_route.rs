@@ -169,6 +169,7 @@ fn route(
         .and_then(|rl| super::quotas::rate_limit(c, &p("rate_limit"), rl));
     RouteConfig {
         path_normalization,
+        websocket: raw.websocket.unwrap_or(true),
         id,
         name,
         domains,

@@ -10,11 +10,13 @@
 pub mod record;
 pub mod render;
 pub mod route;
+pub mod tunnel;
 
 use std::sync::{Arc, Mutex};
 
 pub use record::RequestRecord;
 pub use route::{RejectReason, RejectionKind, RouteMetrics, RouteTotals};
+pub use tunnel::TunnelResult;
 
 /// Label used for requests that matched no route (404, bad heads).
 pub const UNROUTED: &str = "-";

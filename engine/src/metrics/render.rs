@@ -27,12 +27,18 @@ fn label(out: &mut String, v: &str) {
     }
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(super) fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-fn route_series(out: &mut String, name: &str, route: &str, extra: Option<(&str, &str)>, v: u64) {
+pub(super) fn route_series(
+    out: &mut String,
+    name: &str,
+    route: &str,
+    extra: Option<(&str, &str)>,
+    v: u64,
+) {
     out.push_str(name);
     out.push_str("{route=\"");
     label(out, route);
@@ -220,6 +226,8 @@ pub fn render(shared: &Shared, out: &mut String) {
             t.connect_errors,
         );
     }
+
+    super::tunnel::render(shared, &routes, out);
 
     header(
         out,

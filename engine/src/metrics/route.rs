@@ -1,5 +1,6 @@
 //! Per-route counters: requests by status class, the latency histogram, challenge failures,
-//! API-key and JWT rejections by reason, quota rejections by kind, and upstream connect errors.
+//! API-key and JWT rejections by reason, quota rejections by kind, upstream connect errors,
+//! and WebSocket tunnels (by result, and their bytes each way).
 //!
 //! Owns the counter layout: one cache-line-aligned [`Slot`] of plain `AtomicU64`s per worker,
 //! written only by that worker (a relaxed load and store, not even a locked read-modify-write:
@@ -11,6 +12,8 @@ use std::time::Duration;
 
 use torii_protocol::quota::QuotaKind;
 use torii_protocol::ChallengeFailure;
+
+use super::tunnel::TunnelResult;
 
 /// Status-class labels, in counter order; the last one counts requests that got no answer
 /// (the client went away before one was sent).
@@ -165,6 +168,8 @@ struct Slot {
     jwt: [AtomicU64; REASONS],
     quota: [AtomicU64; QuotaKind::ALL.len()],
     connect_errors: AtomicU64,
+    tunnels: [AtomicU64; TunnelResult::ALL.len()],
+    tunnel_bytes: [AtomicU64; 2],
 }
 
 /// Adds `n` to a counter that only the calling worker writes: a plain load and store (no
@@ -223,6 +228,10 @@ pub struct RouteTotals {
     pub quota: [u64; QuotaKind::ALL.len()],
     /// Failed upstream connects.
     pub connect_errors: u64,
+    /// WebSocket upgrade attempts by result ([`TunnelResult::ALL`] order).
+    pub tunnels: [u64; TunnelResult::ALL.len()],
+    /// Bytes tunnelled: client to upstream, upstream to client.
+    pub tunnel_bytes: [u64; 2],
 }
 
 impl RouteMetrics {
@@ -284,6 +293,23 @@ impl RouteMetrics {
         }
     }
 
+    /// Called by `worker` when a WebSocket upgrade attempt ended with `result`.
+    #[inline]
+    pub fn tunnel(&self, worker: usize, result: TunnelResult) {
+        if let Some(slot) = self.slots.get(worker) {
+            bump(&slot.tunnels[result.index()], 1);
+        }
+    }
+
+    /// Called by `worker` when a tunnel moved `n` bytes, client to upstream (`upstream = true`)
+    /// or back.
+    #[inline]
+    pub fn tunnel_bytes(&self, worker: usize, to_upstream: bool, n: u64) {
+        if let Some(slot) = self.slots.get(worker) {
+            bump(&slot.tunnel_bytes[usize::from(!to_upstream)], n);
+        }
+    }
+
     /// Failures for `failure` over all workers (tests and scrapes).
     pub fn challenge_failures(&self, failure: ChallengeFailure) -> u64 {
         let i = challenge_index(failure);
@@ -308,6 +334,8 @@ impl RouteMetrics {
             add(&mut t.apikey, &slot.apikey);
             add(&mut t.jwt, &slot.jwt);
             add(&mut t.quota, &slot.quota);
+            add(&mut t.tunnels, &slot.tunnels);
+            add(&mut t.tunnel_bytes, &slot.tunnel_bytes);
             t.latency_sum_us += slot.latency_sum_us.load(Ordering::Relaxed);
             t.connect_errors += slot.connect_errors.load(Ordering::Relaxed);
         }
@@ -371,8 +399,18 @@ mod tests {
         m.quota_rejection(0, QuotaKind::Daily);
         m.quota_rejection(2, QuotaKind::Daily);
         m.quota_rejection(1, QuotaKind::Ip);
+        m.tunnel(1, TunnelResult::IdleTimeout);
+        m.tunnel(2, TunnelResult::IdleTimeout);
+        m.tunnel(2, TunnelResult::OverLimit);
+        m.tunnel_bytes(0, true, 10);
+        m.tunnel_bytes(1, false, 7);
+        m.tunnel_bytes(1, true, 1);
         let t = m.totals();
         assert_eq!(t.quota, [0, 2, 0, 1]);
+        assert_eq!(t.tunnels[TunnelResult::IdleTimeout.index()], 2);
+        assert_eq!(t.tunnels[TunnelResult::OverLimit.index()], 1);
+        assert_eq!(t.tunnels.iter().sum::<u64>(), 3);
+        assert_eq!(t.tunnel_bytes, [11, 7]);
         assert_eq!(t.challenge[challenge_index(ChallengeFailure::Expired)], 2);
         assert_eq!(t.challenge.iter().sum::<u64>(), 2);
         assert_eq!(t.apikey[RejectReason::BadSecret.index()], 1);

@@ -14,6 +14,7 @@
 //! exchange protocol and verifies the info token, like a correctly secured Otoroshi backend.
 
 pub mod secured;
+pub mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -154,6 +155,20 @@ async fn serve(mut stream: TcpStream, secured: Option<std::rc::Rc<SecuredMirror>
             ),
             None => SecurityOutcome::default(),
         };
+        if let (None, Some(key)) = (
+            &outcome.refusal,
+            websocket::upgrade_key(data, &head, &headers),
+        ) {
+            websocket::write_switch(&mut out, &key, &outcome.answer_line);
+            rbuf.consume(message_len);
+            if write_all_timeout(&mut stream, &mut out, IO_TIMEOUT)
+                .await
+                .is_ok()
+            {
+                websocket::echo(stream, rbuf).await;
+            }
+            return;
+        }
         match &outcome.refusal {
             Some(why) => {
                 let mut body = b"{\"error\":\"".to_vec();

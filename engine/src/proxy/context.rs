@@ -2,9 +2,10 @@
 //! head to the record written when it ends.
 //!
 //! Owns [`RequestCtx`] (per request: the head, the snapshot it runs on, the route, the admitted
-//! key or verified token, the challenge state and token ids, the record), [`RequestBuffers`]
-//! (the reusable buffers a request works in: head spans, the upstream head, the canonical path)
-//! and [`Outcome`] (how the client connection goes on once the request ended). Nothing here is
+//! key or verified token, the challenge state and token ids, a WebSocket upgrade asked for, the
+//! record), [`RequestBuffers`] (the reusable buffers a request works in: head spans, the
+//! upstream head, the canonical path) and [`Outcome`] (how the client connection goes on once
+//! the request ended, [`Upgraded`] for a WebSocket tunnel). Nothing here is
 //! connection-level: a connection's stream and buffers are `ClientConn`'s. An HTTP/1.1
 //! connection runs one context at a time and lends it the same buffers each time (no allocation
 //! per request); a protocol with several requests in flight per connection gives each its own.
@@ -13,19 +14,49 @@ use std::time::Instant;
 
 use torii_protocol::challenge::{JTI_LEN, STATE_LEN};
 use torii_protocol::info_token::ExtraClaims;
+use torii_protocol::websocket::KEY_LEN;
 
 use crate::auth::check::Admitted;
 use crate::http1::{BodyFraming, HeaderField, RequestHead};
 use crate::metrics::RequestRecord;
 use crate::snapshot::{Route, Snapshot};
+use crate::tls::stream::UpStream;
+use crate::upstream::pool::UpstreamConn;
+use crate::worker::tunnels::TunnelSlot;
 
 /// How the client connection goes on after a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Outcome {
     /// Ready for the next request.
     KeepAlive,
     /// Close it (the client asked, the body's end is unknown, draining, or an error).
     Close,
+    /// The backend switched to WebSocket (a verified `101`, already sent on to the client):
+    /// the connection loop turns the connection into a tunnel to this upstream connection.
+    /// The phases never run the tunnel themselves.
+    Upgrade(Box<Upgraded>),
+}
+
+/// A request that asked for a WebSocket upgrade on a route that carries them
+/// (`RequestCtx::upgrade`, set by phase 4b).
+#[derive(Debug)]
+pub struct WebSocketUpgrade {
+    /// The client's `Sec-WebSocket-Key` (valid: 16 bytes in base64); the backend's `101` must
+    /// carry the accept value it implies.
+    pub key: [u8; KEY_LEN],
+    /// The worker's tunnel slot this upgrade holds (given back when the request ends without
+    /// a tunnel).
+    pub slot: TunnelSlot,
+}
+
+/// What a verified `101` leaves for the tunnel: the upstream connection (never pooled again;
+/// its buffer may already hold the backend's first frames) and the tunnel slot.
+#[derive(Debug)]
+pub struct Upgraded {
+    /// The upstream connection, its `101` head consumed.
+    pub up: UpstreamConn<UpStream>,
+    /// The worker's tunnel slot.
+    pub slot: TunnelSlot,
 }
 
 impl Outcome {
@@ -119,6 +150,8 @@ pub struct RequestCtx<'r> {
     pub jwt_extra: Option<ExtraClaims>,
     /// What the route's security features send.
     pub security: SecurityDraw,
+    /// A WebSocket upgrade the backend is asked for (phase 4b).
+    pub upgrade: Option<WebSocketUpgrade>,
     /// `100 Continue` was sent.
     pub continue_sent: bool,
     /// The head (and a buffered body) were consumed from the connection's read buffer.
@@ -154,6 +187,7 @@ impl<'r> RequestCtx<'r> {
             admitted: Admitted::default(),
             jwt_extra: None,
             security: SecurityDraw::default(),
+            upgrade: None,
             continue_sent: false,
             consumed: false,
             rec,

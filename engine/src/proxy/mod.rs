@@ -22,5 +22,6 @@ pub mod record;
 pub mod respond;
 pub mod response;
 pub mod route;
+pub mod upgrade;
 pub mod upstream_call;
 pub mod upstream_head;

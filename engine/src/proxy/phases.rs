@@ -12,18 +12,23 @@
 //! | 2 | route | [`route::route`] | 404, 400 |
 //! | 3 | authenticate: external JWT, API key / bearer | [`authenticate`] | 401, 403 |
 //! | 4 | admission: limits (and quotas) | [`route::admit`] | 413 |
+//! | 4b | a WebSocket upgrade: its handshake, a tunnel slot | [`upgrade::admit_upgrade`] | 400, 503 |
 //! | 5 | upstream request: body start, connect, head, body, response head | [`upstream_call`] | 408, 413, 502, 504 |
-//! | 6 | response head: the backend's challenge answer | [`response::check_challenge`] | 502 |
-//! | 7 | response head and body to the client; upstream reuse | [`response::send_response`] | — |
+//! | 6 | response head: the backend's challenge answer (on a `101` too) | [`response::check_challenge`] | 502 |
+//! | 7 | response head and body to the client; upstream reuse — or, for a `101` answering a WebSocket upgrade, the switch checked and sent on | [`response::send_response`], [`upgrade::switch`] | 502 |
 //! | 8 | record: metrics and the access-log line | [`record`](crate::proxy::record) (called by the connection) | — |
+//!
+//! A verified switch ends the request with [`Outcome::Upgrade`]: the connection loop, not the
+//! phases, runs the tunnel.
 
 use crate::io::Stream;
+use crate::metrics::TunnelResult;
 use crate::proxy::answer::answer;
 use crate::proxy::authenticate::authenticate;
 use crate::proxy::client::ClientConn;
 use crate::proxy::context::{Outcome, RequestCtx};
 use crate::proxy::error::ProxyError;
-use crate::proxy::{oauth_endpoint, response, route, upstream_call};
+use crate::proxy::{oauth_endpoint, response, route, upgrade, upstream_call};
 use crate::worker::Worker;
 
 /// Runs the phases of the request in `ctx`, whose head is at the start of `conn.rbuf`, and says
@@ -46,8 +51,23 @@ pub async fn handle_request<C: Stream>(
     };
     let up = match response::check_challenge(worker, ctx, up, &resp) {
         Ok(up) => up,
-        Err(e) => return Box::pin(answer(worker, conn, ctx, e)).await,
+        Err(e) => {
+            upgrade::count(worker, ctx, TunnelResult::BadHandshake);
+            return Box::pin(answer(worker, conn, ctx, e)).await;
+        }
     };
+    if ctx.upgrade.is_some() {
+        if resp.status == 101 {
+            return match Box::pin(upgrade::switch(worker, conn, ctx, up, resp)).await {
+                Ok(outcome) => outcome,
+                Err(e) => Box::pin(answer(worker, conn, ctx, e)).await,
+            };
+        }
+        // The backend refused the upgrade: its answer is relayed like any response and the
+        // connection stays HTTP.
+        upgrade::count(worker, ctx, TunnelResult::Refused);
+        ctx.upgrade = None;
+    }
     response::send_response(worker, conn, ctx, up, resp).await
 }
 
@@ -65,5 +85,6 @@ fn before_upstream<C>(
     route::route(ctx, data)?;
     authenticate(worker, ctx, data)?;
     route::admit(worker.id, ctx, conn.peer.ip())?;
+    upgrade::admit_upgrade(worker, ctx, data)?;
     Ok(None)
 }

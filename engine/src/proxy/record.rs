@@ -3,16 +3,19 @@
 //! Owns the start of a request's record (its id from the worker's CSPRNG, the head's method,
 //! host and path captured for the access-log line before the head is consumed) and its end (the
 //! worker's request count and dropped-header count, the route's — or the unrouted — counters
-//! and latency, and the line in the worker's access-log buffer). Writes only this worker's
-//! slots: plain loads and stores, no locked adds.
+//! and latency, and the line in the worker's access-log buffer). A request that became a
+//! WebSocket tunnel is counted when the `101` is sent and logged when the tunnel closes
+//! ([`upgraded`], [`tunnel_closed`]). Writes only this worker's slots: plain loads and
+//! stores, no locked adds.
 
 use std::sync::atomic::Ordering;
-use std::time::{Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::access_log::line::{capture_head, write_line, LineContext};
-use crate::metrics::RequestRecord;
+use crate::access_log::line::{capture_head, write_line, LineContext, TunnelLine};
+use crate::metrics::{RequestRecord, RouteMetrics};
 use crate::proxy::context::RequestCtx;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Route, Snapshot};
 use crate::worker::Worker;
 
 /// Starts the record of the request in `ctx` (its head bytes are `data`): draws the request id
@@ -63,22 +66,7 @@ pub fn finish(
     started: Instant,
 ) {
     let elapsed = started.elapsed();
-    let stats = worker.stats();
-    let n = stats.requests.load(Ordering::Relaxed);
-    stats.requests.store(n + 1, Ordering::Relaxed);
-    if rec.underscore_dropped > 0 {
-        let d = &stats.underscore_headers_dropped;
-        let n = d.load(Ordering::Relaxed);
-        d.store(n + u64::from(rec.underscore_dropped), Ordering::Relaxed);
-    }
-    let route = rec.route.and_then(|i| snap.routes.get(i));
-    let registry = &worker.shared.metrics;
-    let metrics = match route {
-        Some(r) => &r.metrics,
-        None if rec.token_service => registry.token_service(),
-        None => registry.unrouted(),
-    };
-    metrics.request(worker.id, rec.status, elapsed);
+    let route = count(worker, snap, rec, elapsed);
     if !logged {
         return;
     }
@@ -96,11 +84,112 @@ pub fn finish(
             .zip(rec.target)
             .and_then(|(r, t)| r.targets.get(t))
             .map(|t| &*t.addr_text),
+        tunnel: None,
     };
+    append(worker, &line, rec, log_head);
+}
+
+/// What the access-log line of a request that became a WebSocket tunnel needs when the tunnel
+/// ends. Owned, so that the tunnel holds neither the request's snapshot (a reload in the
+/// meantime frees the old one) nor the connection's buffers.
+#[derive(Debug)]
+pub struct UpgradeRecord {
+    /// The request's record (status 101).
+    pub rec: RequestRecord,
+    /// Its captured method, host and path (empty when the access log is off).
+    pub log_head: Vec<u8>,
+    /// A line is written when the tunnel closes.
+    pub logged: bool,
+    /// From the complete head to the `101` sent.
+    pub handshake: Duration,
+    /// The route's id.
+    pub route: Box<str>,
+    /// The target's address as text.
+    pub upstream: Option<Box<str>>,
+    /// The route's counters (tunnel results and bytes).
+    pub metrics: Arc<RouteMetrics>,
+}
+
+/// Records a request that the backend switched to WebSocket: counted now like any request
+/// (status 101, the handshake's duration, so tunnels do not stretch the latency histogram);
+/// its access-log line waits for the tunnel's end ([`tunnel_closed`]). Takes `log_head`.
+pub fn upgraded(
+    worker: &Worker,
+    snap: &Snapshot,
+    rec: &RequestRecord,
+    log_head: &mut Vec<u8>,
+    logged: bool,
+    started: Instant,
+) -> Option<UpgradeRecord> {
+    let handshake = started.elapsed();
+    let route = count(worker, snap, rec, handshake)?;
+    Some(UpgradeRecord {
+        rec: rec.clone(),
+        log_head: if logged {
+            std::mem::take(log_head)
+        } else {
+            Vec::new()
+        },
+        logged,
+        handshake,
+        route: route.id.as_str().into(),
+        upstream: rec
+            .target
+            .and_then(|t| route.targets.get(t))
+            .map(|t| t.addr_text.clone()),
+        metrics: route.metrics.clone(),
+    })
+}
+
+/// Writes the access-log line of a tunnel that ended (when the access log is on).
+pub fn tunnel_closed(worker: &Worker, up: &UpgradeRecord, client_ip: &[u8], tunnel: TunnelLine) {
+    if !up.logged {
+        return;
+    }
+    let line = LineContext {
+        time: SystemTime::now(),
+        elapsed: up.handshake,
+        worker: worker.id,
+        client_ip,
+        route: Some(&up.route),
+        upstream: up.upstream.as_deref(),
+        tunnel: Some(tunnel),
+    };
+    append(worker, &line, &up.rec, &up.log_head);
+}
+
+/// Counts a request in the worker's and its route's counters; returns its route.
+fn count<'s>(
+    worker: &Worker,
+    snap: &'s Snapshot,
+    rec: &RequestRecord,
+    elapsed: Duration,
+) -> Option<&'s Route> {
+    let stats = worker.stats();
+    let n = stats.requests.load(Ordering::Relaxed);
+    stats.requests.store(n + 1, Ordering::Relaxed);
+    if rec.underscore_dropped > 0 {
+        let d = &stats.underscore_headers_dropped;
+        let n = d.load(Ordering::Relaxed);
+        d.store(n + u64::from(rec.underscore_dropped), Ordering::Relaxed);
+    }
+    let route = rec.route.and_then(|i| snap.routes.get(i));
+    let registry = &worker.shared.metrics;
+    let metrics = match route {
+        Some(r) => &r.metrics,
+        None if rec.token_service => registry.token_service(),
+        None => registry.unrouted(),
+    };
+    metrics.request(worker.id, rec.status, elapsed);
+    route
+}
+
+/// Appends a line to the worker's access-log buffer (handed over at once while draining).
+fn append(worker: &Worker, line: &LineContext<'_>, rec: &RequestRecord, log_head: &[u8]) {
     let sink = &worker.shared.access_log;
     worker
         .access_log
-        .append(sink, |out| write_line(out, &line, rec, log_head));
+        .append(sink, |out| write_line(out, line, rec, log_head));
     if worker.is_draining() {
         worker.access_log.flush(sink);
     }

@@ -33,8 +33,19 @@ const COALESCE_RESPONSE_BYTES: u64 = 16 * 1024;
 /// Default name of the answer header, always removed from responses (Otoroshi strips it).
 const DEFAULT_STATE_RESP: &[u8] = b"otoroshi-state-resp";
 
+/// True for the header lines that carry the backend's challenge answer (the route's response
+/// header, and the default name on every route): never sent on to the client.
+pub fn is_answer_header(ctx: &RequestCtx<'_>, name: &[u8]) -> bool {
+    let answer_header: &[u8] = ctx
+        .route
+        .and_then(|r| r.challenge.as_ref())
+        .map_or(DEFAULT_STATE_RESP, |c| &c.response_header);
+    eq_ignore_case(name, answer_header) || eq_ignore_case(name, DEFAULT_STATE_RESP)
+}
+
 /// Phase 6: when the request carried a challenge, the backend's answer on the response head
-/// must check out. On failure the upstream connection is disposed of (pooled only when the
+/// must check out. It runs on every response head, a `101` switching to WebSocket included
+/// (Otoroshi's legacy WebSocket path skips it there; Torii does not). On failure the upstream connection is disposed of (pooled only when the
 /// whole response body is already buffered, else closed) and the 502 is returned.
 pub fn check_challenge(
     worker: &Worker,
@@ -115,10 +126,6 @@ pub async fn send_response<C: Stream>(
     resp: ResponseHead,
 ) -> Outcome {
     let limits = ctx.snap.limits;
-    let answer_header: &[u8] = ctx
-        .route
-        .and_then(|r| r.challenge.as_ref())
-        .map_or(DEFAULT_STATE_RESP, |c| &c.response_header);
     let http10_client = ctx.head.version_minor == 0;
     let (framing, chunked_mode, close_after) = match resp.body {
         ResponseBody::None => (None, ChunkedMode::Rechunk, false),
@@ -134,8 +141,7 @@ pub async fn send_response<C: Stream>(
     conn.wbuf.clear();
     let data = up.buf.data();
     copy_response_head(data, &resp, &ctx.bufs.resp_headers, &mut conn.wbuf, |f| {
-        let name = f.name.get(data);
-        eq_ignore_case(name, answer_header) || eq_ignore_case(name, DEFAULT_STATE_RESP)
+        is_answer_header(ctx, f.name.get(data))
     });
     if chunked_mode == ChunkedMode::Rechunk && matches!(resp.body, ResponseBody::Chunked) {
         conn.wbuf

@@ -111,6 +111,7 @@ pub async fn forward<C: Stream>(
                 request_id: &ctx.rec.request_id,
                 xff_line: &conn.xff_line,
                 proto: conn.proto,
+                websocket: ctx.upgrade.is_some(),
                 body: buffered.and_then(|n| data.get(ctx.head.head_len..ctx.head.head_len + n)),
             };
             input.render(&mut ctx.bufs.up_head, &mut ctx.bufs.scratch)
@@ -214,7 +215,8 @@ async fn send_request_body<C: Stream>(
     Ok(())
 }
 
-/// Reads the upstream's response head (skipping interim 1xx answers) into `up.buf`.
+/// Reads the upstream's response head (skipping interim 1xx answers; a `101` only when a
+/// WebSocket upgrade was asked for) into `up.buf`.
 /// `retry` is whether a failure before any response byte may be retried.
 async fn read_response_head(
     up: &mut UpstreamConn<UpStream>,
@@ -232,11 +234,15 @@ async fn read_response_head(
                 ctx.head.method,
                 &mut ctx.bufs.resp_headers,
             ) {
-                Ok(Some(resp)) if resp.status == 101 => {
-                    // Torii never asks for an upgrade (Upgrade is hop-by-hop), so a 101 is a
-                    // protocol error: nothing is tunnelled (hardening: "Upgrade").
+                Ok(Some(resp)) if resp.status == 101 && ctx.upgrade.is_none() => {
+                    // Torii asked for no upgrade (`Upgrade` is hop-by-hop unless phase 4b
+                    // admitted a WebSocket one), so a 101 is a protocol error: nothing is
+                    // tunnelled (hardening: "Upgrade").
                     return Err(ProxyError::bad_response("upstream.unexpected_101"));
                 }
+                // A 101 answering the WebSocket upgrade Torii asked for: phases 6 and 7 check
+                // it before anything is tunnelled.
+                Ok(Some(resp)) if resp.status == 101 => return Ok(resp),
                 Ok(Some(resp)) if resp.status < 200 => {
                     up.buf.consume(resp.head_len);
                     continue;

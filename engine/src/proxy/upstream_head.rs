@@ -7,7 +7,8 @@
 //! set (in any letter case, and in their `_` spellings), `Host` and `Expect`, the route's own
 //! security header names, and the credentials `[routes.apikeys]` wipes; then Torii's own lines:
 //! `Otoroshi-State`, `Otoroshi-Claim`, `Host` (the target's), `Otoroshi-Request-Id`,
-//! `X-Forwarded-For/-Proto/-Host`, the body framing; then a small buffered body. Heads with
+//! `X-Forwarded-For/-Proto/-Host`, the body framing, `Upgrade: websocket` and
+//! `Connection: upgrade` for an admitted WebSocket upgrade; then a small buffered body. Heads with
 //! obs-fold never get here: the parser refuses them.
 //!
 //! Cost: one pass over the client's header spans, token signatures (prepared prefixes), no
@@ -58,6 +59,9 @@ pub struct UpstreamHead<'a> {
     pub xff_line: &'a [u8],
     /// The scheme the client used (`http` or `https`).
     pub proto: &'a [u8],
+    /// A WebSocket upgrade is asked of the backend (phase 4b admitted one): Torii's own
+    /// `upgrade: websocket` and `connection: upgrade` lines are sent.
+    pub websocket: bool,
     /// A small body, already buffered, sent in the same write as the head.
     pub body: Option<&'a [u8]>,
 }
@@ -153,6 +157,13 @@ impl UpstreamHead<'_> {
         }
         if matches!(self.head.body, BodyFraming::Chunked) {
             out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+        }
+        if self.websocket {
+            // Only the `websocket` token, whatever else the client's `Upgrade` listed (`h2c`
+            // towards a backend that speaks HTTP/2 would smuggle requests past every check).
+            // `Sec-WebSocket-Key`, `-Version`, `-Protocol`, `-Extensions` and `Origin` are
+            // end-to-end headers, copied above.
+            out.extend_from_slice(b"upgrade: websocket\r\nconnection: upgrade\r\n");
         }
         out.extend_from_slice(b"\r\n");
         if let Some(body) = self.body {

@@ -52,6 +52,17 @@ secret = "{SECRET}"
 
 /// Renders the head the backend of route `route` receives for `raw` (a client head).
 fn forwarded(snap: &Snapshot, route: usize, raw: &str, allow_underscores: bool) -> String {
+    render(snap, route, raw, allow_underscores, false)
+}
+
+/// [`forwarded`], with a WebSocket upgrade admitted or not (phase 4b's decision).
+fn render(
+    snap: &Snapshot,
+    route: usize,
+    raw: &str,
+    allow_underscores: bool,
+    websocket: bool,
+) -> String {
     let buf = raw.as_bytes();
     let mut headers = Vec::new();
     let head = parse_request_head(buf, &HeadLimits::default(), &mut headers)
@@ -83,6 +94,7 @@ fn forwarded(snap: &Snapshot, route: usize, raw: &str, allow_underscores: bool) 
         request_id: b"00000000-0000-4000-8000-000000000000",
         xff_line: b"x-forwarded-for: 10.0.0.7\r\n",
         proto: b"https",
+        websocket,
         body: None,
     };
     let mut out = Vec::new();
@@ -336,6 +348,7 @@ fn a_buffered_body_follows_the_head() {
         request_id: b"id",
         xff_line: b"x-forwarded-for: 1.2.3.4\r\n",
         proto: b"http",
+        websocket: false,
         body: raw.get(head.head_len..),
     };
     let mut out = Vec::new();
@@ -344,4 +357,56 @@ fn a_buffered_body_follows_the_head() {
     let text = String::from_utf8(out).unwrap();
     assert!(text.ends_with("\r\n\r\nhello"), "{text}");
     assert!(text.contains("Content-Length: 5\r\n"), "{text}");
+}
+
+#[test]
+fn an_admitted_websocket_upgrade_carries_only_the_websocket_token() {
+    let snap = snapshot();
+    let raw = "GET /chat HTTP/1.1\r\nHost: plain.test\r\nUpgrade: h2c, websocket\r\n\
+Connection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat, superchat\r\n\
+Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\
+Origin: https://app.test\r\n\r\n";
+    // (admitted, what the backend gets for Upgrade and Connection)
+    let cases: [(bool, &[&str], &[&str]); 2] = [
+        (true, &["websocket"], &["upgrade"]),
+        // Not admitted (a route with `websocket = false`): hop-by-hop, dropped.
+        (false, &[], &[]),
+    ];
+    for (admitted, upgrade, connection) in cases {
+        let out = render(&snap, 0, raw, false, admitted);
+        assert_eq!(value(&out, "upgrade"), upgrade, "{out}");
+        assert_eq!(value(&out, "connection"), connection, "{out}");
+        assert!(!out.contains("h2c"), "{out}");
+        // End-to-end handshake headers reach the backend byte for byte either way.
+        for line in [
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+            "Sec-WebSocket-Version: 13\r\n",
+            "Sec-WebSocket-Protocol: chat, superchat\r\n",
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n",
+            "Origin: https://app.test\r\n",
+        ] {
+            assert!(out.contains(line), "{line}: {out}");
+        }
+        assert!(out.ends_with("\r\n\r\n"), "{out}");
+    }
+}
+
+#[test]
+fn h2c_upgrades_never_reach_the_backend() {
+    let snap = snapshot();
+    for admitted in [false, true] {
+        let out = render(
+            &snap,
+            0,
+            "GET / HTTP/1.1\r\nHost: plain.test\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+            false,
+            admitted,
+        );
+        assert!(!out.contains("h2c"), "{out}");
+        assert!(
+            !out.to_ascii_lowercase().contains("http2-settings"),
+            "{out}"
+        );
+    }
 }

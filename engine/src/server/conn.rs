@@ -5,11 +5,15 @@
 //! for a head once its first byte arrived (408), the size limits (431/414, from the parser) and
 //! closing idle connections when draining starts. HTTP/1.1 runs one request at a time: the
 //! connection lends the same [`RequestBuffers`] to each request's context (no allocation per
-//! request), records each request when it ends, and goes on as the [`Outcome`] says.
+//! request), records each request when it ends, and goes on as the [`Outcome`] says — for
+//! [`Outcome::Upgrade`], by running the WebSocket tunnel the connection became.
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::RawFd;
 use std::time::Instant;
+
+use monoio::io::Split;
 
 use crate::http1::{parse_request_head, RequestError, RequestHead};
 use crate::io::Stream;
@@ -20,6 +24,7 @@ use crate::proxy::context::{Outcome, RequestBuffers, RequestCtx};
 use crate::proxy::error::ProxyError;
 use crate::proxy::{phases, record};
 use crate::snapshot::RuntimeLimits;
+use crate::tunnel;
 use crate::worker::{ConnGuard, Worker};
 
 /// Capacity an idle keep-alive connection keeps (memory per idle connection).
@@ -36,11 +41,14 @@ enum HeadRead {
 }
 
 /// Serves one client connection until it closes. `client` is the plain or TLS stream (already
-/// past its handshake); `proto` is the scheme the client sees (`http` or `https`);
-/// `allow_underscores` is the listener's `gateway.underscores_in_headers` at accept time.
-pub async fn serve_client<C: Stream>(
+/// past its handshake) over the socket `socket`; `proto` is the scheme the client sees (`http`
+/// or `https`); `allow_underscores` is the listener's `gateway.underscores_in_headers` at
+/// accept time. A request the backend switched to WebSocket turns the connection into a
+/// tunnel (`crate::tunnel`), which ends it.
+pub async fn serve_client<C: Stream + Split>(
     guard: ConnGuard,
     client: C,
+    socket: RawFd,
     peer: SocketAddr,
     proto: &'static [u8],
     allow_underscores: bool,
@@ -59,6 +67,25 @@ pub async fn serve_client<C: Stream>(
                 let mut ctx = RequestCtx::new(&snap, head, &mut bufs, started);
                 record::begin(&worker, &mut ctx, conn.rbuf.data());
                 let outcome = phases::handle_request(&worker, &mut conn, &mut ctx).await;
+                if let Outcome::Upgrade(upgraded) = outcome {
+                    let idle = ctx.snap.limits.websocket_idle_timeout;
+                    let logged = ctx.logged;
+                    let rec = record::upgraded(
+                        &worker,
+                        &snap,
+                        &ctx.rec,
+                        &mut ctx.bufs.log_head,
+                        logged,
+                        started,
+                    );
+                    // The tunnel holds neither the request's snapshot nor its buffers.
+                    drop(ctx);
+                    drop(snap);
+                    if let Some(rec) = rec {
+                        tunnel::run(&worker, conn, socket, *upgraded, rec, idle).await;
+                    }
+                    return;
+                }
                 record::finish(
                     &worker,
                     &snap,
@@ -70,7 +97,7 @@ pub async fn serve_client<C: Stream>(
                 );
                 match outcome {
                     Outcome::KeepAlive => conn.rbuf.shrink_idle(READ_BUF_IDLE),
-                    Outcome::Close => break,
+                    Outcome::Close | Outcome::Upgrade(_) => break,
                 }
             }
             HeadRead::Closed => break,

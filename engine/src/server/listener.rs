@@ -6,6 +6,7 @@
 //! the 50 ms tick that publishes pool sizes, flushes access-log lines and turns the process-wide
 //! draining flag into the worker's drain signal, and closing listeners when draining starts.
 
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -74,7 +75,6 @@ async fn watch_drain(worker: Rc<Worker>) {
 /// completes, which leaves the port accepting for a while; `shutdown` on a listening socket
 /// makes new connection attempts fail at once (and the pending accept return).
 fn stop_listening(listener: &TcpListener) {
-    use std::os::fd::AsRawFd;
     // SAFETY: the descriptor is owned by `listener`, which outlives this call; shutdown does
     // not close it, so no other owner is affected.
     unsafe {
@@ -114,7 +114,8 @@ async fn accept_loop(worker: Rc<Worker>, listener: TcpListener, kind: ListenerKi
                             .gateway
                             .underscores_in_headers
                             .allows(configured);
-                        monoio::spawn(serve_client(guard, stream, peer, b"http", allow));
+                        let fd = stream.as_raw_fd();
+                        monoio::spawn(serve_client(guard, stream, fd, peer, b"http", allow));
                     }
                     ListenerKind::Https(configured) => {
                         monoio::spawn(serve_tls_client(guard, stream, peer, configured));

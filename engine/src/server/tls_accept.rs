@@ -8,6 +8,7 @@
 //! [`serve_client`] with the `https` scheme.
 
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 
 use monoio::net::TcpStream;
 use monoio_rustls::TlsAcceptor;
@@ -36,8 +37,10 @@ pub async fn serve_tls_client(
             snap.config.gateway.underscores_in_headers.allows(listener),
         )
     };
+    // The socket under the TLS stream, for the WebSocket tunnel the connection may become.
+    let socket = stream.as_raw_fd();
     match monoio::time::timeout(deadline, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => serve_client(guard, tls, peer, b"https", allow_underscores).await,
+        Ok(Ok(tls)) => serve_client(guard, tls, socket, peer, b"https", allow_underscores).await,
         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
     }

@@ -9,7 +9,7 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 
 use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRent};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, Split};
 use monoio::net::TcpStream;
 use monoio::BufResult;
 use monoio_rustls::ClientTlsStream;
@@ -42,6 +42,12 @@ impl UpStream {
         matches!(self, UpStream::Tls(..))
     }
 }
+
+// SAFETY: both transports are `Split` (monoio's TCP stream: reads and writes are independent
+// operations on the socket; monoio-rustls's stream: declared so by the crate). One caveat of
+// the TLS one, a panic its read half can raise on an invalid record while a write is in
+// flight, is contained where streams are split (`tunnel::pump`).
+unsafe impl Split for UpStream {}
 
 impl AsyncReadRent for UpStream {
     async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {

@@ -2,9 +2,9 @@
 //!
 //! Owns its view of the config snapshot (a per-worker `arc_swap::Cache`, so a request costs one
 //! pointer compare and no shared refcount traffic), its upstream pool, its target selector, its
-//! CSPRNG, its caches (info-token prefixes), its access-log buffer, its rate-limited logs and
-//! its drain signal. Everything here is `!Send` and touched by one thread only; `RefCell`
-//! borrows are never held across an `.await`.
+//! CSPRNG, its caches (info-token prefixes), its access-log buffer, its rate-limited logs, its
+//! drain signal and its WebSocket tunnel slots. Everything here is `!Send` and touched by one
+//! thread only; `RefCell` borrows are never held across an `.await`.
 //!
 //! This module sits below everything that serves requests: `server/` (accept loops,
 //! connections), `proxy/` (the request phases) and the upstream connection code import it;
@@ -12,6 +12,7 @@
 
 pub mod drain;
 pub mod ratelog;
+pub mod tunnels;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -34,6 +35,7 @@ use crate::upstream::pool::Pool;
 use crate::upstream::select::Selector;
 use drain::DrainSignal;
 use ratelog::RateLog;
+use tunnels::TunnelSlots;
 /// Idle upstream connections kept per target and worker.
 const MAX_IDLE_PER_TARGET: usize = 256;
 /// Idle upstream connections older than this are closed instead of reused.
@@ -71,6 +73,8 @@ pub struct Worker {
     pub info_prefixes: RefCell<KeyedPrefixCache>,
     /// Bearer and external JWT tokens this worker verified (`limits.verified_token_cache`).
     pub token_cache: RefCell<VerifiedTokenCache>,
+    /// WebSocket tunnels open or being set up (`limits.max_websocket_tunnels_per_worker`).
+    pub tunnel_slots: TunnelSlots,
 }
 
 impl std::fmt::Debug for Worker {
@@ -101,6 +105,7 @@ impl Worker {
             access_log: WorkerBuffer::default(),
             info_prefixes: RefCell::default(),
             token_cache: RefCell::default(),
+            tunnel_slots: TunnelSlots::default(),
         })
     }
 

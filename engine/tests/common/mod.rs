@@ -13,6 +13,7 @@ pub mod redis_server;
 pub mod scripted;
 pub mod seen;
 pub mod tls;
+pub mod ws;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -128,6 +128,10 @@ pub fn frame_request(b: &[u8]) -> Frame {
         return ambiguous(format!("request line {request_line:?}"));
     }
     let (mut cl, mut te, mut hosts) = (Vec::new(), Vec::new(), 0);
+    // Torii's own pair for an admitted WebSocket upgrade: exactly `upgrade: websocket` and
+    // `connection: upgrade`, once each (a plain HTTP backend like this one answers without a
+    // 101, and the connection goes on as HTTP). Any other hop-by-hop line is ambiguous.
+    let (mut ws_upgrade, mut ws_connection) = (0, 0);
     for line in lines {
         if line.first().is_some_and(|c| *c == b' ' || *c == b'\t') {
             return ambiguous("obs-fold");
@@ -150,6 +154,8 @@ pub fn frame_request(b: &[u8]) -> Frame {
             "content-length" => cl.push(value),
             "transfer-encoding" => te.push(value),
             "host" => hosts += 1,
+            "upgrade" if value == "websocket" => ws_upgrade += 1,
+            "connection" if value == "upgrade" => ws_connection += 1,
             "upgrade" | "connection" | "keep-alive" | "proxy-connection" | "te" | "trailer" => {
                 return ambiguous(format!("hop-by-hop header {name} forwarded"));
             }
@@ -158,6 +164,9 @@ pub fn frame_request(b: &[u8]) -> Frame {
     }
     if hosts != 1 {
         return ambiguous(format!("{hosts} Host headers"));
+    }
+    if (ws_upgrade, ws_connection) != (0, 0) && (ws_upgrade, ws_connection) != (1, 1) {
+        return ambiguous("hop-by-hop header upgrade or connection forwarded");
     }
     let target = parts[1].to_owned();
     let body_start = end + 4;

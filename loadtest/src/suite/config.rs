@@ -1,7 +1,7 @@
 //! Configuration files the suite writes into its temp dir: the Torii gateway config (routes
-//! `plain`, `v1`, `v2`, `v2-info`, `apikey`, `bearer`, chosen by Host header; a plain and an
-//! https listener; the OAuth2 token service) and an nginx.conf for the plain and TLS proxy
-//! comparisons.
+//! `plain`, `ws`, `v1`, `v2`, `v2-info`, `apikey`, `bearer`, chosen by Host header; a plain and
+//! an https listener; the OAuth2 token service) and an nginx.conf for the plain, TLS and
+//! WebSocket proxy comparisons.
 //!
 //! Pure text generation: no files are written here and no processes started. Secrets never
 //! appear in the generated text, only `${env.…}` references.
@@ -78,6 +78,8 @@ pub fn gateway_toml(port: u16, workers: usize, b: &Backends, sec: &Security) -> 
         "[[apikeys]]\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"${{env.{APIKEY_SECRET_ENV}}}\"\nroutes = [\"apikey\", \"bearer\"]\nmetadata = {{ scope = \"read\" }}\n"
     );
     route(&mut s, "plain", b.plain);
+    // WebSocket upgrades are carried by default; the mirror answers them as an echo server.
+    route(&mut s, "ws", b.plain);
     route(&mut s, "apikey", b.plain);
     let _ = writeln!(s, "[routes.apikeys]\nextractors = [\"headers\"]\n");
     route(&mut s, "bearer", b.plain);
@@ -189,6 +191,16 @@ http {{
             proxy_set_header Connection \"\";
             proxy_set_header Host $host;
         }}
+        # nginx's WebSocket proxying (its documentation's recipe): the upgrade passed on,
+        # tunnels idle for up to 5 minutes, as Torii's default.
+        location /ws {{
+            proxy_pass http://mirror;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection \"upgrade\";
+            proxy_set_header Host $host;
+            proxy_read_timeout 300s;
+        }}
     }}{tls_server}
 }}
 "
@@ -241,7 +253,8 @@ mod tests {
         // Parses as TOML, with every route and the key where the gateway expects them.
         let doc: toml::Table = cfg.parse().unwrap();
         let routes = doc["routes"].as_array().unwrap();
-        assert_eq!(routes.len(), 6);
+        assert_eq!(routes.len(), 7);
+        assert!(cfg.contains("domains = [\"ws.test\"]"));
         assert_eq!(doc["gateway"]["workers"].as_integer(), Some(3));
         assert_eq!(doc["apikeys"][0]["client_id"].as_str(), Some("loadtest"));
         assert_eq!(
@@ -262,7 +275,7 @@ mod tests {
             },
             &security(),
         );
-        assert_eq!(cfg.matches("[[routes]]").count(), 3);
+        assert_eq!(cfg.matches("[[routes]]").count(), 4);
         assert!(!cfg.contains("challenge"));
     }
 
@@ -285,6 +298,8 @@ mod tests {
         assert!(conf.contains("listen 127.0.0.1:7443 ssl;"));
         assert!(conf.contains("ssl_certificate /tmp/x/gw.pem;"));
         assert!(conf.contains("ssl_certificate_key /tmp/x/gw.key;"));
-        assert_eq!(conf.matches("proxy_pass http://mirror;").count(), 2);
+        assert_eq!(conf.matches("proxy_pass http://mirror;").count(), 3);
+        assert!(conf.contains("location /ws {"));
+        assert!(conf.contains("proxy_set_header Upgrade $http_upgrade;"));
     }
 }

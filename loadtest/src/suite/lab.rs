@@ -184,7 +184,7 @@ impl Lab {
         let mut nginx_version = None;
         let nginx = match find_on_path("nginx") {
             None => {
-                for name in ["nginx", "nginx-tls"] {
+                for name in ["nginx", "nginx-tls", "nginx-ws"] {
                     skipped.push(Skipped {
                         name: name.into(),
                         reason: "nginx is not on PATH".into(),

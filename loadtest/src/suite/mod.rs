@@ -2,7 +2,8 @@
 //! config and, when installed, nginx ([`lab`]); probes that the gateway enforces API keys and
 //! tokens and obtains an access token ([`setup`]); then loads each scenario in turn (direct to
 //! the mirror, Torii plain, V1, V2, V2 + info token, API key, bearer token, TLS termination,
-//! nginx plain and TLS: [`scenarios`]) and writes a table, `report.json` and `report.html`.
+//! nginx plain and TLS, and a WebSocket echo direct, through Torii and through nginx:
+//! [`scenarios`]) and writes a table, `report.json` and `report.html`.
 //!
 //! Owns the order of those steps and the suite's arguments; the report types are [`results`],
 //! the facts about the machine and the build [`host`], the page [`html`]. The load itself is

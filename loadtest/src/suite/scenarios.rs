@@ -1,7 +1,7 @@
-//! The suite's scenarios: what each one loads (URL, Host, headers, TLS trust), the checks every
-//! response must pass so that a fast but wrong gateway does not look good, and whose CPU is
-//! charged to it; and [`load`], which runs one and reads the proxy's and backend's CPU time
-//! (`/proc/PID/stat`) before and after.
+//! The suite's scenarios: what each one loads (URL, Host, headers, TLS trust; HTTP requests or
+//! a WebSocket echo), the checks every response must pass so that a fast but wrong gateway does
+//! not look good, and whose CPU is charged to it; and [`load`], which runs one and reads the
+//! proxy's and backend's CPU time (`/proc/PID/stat`) before and after.
 //!
 //! Owns the scenario definitions only; the processes are [`super::lab`], the load is
 //! [`crate::generator`].
@@ -49,7 +49,18 @@ pub struct Scenario {
     pub proxy_children: bool,
     /// The backend (mirror) process.
     pub backend: u32,
+    /// A WebSocket echo load ([`crate::websocket`]) instead of HTTP requests: "requests" are
+    /// echoed messages.
+    pub websocket: bool,
 }
+
+/// Path of the WebSocket scenarios (nginx proxies upgrades on `/ws` only).
+const WS_PATH: &str = "/ws";
+/// Bytes of each WebSocket message.
+pub const WS_MESSAGE_BYTES: usize = 32;
+/// Tunnels of a WebSocket scenario per connection of the HTTP ones: many tunnels, each mostly
+/// idle between its small messages.
+pub const WS_TUNNELS_PER_CONNECTION: usize = 4;
 
 /// Status 200, `contains` in the body (the mirror's description of the request) and none of
 /// `lacks`.
@@ -84,6 +95,7 @@ pub fn scenarios(lab: &Lab, token: &str) -> Vec<Scenario> {
         proxy_info: Some(torii),
         proxy_children: false,
         backend: lab.mirror.pid,
+        websocket: false,
     };
     let named = |name: &str, about: &str| Scenario {
         name: name.into(),
@@ -169,6 +181,52 @@ pub fn scenarios(lab: &Lab, token: &str) -> Vec<Scenario> {
             "generator → torii https listener (TLS terminated) → plain mirror",
         )
     });
+    let ws = |port: u16| format!("ws://127.0.0.1:{port}{WS_PATH}");
+    // Echoed messages are checked byte for byte by the WebSocket load itself.
+    let echoed = Checks {
+        status: Some(101),
+        ..Checks::default()
+    };
+    list.push(Scenario {
+        url: ws(lab.mirror.port),
+        host: None,
+        proxy: None,
+        proxy_info: None,
+        websocket: true,
+        checks: echoed.clone(),
+        ..named(
+            "mirror-ws",
+            "WebSocket echo, generator → mirror, no proxy: messages/s and round trips",
+        )
+    });
+    list.push(Scenario {
+        url: ws(gw.http),
+        host: Some(host_of("ws")),
+        websocket: true,
+        checks: echoed.clone(),
+        ..named(
+            "torii-ws",
+            "WebSocket echo through torii's tunnels: messages/s and round trips",
+        )
+    });
+    if let Some(n) = lab.nginx {
+        list.push(Scenario {
+            url: ws(n.http),
+            host: Some("nginx.test".into()),
+            proxy: Some(n.pid),
+            proxy_info: Some(ProxyInfo {
+                name: "nginx".into(),
+                workers: n.workers,
+            }),
+            proxy_children: true,
+            websocket: true,
+            checks: echoed,
+            ..named(
+                "nginx-ws",
+                "WebSocket echo through nginx (proxy_pass with Upgrade): messages/s and round trips",
+            )
+        });
+    }
     if let Some(n) = lab.nginx {
         let nginx = Scenario {
             url: http(n.http),
@@ -220,6 +278,20 @@ pub fn load(
         .unwrap_or_default();
     let proxy_before = total_cpu_s(&pids);
     let backend_before = total_cpu_s(&[sc.backend]);
+    let result = if sc.websocket {
+        load_websocket(sc, duration, connections * WS_TUNNELS_PER_CONNECTION)?
+    } else {
+        load_http(sc, duration, connections)?
+    };
+    let proxy_cpu = sc
+        .proxy
+        .map(|_| (total_cpu_s(&pids) - proxy_before).max(0.0));
+    let backend_cpu = (total_cpu_s(&[sc.backend]) - backend_before).max(0.0);
+    Ok((result, proxy_cpu, backend_cpu))
+}
+
+/// The HTTP generator on `sc`.
+fn load_http(sc: &Scenario, duration: Duration, connections: usize) -> Result<RunResult, String> {
     let mut headers = vec!["Accept: application/json".to_string()];
     headers.extend(sc.headers.iter().cloned());
     let options = RunOptions {
@@ -241,12 +313,47 @@ pub fn load(
         allow_remote: false,
         progress: false,
     };
-    let result = crate::generator::run(options)?;
-    let proxy_cpu = sc
-        .proxy
-        .map(|_| (total_cpu_s(&pids) - proxy_before).max(0.0));
-    let backend_cpu = (total_cpu_s(&[sc.backend]) - backend_before).max(0.0);
-    Ok((result, proxy_cpu, backend_cpu))
+    crate::generator::run(options)
+}
+
+/// The WebSocket echo load on `sc`, with `tunnels` tunnels.
+fn load_websocket(sc: &Scenario, duration: Duration, tunnels: usize) -> Result<RunResult, String> {
+    let rest = sc
+        .url
+        .strip_prefix("ws://")
+        .ok_or_else(|| format!("{}: not a ws:// URL", sc.url))?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let addr: std::net::SocketAddr = authority.parse().map_err(|e| format!("{}: {e}", sc.url))?;
+    let timeout = Duration::from_secs(5);
+    let opts = crate::websocket::WsOptions {
+        addr,
+        host: sc.host.clone().unwrap_or_else(|| authority.to_string()),
+        path: if path.is_empty() { "/" } else { path }.to_string(),
+        tunnels,
+        message_bytes: WS_MESSAGE_BYTES,
+        duration,
+        timeout,
+    };
+    let report = RunOptions {
+        url: sc.url.clone(),
+        tls: TlsOptions::default(),
+        request: RequestSpec {
+            method: "GET".into(),
+            host: sc.host.clone(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        },
+        connections: tunnels,
+        threads: GENERATOR_THREADS,
+        duration,
+        max_requests: None,
+        rate: None,
+        timeout,
+        checks: sc.checks.clone(),
+        allow_remote: false,
+        progress: false,
+    };
+    crate::websocket::run(&opts, report)
 }
 
 #[cfg(test)]
@@ -299,11 +406,23 @@ mod tests {
                 "torii-apikey",
                 "torii-bearer",
                 "torii-tls",
+                "mirror-ws",
+                "torii-ws",
+                "nginx-ws",
                 "nginx",
                 "nginx-tls"
             ]
         );
         for sc in &list {
+            if sc.websocket {
+                assert_eq!(sc.checks.status, Some(101), "{}", sc.name);
+                assert!(
+                    sc.url.starts_with("ws://") && sc.url.ends_with("/ws"),
+                    "{}",
+                    sc.url
+                );
+                continue;
+            }
             assert_eq!(sc.checks.status, Some(200), "{}", sc.name);
             assert!(sc.checks.body_contains.is_some(), "{}", sc.name);
             let tls = sc.url.starts_with("https://");
@@ -338,6 +457,10 @@ mod tests {
         assert_eq!(workers("nginx"), Some(("nginx", 3)));
         assert_eq!(workers("nginx-tls"), Some(("nginx", 3)));
         assert_eq!(ng.host.as_deref(), Some("nginx.test"));
+        assert_eq!(by("torii-ws").host.as_deref(), Some("ws.test"));
+        assert_eq!(by("torii-ws").url, "ws://127.0.0.1:8080/ws");
+        assert_eq!(workers("nginx-ws"), Some(("nginx", 3)));
+        assert_eq!(by("mirror-ws").proxy, None);
     }
 
     #[test]

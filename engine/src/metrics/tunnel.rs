@@ -1,0 +1,140 @@
+//! WebSocket tunnel metrics: how each upgrade attempt ended ([`TunnelResult`]), the bytes
+//! tunnels carried, and their Prometheus rendering.
+//!
+//! Owns the result labels of `torii_websocket_tunnels_total{route,result}`, the names of the
+//! byte counters and the rendering of the three WebSocket metrics. The counters themselves are
+//! per route and worker, in [`super::RouteMetrics`]'s slots (written by one worker, summed at
+//! scrape time); the open-tunnel gauge is per worker, in `shared::WorkerStats`. Nothing here
+//! runs on the request path but the enum.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use super::RouteTotals;
+use crate::shared::Shared;
+
+/// How an upgrade request that reached the tunnel limit or the backend's answer ended. One
+/// count per upgrade attempt, made when it ends (a tunnel open for an hour is counted when it
+/// closes; `torii_websocket_tunnels_active` shows the open ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunnelResult {
+    /// `limits.max_websocket_tunnels_per_worker` was reached: 503, nothing sent upstream.
+    OverLimit,
+    /// The backend answered something other than `101`, relayed as an ordinary response.
+    Refused,
+    /// The backend's `101` failed a check (accept value, `Upgrade`, the challenge): 502.
+    BadHandshake,
+    /// The tunnel ended because the client closed (or reset) its side.
+    ClientClosed,
+    /// The tunnel ended because the backend closed (or reset) its side.
+    UpstreamClosed,
+    /// No byte either way for `limits.websocket_idle_timeout`.
+    IdleTimeout,
+    /// Still open at the end of `gateway.drain_timeout` during shutdown.
+    Drain,
+}
+
+impl TunnelResult {
+    /// Every result, in counter order.
+    pub const ALL: [TunnelResult; 7] = [
+        TunnelResult::OverLimit,
+        TunnelResult::Refused,
+        TunnelResult::BadHandshake,
+        TunnelResult::ClientClosed,
+        TunnelResult::UpstreamClosed,
+        TunnelResult::IdleTimeout,
+        TunnelResult::Drain,
+    ];
+
+    /// The metric label (`result="…"`).
+    pub fn label(self) -> &'static str {
+        match self {
+            TunnelResult::OverLimit => "over_limit",
+            TunnelResult::Refused => "refused",
+            TunnelResult::BadHandshake => "bad_handshake",
+            TunnelResult::ClientClosed => "client_closed",
+            TunnelResult::UpstreamClosed => "upstream_closed",
+            TunnelResult::IdleTimeout => "idle_timeout",
+            TunnelResult::Drain => "drain",
+        }
+    }
+
+    /// Index in [`TunnelResult::ALL`].
+    pub(super) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Directions of the byte counters, in counter order.
+pub const DIRECTIONS: [&str; 2] = ["client_to_upstream", "upstream_to_client"];
+
+/// Renders the WebSocket metrics: results and bytes per route, open tunnels per worker.
+pub fn render(shared: &Shared, routes: &[(String, RouteTotals)], out: &mut String) {
+    super::render::header(
+        out,
+        "torii_websocket_tunnels_active",
+        "gauge",
+        "Open WebSocket tunnels, by worker.",
+    );
+    for (i, w) in shared.workers.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "torii_websocket_tunnels_active{{worker=\"{i}\"}} {}",
+            w.websocket_tunnels.load(Ordering::Relaxed)
+        );
+    }
+    super::render::header(
+        out,
+        "torii_websocket_tunnels_total",
+        "counter",
+        "WebSocket upgrade attempts by route and how they ended (tunnels are counted when they close).",
+    );
+    for (route, t) in routes {
+        for (v, result) in t.tunnels.iter().zip(TunnelResult::ALL) {
+            if *v > 0 {
+                super::render::route_series(
+                    out,
+                    "torii_websocket_tunnels_total",
+                    route,
+                    Some(("result", result.label())),
+                    *v,
+                );
+            }
+        }
+    }
+    super::render::header(
+        out,
+        "torii_websocket_bytes_total",
+        "counter",
+        "Bytes carried by WebSocket tunnels (frames as sent, after the handshake), by route and direction.",
+    );
+    for (route, t) in routes {
+        if t.tunnels.iter().chain(&t.tunnel_bytes).all(|v| *v == 0) {
+            continue;
+        }
+        for (v, direction) in t.tunnel_bytes.iter().zip(DIRECTIONS) {
+            super::render::route_series(
+                out,
+                "torii_websocket_bytes_total",
+                route,
+                Some(("direction", direction)),
+                *v,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_unique_and_in_index_order() {
+        for (i, r) in TunnelResult::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+        }
+        let labels: std::collections::HashSet<_> =
+            TunnelResult::ALL.iter().map(|r| r.label()).collect();
+        assert_eq!(labels.len(), TunnelResult::ALL.len());
+    }
+}
