@@ -29,6 +29,10 @@ pub struct WorkerStats {
     pub pool_idle: AtomicUsize,
     /// Request header lines not forwarded because their name contains `_`.
     pub underscore_headers_dropped: AtomicU64,
+    /// Open client connections that speak HTTP/2 (part of `active_connections`).
+    pub h2_connections: AtomicUsize,
+    /// Open HTTP/2 streams being served (one task each).
+    pub h2_streams: AtomicUsize,
 }
 
 /// Everything the control thread and the workers share.

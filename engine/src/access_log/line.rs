@@ -182,7 +182,9 @@ pub fn write_line(out: &mut Vec<u8>, ctx: &LineContext<'_>, rec: &RequestRecord,
     write_u64(out, rec.bytes_out);
     out.extend_from_slice(b",\"reason\":");
     push_opt_str(out, rec.reason);
-    out.extend_from_slice(b"}\n");
+    out.extend_from_slice(b",\"proto\":\"");
+    out.extend_from_slice(rec.protocol.label().as_bytes());
+    out.extend_from_slice(b"\"}\n");
 }
 
 /// Appends `"…"` (escaped) or `null`.

@@ -90,6 +90,11 @@ pub mod defaults {
     pub const RESPONSE_MIN_RATE_GRACE: Duration = Duration::from_secs(5);
     /// `limits.tls_handshake_timeout`.
     pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// `limits.h2_max_concurrent_streams` (nginx's `http2_max_concurrent_streams` default
+    /// too).
+    pub const H2_MAX_CONCURRENT_STREAMS: u32 = 100;
+    /// Upper bound of `limits.h2_max_concurrent_streams`.
+    pub const MAX_H2_CONCURRENT_STREAMS: u32 = 10_000;
     /// `routes.jwt.leeway`.
     pub const JWT_LEEWAY: Duration = Duration::from_secs(10);
     /// `routes.jwt.jwks_refresh_min`: the shortest time between two fetches of a `jwks_url`,
@@ -177,6 +182,10 @@ pub struct GatewayConfig {
     pub pin_workers: bool,
     /// Which listeners forward request header names containing `_`.
     pub underscores_in_headers: UnderscoreHeaders,
+    /// `gateway.http2`: ALPN offers `h2` before `http/1.1` on https listeners.
+    pub http2: bool,
+    /// `gateway.h2c`: plain listeners accept HTTP/2 with prior knowledge.
+    pub h2c: bool,
 }
 
 /// `gateway.underscores_in_headers`: whether request header names with `_` reach backends.
@@ -274,6 +283,9 @@ pub struct Limits {
     pub response_min_rate_grace: Duration,
     /// Deadline for a TLS handshake on an https listener (the connection is closed after it).
     pub tls_handshake_timeout: Duration,
+    /// Streams an HTTP/2 client may have open at once on one connection
+    /// (`SETTINGS_MAX_CONCURRENT_STREAMS`); more are refused with `REFUSED_STREAM`.
+    pub h2_max_concurrent_streams: u32,
 }
 
 impl Default for Limits {
@@ -293,6 +305,7 @@ impl Default for Limits {
             response_min_rate: defaults::RESPONSE_MIN_RATE,
             response_min_rate_grace: defaults::RESPONSE_MIN_RATE_GRACE,
             tls_handshake_timeout: defaults::TLS_HANDSHAKE_TIMEOUT,
+            h2_max_concurrent_streams: defaults::H2_MAX_CONCURRENT_STREAMS,
         }
     }
 }

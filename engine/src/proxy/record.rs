@@ -78,7 +78,7 @@ pub fn finish(
         None if rec.token_service => registry.token_service(),
         None => registry.unrouted(),
     };
-    metrics.request(worker.id, rec.status, elapsed);
+    metrics.request(worker.id, rec.protocol, rec.status, elapsed);
     if !logged {
         return;
     }

@@ -9,6 +9,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::Instant;
 
 use crate::http1::{parse_request_head, RequestError, RequestHead};
@@ -45,22 +46,30 @@ pub async fn serve_client<C: Stream>(
     proto: &'static [u8],
     allow_underscores: bool,
 ) {
-    let worker = guard.worker().clone();
-    let mut conn = ClientConn::new(client, peer, proto, allow_underscores);
+    let conn = ClientConn::new(client, peer, proto, allow_underscores);
+    serve_conn(guard.worker(), conn).await;
+}
+
+/// The connection loop of [`serve_client`] over a connection already set up: its read buffer
+/// may hold bytes read before (the bytes sniffed for the HTTP/2 preface), and its stream may
+/// be an HTTP/2 stream's adapter (`crate::h2::exchange`), which yields one request and then
+/// the end of the stream.
+pub async fn serve_conn<C: Stream>(worker: &Rc<Worker>, mut conn: ClientConn<C>) {
     let mut bufs = RequestBuffers::new();
     loop {
         let limits = worker.snapshot().limits;
-        match read_head(&worker, &mut conn, &mut bufs, &limits).await {
+        match read_head(worker, &mut conn, &mut bufs, &limits).await {
             HeadRead::Head(head) => {
                 // Loaded once the head is in, so a request that waited on an idle keep-alive
                 // connection runs on the config in force when it arrived.
                 let snap = worker.snapshot();
                 let started = Instant::now();
                 let mut ctx = RequestCtx::new(&snap, head, &mut bufs, started);
-                record::begin(&worker, &mut ctx, conn.rbuf.data());
-                let outcome = phases::handle_request(&worker, &mut conn, &mut ctx).await;
+                ctx.rec.protocol = conn.protocol;
+                record::begin(worker, &mut ctx, conn.rbuf.data());
+                let outcome = phases::handle_request(worker, &mut conn, &mut ctx).await;
                 record::finish(
-                    &worker,
+                    worker,
                     &snap,
                     &ctx.rec,
                     &ctx.bufs.log_head,
@@ -77,9 +86,12 @@ pub async fn serve_client<C: Stream>(
             HeadRead::Reject(e) => {
                 let snap = worker.snapshot();
                 let started = Instant::now();
-                let mut rec = RequestRecord::default();
+                let mut rec = RequestRecord {
+                    protocol: conn.protocol,
+                    ..RequestRecord::default()
+                };
                 let logged = record::begin_unparsed(
-                    &worker,
+                    worker,
                     &snap,
                     &mut rec,
                     &mut bufs.log_head,
@@ -87,7 +99,7 @@ pub async fn serve_client<C: Stream>(
                 );
                 answer_unparsed(&mut conn, &mut rec, &e, limits.client_header_timeout).await;
                 record::finish(
-                    &worker,
+                    worker,
                     &snap,
                     &rec,
                     &bufs.log_head,
