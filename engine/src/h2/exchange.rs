@@ -313,11 +313,11 @@ fn hex_line(n: u64, out: &mut [u8; 18]) -> usize {
     let digits = if n == 0 {
         1
     } else {
-        (64 - n.leading_zeros()).div_ceil(4)
-    } as usize;
-    for i in 0..digits {
+        (64 - n.leading_zeros()).div_ceil(4) as usize
+    };
+    for (i, o) in out.iter_mut().take(digits).enumerate() {
         let nibble = (n >> (4 * (digits - 1 - i))) & 0xf;
-        out[i] = b"0123456789abcdef"[nibble as usize];
+        *o = b"0123456789abcdef"[nibble as usize];
     }
     out[digits] = b'\r';
     out[digits + 1] = b'\n';
@@ -399,5 +399,26 @@ impl AsyncWriteRent for H2Exchange {
         }
         self.side.borrow_mut().reset(Reason::INTERNAL_ERROR);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hex_line;
+
+    #[test]
+    fn chunk_size_lines_are_lower_case_hex() {
+        for (n, text) in [
+            (0u64, "0\r\n"),
+            (1, "1\r\n"),
+            (15, "f\r\n"),
+            (16, "10\r\n"),
+            (65535, "ffff\r\n"),
+            (u64::MAX, "ffffffffffffffff\r\n"),
+        ] {
+            let mut out = [0u8; 18];
+            let len = hex_line(n, &mut out);
+            assert_eq!(&out[..len], text.as_bytes(), "{n}");
+        }
     }
 }
