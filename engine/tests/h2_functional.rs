@@ -246,7 +246,7 @@ fn api_keys_token_endpoint_and_bearer_over_h2() {
     let host = format!("host: {API}");
     // No key: the same 401 and body as over HTTP/1.1.
     let r = curl(&["--http2-prior-knowledge", "-H", &host, &base("/hello")]);
-    assert_eq!((r.version.as_str(), r.status), ("2", 401));
+    assert_eq!((r.version.as_str(), r.status, r.connects), ("2", 401, 1));
     assert_eq!(r.body, r#"{"Otoroshi-Error":"No ApiKey provided"}"#);
     // Basic credentials: admitted, and wiped before the backend.
     let auth = format!("authorization: {}", basic("my-client", SECRET));

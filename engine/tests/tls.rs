@@ -112,7 +112,8 @@ fn alpn_and_both_protocol_versions() {
     // (gateway extra, client ALPN, ALPN expected): `gateway.http2 = false` offers only
     // http/1.1; with HTTP/2 on (the default) a client that offers only http/1.1, or no ALPN
     // at all, gets HTTP/1.1 (the h2 choice itself: engine/tests/h2_functional.rs).
-    let cases: [(&str, Vec<Vec<u8>>, Option<&[u8]>); 3] = [
+    type Case<'a> = (&'a str, Vec<Vec<u8>>, Option<&'a [u8]>);
+    let cases: [Case<'_>; 3] = [
         ("http2 = false", h2_h1, Some(b"http/1.1")),
         ("", vec![b"http/1.1".to_vec()], Some(b"http/1.1")),
         ("", Vec::new(), None),
