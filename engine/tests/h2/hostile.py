@@ -338,6 +338,18 @@ def cl_mismatch(addr, authority, _n):
     return out
 
 
+def reset_in_flight(addr, authority, _n):
+    """A request whose backend is slow, reset by the client while it waits."""
+    c = Conn(addr)
+    c.send(c.request(1, authority, "/hang"))
+    c.read(0.5)
+    c.send(RstStreamFrame(1, error_code=CANCEL).serialize())
+    # The connection stays usable.
+    c.send(c.request(3, authority, "/after-reset"))
+    c.read(5, until=lambda r: "3" in r["statuses"])
+    return c.report
+
+
 def drain_probe(addr, authority, _n):
     """One request to a slow backend; the test drains the gateway meanwhile. Reports the
     GOAWAY and whether the stream in flight still got its whole response."""
@@ -366,6 +378,7 @@ ATTACKS = {
     "oversized_header": oversized_header,
     "invalid_pseudo": invalid_pseudo,
     "cl_mismatch": cl_mismatch,
+    "reset_in_flight": reset_in_flight,
     "drain_probe": drain_probe,
     "ok": ok,
 }
