@@ -88,8 +88,14 @@ fn metrics_after_a_known_sequence_of_requests_survive_reloads() {
         1.0,
     );
     let want = [
-        ("torii_requests_total{route=\"-\",status=\"4xx\",proto=\"http/1.1\"}", 1.0),
-        ("torii_requests_total{route=\"dead\",status=\"5xx\",proto=\"http/1.1\"}", 1.0),
+        (
+            "torii_requests_total{route=\"-\",status=\"4xx\",proto=\"http/1.1\"}",
+            1.0,
+        ),
+        (
+            "torii_requests_total{route=\"dead\",status=\"5xx\",proto=\"http/1.1\"}",
+            1.0,
+        ),
         ("torii_upstream_connect_errors_total{route=\"dead\"}", 1.0),
         ("torii_upstream_connect_errors_total{route=\"svc\"}", 0.0),
         ("torii_request_duration_seconds_count{route=\"svc\"}", 3.0),
