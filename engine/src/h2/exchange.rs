@@ -206,7 +206,8 @@ impl H2Exchange {
     /// Takes one write of the phases' HTTP/1.1 response and sends what it holds.
     async fn write_bytes(&mut self, input: &[u8]) -> io::Result<()> {
         let mut rest = input;
-        while !rest.is_empty() {
+        // Bytes after a complete response (none in practice) are dropped: the stream ended.
+        while !rest.is_empty() && !self.translator.is_done() {
             self.payload.clear();
             let step = self
                 .translator
