@@ -11,6 +11,7 @@ pub mod config;
 pub mod control;
 pub mod cpus;
 pub mod demo;
+pub mod h2;
 pub mod http1;
 pub mod io;
 pub mod jwks;

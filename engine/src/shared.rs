@@ -34,6 +34,10 @@ pub struct WorkerStats {
     pub underscore_headers_dropped: AtomicU64,
     /// Open WebSocket tunnels (`torii_websocket_tunnels_active`).
     pub websocket_tunnels: AtomicUsize,
+    /// Open client connections that speak HTTP/2 (part of `active_connections`).
+    pub h2_connections: AtomicUsize,
+    /// Open HTTP/2 streams being served (one task each).
+    pub h2_streams: AtomicUsize,
 }
 
 /// Everything the control thread and the workers share.

@@ -234,7 +234,11 @@ impl Snapshot {
         let tls = if config.gateway.https.is_empty() {
             None
         } else {
-            match TlsServer::build(&config.certificates, config.gateway.client_auth.as_ref()) {
+            match TlsServer::build(
+                &config.certificates,
+                config.gateway.client_auth.as_ref(),
+                config.gateway.http2,
+            ) {
                 Ok(t) => Some(t),
                 Err(mut e) => {
                     errors.append(&mut e);

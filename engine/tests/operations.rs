@@ -81,17 +81,23 @@ fn metrics_after_a_known_sequence_of_requests_survive_reloads() {
 
     wait_metric(
         admin,
-        "torii_requests_total{route=\"svc\",status=\"2xx\"}",
+        "torii_requests_total{route=\"svc\",status=\"2xx\",proto=\"http/1.1\"}",
         3.0,
     );
     let got = wait_metric(
         admin,
-        "torii_requests_total{route=\"dead\",status=\"5xx\"}",
+        "torii_requests_total{route=\"dead\",status=\"5xx\",proto=\"http/1.1\"}",
         1.0,
     );
     let want = [
-        ("torii_requests_total{route=\"-\",status=\"4xx\"}", 1.0),
-        ("torii_requests_total{route=\"dead\",status=\"5xx\"}", 1.0),
+        (
+            "torii_requests_total{route=\"-\",status=\"4xx\",proto=\"http/1.1\"}",
+            1.0,
+        ),
+        (
+            "torii_requests_total{route=\"dead\",status=\"5xx\",proto=\"http/1.1\"}",
+            1.0,
+        ),
         ("torii_upstream_connect_errors_total{route=\"dead\"}", 1.0),
         ("torii_upstream_connect_errors_total{route=\"svc\"}", 0.0),
         ("torii_request_duration_seconds_count{route=\"svc\"}", 3.0),
@@ -139,14 +145,14 @@ fn metrics_after_a_known_sequence_of_requests_survive_reloads() {
     assert_eq!(get(addr, "new.test", "/").status, 200);
     let got = wait_metric(
         admin,
-        "torii_requests_total{route=\"svc\",status=\"2xx\"}",
+        "torii_requests_total{route=\"svc\",status=\"2xx\",proto=\"http/1.1\"}",
         4.0,
     );
     assert_eq!(got["torii_config_version"], 2.0);
     assert_eq!(got["torii_config_reloads_total{result=\"ok\"}"], 1.0);
     wait_metric(
         admin,
-        "torii_requests_total{route=\"new\",status=\"2xx\"}",
+        "torii_requests_total{route=\"new\",status=\"2xx\",proto=\"http/1.1\"}",
         1.0,
     );
 
@@ -185,7 +191,7 @@ fn challenge_failures_are_counted_by_route_and_reason() {
     assert_eq!(get(gw.addrs[0], "sec.test", "/").status, 502);
     let got = wait_metric(
         admin,
-        "torii_requests_total{route=\"sec\",status=\"5xx\"}",
+        "torii_requests_total{route=\"sec\",status=\"5xx\",proto=\"http/1.1\"}",
         2.0,
     );
     let failures: Vec<(&String, &f64)> = got

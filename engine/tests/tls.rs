@@ -105,30 +105,42 @@ fn sni_selects_exact_then_wildcard_then_default() {
 }
 
 #[test]
-fn alpn_http11_and_both_protocol_versions() {
+fn alpn_and_both_protocol_versions() {
     let dir = TempDir::new("tls-ver");
     let ca = TestCa::new("ver CA");
     let leaf = ca.leaf(&["a.test"]);
-    let (_gw, addr) = tls_gateway(&dir, &[("a", &leaf)], "", "");
-    for (versions, expected) in [
-        (
-            &[&rustls::version::TLS13][..],
-            rustls::ProtocolVersion::TLSv1_3,
-        ),
-        (
-            &[&rustls::version::TLS12][..],
-            rustls::ProtocolVersion::TLSv1_2,
-        ),
-    ] {
-        let opts = ClientOpts {
-            versions: Some(Box::leak(versions.to_vec().into_boxed_slice())),
-            alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()],
-            ..Default::default()
-        };
-        let x = tls_get(addr, "a.test", &ca.der(), "a.test", "/", &opts).unwrap();
-        assert_eq!(x.version, Some(expected));
-        assert_eq!(x.alpn.as_deref(), Some(&b"http/1.1"[..]));
-        assert_eq!(x.status(), 200);
+    let h2_h1 = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // (gateway extra, client ALPN, ALPN expected): `gateway.http2 = false` offers only
+    // http/1.1; with HTTP/2 on (the default) a client that offers only http/1.1, or no ALPN
+    // at all, gets HTTP/1.1 (the h2 choice itself: engine/tests/h2_functional.rs).
+    type Case<'a> = (&'a str, Vec<Vec<u8>>, Option<&'a [u8]>);
+    let cases: [Case<'_>; 3] = [
+        ("http2 = false", h2_h1, Some(b"http/1.1")),
+        ("", vec![b"http/1.1".to_vec()], Some(b"http/1.1")),
+        ("", Vec::new(), None),
+    ];
+    for (extra, alpn, expected_alpn) in cases {
+        let (_gw, addr) = tls_gateway(&dir, &[("a", &leaf)], extra, "");
+        for (versions, expected) in [
+            (
+                &[&rustls::version::TLS13][..],
+                rustls::ProtocolVersion::TLSv1_3,
+            ),
+            (
+                &[&rustls::version::TLS12][..],
+                rustls::ProtocolVersion::TLSv1_2,
+            ),
+        ] {
+            let opts = ClientOpts {
+                versions: Some(Box::leak(versions.to_vec().into_boxed_slice())),
+                alpn: alpn.clone(),
+                ..Default::default()
+            };
+            let x = tls_get(addr, "a.test", &ca.der(), "a.test", "/", &opts).unwrap();
+            assert_eq!(x.version, Some(expected));
+            assert_eq!(x.alpn.as_deref(), expected_alpn, "{extra:?} {alpn:?}");
+            assert_eq!(x.status(), 200);
+        }
     }
 }
 

@@ -164,7 +164,10 @@ fn frames_a_large_message_ping_and_the_close_handshake_go_through() {
     );
     assert!(up > 1_000_000.0 && down > 1_000_000.0, "{up} {down}");
     assert_eq!(
-        metric(&gw, "torii_requests_total{route=\"ws\",status=\"1xx\"}"),
+        metric(
+            &gw,
+            "torii_requests_total{route=\"ws\",status=\"1xx\",proto=\"http/1.1\"}"
+        ),
         1.0
     );
     let lines = tunnel_lines(&dir, 1);

@@ -208,7 +208,9 @@ pub fn write_line(out: &mut Vec<u8>, ctx: &LineContext<'_>, rec: &RequestRecord,
         out.extend_from_slice(t.closed_by.as_bytes());
         out.push(b'"');
     }
-    out.extend_from_slice(b"}\n");
+    out.extend_from_slice(b",\"proto\":\"");
+    out.extend_from_slice(rec.protocol.label().as_bytes());
+    out.extend_from_slice(b"\"}\n");
 }
 
 /// Appends `"…"` (escaped) or `null`.

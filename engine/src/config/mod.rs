@@ -100,6 +100,11 @@ pub mod defaults {
     pub const WEBSOCKET_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
     /// `limits.max_websocket_tunnels_per_worker`.
     pub const MAX_WEBSOCKET_TUNNELS_PER_WORKER: usize = 10_000;
+    /// `limits.h2_max_concurrent_streams` (nginx's `http2_max_concurrent_streams` default
+    /// too).
+    pub const H2_MAX_CONCURRENT_STREAMS: u32 = 100;
+    /// Upper bound of `limits.h2_max_concurrent_streams`.
+    pub const MAX_H2_CONCURRENT_STREAMS: u32 = 10_000;
     /// `routes.jwt.leeway`.
     pub const JWT_LEEWAY: Duration = Duration::from_secs(10);
     /// `routes.jwt.jwks_refresh_min`: the shortest time between two fetches of a `jwks_url`,
@@ -189,6 +194,10 @@ pub struct GatewayConfig {
     pub pin_workers: bool,
     /// Which listeners forward request header names containing `_`.
     pub underscores_in_headers: UnderscoreHeaders,
+    /// `gateway.http2`: ALPN offers `h2` before `http/1.1` on https listeners.
+    pub http2: bool,
+    /// `gateway.h2c`: plain listeners accept HTTP/2 with prior knowledge.
+    pub h2c: bool,
 }
 
 /// `gateway.underscores_in_headers`: whether request header names with `_` reach backends.
@@ -292,6 +301,9 @@ pub struct Limits {
     pub websocket_idle_timeout: Duration,
     /// Open WebSocket tunnels a worker holds at most; an upgrade beyond it gets 503.
     pub max_websocket_tunnels_per_worker: usize,
+    /// Streams an HTTP/2 client may have open at once on one connection
+    /// (`SETTINGS_MAX_CONCURRENT_STREAMS`); more are refused with `REFUSED_STREAM`.
+    pub h2_max_concurrent_streams: u32,
 }
 
 impl Default for Limits {
@@ -314,6 +326,7 @@ impl Default for Limits {
             verified_token_cache: defaults::VERIFIED_TOKEN_CACHE,
             websocket_idle_timeout: defaults::WEBSOCKET_IDLE_TIMEOUT,
             max_websocket_tunnels_per_worker: defaults::MAX_WEBSOCKET_TUNNELS_PER_WORKER,
+            h2_max_concurrent_streams: defaults::H2_MAX_CONCURRENT_STREAMS,
         }
     }
 }

@@ -134,6 +134,10 @@ pub struct RawGateway {
     /// Request header names with `_`: `false` (dropped), `true` (kept), or the listener
     /// addresses that keep them.
     pub underscores_in_headers: Option<RawUnderscores>,
+    /// ALPN offers `h2` (and `http/1.1`) on https listeners.
+    pub http2: Option<bool>,
+    /// HTTP/2 with prior knowledge (the connection preface) on plain listeners.
+    pub h2c: Option<bool>,
 }
 
 /// `gateway.underscores_in_headers`: a boolean, or a list of listener addresses.
@@ -187,6 +191,8 @@ pub struct RawLimits {
     pub websocket_idle_timeout: Option<RawDuration>,
     /// Open WebSocket tunnels a worker holds at most (beyond: 503 to the upgrade).
     pub max_websocket_tunnels_per_worker: Option<i64>,
+    /// Streams an HTTP/2 client may have open at once on one connection.
+    pub h2_max_concurrent_streams: Option<i64>,
 }
 
 /// `[gateway.client_auth]`.

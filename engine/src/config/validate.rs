@@ -210,6 +210,8 @@ fn gateway(c: &mut Collector, raw: &RawGateway) -> GatewayConfig {
         ),
         pin_workers: raw.pin_workers.unwrap_or(true),
         underscores_in_headers,
+        http2: raw.http2.unwrap_or(true),
+        h2c: raw.h2c.unwrap_or(false),
     }
 }
 
@@ -420,5 +422,14 @@ fn limits(c: &mut Collector, raw: &RawLimits) -> Limits {
             0,
             MAX_WEBSOCKET_TUNNELS,
         )),
+        h2_max_concurrent_streams: u32::try_from(bounded(
+            c,
+            &p("h2_max_concurrent_streams"),
+            raw.h2_max_concurrent_streams,
+            u64::from(d.h2_max_concurrent_streams),
+            1,
+            u64::from(defaults::MAX_H2_CONCURRENT_STREAMS),
+        ))
+        .unwrap_or(defaults::H2_MAX_CONCURRENT_STREAMS),
     }
 }

@@ -14,7 +14,7 @@ pub mod tunnel;
 
 use std::sync::{Arc, Mutex};
 
-pub use record::RequestRecord;
+pub use record::{Protocol, RequestRecord};
 pub use route::{RejectReason, RejectionKind, RouteMetrics, RouteTotals};
 pub use tunnel::TunnelResult;
 
@@ -95,12 +95,13 @@ mod tests {
     fn a_route_id_keeps_its_counters() {
         let reg = MetricsRegistry::new(2);
         let a = reg.route("a");
-        a.request(1, 200, Duration::from_millis(1));
+        a.request(1, Protocol::Http11, 200, Duration::from_millis(1));
         let again = reg.route("a");
         assert!(Arc::ptr_eq(&a, &again));
         let b = reg.route("b");
         assert!(!Arc::ptr_eq(&a, &b));
-        reg.unrouted().request(0, 404, Duration::ZERO);
+        reg.unrouted()
+            .request(0, Protocol::Http11, 404, Duration::ZERO);
         let totals = reg.totals();
         let ids: Vec<&str> = totals.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, ["a", "b", TOKEN_SERVICE, UNROUTED]);

@@ -9,6 +9,27 @@ use std::time::Duration;
 
 use torii_protocol::challenge::JTI_LEN;
 
+/// The protocol a request arrived with: the `proto` label of `torii_requests_total` and the
+/// access log's `proto` field. HTTP/1.0 requests count as `http/1.1` (one connection code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// HTTP/1.x on its own connection.
+    #[default]
+    Http11,
+    /// One stream of an HTTP/2 connection.
+    H2,
+}
+
+impl Protocol {
+    /// The label value: `http/1.1` or `h2` (the ALPN names).
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Http11 => "http/1.1",
+            Protocol::H2 => "h2",
+        }
+    }
+}
+
 /// Facts about the request in progress on a connection.
 #[derive(Debug, Clone)]
 pub struct RequestRecord {
@@ -34,6 +55,8 @@ pub struct RequestRecord {
     /// The request id: a random UUIDv4 from the worker's CSPRNG, sent to the backend as
     /// `Otoroshi-Request-Id` and written to the access log.
     pub request_id: [u8; JTI_LEN],
+    /// The protocol of the client connection (set once per connection, kept by `reset`).
+    pub protocol: Protocol,
 }
 
 impl Default for RequestRecord {
@@ -49,6 +72,7 @@ impl Default for RequestRecord {
             reason: None,
             token_service: false,
             request_id: [b'0'; JTI_LEN],
+            protocol: Protocol::Http11,
         }
     }
 }

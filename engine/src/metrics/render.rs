@@ -51,6 +51,13 @@ pub(super) fn route_series(
     let _ = writeln!(out, "}} {v}");
 }
 
+/// One `torii_requests_total{route,status,proto}` line.
+fn request_series(out: &mut String, route: &str, class: &str, proto: &str, v: u64) {
+    out.push_str("torii_requests_total{route=\"");
+    label(out, route);
+    let _ = writeln!(out, "\",status=\"{class}\",proto=\"{proto}\"}} {v}");
+}
+
 /// Seconds from microseconds, for the histogram's `le` labels and `_sum`.
 fn secs(us: u64) -> String {
     let s = format!("{:.6}", us as f64 / 1e6);
@@ -106,18 +113,14 @@ pub fn render(shared: &Shared, out: &mut String) {
         out,
         "torii_requests_total",
         "counter",
-        "Requests answered, by route and status class (none: the client got no answer).",
+        "Requests answered, by route, status class (none: the client got no answer) and protocol (http/1.1 or h2).",
     );
     for (route, t) in &routes {
-        for (v, class) in t.status.iter().zip(STATUS_CLASSES) {
-            if *v > 0 {
-                route_series(
-                    out,
-                    "torii_requests_total",
-                    route,
-                    Some(("status", class)),
-                    *v,
-                );
+        for ((all, h2), class) in t.status.iter().zip(&t.status_h2).zip(STATUS_CLASSES) {
+            for (v, proto) in [(all.saturating_sub(*h2), "http/1.1"), (*h2, "h2")] {
+                if v > 0 {
+                    request_series(out, route, class, proto, v);
+                }
             }
         }
     }
@@ -240,6 +243,32 @@ pub fn render(shared: &Shared, out: &mut String) {
             out,
             "torii_active_connections{{worker=\"{i}\"}} {}",
             w.active_connections.load(Ordering::Relaxed)
+        );
+    }
+    header(
+        out,
+        "torii_h2_active_connections",
+        "gauge",
+        "Open client connections speaking HTTP/2 (part of torii_active_connections), by worker.",
+    );
+    for (i, w) in shared.workers.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "torii_h2_active_connections{{worker=\"{i}\"}} {}",
+            w.h2_connections.load(Ordering::Relaxed)
+        );
+    }
+    header(
+        out,
+        "torii_h2_active_streams",
+        "gauge",
+        "HTTP/2 streams being served, by worker.",
+    );
+    for (i, w) in shared.workers.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "torii_h2_active_streams{{worker=\"{i}\"}} {}",
+            w.h2_streams.load(Ordering::Relaxed)
         );
     }
     header(

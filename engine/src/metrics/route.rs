@@ -13,6 +13,7 @@ use std::time::Duration;
 use torii_protocol::quota::QuotaKind;
 use torii_protocol::ChallengeFailure;
 
+use super::record::Protocol;
 use super::tunnel::TunnelResult;
 
 /// Status-class labels, in counter order; the last one counts requests that got no answer
@@ -161,6 +162,7 @@ const REASONS: usize = RejectReason::ALL.len();
 #[repr(align(64))]
 struct Slot {
     status: [AtomicU64; STATUS_CLASSES.len()],
+    status_h2: [AtomicU64; STATUS_CLASSES.len()],
     latency: [AtomicU64; BUCKETS],
     latency_sum_us: AtomicU64,
     challenge: [AtomicU64; CHALLENGE_REASONS.len()],
@@ -212,8 +214,10 @@ pub struct RouteMetrics {
 /// Totals of one route over every worker, as read by a scrape.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteTotals {
-    /// Requests by status class ([`STATUS_CLASSES`] order).
+    /// Requests by status class ([`STATUS_CLASSES`] order), every protocol.
     pub status: [u64; STATUS_CLASSES.len()],
+    /// The part of `status` that came over HTTP/2 (the rest is HTTP/1.x).
+    pub status_h2: [u64; STATUS_CLASSES.len()],
     /// Non-cumulative latency bucket counts ([`LATENCY_BOUNDS_US`] order, then `+Inf`).
     pub latency: [u64; BUCKETS],
     /// Sum of the latencies, microseconds.
@@ -243,14 +247,19 @@ impl RouteMetrics {
     }
 
     /// Called by `worker` once per request when the request ends: counts it by status class
-    /// (0 = no answer) and its latency. Cost: three counter bumps and a search in 18 bounds.
+    /// (0 = no answer) and protocol, and its latency. Cost: three or four counter bumps and a
+    /// search in 18 bounds.
     #[inline]
-    pub fn request(&self, worker: usize, status: u16, elapsed: Duration) {
+    pub fn request(&self, worker: usize, protocol: Protocol, status: u16, elapsed: Duration) {
         let Some(slot) = self.slots.get(worker) else {
             return;
         };
         let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        bump(&slot.status[status_index(status)], 1);
+        let class = status_index(status);
+        bump(&slot.status[class], 1);
+        if protocol == Protocol::H2 {
+            bump(&slot.status_h2[class], 1);
+        }
         bump(&slot.latency[bucket_index(us)], 1);
         bump(&slot.latency_sum_us, us);
     }
@@ -329,6 +338,7 @@ impl RouteMetrics {
         };
         for slot in self.slots.iter() {
             add(&mut t.status, &slot.status);
+            add(&mut t.status_h2, &slot.status_h2);
             add(&mut t.latency, &slot.latency);
             add(&mut t.challenge, &slot.challenge);
             add(&mut t.apikey, &slot.apikey);
@@ -372,13 +382,14 @@ mod tests {
     #[test]
     fn requests_by_class_and_bucket_summed_over_workers() {
         let m = RouteMetrics::new(2);
-        m.request(0, 200, Duration::from_micros(100)); // le=0.0001 (bound inclusive)
-        m.request(1, 204, Duration::from_micros(101)); // le=0.00025
-        m.request(1, 502, Duration::from_secs(120)); // +Inf
-        m.request(0, 0, Duration::from_millis(3)); // none, le=0.005
-        m.request(9, 200, Duration::ZERO); // unknown worker: ignored, no panic
+        m.request(0, Protocol::Http11, 200, Duration::from_micros(100)); // le=0.0001 (bound inclusive)
+        m.request(1, Protocol::H2, 204, Duration::from_micros(101)); // le=0.00025
+        m.request(1, Protocol::Http11, 502, Duration::from_secs(120)); // +Inf
+        m.request(0, Protocol::H2, 0, Duration::from_millis(3)); // none, le=0.005
+        m.request(9, Protocol::H2, 200, Duration::ZERO); // unknown worker: ignored, no panic
         let t = m.totals();
         assert_eq!(t.status, [0, 2, 0, 0, 1, 1]);
+        assert_eq!(t.status_h2, [0, 1, 0, 0, 0, 1], "the HTTP/2 part");
         assert_eq!(t.latency[0], 1);
         assert_eq!(t.latency[1], 1);
         assert_eq!(t.latency[5], 1);

@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 
 use crate::io::ReadBuf;
+use crate::metrics::Protocol;
 
 /// Initial capacity of a connection's read buffer.
 const READ_BUF_INITIAL: usize = 4096;
@@ -33,6 +34,9 @@ pub struct ClientConn<C> {
     /// The listener lets header names with `_` through (`gateway.underscores_in_headers`, as
     /// in force when the connection was accepted).
     pub allow_underscores: bool,
+    /// The client's protocol (`Http11` unless an HTTP/2 stream is served over this
+    /// connection's stream type), for metrics and the access log.
+    pub protocol: Protocol,
 }
 
 impl<C> ClientConn<C> {
@@ -46,6 +50,7 @@ impl<C> ClientConn<C> {
             xff_line: format!("x-forwarded-for: {}\r\n", peer.ip()).into_bytes(),
             proto,
             allow_underscores,
+            protocol: Protocol::Http11,
         }
     }
 

@@ -180,7 +180,7 @@ fn count<'s>(
         None if rec.token_service => registry.token_service(),
         None => registry.unrouted(),
     };
-    metrics.request(worker.id, rec.status, elapsed);
+    metrics.request(worker.id, rec.protocol, rec.status, elapsed);
     route
 }
 

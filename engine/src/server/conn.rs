@@ -11,7 +11,8 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
-use std::time::Instant;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use monoio::io::Split;
 
@@ -20,8 +21,10 @@ use crate::io::Stream;
 use crate::metrics::RequestRecord;
 use crate::proxy::answer::answer_unparsed;
 use crate::proxy::client::ClientConn;
+use crate::proxy::context::Upgraded;
 use crate::proxy::context::{Outcome, RequestBuffers, RequestCtx};
 use crate::proxy::error::ProxyError;
+use crate::proxy::record::UpgradeRecord;
 use crate::proxy::{phases, record};
 use crate::snapshot::RuntimeLimits;
 use crate::tunnel;
@@ -53,25 +56,62 @@ pub async fn serve_client<C: Stream + Split>(
     proto: &'static [u8],
     allow_underscores: bool,
 ) {
-    let worker = guard.worker().clone();
-    let mut conn = ClientConn::new(client, peer, proto, allow_underscores);
+    let conn = ClientConn::new(client, peer, proto, allow_underscores);
+    serve_upgradable(guard.worker(), conn, socket).await;
+}
+
+/// [`serve_conn`], then the tunnel when the connection became one.
+pub async fn serve_upgradable<C: Stream + Split>(
+    worker: &Rc<Worker>,
+    conn: ClientConn<C>,
+    socket: RawFd,
+) {
+    if let Some(t) = serve_conn(worker, conn).await {
+        tunnel::run(worker, t.conn, socket, t.upgraded, t.record, t.idle_timeout).await;
+    }
+}
+
+/// A connection whose request the backend switched to WebSocket (a verified 101): what the
+/// tunnel needs. The request was counted; its access-log line is written when the tunnel ends.
+#[derive(Debug)]
+pub struct BecameTunnel<C> {
+    /// The client connection, with any bytes it already sent behind the upgrade request.
+    pub conn: ClientConn<C>,
+    /// The upstream connection and the bytes it sent behind its 101.
+    pub upgraded: Upgraded,
+    /// The upgrade request's record, for the tunnel's line.
+    pub record: UpgradeRecord,
+    /// `limits.websocket_idle_timeout` of the request's snapshot.
+    pub idle_timeout: Duration,
+}
+
+/// The connection loop of [`serve_client`] over a connection already set up: its read buffer
+/// may hold bytes read before (the bytes sniffed for the HTTP/2 preface), and its stream may
+/// be an HTTP/2 stream's adapter (`crate::h2::exchange`), which yields one request and then
+/// the end of the stream. Returns the connection when a request made it a WebSocket tunnel
+/// (never over HTTP/2: its adapter refuses `Upgrade`, a connection-specific field).
+pub async fn serve_conn<C: Stream>(
+    worker: &Rc<Worker>,
+    mut conn: ClientConn<C>,
+) -> Option<BecameTunnel<C>> {
     let mut bufs = RequestBuffers::new();
     loop {
         let limits = worker.snapshot().limits;
-        match read_head(&worker, &mut conn, &mut bufs, &limits).await {
+        match read_head(worker, &mut conn, &mut bufs, &limits).await {
             HeadRead::Head(head) => {
                 // Loaded once the head is in, so a request that waited on an idle keep-alive
                 // connection runs on the config in force when it arrived.
                 let snap = worker.snapshot();
                 let started = Instant::now();
                 let mut ctx = RequestCtx::new(&snap, head, &mut bufs, started);
-                record::begin(&worker, &mut ctx, conn.rbuf.data());
-                let outcome = phases::handle_request(&worker, &mut conn, &mut ctx).await;
+                ctx.rec.protocol = conn.protocol;
+                record::begin(worker, &mut ctx, conn.rbuf.data());
+                let outcome = phases::handle_request(worker, &mut conn, &mut ctx).await;
                 if let Outcome::Upgrade(upgraded) = outcome {
-                    let idle = ctx.snap.limits.websocket_idle_timeout;
+                    let idle_timeout = ctx.snap.limits.websocket_idle_timeout;
                     let logged = ctx.logged;
-                    let rec = record::upgraded(
-                        &worker,
+                    let record = record::upgraded(
+                        worker,
                         &snap,
                         &ctx.rec,
                         &mut ctx.bufs.log_head,
@@ -81,13 +121,15 @@ pub async fn serve_client<C: Stream + Split>(
                     // The tunnel holds neither the request's snapshot nor its buffers.
                     drop(ctx);
                     drop(snap);
-                    if let Some(rec) = rec {
-                        tunnel::run(&worker, conn, socket, *upgraded, rec, idle).await;
-                    }
-                    return;
+                    return record.map(|record| BecameTunnel {
+                        conn,
+                        upgraded: *upgraded,
+                        record,
+                        idle_timeout,
+                    });
                 }
                 record::finish(
-                    &worker,
+                    worker,
                     &snap,
                     &ctx.rec,
                     &ctx.bufs.log_head,
@@ -104,9 +146,12 @@ pub async fn serve_client<C: Stream + Split>(
             HeadRead::Reject(e) => {
                 let snap = worker.snapshot();
                 let started = Instant::now();
-                let mut rec = RequestRecord::default();
+                let mut rec = RequestRecord {
+                    protocol: conn.protocol,
+                    ..RequestRecord::default()
+                };
                 let logged = record::begin_unparsed(
-                    &worker,
+                    worker,
                     &snap,
                     &mut rec,
                     &mut bufs.log_head,
@@ -114,7 +159,7 @@ pub async fn serve_client<C: Stream + Split>(
                 );
                 answer_unparsed(&mut conn, &mut rec, &e, limits.client_header_timeout).await;
                 record::finish(
-                    &worker,
+                    worker,
                     &snap,
                     &rec,
                     &bufs.log_head,
@@ -127,6 +172,7 @@ pub async fn serve_client<C: Stream + Split>(
         }
     }
     let _ = conn.stream.shutdown().await;
+    None
 }
 
 /// Waits for the next complete request head on the connection.

@@ -2,7 +2,8 @@
 //! worker's run until drain.
 //!
 //! Owns accepting (the per-worker `max_connections_per_worker` cap, back-off when accept
-//! fails), handing each connection to its serving task (plain HTTP, or a TLS handshake first),
+//! fails), handing each connection to its serving task (plain HTTP — after a look for the
+//! HTTP/2 preface with `gateway.h2c` — or a TLS handshake first),
 //! the 50 ms tick that publishes pool sizes, flushes access-log lines and turns the process-wide
 //! draining flag into the worker's drain signal, and closing listeners when draining starts.
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 use monoio::net::TcpListener;
 
 use crate::server::conn::serve_client;
+use crate::server::negotiate::serve_plain_sniffed;
 use crate::server::tls_accept::serve_tls_client;
 use crate::worker::{ConnGuard, Worker};
 
@@ -108,14 +110,15 @@ async fn accept_loop(worker: Rc<Worker>, listener: TcpListener, kind: ListenerKi
                 let _ = stream.set_nodelay(true);
                 match kind {
                     ListenerKind::Http(configured) => {
-                        let allow = worker
-                            .snapshot()
-                            .config
-                            .gateway
-                            .underscores_in_headers
-                            .allows(configured);
-                        let fd = stream.as_raw_fd();
-                        monoio::spawn(serve_client(guard, stream, fd, peer, b"http", allow));
+                        let snap = worker.snapshot();
+                        let gateway = &snap.config.gateway;
+                        let allow = gateway.underscores_in_headers.allows(configured);
+                        if gateway.h2c {
+                            monoio::spawn(serve_plain_sniffed(guard, stream, peer, allow));
+                        } else {
+                            let fd = stream.as_raw_fd();
+                            monoio::spawn(serve_client(guard, stream, fd, peer, b"http", allow));
+                        }
                     }
                     ListenerKind::Https(configured) => {
                         monoio::spawn(serve_tls_client(guard, stream, peer, configured));

@@ -5,7 +5,8 @@
 //! (so after a SIGHUP reload, new connections get the new certificates while established ones
 //! keep theirs) and the handshake deadline (`limits.tls_handshake_timeout`, hardening.md "Slow
 //! and greedy clients"). It must not parse HTTP: once the handshake is done the stream goes to
-//! [`serve_client`] with the `https` scheme.
+//! [`serve_client`] with the `https` scheme. With `gateway.http2` the handshake and the ALPN
+//! choice are `server::negotiate`'s.
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -14,6 +15,7 @@ use monoio::net::TcpStream;
 use monoio_rustls::TlsAcceptor;
 
 use crate::server::conn::serve_client;
+use crate::server::negotiate::serve_tls_negotiated;
 use crate::worker::ConnGuard;
 
 /// Runs the handshake on `stream`, accepted on the https listener configured as `listener`,
@@ -25,18 +27,24 @@ pub async fn serve_tls_client(
     peer: SocketAddr,
     listener: SocketAddr,
 ) {
-    let (acceptor, deadline, allow_underscores) = {
+    let (config, deadline, allow_underscores, http2) = {
         let snap = guard.worker().snapshot();
         let Some(tls) = &snap.tls else {
             tracing::warn!(%listener, "connection on an https listener but no TLS config is loaded");
             return;
         };
         (
-            TlsAcceptor::from(tls.for_listener(listener).clone()),
+            tls.for_listener(listener).clone(),
             snap.limits.tls_handshake_timeout,
             snap.config.gateway.underscores_in_headers.allows(listener),
+            snap.config.gateway.http2,
         )
     };
+    if http2 {
+        return serve_tls_negotiated(guard, stream, peer, config, deadline, allow_underscores)
+            .await;
+    }
+    let acceptor = TlsAcceptor::from(config);
     // The socket under the TLS stream, for the WebSocket tunnel the connection may become.
     let socket = stream.as_raw_fd();
     match monoio::time::timeout(deadline, acceptor.accept(stream)).await {

@@ -2,7 +2,8 @@
 //! `[[certificates]]` and `[gateway.client_auth]` when a snapshot is built.
 //!
 //! Owns certificate selection by SNI ([`SniResolver`]: exact name, then `*.parent` wildcard,
-//! then the first certificate as the default), ALPN (`http/1.1` only), the protocol versions
+//! then the first certificate as the default), ALPN (`h2` then `http/1.1` with `gateway.http2`,
+//! else `http/1.1` only), the protocol versions
 //! (TLS 1.3 and 1.2) and client-certificate verification. Everything here runs at load time;
 //! per handshake only the resolver's two map lookups run. It must not do IO on connections: the
 //! handshake itself is driven by the accept loop (`server::listener`, then `server::tls_accept`).
@@ -21,8 +22,10 @@ use crate::http1::{canonical_host, MAX_HOST_BYTES};
 use crate::tls::pem::{load_certs, load_key, load_roots};
 use crate::tls::{provider, VERSIONS};
 
-/// The ALPN protocol Torii speaks on its listeners.
+/// The ALPN name of HTTP/1.1.
 pub const ALPN_HTTP11: &[u8] = b"http/1.1";
+/// The ALPN name of HTTP/2 over TLS (RFC 9113 §3.2).
+pub const ALPN_H2: &[u8] = b"h2";
 
 /// Chooses the certificate for a handshake from the SNI name.
 #[derive(Debug)]
@@ -83,10 +86,13 @@ pub struct TlsServer {
 
 impl TlsServer {
     /// Reads the certificates and keys, checks each key matches its certificate, and builds
-    /// the configs. Errors carry the key path of the entry at fault.
+    /// the configs. Errors carry the key path of the entry at fault. With `http2`, ALPN offers
+    /// `h2` first (rustls picks the first of the server's protocols the client also offers),
+    /// then `http/1.1`; without, only `http/1.1`. A client that offers no ALPN gets HTTP/1.1.
     pub fn build(
         certs: &[CertificateSpec],
         client_auth: Option<&ClientAuthSpec>,
+        http2: bool,
     ) -> Result<Self, Vec<ConfigError>> {
         let provider = provider();
         let mut errors = Vec::new();
@@ -127,7 +133,11 @@ impl TlsServer {
                 None => builder.with_no_client_auth(),
             }
             .with_cert_resolver(resolver.clone());
-            config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+            config.alpn_protocols = if http2 {
+                vec![ALPN_H2.to_vec(), ALPN_HTTP11.to_vec()]
+            } else {
+                vec![ALPN_HTTP11.to_vec()]
+            };
             Ok::<_, String>(Arc::new(config))
         };
         let plain = build(None).map_err(|m| vec![ConfigError::new("certificates", m)])?;

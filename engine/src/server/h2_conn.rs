@@ -1,0 +1,387 @@
+//! One HTTP/2 client connection: the `h2` server connection driven on the worker, one task per
+//! stream, each stream served as a request by the HTTP/1.1 connection code over its
+//! [`H2Exchange`] (so every stream goes through the same phases, error answers, records and
+//! upstream pools as an HTTP/1.1 request).
+//!
+//! Owns the connection's settings and lifetime: `SETTINGS_MAX_CONCURRENT_STREAMS` =
+//! `limits.h2_max_concurrent_streams` (more are refused with `REFUSED_STREAM`), the header list
+//! size = `limits.max_header_bytes`, bounded flow-control windows and send buffers, the
+//! handshake deadline (`limits.client_header_timeout` for the preface), the idle deadline
+//! (`limits.keepalive_timeout` without a stream), PING-based liveness while streams are open,
+//! and GOAWAY when the worker drains (the listeners stop) or the connection idles out: streams
+//! in flight finish (drain is bounded by `gateway.drain_timeout`), new ones are refused. A
+//! stream the client resets — or whose connection dies — has its task's future dropped, and
+//! with it the upstream connection it held (closed, never pooled). It must not parse HTTP:
+//! `crate::h2` renders and translates.
+
+use std::cell::{Cell, RefCell};
+use std::future::{poll_fn, Future};
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::server::{Connection, SendResponse};
+use h2::{Ping, RecvStream};
+use http::Request;
+use monoio::time::{sleep_until, Instant};
+
+use crate::h2::exchange::{reset_of, H2Exchange, ResponseSide};
+use crate::h2::io::H2Io;
+use crate::h2::request_head::{render_request_head, Malformed};
+use crate::h2::response::ResponseTranslator;
+use crate::http1::{HeadLimits, Method};
+use crate::metrics::Protocol;
+use crate::proxy::client::ClientConn;
+use crate::server::conn::serve_conn;
+use crate::worker::drain::DrainSignal;
+use crate::worker::{ConnGuard, Worker};
+
+/// Initial flow-control window of each stream (request bodies the phases have not read yet,
+/// buffered by `h2`): 256 KiB, so an upload is not held to one 64 KiB window per round trip.
+pub const STREAM_WINDOW: u32 = 256 * 1024;
+/// Initial flow-control window of the connection: at most this much request data of all its
+/// streams together is buffered before the client must wait for the phases to read.
+pub const CONNECTION_WINDOW: u32 = 1024 * 1024;
+/// Response bytes `h2` buffers per stream beyond what it wrote (a client that does not read
+/// holds at most this per stream, `h2_max_concurrent_streams` times per connection).
+pub const SEND_BUFFER: usize = 64 * 1024;
+/// While streams are open, a PING is sent this long after the last PONG...
+pub const PING_INTERVAL: Duration = Duration::from_secs(20);
+/// ...and the connection is closed when its PONG has not come within this.
+pub const PONG_TIMEOUT: Duration = Duration::from_secs(20);
+/// After GOAWAY (drain or idle), once no stream is left, how long the connection is given to
+/// end on its own (the client's PING answer, the last frames flushed) before it is dropped.
+pub const GOAWAY_GRACE: Duration = Duration::from_secs(1);
+/// How long stream tasks get to end on their own once the connection is gone, before they are
+/// cancelled.
+const STREAM_END_GRACE: Duration = Duration::from_secs(1);
+/// Room a response head may take beyond `limits.max_header_bytes`: the lines the phases add to
+/// the upstream's head (`connection`, `transfer-encoding`).
+const RESPONSE_HEAD_SLACK: usize = 1024;
+/// Initial capacity of a stream's rendered request head.
+const REQUEST_HEAD_CAPACITY: usize = 512;
+
+/// What a stream's request is served with: the facts of its connection.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamFacts {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The scheme the client sees (`http` for h2c, `https`).
+    pub scheme: &'static [u8],
+    /// The listener's `gateway.underscores_in_headers` at accept time.
+    pub allow_underscores: bool,
+}
+
+/// Per-connection state the stream tasks share with the connection task.
+#[derive(Debug, Default)]
+struct ConnState {
+    /// Fired when the connection is gone and the remaining stream tasks must stop.
+    gone: DrainSignal,
+    /// Stream tasks alive.
+    streams: Cell<usize>,
+    /// The connection task's waker, woken when a stream task ends.
+    waker: RefCell<Option<Waker>>,
+}
+
+/// Counts a live HTTP/2 connection in the worker's gauge.
+struct ConnGauge(Rc<Worker>);
+
+impl ConnGauge {
+    fn new(worker: Rc<Worker>) -> Self {
+        worker
+            .stats()
+            .h2_connections
+            .fetch_add(1, Ordering::Relaxed);
+        Self(worker)
+    }
+}
+
+impl Drop for ConnGauge {
+    fn drop(&mut self) {
+        self.0
+            .stats()
+            .h2_connections
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Held by a stream task: counts it (gauge and connection state) and wakes the connection task
+/// when it ends.
+struct StreamGuard {
+    worker: Rc<Worker>,
+    state: Rc<ConnState>,
+}
+
+impl StreamGuard {
+    fn new(worker: Rc<Worker>, state: Rc<ConnState>) -> Self {
+        worker.stats().h2_streams.fetch_add(1, Ordering::Relaxed);
+        state.streams.set(state.streams.get() + 1);
+        Self { worker, state }
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.worker
+            .stats()
+            .h2_streams
+            .fetch_sub(1, Ordering::Relaxed);
+        self.state
+            .streams
+            .set(self.state.streams.get().saturating_sub(1));
+        if let Some(w) = self.state.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+}
+
+/// What woke the connection task.
+enum Event {
+    Stream(Box<(Request<RecvStream>, SendResponse<Bytes>)>),
+    Closed,
+    Failed(h2::Error),
+    Drain,
+    Pong,
+    Timer,
+    StreamsChanged,
+}
+
+/// Serves an HTTP/2 connection over `io` until it ends, then returns once its stream tasks
+/// have ended.
+pub async fn serve_h2(guard: ConnGuard, io: H2Io, facts: StreamFacts) {
+    let worker = guard.worker().clone();
+    let (builder, handshake_timeout, keepalive) = {
+        let snap = worker.snapshot();
+        let l = &snap.config.limits;
+        let mut b = h2::server::Builder::new();
+        b.max_concurrent_streams(l.h2_max_concurrent_streams)
+            .max_header_list_size(u32::try_from(l.max_header_bytes).unwrap_or(u32::MAX))
+            .initial_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .max_send_buffer_size(SEND_BUFFER);
+        (b, l.client_header_timeout, l.keepalive_timeout)
+    };
+    let conn = match monoio::time::timeout(handshake_timeout, builder.handshake(io)).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            tracing::debug!(peer = %facts.peer, error = %e, "HTTP/2 handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(peer = %facts.peer, "HTTP/2 handshake timed out");
+            return;
+        }
+    };
+    let _gauge = ConnGauge::new(worker.clone());
+    let state = Rc::new(ConnState::default());
+    drive(&worker, conn, &state, facts, keepalive).await;
+    // The connection is gone (dropped: `h2` fails every stream still open, which wakes their
+    // tasks). Give them a moment to end on their own, then cancel the rest.
+    let all_ended = poll_fn(|cx| {
+        if state.streams.get() == 0 {
+            return Poll::Ready(());
+        }
+        *state.waker.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    });
+    if monoio::time::timeout(STREAM_END_GRACE, all_ended)
+        .await
+        .is_err()
+    {
+        state.gone.fire();
+        poll_fn(|cx| {
+            if state.streams.get() == 0 {
+                return Poll::Ready(());
+            }
+            *state.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+    }
+}
+
+/// The connection loop: accepts streams, and ends the connection on drain, idleness, a missing
+/// PONG or an error. Returns once the connection should be dropped.
+async fn drive(
+    worker: &Rc<Worker>,
+    mut conn: Connection<H2Io, Bytes>,
+    state: &Rc<ConnState>,
+    facts: StreamFacts,
+    keepalive: Duration,
+) {
+    let mut ping = conn.ping_pong();
+    let mut drain = pin!(worker.drain.wait());
+    let mut timer = pin!(sleep_until(Instant::now() + keepalive));
+    let mut draining = false;
+    // Set once GOAWAY was sent: the time after which the connection is dropped even if the
+    // client has not closed it, counted from when no stream is left.
+    let mut closing = false;
+    let mut quiet_since = Instant::now();
+    let mut pong_due: Option<Instant> = None;
+    let mut next_ping = Instant::now() + PING_INTERVAL;
+    loop {
+        let streams = state.streams.get();
+        let deadline = if closing {
+            (streams == 0).then_some(quiet_since + GOAWAY_GRACE)
+        } else if streams == 0 {
+            Some(quiet_since + keepalive)
+        } else {
+            Some(pong_due.unwrap_or(next_ping))
+        };
+        if let Some(d) = deadline {
+            timer.as_mut().reset(d);
+        }
+        let event = poll_fn(|cx| {
+            *state.waker.borrow_mut() = Some(cx.waker().clone());
+            match conn.poll_accept(cx) {
+                Poll::Ready(Some(Ok(s))) => return Poll::Ready(Event::Stream(Box::new(s))),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Event::Failed(e)),
+                Poll::Ready(None) => return Poll::Ready(Event::Closed),
+                Poll::Pending => {}
+            }
+            if !draining && drain.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Drain);
+            }
+            if let (Some(p), Some(_)) = (ping.as_mut(), pong_due) {
+                if p.poll_pong(cx).is_ready() {
+                    return Poll::Ready(Event::Pong);
+                }
+            }
+            if state.streams.get() != streams {
+                return Poll::Ready(Event::StreamsChanged);
+            }
+            if deadline.is_some() && timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Timer);
+            }
+            Poll::Pending
+        })
+        .await;
+        match event {
+            Event::Stream(s) => {
+                let (req, respond) = *s;
+                spawn_stream(worker, state, req, respond, facts);
+            }
+            Event::Closed => return,
+            Event::Failed(e) => {
+                tracing::debug!(peer = %facts.peer, error = %e, "HTTP/2 connection failed");
+                return;
+            }
+            Event::Drain => {
+                // GOAWAY: streams in flight finish, new ones are refused; the client opens a
+                // new connection elsewhere (operations.md, "Drain").
+                draining = true;
+                if !closing {
+                    conn.graceful_shutdown();
+                    closing = true;
+                    quiet_since = Instant::now();
+                }
+            }
+            Event::Pong => {
+                pong_due = None;
+                next_ping = Instant::now() + PING_INTERVAL;
+            }
+            Event::StreamsChanged => {
+                if state.streams.get() == 0 {
+                    quiet_since = Instant::now();
+                } else if streams == 0 {
+                    next_ping = Instant::now() + PING_INTERVAL;
+                }
+            }
+            Event::Timer => {
+                let now = Instant::now();
+                if closing {
+                    if state.streams.get() == 0 && now >= quiet_since + GOAWAY_GRACE {
+                        return;
+                    }
+                } else if state.streams.get() == 0 {
+                    if now >= quiet_since + keepalive {
+                        conn.graceful_shutdown();
+                        closing = true;
+                        quiet_since = now;
+                    }
+                } else if let Some(due) = pong_due {
+                    if now >= due {
+                        tracing::debug!(peer = %facts.peer, "HTTP/2 client did not answer PING; closing");
+                        return;
+                    }
+                } else if now >= next_ping {
+                    match ping.as_mut().map(|p| p.send_ping(Ping::opaque())) {
+                        Some(Ok(())) => pong_due = Some(now + PONG_TIMEOUT),
+                        _ => next_ping = now + PING_INTERVAL,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Starts the task of one stream.
+fn spawn_stream(
+    worker: &Rc<Worker>,
+    state: &Rc<ConnState>,
+    req: Request<RecvStream>,
+    respond: SendResponse<Bytes>,
+    facts: StreamFacts,
+) {
+    let guard = StreamGuard::new(worker.clone(), state.clone());
+    monoio::spawn(async move {
+        let worker = guard.worker.clone();
+        let state = guard.state.clone();
+        monoio::select! {
+            _ = serve_stream(&worker, req, respond, facts) => {}
+            _ = state.gone.wait() => {}
+        }
+        drop(guard);
+    });
+}
+
+/// Serves one stream: its head checked and rendered, then the HTTP/1.1 connection code over
+/// the stream's exchange, until the response is sent or the stream is reset.
+async fn serve_stream(
+    worker: &Rc<Worker>,
+    req: Request<RecvStream>,
+    respond: SendResponse<Bytes>,
+    facts: StreamFacts,
+) {
+    let (parts, body) = req.into_parts();
+    let side = ResponseSide::new(respond);
+    let mut head = Vec::with_capacity(REQUEST_HEAD_CAPACITY);
+    let framing = match render_request_head(
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        body.is_end_stream(),
+        &mut head,
+    ) {
+        Ok(f) => f,
+        Err(Malformed(why)) => {
+            tracing::debug!(peer = %facts.peer, why, "malformed HTTP/2 request; stream reset");
+            side.borrow_mut().reset(h2::Reason::PROTOCOL_ERROR);
+            return;
+        }
+    };
+    let head_limits = worker.snapshot().limits.head;
+    let translator = ResponseTranslator::new(
+        Method::from_bytes(parts.method.as_str().as_bytes()),
+        HeadLimits {
+            max_head_bytes: head_limits.max_head_bytes + RESPONSE_HEAD_SLACK,
+            max_headers: head_limits.max_headers + 8,
+            ..head_limits
+        },
+    );
+    let exchange = H2Exchange::new(head, framing, body, side.clone(), translator);
+    let mut conn = ClientConn::new(exchange, facts.peer, facts.scheme, facts.allow_underscores);
+    conn.protocol = Protocol::H2;
+    monoio::select! {
+        _ = serve_conn(worker, conn) => {}
+        reason = reset_of(&side) => {
+            // The upstream request, if any, goes with the dropped future: its connection is
+            // closed, never pooled.
+            tracing::debug!(peer = %facts.peer, %reason, "HTTP/2 stream reset; request cancelled");
+        }
+    }
+}
