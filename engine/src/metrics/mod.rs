@@ -9,7 +9,9 @@
 
 pub mod record;
 pub mod render;
+mod render_tunnel;
 pub mod route;
+mod text;
 pub mod tunnel;
 
 use std::sync::{Arc, Mutex};

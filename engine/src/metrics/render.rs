@@ -8,48 +8,13 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use super::route::{RouteTotals, CHALLENGE_REASONS, LATENCY_BOUNDS_US, STATUS_CLASSES};
+use super::text::{header, label, route_series};
 use super::RejectReason;
 use crate::shared::Shared;
 use torii_protocol::quota::QuotaKind;
 
 /// `Content-Type` of the exposition.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// Appends `v` escaped as a label value (backslash, double quote and newline).
-fn label(out: &mut String, v: &str) {
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
-
-pub(super) fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-pub(super) fn route_series(
-    out: &mut String,
-    name: &str,
-    route: &str,
-    extra: Option<(&str, &str)>,
-    v: u64,
-) {
-    out.push_str(name);
-    out.push_str("{route=\"");
-    label(out, route);
-    out.push('"');
-    if let Some((k, val)) = extra {
-        let _ = write!(out, ",{k}=\"");
-        label(out, val);
-        out.push('"');
-    }
-    let _ = writeln!(out, "}} {v}");
-}
 
 /// One `torii_requests_total{route,status,proto}` line.
 fn request_series(out: &mut String, route: &str, class: &str, proto: &str, v: u64) {
@@ -230,7 +195,7 @@ pub fn render(shared: &Shared, out: &mut String) {
         );
     }
 
-    super::tunnel::render(shared, &routes, out);
+    super::render_tunnel::render(shared, &routes, out);
 
     header(
         out,

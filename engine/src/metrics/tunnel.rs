@@ -1,17 +1,11 @@
-//! WebSocket tunnel metrics: how each upgrade attempt ended ([`TunnelResult`]), the bytes
-//! tunnels carried, and their Prometheus rendering.
+//! WebSocket tunnel metrics: how each upgrade attempt ended ([`TunnelResult`]) and the names of
+//! the byte counters' directions.
 //!
-//! Owns the result labels of `torii_websocket_tunnels_total{route,result}`, the names of the
-//! byte counters and the rendering of the three WebSocket metrics. The counters themselves are
+//! Owns the result labels of `torii_websocket_tunnels_total{route,result}` and the direction
+//! labels of `torii_websocket_bytes_total` (rendered by `super::render_tunnel`). The counters themselves are
 //! per route and worker, in [`super::RouteMetrics`]'s slots (written by one worker, summed at
 //! scrape time); the open-tunnel gauge is per worker, in `shared::WorkerStats`. Nothing here
 //! runs on the request path but the enum.
-
-use std::fmt::Write;
-use std::sync::atomic::Ordering;
-
-use super::RouteTotals;
-use crate::shared::Shared;
 
 /// How an upgrade request that reached the tunnel limit or the backend's answer ended. One
 /// count per upgrade attempt, made when it ends (a tunnel open for an hour is counted when it
@@ -67,62 +61,6 @@ impl TunnelResult {
 
 /// Directions of the byte counters, in counter order.
 pub const DIRECTIONS: [&str; 2] = ["client_to_upstream", "upstream_to_client"];
-
-/// Renders the WebSocket metrics: results and bytes per route, open tunnels per worker.
-pub fn render(shared: &Shared, routes: &[(String, RouteTotals)], out: &mut String) {
-    super::render::header(
-        out,
-        "torii_websocket_tunnels_active",
-        "gauge",
-        "Open WebSocket tunnels, by worker.",
-    );
-    for (i, w) in shared.workers.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "torii_websocket_tunnels_active{{worker=\"{i}\"}} {}",
-            w.websocket_tunnels.load(Ordering::Relaxed)
-        );
-    }
-    super::render::header(
-        out,
-        "torii_websocket_tunnels_total",
-        "counter",
-        "WebSocket upgrade attempts by route and how they ended (tunnels are counted when they close).",
-    );
-    for (route, t) in routes {
-        for (v, result) in t.tunnels.iter().zip(TunnelResult::ALL) {
-            if *v > 0 {
-                super::render::route_series(
-                    out,
-                    "torii_websocket_tunnels_total",
-                    route,
-                    Some(("result", result.label())),
-                    *v,
-                );
-            }
-        }
-    }
-    super::render::header(
-        out,
-        "torii_websocket_bytes_total",
-        "counter",
-        "Bytes carried by WebSocket tunnels (frames as sent, after the handshake), by route and direction.",
-    );
-    for (route, t) in routes {
-        if t.tunnels.iter().chain(&t.tunnel_bytes).all(|v| *v == 0) {
-            continue;
-        }
-        for (v, direction) in t.tunnel_bytes.iter().zip(DIRECTIONS) {
-            super::render::route_series(
-                out,
-                "torii_websocket_bytes_total",
-                route,
-                Some(("direction", direction)),
-                *v,
-            );
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
