@@ -25,6 +25,7 @@ use torii_engine::http1::{
     RequestHead,
 };
 use torii_fuzz::split_selector;
+use torii_protocol::jwt_verifier::RequiredClaims;
 use torii_protocol::apikey::{
     extract, ApiKey, ApiKeyStore, Carrier, ExtractorKind, Extractors, RequestView,
 };
@@ -59,12 +60,13 @@ fn carried(view: &HeadView<'_>, c: &Carrier<'_>) -> bool {
 /// `wipe` drops, the query and cookies rewritten), with its own `Host` and framing lines.
 fn render(buf: &[u8], head: &RequestHead, headers: &[HeaderField], w: &Wipe<'_>) -> Vec<u8> {
     let mut up = Vec::new();
-    copy_request_head(buf, head, headers, &mut up, |f| {
+    let path = head.path.get(buf);
+    copy_request_head(buf, head, path, headers, false, &mut up, |f| {
         matches!(f.kind, HeaderKind::Host | HeaderKind::Expect)
             || wipe::drops_header(w, f.name.get(buf))
     });
     if !w.is_empty() {
-        wipe::rewrite_request_line(w, buf, head, &mut up, &mut Vec::new());
+        wipe::rewrite_request_line(w, buf, head, path.len(), &mut up, &mut Vec::new());
         if w.touches_cookies() {
             wipe::write_cookie_lines(w, buf, headers, &mut up);
         }
@@ -147,8 +149,9 @@ fuzz_target!(|data: &[u8]| {
     let route = RouteApiKeys {
         extractors: ex.clone(),
         wipe_credentials: true,
+        required: RequiredClaims::default(),
     };
-    let Ok(admitted) = check(&auth, &route, "r", &view, 0) else {
+    let Ok(admitted) = check(&auth, &route, "r", &view, 0, None) else {
         return;
     };
     let wiped = render(buf, &head, &headers, &admitted.wipe);
