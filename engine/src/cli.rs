@@ -75,6 +75,11 @@ pub enum Command {
         /// Fail the exchange protocol on purpose (tests and demos).
         #[arg(long, value_enum, default_value = "none")]
         misbehave: Misbehave,
+        /// Answer every request with a JSON body of exactly N bytes (at least 10) instead of
+        /// the description of the request: benchmarks use it so that every route returns the
+        /// same body.
+        #[arg(long, value_name = "N")]
+        body_bytes: Option<usize>,
     },
 }
 
@@ -169,7 +174,15 @@ pub fn main() -> i32 {
             secret,
             claim_secret,
             misbehave,
+            body_bytes,
         } => {
+            if body_bytes.is_some_and(|n| n < crate::mirror::MIN_FIXED_BODY) {
+                eprintln!(
+                    "torii mirror: --body-bytes must be at least {} (the JSON {{\"pad\":\"\"}})",
+                    crate::mirror::MIN_FIXED_BODY
+                );
+                return 2;
+            }
             let security = match mirror_security(challenge, secret, claim_secret, misbehave) {
                 Ok(s) => s,
                 Err(e) => {
@@ -181,6 +194,7 @@ pub fn main() -> i32 {
                 listen,
                 workers: workers.max(1),
                 security,
+                fixed_body: body_bytes,
             }) {
                 Ok(()) => 0,
                 Err(e) => {

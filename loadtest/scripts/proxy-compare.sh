@@ -36,6 +36,11 @@
 #   TORII_STEERING=cpu  connection_steering for every torii target (default: torii-cpu only)
 #   TORII_BASE=   path of the binary the torii-base target runs
 #   KEEP_DIR=1    keep the scratch directory (configs, logs, raw wrk output)
+#   BODY_BYTES=   the mirror answers every request with a JSON body of exactly this many bytes
+#                 (`torii mirror --body-bytes`) instead of describing the request. Default: 1024
+#                 with SECURED=1, so the plain and the secured routes return the same body (the
+#                 description echoes the request headers, ~1.3 KB more on a V2 + info route);
+#                 unset otherwise (the description, as in the earlier recorded runs).
 #
 # Pinning. Torii pins worker N to core N % nproc itself (engine/src/runtime.rs pin_to_core), so
 # `taskset` on torii is overridden; nginx gets `worker_cpu_affinity auto` to match. On a 2-core
@@ -61,7 +66,9 @@ WARMUP=${WARMUP:-3s}
 TLS=${TLS:-0}
 if [[ "${SECURED:-0}" == 1 ]]; then
     TARGETS=${TARGETS:-"torii torii-v1 torii-v2 torii-v2-info nginx"}
+    BODY_BYTES=${BODY_BYTES:-1024}
 fi
+BODY_BYTES=${BODY_BYTES:-}
 if [[ "$TLS" == 1 ]]; then
     TARGETS=${TARGETS:-"torii nginx"}
     SCHEME=https
@@ -228,6 +235,9 @@ start_mirror() {
         v1) cmd+=(--challenge v1) ;;
         v2) cmd+=(--challenge v2 --secret "$SECRET") ;;
     esac
+    if [[ -n "$BODY_BYTES" ]]; then
+        cmd+=(--body-bytes "$BODY_BYTES")
+    fi
     if [[ -n "$MIRROR_CPU" ]]; then
         cmd=(taskset -c "$MIRROR_CPU" "${cmd[@]}")
     fi
@@ -235,7 +245,7 @@ start_mirror() {
     MIRROR_PID=$!
     PIDS+=("$MIRROR_PID")
     wait_http "$MIRROR_PORT"
-    log "mirror ($MIRROR_MODE) on 127.0.0.1:$MIRROR_PORT (pid $MIRROR_PID, workers $MIRROR_WORKERS, cpu ${MIRROR_CPU:-any})"
+    log "mirror ($MIRROR_MODE) on 127.0.0.1:$MIRROR_PORT (pid $MIRROR_PID, workers $MIRROR_WORKERS, cpu ${MIRROR_CPU:-any}, body ${BODY_BYTES:-description})"
 }
 
 # start_torii NAME [ENV=VALUE...]: sets PROXY_PORT and PROXY_PIDS.
@@ -521,7 +531,7 @@ done
 
 {
     echo "<!-- $(date -u +%Y-%m-%dT%H:%M:%SZ) $(nproc) cpus, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') -->"
-    echo "<!-- $SCHEME; wrk -t$THREADS -d$DURATION (warm-up $WARMUP) --latency; proxy workers $PROXY_WORKERS; mirror workers $MIRROR_WORKERS, cpu ${MIRROR_CPU:-any}; nginx affinity $NGINX_AFFINITY; CLK_TCK $CLK_TCK -->"
+    echo "<!-- $SCHEME; wrk -t$THREADS -d$DURATION (warm-up $WARMUP) --latency; proxy workers $PROXY_WORKERS; mirror workers $MIRROR_WORKERS, cpu ${MIRROR_CPU:-any}, body ${BODY_BYTES:-description}; nginx affinity $NGINX_AFFINITY; CLK_TCK $CLK_TCK -->"
     echo
     echo "| target | conns | req/s | p50 | p99 | proxy CPU µs/req | proxy user / sys | proxy run-queue wait µs/req | mirror CPU µs/req | wrk CPU µs/req | non-2xx | socket errors | bg CPU | load1 |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"

@@ -41,6 +41,7 @@ fn start_mirror(security: Option<MirrorSecurity>) -> Result<SocketAddr, String> 
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         workers: 1,
         security,
+        fixed_body: None,
     })?;
     Ok(handle.addr)
 }

@@ -48,6 +48,23 @@ pub struct MirrorOptions {
     pub workers: usize,
     /// Exchange protocol and claim verification (`None`: a plain mirror).
     pub security: Option<MirrorSecurity>,
+    /// Answer every admitted request with a JSON body of exactly this many bytes instead of the
+    /// description (`--body-bytes`): benchmarks compare routes with equal answers this way (the
+    /// description echoes the request's headers, so a route that adds ~1 KB of tokens would
+    /// also get ~1 KB more back).
+    pub fixed_body: Option<usize>,
+}
+
+/// The smallest `--body-bytes`: `{"pad":""}`.
+pub const MIN_FIXED_BODY: usize = 10;
+
+/// A JSON document of exactly `len` bytes (at least [`MIN_FIXED_BODY`]): `{"pad":"xx…"}`.
+pub fn fixed_body(len: usize) -> Vec<u8> {
+    let mut body = Vec::with_capacity(len.max(MIN_FIXED_BODY));
+    body.extend_from_slice(b"{\"pad\":\"");
+    body.resize(len.max(MIN_FIXED_BODY) - 2, b'x');
+    body.extend_from_slice(b"\"}");
+    body
 }
 
 /// A running mirror (its workers run until the process exits).
@@ -78,20 +95,23 @@ pub fn start(opts: MirrorOptions) -> Result<MirrorHandle, String> {
     .map_err(|e| e.to_string())?;
     let addr = bound.addrs[0];
     let security = opts.security.clone();
+    let fixed: Option<Arc<[u8]>> = opts.fixed_body.map(|n| fixed_body(n).into());
     let main: Arc<WorkerMain> = Arc::new(move |_id, _driver, listeners| {
         let secured = security
             .clone()
             .and_then(|s| SecuredMirror::new(s).ok())
             .map(std::rc::Rc::new);
+        let fixed = fixed.clone();
         Box::pin(async move {
             let mut loops = Vec::new();
             for listener in listeners {
                 let secured = secured.clone();
+                let fixed = fixed.clone();
                 loops.push(monoio::spawn(async move {
                     loop {
                         match listener.accept().await {
                             Ok((stream, _)) => {
-                                monoio::spawn(serve(stream, secured.clone()));
+                                monoio::spawn(serve(stream, secured.clone(), fixed.clone()));
                             }
                             Err(e) => {
                                 tracing::warn!(error = %e, "mirror accept failed");
@@ -111,7 +131,11 @@ pub fn start(opts: MirrorOptions) -> Result<MirrorHandle, String> {
     Ok(MirrorHandle { addr })
 }
 
-async fn serve(mut stream: TcpStream, secured: Option<std::rc::Rc<SecuredMirror>>) {
+async fn serve(
+    mut stream: TcpStream,
+    secured: Option<std::rc::Rc<SecuredMirror>>,
+    fixed: Option<Arc<[u8]>>,
+) {
     let _ = stream.set_nodelay(true);
     let limits = HeadLimits::default();
     let mut rbuf = ReadBuf::with_capacity(4096);
@@ -176,7 +200,16 @@ async fn serve(mut stream: TcpStream, secured: Option<std::rc::Rc<SecuredMirror>
                 body.extend_from_slice(b"\"}");
                 write_json(&mut out, 401, &body, !head.keep_alive, &[]);
             }
-            None => describe(&mut out, &head, &headers, body_len, data, &outcome),
+            None => match &fixed {
+                Some(body) => write_json_with_lines(
+                    &mut out,
+                    200,
+                    body,
+                    !head.keep_alive,
+                    &outcome.answer_line,
+                ),
+                None => describe(&mut out, &head, &headers, body_len, data, &outcome),
+            },
         }
         rbuf.consume(message_len);
         if write_all_timeout(&mut stream, &mut out, IO_TIMEOUT)
@@ -348,6 +381,16 @@ mod tests {
         );
         let body = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
         serde_json::from_slice(&out[body..]).unwrap()
+    }
+
+    #[test]
+    fn fixed_bodies_are_json_of_the_asked_size() {
+        for n in [0usize, 10, 11, 1024] {
+            let body = fixed_body(n);
+            assert_eq!(body.len(), n.max(MIN_FIXED_BODY));
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["pad"].as_str().unwrap().len(), n.max(MIN_FIXED_BODY) - 10);
+        }
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub fn mirror() -> SocketAddr {
         listen: "127.0.0.1:0".parse().unwrap(),
         workers: 1,
         security: None,
+        fixed_body: None,
     })
     .unwrap()
     .addr
@@ -52,6 +53,7 @@ pub fn secured_mirror(
             claim_secret: Some(secret.as_bytes().to_vec()),
             misbehave,
         }),
+        fixed_body: None,
     })
     .unwrap()
     .addr
