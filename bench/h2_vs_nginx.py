@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""HTTP/2 over TLS: Torii against nginx, both proxying to the same HTTP/1.1 upstream (issue 16).
+"""HTTP/2 over TLS: Torii against nginx, both proxying to the same HTTP/1.1 upstream.
 
 Starts one upstream (nginx answering `return 200` with a 64-byte body, HTTP/1.1 keep-alive),
 then, one after the other, each proxy with one worker terminating TLS (the same EC P-256

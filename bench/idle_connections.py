@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Memory per idle keep-alive client connection of a running `torii` (issue 9, point 5).
+"""Memory per idle keep-alive client connection of a running `torii`.
 
 Starts `torii mirror` and `torii run` (one worker) in front of it, sends one request on each
 of N client connections and keeps them all open and idle, then reads Torii's VmRSS from

@@ -1,4 +1,4 @@
-//! Per-request cost of the JSON access log's line (issue 8): capturing the head's fields
+//! Per-request cost of the JSON access log's line: capturing the head's fields
 //! (method, host, path without the query) and rendering the whole line into a reused buffer,
 //! as `server::conn::end_request` does for every request when `[access_log]` is on. The file
 //! write happens on the writer thread, in 32 KiB chunks, and is not measured here.

@@ -1,4 +1,4 @@
-//! Per-request cost of machine authentication on a route (issue 5).
+//! Per-request cost of machine authentication on a route (API key or bearer token).
 //!
 //! - group `apikey_check`: the engine's check on a parsed head (`torii_engine::auth::check`:
 //!   extractors over the head without copying, one SHA-256 of the secret compared in constant

@@ -1,4 +1,4 @@
-//! Per-stream cost of the HTTP/2 adapter's translations (issue 16): rendering an HTTP/2
+//! Per-stream cost of the HTTP/2 adapter's translations: rendering an HTTP/2
 //! request head as HTTP/1.1 (`render_request_head`, which the HTTP/1.1 parser then reads as for
 //! any request) and turning the phases' HTTP/1.1 response back into an HTTP/2 head and body
 //! (`ResponseTranslator`). The frame IO, HPACK and the stream's task are `h2`'s and monoio's,

@@ -8,8 +8,8 @@
 //! - `route_jwks_file` / `route_jwks_url`: the route's whole verify step in the engine
 //!   (`RouteJwt::verify`) with the same two-key JWKS, once as keys fixed at load (`jwks_file`)
 //!   and once as a set fetched from a URL (`jwks_url`: a shared source whose set is loaded from
-//!   an `ArcSwapOption` per request, built for every asymmetric algorithm). Issue 20 asks for
-//!   the two to cost the same.
+//!   an `ArcSwapOption` per request, built for every asymmetric algorithm). The two must
+//!   cost the same.
 //! - `jsonwebtoken`: `jsonwebtoken::decode` (10.x, RustCrypto backend) with the same key and
 //!   the same checks, for reference.
 //!

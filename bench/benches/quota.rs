@@ -1,4 +1,4 @@
-//! Per-request cost of the quota admission check (issue 14).
+//! Per-request cost of the quota admission check (docs/quotas.md).
 //!
 //! - group `quota_admit`: `QuotaTable::admit_key` for a key with all three limits (throttling
 //!   window, day, month) — the calendar arithmetic of the three windows, three atomic loads for

@@ -1,6 +1,7 @@
 //! The `torii` command line: argument definitions and dispatch to the commands.
 //!
-//! Owns the user-facing surface of the binary (config-contract.md "Commands"); every command's
+//! Owns the user-facing surface of the binary (docs/operations.md §1: commands and options that
+//! scripts rely on, kept working as written); every command's
 //! help text is here. It does no work itself beyond parsing and calling into the engine.
 
 use std::net::SocketAddr;

@@ -1,6 +1,6 @@
 //! API keys on routes over real sockets: every extractor crossed with every kind of bad key
 //! (unknown, wrong secret, disabled, expired, other route) plus the good one, with the
-//! answers of decisions.md; credentials wiped before forwarding (headers, query parameters,
+//! answers of docs/oauth2.md "Answers"; credentials wiped before forwarding (headers, query parameters,
 //! cookies) unless `wipe_credentials = false`; Basic secrets holding `:`, `%3A` and `+`; and a
 //! refused request with a body never lets that body reach a backend as a request.
 

@@ -1,5 +1,5 @@
 //! Required scopes and claims on `[routes.apikeys]`, and `[client_credentials] issuer`, end to
-//! end (issue 20): tokens from Torii's own token service carry the scope they were granted, so
+//! end: tokens from Torii's own token service carry the scope they were granted, so
 //! a token asked for without `place-order` is refused (403) on a route requiring it even though
 //! the key has that scope; a client id and secret are judged on the key's `metadata.scope`;
 //! `required_claims` read the bearer token. With a fixed issuer, the tokens' `iss` is the same

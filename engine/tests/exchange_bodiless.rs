@@ -3,7 +3,7 @@
 //!   does not stand for a final response without one, and no interim response reaches the
 //!   client (Torii never forwards 1xx; `Expect` is answered by Torii itself);
 //! * a 204 and a HEAD answer are checked like any other (the check runs on every status,
-//!   reference §1.6) and, passed or failed, leave the client connection in step: the next
+//!   as in Otoroshi) and, passed or failed, leave the client connection in step: the next
 //!   pipelined request gets its own answer, with no stray body bytes in between.
 
 #![allow(clippy::unwrap_used)]

@@ -3,7 +3,8 @@
 //! bytes a case needs:
 //! * the answer header (`Otoroshi-State-Resp`) never reaches a client: not on a route without a
 //!   challenge, and not under its default name when the route configures another one (the
-//!   configured name is removed too; Otoroshi removes only the default, decisions.md);
+//!   configured name is removed too; Otoroshi removes only the default;
+//!   docs/compatibility.md §7);
 //! * a client cannot plant the route's custom state or info-token header (nor the default
 //!   names) beside Torii's own;
 //! * two answer lines from the backend: what Torii guarantees (below);

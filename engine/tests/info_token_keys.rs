@@ -95,7 +95,8 @@ fn claims(addr: std::net::SocketAddr, host: &str, client: &str, secret: &str, au
     claims
 }
 
-/// Where each layout puts the key's identity and metadata (reference §2.3, §2.4).
+/// Where each layout puts the key's identity and metadata (Otoroshi's `Legacy` and `Latest`
+/// layouts; docs/compatibility.md §3).
 fn identity(claims: &Value, legacy: bool) -> (String, String) {
     if legacy {
         (

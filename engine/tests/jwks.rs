@@ -1,4 +1,4 @@
-//! `[routes.jwt] jwks_url` end to end (issue 20): an in-process gateway whose route verifies
+//! `[routes.jwt] jwks_url` end to end: an in-process gateway whose route verifies
 //! tokens with the key set of a JWKS server the test controls (`common::jwks_server`, HTTPS on
 //! 127.0.0.1:0 with a test CA named by `jwks_ca`, or plain HTTP with `insecure_jwks_http`).
 //! Fetches are counted on the server side. Covered: a rotation is picked up within the refresh

@@ -1,4 +1,4 @@
-//! `jwks_url` with the real `torii` binary (issue 20): `torii check` fails when the URL is
+//! `jwks_url` with the real `torii` binary: `torii check` fails when the URL is
 //! unreachable and passes once it answers; `torii run` shares one `torii-jwks` thread between
 //! the routes naming a URL, starts one for a URL a reload adds, and stops the thread of a URL a
 //! reload removes (threads counted in `/proc/PID/task/*/comm`), so reloads never leak fetchers.

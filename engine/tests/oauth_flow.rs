@@ -1,4 +1,4 @@
-//! The seed tutorial "Secure an app with OAuth2 client_credential flow", end to end over real
+//! Otoroshi's tutorial "Secure an app with OAuth2 client_credential flow", end to end over real
 //! sockets: no key → 401; a token via JSON and via a form with Basic authentication; the call
 //! with the token reaches the backend without credentials; introspection (active, inactive);
 //! the JWKS, with tokens checked by independent libraries (the `jsonwebtoken` crate and PyJWT);
@@ -39,7 +39,7 @@ fn tutorial_flow_end_to_end() {
     let g = start("oauth-flow", false);
     let addr = g.addr;
 
-    // 1. No key: 401 with the seed's body.
+    // 1. No key: 401 with the tutorial's body.
     let r = get(addr, API, "/hello");
     assert_eq!(r.status, 401);
     assert_eq!(r.text(), r#"{"Otoroshi-Error":"No ApiKey provided"}"#);

@@ -1,4 +1,4 @@
-//! Slow and greedy clients against the real `torii` binary (issue 9, point 3): slowloris
+//! Slow and greedy clients against the real `torii` binary: slowloris
 //! (a header byte every 200 ms), a slow body, a slow reader (never reads a large response) and
 //! many idle connections, all at once, while a normal client measures its own latency.
 //!
@@ -8,7 +8,7 @@
 //! slowly); Torii's resident memory does not grow with the response the slow reader refuses to
 //! read (bodies stream through a bounded buffer); and the attack does not slow a normal client.
 //!
-//! How "does not slow" is measured so that it holds on a busy 2-core machine (issue 22): a
+//! How "does not slow" is measured so that it holds on a busy 2-core machine: a
 //! second, unattacked `torii` (same binary, config and backend) is the baseline, measured at
 //! the same moments — requests alternate between the two — so whatever else loads the machine
 //! loads both. Only samples taken while every attacker is provably still connected count: the

@@ -1,4 +1,4 @@
-//! The request-smuggling corpus (issue 9, point 2): hostile requests sent through a running
+//! The request-smuggling corpus: hostile requests sent through a running
 //! Torii to a recording backend. For each vector the client must get the expected statuses,
 //! and the backend must receive either nothing or exactly one well-framed request (judged by
 //! the backend's own strict framing, not the engine's parser). A chunked body found invalid

@@ -1,6 +1,7 @@
-//! Upstream faults against the real `torii` binary (issue 9, point 4): backends that refuse,
+//! Upstream faults against the real `torii` binary: backends that refuse,
 //! reset mid-head, close mid-body, hang, send garbage, send more body than announced or answer
-//! slowly. Each fault gives the status of `spec/hardening.md`, the next request on the same
+//! slowly. Each fault gives its status (refused or reset: 502;
+//! timeout: 504; closed mid-body: the client connection closes), the next request on the same
 //! route succeeds, and after many rounds the process's file descriptors (`/proc/PID/fd`) and
 //! resident memory (`VmRSS`) are back at the level measured after a first warm-up round.
 

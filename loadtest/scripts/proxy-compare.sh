@@ -21,7 +21,7 @@
 #   torii-v1     torii with [routes.challenge] version = "v1" (mirror: --challenge v1)
 #   torii-v2     torii with a V2 challenge, HS512 (mirror: --challenge v2 --secret)
 #   torii-v2-info  V2 challenge + [routes.info_token] (latest, HS512); the mirror verifies the
-#                claim too. These three are issue 4's routes: SECURED=1 runs them with torii
+#                claim too. These three are the secured routes: SECURED=1 runs them with torii
 #                (plain) and nginx, so one table compares all four routes and nginx.
 #
 # Environment (all optional):

@@ -3,7 +3,7 @@
 //! [`SecretLookup`] that reads the real environment and files; tests use [`MemoryLookup`].
 //! Errors name the variable or path, never the secret.
 //!
-//! Differences from Otoroshi (reference §0.3): an unset variable is an error (Otoroshi silently
+//! Differences from Otoroshi's `${…}` substitution: an unset variable is an error (Otoroshi silently
 //! uses the literal `no-env-var-NAME` as the key), and any other `${…}` form is an error (Otoroshi
 //! uses `bad-expr`). `${env.NAME:default}` and `${config.…}` are not supported.
 

@@ -1,5 +1,5 @@
-//! API key extraction and validation: every extractor crossed with every kind of bad key (the
-//! hardening table), Basic edge cases, carriers to wipe, and query/cookie handling.
+//! API key extraction and validation: every extractor crossed with every kind of bad key (one
+//! table), Basic edge cases, carriers to wipe, and query/cookie handling.
 #![allow(clippy::unwrap_used)]
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};

@@ -1,4 +1,4 @@
-//! Claim rules on the security path that had no test (issue 22 item 1): bearer access tokens
+//! Claim rules on the security path that once had no test: bearer access tokens
 //! without `exp`, with `sub` ≠ `cid`, without `cid`; and `iss`/`aud` of the wrong JSON type
 //! (`"iss": 5`, `"aud": [1, "x"]`) in every verifier that reads them. Bearer rules are checked
 //! at both layers: the key-pair verifier (`KeyPairs`, what the gateway runs) and the key

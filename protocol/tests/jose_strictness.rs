@@ -1,4 +1,4 @@
-//! JOSE strictness (issue 18 item 5), in every place Torii parses JOSE JSON: a header with
+//! JOSE strictness, in every place Torii parses JOSE JSON: a header with
 //! `crit` is refused (RFC 7515 §4.1.11: Torii understands no extension), and a member name
 //! repeated in a header, in the claims or in an OAuth2 body is refused, never resolved to the
 //! last one (RFC 7515 §4, RFC 7519 §4, RFC 7517 §4, RFC 6749 §3.2). One table per place: JWS

@@ -1,4 +1,7 @@
-//! One test (at least) per rule of hardening.md "JWT and keys".
+//! One test (at least) per JWT and key rule: the algorithm comes from the key, never the token;
+//! `none` and key confusion fail; `kid` is only a lookup key; time claims are integers; size and
+//! depth caps; ECDSA signature shape; constant-time comparisons; weak HMAC keys refused
+//! (docs/security.md §6).
 #![allow(clippy::unwrap_used)]
 
 mod common;

@@ -1,6 +1,5 @@
 //! Machine authentication in the engine: API keys checked on routes and the OAuth2
-//! client-credentials token service (issue 5; decisions.md "API keys" and
-//! "Client-credentials service").
+//! client-credentials token service (docs/oauth2.md).
 //!
 //! Owns the IO side of what `torii_protocol::apikey` and `torii_protocol::oauth` decide:
 //! * [`build`]: at snapshot build, resolves the API key secrets, reads the key pair PEM files

@@ -1,5 +1,5 @@
-//! Removing API-key credentials from the forwarded request (`wipe_credentials`, reference
-//! §3.12, decisions.md "forwarding"): the headers that carried them are dropped while the head
+//! Removing API-key credentials from the forwarded request (`wipe_credentials`, on by
+//! default, as Otoroshi's `wipe_backend_request`): the headers that carried them are dropped while the head
 //! is copied, a query parameter is cut out of the request line, and a cookie out of the
 //! `Cookie` lines, which are then written again without it.
 //!

@@ -1,6 +1,6 @@
 //! Validation of the machine-authentication sections: `[[apikeys]]`, `[[key_pairs]]`,
-//! `[client_credentials]` and each route's `[routes.apikeys]` (config-contract.md,
-//! decisions.md "API keys" and "Client-credentials service").
+//! `[client_credentials]` and each route's `[routes.apikeys]` (docs/configuration.md,
+//! docs/oauth2.md).
 //!
 //! Owns their typed form ([`AuthSpec`], [`RouteApiKeysSpec`]) and every check that needs no
 //! file or secret: ids, RFC 3339 dates, the `domain` regex (compiled here, anchored), extractor

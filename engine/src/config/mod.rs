@@ -1,4 +1,4 @@
-//! Torii's configuration: the TOML file of `spec/config-contract.md`, read in two levels.
+//! Torii's configuration: the TOML file of docs/configuration.md, read in two levels.
 //!
 //! [`raw::RawConfig`] is what serde reads (`deny_unknown_fields` everywhere), through `parse`,
 //! which reports every unknown key and wrong type of a file at once; `validate` turns it into the

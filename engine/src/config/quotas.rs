@@ -1,6 +1,6 @@
 //! Validation of the quota settings: `[quotas]` (the throttling window and the Redis store),
 //! the per-key limits of `[[apikeys]]` (`throttling_quota`, `daily_quota`, `monthly_quota`) and
-//! `[routes.rate_limit]` (config-contract.md; issue 14).
+//! `[routes.rate_limit]` (docs/configuration.md, docs/quotas.md).
 //!
 //! Owns their typed form ([`QuotasSpec`], [`RedisSpec`], [`RateLimitSpec`]) and every check
 //! that needs no network: durations, the `redis://` / `rediss://` URL shape and the secret

@@ -1,5 +1,5 @@
 //! The configuration file as serde reads it: [`RawConfig`] mirrors the TOML of
-//! `spec/config-contract.md` key for key, with `deny_unknown_fields` on every table so a misspelt
+//! docs/configuration.md key for key, with `deny_unknown_fields` on every table so a misspelt
 //! key is an error with its path.
 //!
 //! Owns only the shape. Values stay loose where that lets validation report several problems at

@@ -1,12 +1,13 @@
-//! Tests of parsing and top-level validation: the contract's full example, unknown-key paths,
-//! syntax errors, defaults, `[gateway]`, `[limits]` and the "not supported yet" sections.
+//! Tests of parsing and top-level validation: the full example of every key operators rely on,
+//! unknown-key paths, syntax errors, defaults, `[gateway]` and `[limits]`.
 
 use std::path::Path;
 use std::time::Duration;
 
 use super::*;
 
-/// The contract's example, verbatim (spec/config-contract.md).
+/// The configuration contract's example, kept verbatim: every key name operators, scripts and
+/// tests rely on. Keep it working as written; add keys beside it, never rename one.
 pub(super) const CONTRACT_EXAMPLE: &str = r#"
 [gateway]
 workers = "auto"                     # or an integer; "auto" = one per core
@@ -175,7 +176,7 @@ fn contract_example_parses_every_key() {
 
 #[test]
 fn contract_example_validates_whole() {
-    // Every section of the contract is supported: the example validates as written (files
+    // Every section of the example is supported: the example validates as written (files
     // are read when the snapshot is built, not here).
     let c = ok(CONTRACT_EXAMPLE);
     assert_eq!(c.certificates.len(), 1);

@@ -1,4 +1,4 @@
-//! Tests of the `[routes.jwt]` keys of issue 20 (`jwks_url` and its settings, required scopes
+//! Tests of the newer `[routes.jwt]` keys (`jwks_url` and its settings, required scopes
 //! and claims), the same two settings on `[routes.apikeys]`, and `[client_credentials] issuer`:
 //! defaults, and every error with its key path.
 

@@ -1,6 +1,6 @@
 //! Tests of the quota settings: `[quotas]`, the per-key limits of `[[apikeys]]`,
-//! `routes.apikeys.update_quotas` / `quota_headers` and `[routes.rate_limit]`: the contract's
-//! lines verbatim, defaults, and every error with its key path.
+//! `routes.apikeys.update_quotas` / `quota_headers` and `[routes.rate_limit]`: the configuration
+//! contract's lines verbatim, defaults, and every error with its key path.
 
 use std::path::Path;
 use std::time::Duration;
@@ -8,7 +8,8 @@ use std::time::Duration;
 use super::tests::{errors, ok, MINIMAL};
 use super::*;
 
-/// The quota lines of spec/config-contract.md, verbatim, around a minimal file.
+/// The quota lines of the configuration contract's example, kept verbatim (key names operators
+/// rely on), around a minimal file.
 const CONTRACT_QUOTAS: &str = r#"
 [gateway]
 http = ["127.0.0.1:8080"]

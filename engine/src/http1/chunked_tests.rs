@@ -1,5 +1,6 @@
 //! Unit tests of [`ChunkedDecoder`]: payload and re-chunked output, every split point, and one
-//! test per refusal rule of `spec/hardening.md` (chunk sizes, extensions, CRLF, trailers).
+//! test per refusal rule (chunk sizes: empty, prefixed or overflowing; extensions over the cap;
+//! a line not ending in CRLF; trailers).
 
 use super::*;
 

@@ -64,7 +64,7 @@ pub enum HeaderKind {
     /// `X-Original-URL`, `X-Rewrite-URL` (backends and frameworks trust them for the client's
     /// address, scheme or the path to serve).
     ClientForwarding,
-    /// one of the spoofable names of reference §0.5 removed on the way in: Otoroshi-State, Otoroshi-Claim,
+    /// one of the spoofable names Otoroshi's engine removes on the way in: Otoroshi-State, Otoroshi-Claim,
     /// Otoroshi-Request-Id, Otoroshi-Client-Id, Otoroshi-Client-Secret, Otoroshi-Authorization,
     /// Otoroshi-Try-It-Request-Id, X-Forwarded-Protocol, Raw-Request-Uri, Remote-Address, Timeout-Access, Tls-Session-Info
     OtoroshiSpoofable,

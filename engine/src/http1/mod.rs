@@ -1,8 +1,8 @@
 //! Sans-IO HTTP/1.1 core: request and response head parsing with hard limits, body framing,
 //! the chunked decoder and the writers that copy heads for forwarding.
 //!
-//! This module owns the wire format of HTTP/1.x and the hardening rules of
-//! `spec/hardening.md` ("HTTP/1.1 requests"): everything that decides whether bytes from a client
+//! This module owns the wire format of HTTP/1.x and the request refusal rules (RFC 9112 framing
+//! read strictly: docs/security.md §5): everything that decides whether bytes from a client
 //! or an upstream are acceptable and how the message that follows is framed. It must not do IO,
 //! be async, read a clock or allocate per request in the parsing path: callers pass reusable
 //! buffers (`Vec<HeaderField>`, output `Vec<u8>`), and parsed items are [`Span`]s into the

@@ -1,7 +1,7 @@
 //! Request heads: [`parse_request_head`] turns the bytes a client sent into a [`RequestHead`]
 //! plus [`HeaderField`] spans, or a final [`RequestError`] the caller answers and then closes.
 //!
-//! This is where the "HTTP/1.1 requests" rules of `spec/hardening.md` live: framing
+//! This is where the HTTP/1.1 request refusal rules (docs/security.md §5) live: framing
 //! (Content-Length / Transfer-Encoding), Host, the request target, the version, and — through
 //! [`super::scan`] — line endings, obs-fold and the size limits. No IO, no allocation (the
 //! caller's `Vec<HeaderField>` is cleared and reused), no panic on any input.

@@ -1,5 +1,6 @@
-//! Unit tests of [`parse_request_head`]: one or more per hardening rule of
-//! `spec/hardening.md` "HTTP/1.1 requests", plus what `httparse` alone would let through.
+//! Unit tests of [`parse_request_head`]: one or more per refusal rule of the module (RFC 9112
+//! framing, Host, request target, obs-fold, line endings, size limits), plus what `httparse`
+//! alone would let through.
 
 use super::*;
 

@@ -1,7 +1,7 @@
 //! The one way a [`ProxyError`] becomes an answer: the Otoroshi error response on the wire,
 //! the request's record, and whether the client connection stays open.
 //!
-//! Owns the keep-alive rule for Torii's own answers (hardening: "Connection reuse"): the
+//! Owns the keep-alive rule for Torii's own answers (docs/security.md §5): the
 //! connection closes when the error says so, when part of the request body is still unread
 //! (it would be read as the next request), when the client asked for it, or while draining.
 //! Every error answer of every phase goes through [`answer`]; a head refused before a request

@@ -5,7 +5,7 @@
 //! "down" marking of refusing targets and the check made before a pooled connection is reused:
 //! a non-blocking peek that drops connections the upstream has closed or, for plain ones, on
 //! which it sent bytes nobody asked for (a response is never read from such a connection;
-//! hardening.md "Connection reuse"). An idle TLS connection may legitimately hold TLS records
+//! docs/security.md §5). An idle TLS connection may legitimately hold TLS records
 //! (a session ticket), so for TLS only a closed socket disqualifies it.
 
 use std::io;

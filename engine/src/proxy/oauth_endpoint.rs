@@ -8,7 +8,7 @@
 //! proxied body; a size declared or announced over the cap is refused at once), and writing
 //! RFC 6749 answers with `Cache-Control: no-store`. Decisions (who gets a token, what it says)
 //! are the protocol's. A body that was not read whole closes the connection after the answer
-//! (hardening: "Connection reuse").
+//! (docs/security.md §5).
 
 use torii_protocol::oauth::{
     parse_introspection_request, parse_token_request, Endpoint, ErrorCode, OAuthError,
@@ -157,7 +157,7 @@ async fn read_body<C: Stream>(
                     Ok(p) => {
                         pos += p.consumed;
                         // A chunk announced over the cap is refused at once, before its data
-                        // (hardening: a local endpoint does not wait for what it will refuse).
+                        // (a local endpoint does not wait for what it will refuse).
                         if decoder.committed_bytes() > MAX_BODY_LEN as u64 {
                             return BodyRead::TooLarge;
                         }

@@ -2,14 +2,15 @@
 //!
 //! Owns the one function that turns a gateway error into bytes on the wire, so every error
 //! Torii produces has the same shape: `{"Otoroshi-Error":"<message>"}` with
-//! `Otoroshi-Error: true` and `Otoroshi-Error-Msg` (decisions.md "Errors and limits"). Always
-//! JSON, never the HTML page Otoroshi serves to clients without `Accept` (reference §0.2).
+//! `Otoroshi-Error: true` and `Otoroshi-Error-Msg`, as Otoroshi's errors look. Always
+//! JSON, never the HTML page Otoroshi serves to clients without `Accept`.
 
 use crate::http1::{write_content_length, write_header, write_status_line};
 
-/// Message of the 404 answer when no route matches (decisions.md).
+/// Message of the 404 answer when no route matches (docs/compatibility.md §7).
 pub const NO_ROUTE: &str = "No route found";
-/// Message of the challenge-failure 502 (decisions.md, the seed tutorial's text).
+/// Message of the challenge-failure 502: the text of Otoroshi's tutorial "Secure the communication
+/// between a downstream app and Otoroshi".
 pub const NOT_SECURED: &str =
     "Downstream microservice does not seems to be secured. Cancelling request !";
 

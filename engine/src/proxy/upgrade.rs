@@ -1,7 +1,7 @@
 //! WebSocket upgrades in the request phases: which requests ask for one (phase 4b), and the
 //! backend's `101` checked and sent on (the WebSocket part of phases 6 and 7).
 //!
-//! Owns the rules of hardening.md ("WebSocket") on the request path: an upgrade is carried only
+//! Owns the WebSocket rules of docs/security.md §5 on the request path: an upgrade is carried only
 //! on a route with `websocket = true`, only for the `websocket` token (RFC 6455 §4.1: `GET`,
 //! HTTP/1.1, `Upgrade: websocket`, `Connection: Upgrade`, one valid `Sec-WebSocket-Key`); any
 //! other `Upgrade` (`h2c`…) is dropped like every hop-by-hop header, a WebSocket upgrade with a

@@ -237,7 +237,7 @@ async fn read_response_head(
                 Ok(Some(resp)) if resp.status == 101 && ctx.upgrade.is_none() => {
                     // Torii asked for no upgrade (`Upgrade` is hop-by-hop unless phase 4b
                     // admitted a WebSocket one), so a 101 is a protocol error: nothing is
-                    // tunnelled (hardening: "Upgrade").
+                    // tunnelled (a tunnel only after a 101 Torii asked for).
                     return Err(ProxyError::bad_response("upstream.unexpected_101"));
                 }
                 // A 101 answering the WebSocket upgrade Torii asked for: phases 6 and 7 check

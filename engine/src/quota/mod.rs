@@ -1,4 +1,4 @@
-//! API-key quotas and per-address rate limits (issue 14): the process-wide counters, the
+//! API-key quotas and per-address rate limits (docs/quotas.md): the process-wide counters, the
 //! admission check the request path calls, and the Redis synchronisation between hosts.
 //!
 //! Owns:

@@ -108,8 +108,8 @@ impl Refused {
         }
     }
 
-    /// The reason for the access log: `quota_window`, `quota_daily`, `quota_monthly`,
-    /// `quota_ip` or `quota_store_unavailable`.
+    /// The reason for the access log: `quota.window`, `quota.daily`, `quota.monthly`,
+    /// `quota.ip` or `quota.store_unavailable`.
     pub fn reason(&self) -> &'static str {
         match self.kind() {
             Some(QuotaKind::Window) => "quota.window",

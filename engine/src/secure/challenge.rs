@@ -1,5 +1,5 @@
 //! The exchange protocol on one route: what goes out with the request and how the backend's
-//! answer is checked (reference §1, decisions.md "Exchange protocol").
+//! answer is checked (docs/compatibility.md §1, §4 and §7).
 //!
 //! Owns a route's compiled challenge: the V2 issuer and verifier with their keys (built once
 //! per config load), the header names, and the excluded path patterns. Per request the proxy

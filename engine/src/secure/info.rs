@@ -1,4 +1,4 @@
-//! The info token (`Otoroshi-Claim`) of one route (reference §2, decisions.md "Info token").
+//! The info token (`Otoroshi-Claim`) of one route (docs/compatibility.md §3).
 //!
 //! Owns a route's compiled signer (layout, audience, ttl, key; constant payload parts prepared
 //! by `torii_protocol` at build time), the rendering of the header line per request, and each

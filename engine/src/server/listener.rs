@@ -92,7 +92,7 @@ async fn accept_loop(worker: Rc<Worker>, listener: TcpListener, kind: ListenerKi
         }
         let max = worker.snapshot().config.gateway.max_connections_per_worker;
         if worker.stats().active_connections.load(Ordering::Relaxed) >= max {
-            // Stop accepting until a connection ends (hardening.md "Slow and greedy clients").
+            // Stop accepting until a connection ends: `max_connections_per_worker` is a hard cap.
             monoio::time::sleep(Duration::from_millis(5)).await;
             continue;
         }

@@ -3,8 +3,8 @@
 //!
 //! Owns the choice of the listener's rustls config from the snapshot current at accept time
 //! (so after a SIGHUP reload, new connections get the new certificates while established ones
-//! keep theirs) and the handshake deadline (`limits.tls_handshake_timeout`, hardening.md "Slow
-//! and greedy clients"). It must not parse HTTP: once the handshake is done the stream goes to
+//! keep theirs) and the handshake deadline (`limits.tls_handshake_timeout`: a silent or
+//! slow client holds nothing for long). It must not parse HTTP: once the handshake is done the stream goes to
 //! [`serve_client`] with the `https` scheme. With `gateway.http2` the handshake and the ALPN
 //! choice are `server::negotiate`'s.
 

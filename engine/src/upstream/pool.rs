@@ -84,7 +84,7 @@ impl<S> Pool<S> {
 
     /// Returns a connection whose last response was read completely. It must hold no unread
     /// bytes: extra bytes mean the upstream sent more than it announced, and such a
-    /// connection is never reused (hardening.md "Connection reuse").
+    /// connection is never reused (docs/security.md §5).
     pub fn checkin(&mut self, mut conn: UpstreamConn<S>, now: Instant) -> bool {
         let key = (conn.addr, conn.pool_id);
         if !conn.buf.is_empty() {

@@ -1,6 +1,6 @@
 //! A backend that holds requests until the test releases them, and says when one arrived: the
 //! event a test waits for instead of assuming that a request is in flight after a fixed sleep
-//! (which a busy machine breaks, issue 22).
+//! (which a busy machine breaks; docs/testing.md "Timing tests on a busy machine").
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::Write;

@@ -2,7 +2,7 @@
 //! machine capability is missing fails with a message naming what is missing, unless the
 //! environment says that skip is intended (`TORII_ALLOW_SKIP`, a comma-separated list of the
 //! names below; docs/testing.md). A skip that passes silently would hide a suite that tests
-//! less than it claims (issue 22), since the harness hides a passing test's output.
+//! less than it claims, since the harness hides a passing test's output.
 #![allow(dead_code, clippy::unwrap_used)]
 
 /// Every name `TORII_ALLOW_SKIP` may hold, with what it skips.

@@ -4,8 +4,8 @@
 //! The mirror lists every header line it received, in order (`header_lines`), so a test can
 //! tell one `X-Forwarded-For` line from two. [`seen`] parses the answer, checks that the
 //! convenience `headers` object agrees with those lines, and asserts the rules every request
-//! forwarded by Torii must follow whatever the test is about (hardening.md "What the backend
-//! sees must be what Torii checked"; reference §0.5):
+//! forwarded by Torii must follow whatever the test is about (what the backend sees must be
+//! what Torii checked: docs/security.md §2):
 //! * a header Torii writes itself (`X-Forwarded-For`/`-Proto`/`-Host`, `Otoroshi-Request-Id`,
 //!   `Otoroshi-State`, `Otoroshi-Claim`) arrives at most once, so a client's copy cannot ride
 //!   along beside Torii's, and `X-Forwarded-For` is one IP address (the peer), not a list;
@@ -27,9 +27,9 @@ pub const TORII_SET: [&str; 6] = [
     "otoroshi-claim",
 ];
 
-/// Client headers that must never reach a backend: Otoroshi's anti-spoofing list (reference
-/// §0.5, minus the names Torii sets itself) and the forwarding headers of hardening.md that
-/// only an edge proxy may write.
+/// Client headers that must never reach a backend: the names Otoroshi's engine strips from
+/// clients (minus those Torii sets itself) and the forwarding headers that only an edge proxy
+/// may write (docs/security.md §2).
 pub const NEVER_FORWARDED: [&str; 19] = [
     "otoroshi-client-id",
     "otoroshi-client-secret",

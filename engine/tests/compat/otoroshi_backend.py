@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A backend secured the way Otoroshi documents it, written without any Torii code.
 
-It follows Otoroshi's documentation and its demo backend `demos/challenge/server.js`
-(spec/otoroshi-reference.md §1.8): on every request it reads `Otoroshi-State`;
+It follows Otoroshi's documentation and its demo backend `demos/challenge/server.js` (in
+Otoroshi's repository): on every request it reads `Otoroshi-State`;
 
 * V1 (the value is not a JWT, or the header is missing, read as `none`): echo the value in
   `Otoroshi-State-Resp`;

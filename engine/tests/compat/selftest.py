@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Checks `otoroshi_backend.py` on its own, without Torii: runs it in every mode, sends it
 hand-made Otoroshi-like requests (V1 state, V2 state token, info token minted with PyJWT) and
-checks each answer with an independent implementation of Otoroshi's response check
-(spec/otoroshi-reference.md §1.5, plus Torii's freshness rule). Each misbehaving mode must fail
-for the reason it is meant to exercise, and only that one.
+checks each answer with an independent implementation of Otoroshi's V2 answer check (the
+configured algorithm and signature, `aud` holding `Otoroshi`, `state-resp` equal to the state,
+`exp` and `iat` present, `exp - iat` within the ttl, with leeway), plus Torii's freshness rule
+(`iat` no older than ttl + leeway). Each misbehaving mode must fail for the reason it is meant to
+exercise, and only that one.
 
 Run: python3 engine/tests/compat/selftest.py   (exit 0 = all good)
 """
@@ -46,7 +48,7 @@ def call(port, headers, method="GET", path="/x?y=1"):
 
 
 def v2_check(token, state):
-    """Otoroshi's §1.5 check (+ Torii freshness). Returns None or the failure reason."""
+    """Otoroshi's V2 answer check (+ Torii freshness). Returns None or the failure reason."""
     now = int(time.time())
     if jwt.get_unverified_header(token).get("alg") != "HS512":
         return "alg"

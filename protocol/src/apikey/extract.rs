@@ -1,5 +1,5 @@
-//! Finding the API key credential on a request, in Otoroshi's NG order (decisions.md
-//! "extractor order"), each extractor switchable per route:
+//! Finding the API key credential on a request, in the order of Otoroshi's NG engine, each
+//! extractor switchable per route:
 //!
 //! 1. `client_id`: `x-api-key` header → `x-api-key` query → `x-api-key` cookie (client id only);
 //! 2. `headers`: `Otoroshi-Client-Id` + `Otoroshi-Client-Secret` (both needed);

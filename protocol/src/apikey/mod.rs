@@ -1,7 +1,7 @@
-//! API keys (reference §3, decisions.md "API keys"): the key model and the store built from
+//! API keys (Otoroshi's model, with the differences of docs/compatibility.md): the key model and the store built from
 //! `[[apikeys]]`, the extraction of credentials from a request head in Otoroshi's NG order, and
 //! the single [`ApiKeyStore::validate`] that every credential goes through, whatever extractor
-//! found it (hardening.md "No path skips a check").
+//! found it: no extractor path skips a check.
 //!
 //! Nothing here reads a clock or does IO: `now` (Unix seconds) is always a parameter, and the
 //! request is read through the [`RequestView`] trait, which the engine implements over its

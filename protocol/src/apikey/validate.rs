@@ -1,6 +1,6 @@
 //! The one validation every API key credential goes through, whatever extractor found it
-//! (decisions.md "API keys", hardening.md "No path skips a check"; Otoroshi #2596/#2598 were
-//! extractor paths that skipped a check).
+//! (no extractor path skips a check: Otoroshi's issues #2596 and #2598 were extractor paths
+//! that did).
 //!
 //! Order of checks, each with its own [`ApiKeyError`] reason for logs and metrics:
 //! 1. the client id names a key (`Unknown`; a dummy secret comparison still runs so the time
@@ -11,7 +11,7 @@
 //! 3. the key is enabled (`Disabled`) and `now < valid_until` (`Expired`);
 //! 4. the key is authorised on the route (`NotAuthorized`, the only 403).
 //!
-//! Answers (decisions.md): 401 `No ApiKey provided`, 401 `Bad API key`, 403
+//! Answers (docs/oauth2.md "Answers"): 401 `No ApiKey provided`, 401 `Bad API key`, 403
 //! `API key not authorized on this route`.
 
 use serde_json::Value;

@@ -1,7 +1,7 @@
 //! The backend side of the exchange protocol, so a Rust service can secure itself with this
 //! crate: read the incoming `Otoroshi-State`, answer with `Otoroshi-State-Resp`. V1 echoes the
 //! value; V2 verifies the state token and signs `{"state-resp":…,"aud":"Otoroshi",…}` exactly as
-//! Otoroshi's demo backend does (reference §1.8), with a ttl of 10 s by default.
+//! Otoroshi's demo backend (`demos/challenge` in Otoroshi's repository) does, with a ttl of 10 s by default.
 
 use super::gateway::ISSUER;
 use super::ChallengeVersion;

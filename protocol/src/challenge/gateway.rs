@@ -1,4 +1,4 @@
-//! The gateway side of the exchange protocol (reference §1, decisions.md "Exchange protocol"):
+//! The gateway side of Otoroshi's exchange protocol (docs/compatibility.md §1 and §7):
 //! the V1 echo check, the V2 request token issued per request, and the V2 answer check with
 //! every failure a typed [`ChallengeFailure`]. Constant per-route parts are prepared once.
 

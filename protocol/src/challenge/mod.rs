@@ -1,4 +1,4 @@
-//! Otoroshi's exchange protocol ("challenge", reference §1): per-worker state generation, the
+//! Otoroshi's exchange protocol ("challenge", docs/compatibility.md): per-worker state generation, the
 //! gateway's V1/V2 issue and check, and the backend's answer. Pure: the caller supplies `now`,
 //! header values and buffers; nothing here reads clocks, sockets or the environment (except the
 //! one-time OS seed in [`StateGenerator::from_os`]).

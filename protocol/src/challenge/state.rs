@@ -1,5 +1,5 @@
 //! Per-worker random values for the exchange protocol: the 128-character state (Otoroshi's
-//! extended alphabet, reference §0.4) and the UUIDv4-shaped `jti`. A ChaCha12 generator is
+//! `extendedToken` alphabet) and the UUIDv4-shaped `jti`. A ChaCha12 generator is
 //! seeded once (from the OS or a given seed) and then never makes a syscall.
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -83,7 +83,7 @@ impl StateGenerator {
 
     /// Fills `out` with a random UUIDv4 in its standard 36-character form
     /// (`xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`, lowercase hex). Otoroshi's generator produces a
-    /// 37-character look-alike (reference §0.4); that quirk is deliberately not copied, since
+    /// 37-character look-alike; that quirk is deliberately not copied, since
     /// nobody can rely on the length of a random id.
     pub fn fill_jti(&mut self, out: &mut [u8; JTI_LEN]) {
         const HEX: &[u8; 16] = b"0123456789abcdef";

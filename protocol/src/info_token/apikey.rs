@@ -56,7 +56,7 @@ impl PreparedApiKey {
         metadata: &BTreeMap<String, String>,
         tags: &[String],
     ) -> Self {
-        // Light view: {clientId, clientName, metadata, tags} (reference §2.6).
+        // Light view, as Otoroshi writes it: {clientId, clientName, metadata, tags}.
         let mut meta_json = Vec::new();
         meta_json.push(b'{');
         for (i, (k, v)) in metadata.iter().enumerate() {

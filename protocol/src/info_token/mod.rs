@@ -1,4 +1,4 @@
-//! The info token (`Otoroshi-Claim`, reference §2, decisions.md "Info token"): a signed JWT
+//! The info token (`Otoroshi-Claim`, docs/compatibility.md §3): a signed JWT
 //! telling the backend which route and which API key a request came through, in Otoroshi's
 //! `Latest` or `Legacy` layout (no user sessions). Everything constant per route and per key is
 //! prepared at config load as base64 chunks; per request only `iat`/`nbf`/`exp`/`jti` are

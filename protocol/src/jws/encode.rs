@@ -42,7 +42,7 @@ pub fn json_string_into(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Appends `"iat":now,"nbf":now,"exp":now+ttl` (seconds; `nbf`, not Otoroshi's `nbr`
-/// spelling, decisions.md) — the time claims of every token Torii signs. No allocation.
+/// spelling, docs/compatibility.md) — the time claims of every token Torii signs. No allocation.
 pub fn write_time_claims(out: &mut Vec<u8>, now: u64, ttl_secs: u64) {
     out.extend_from_slice(b"\"iat\":");
     write_u64(out, now);

@@ -29,7 +29,7 @@ const END: &str = "-----END ";
 const DASHES: &str = "-----";
 
 /// Decodes the first PEM block in `text`. Text without any PEM armour is treated as bare base64
-/// DER with label `""` (Otoroshi accepts bare base64 SPKI public keys, reference §0.7).
+/// DER with label `""` (Otoroshi accepts bare base64 SPKI public keys in its algorithm settings).
 pub(crate) fn decode_pem(text: &str) -> Result<Pem, PemDerError> {
     let Some(begin_at) = text.find(BEGIN) else {
         let der = decode_b64_lines(text)?;

@@ -1,4 +1,4 @@
-//! Compact JWS verification with every rule of `hardening.md` "JWT and keys": a size cap before
+//! Compact JWS verification with every token rule of docs/security.md §6: a size cap before
 //! any decoding, exactly three segments, the algorithm taken from the key (never the token),
 //! `none` refused in any case, JSON depth capped, the signature checked before the claims are
 //! read, strict integer time claims, explicit leeway, optional issuer/audience/required claims.

@@ -1,5 +1,6 @@
-//! Verification of tokens issued by an external identity server (`[routes.jwt]`, reference
-//! §5.4 "JWT verifiers", decisions and hardening.md "JWT and keys").
+//! Verification of tokens issued by an external identity server (`[routes.jwt]`, Torii's
+//! counterpart of Otoroshi's JWT verifiers; docs/tls.md, and the token rules of
+//! docs/security.md §6).
 //!
 //! Owns the rules a route applies to an external JWT: the algorithm allow-list (keys exist only
 //! for allowed algorithms, and a token is checked only with a key of its own `alg`, so `none`,

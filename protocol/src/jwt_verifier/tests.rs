@@ -1,5 +1,5 @@
 //! Tests of the external-JWT verifier: tokens minted by an independent library (`jsonwebtoken`)
-//! are accepted, and every JWT rule of hardening.md is its own test.
+//! are accepted, and every token rule of docs/security.md §6 is its own test.
 #![allow(clippy::unwrap_used)]
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -1,5 +1,5 @@
-//! The OAuth2 client-credentials service (reference §4, decisions.md "Client-credentials
-//! service"), as pure documents: parse a token or introspection request body, authenticate the
+//! The OAuth2 client-credentials service (Otoroshi's Client Credential Service, with the
+//! differences listed in docs/compatibility.md), as pure documents: parse a token or introspection request body, authenticate the
 //! client against the [`crate::apikey::ApiKeyStore`], issue a signed access token, answer
 //! introspection (RFC 7662) and publish the JWKS; plus verification of those tokens when they
 //! come back as bearer credentials on a route ([`KeyPairs::verify_access_token`]).

@@ -1,7 +1,7 @@
 //! Parsing token and introspection request bodies: `application/x-www-form-urlencoded`
 //! (RFC 6749 §4.4.2) and `application/json` (Otoroshi's tutorial), capped at [`MAX_BODY_LEN`].
 //!
-//! Rules (decisions.md): a parameter given twice is `invalid_request` (RFC 6749 §3.2: "request
+//! Rules: a parameter given twice is `invalid_request` (RFC 6749 §3.2: "request
 //! and response parameters MUST NOT be included more than once"), in a form (names compared
 //! after percent-decoding, so `client_id` and `client%5Fid` are the same parameter) and in JSON
 //! (names compared after unescaping, `crate::strict_json`; `serde_json` alone would keep the

@@ -86,7 +86,7 @@ impl ClientCredentials {
     }
 
     /// The `iss` of a token issued now: the configured issuer, else `scheme://host` of the
-    /// token request as Otoroshi writes it (reference §4.5: the raw `Host` value, port
+    /// token request as Otoroshi writes it (the raw `Host` value, port
     /// included, so one service reached under two names issues two issuers). `request` is only
     /// called without a configured issuer.
     pub fn issuer(&self, request: impl FnOnce() -> String) -> std::borrow::Cow<'_, str> {

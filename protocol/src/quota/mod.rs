@@ -1,4 +1,4 @@
-//! API-key quotas and per-client rate limits (reference §3.10): the pure counting rules.
+//! API-key quotas and per-client rate limits (docs/quotas.md): the pure counting rules.
 //!
 //! * [`calendar`]: the fixed windows — the throttling window (`quotas.window`, aligned on the
 //!   epoch), the UTC day and the UTC month — and the date arithmetic behind them;

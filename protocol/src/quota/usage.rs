@@ -2,15 +2,15 @@
 //! the refusal rule (which exhausted window refuses and for how long), the tightest limit for
 //! the IETF `RateLimit-*` fields and the rendering of the headers sent back to the client.
 //!
-//! Owns the counting rules of reference §3.10 (a limit of N lets N calls through, the (N+1)-th
+//! Owns Otoroshi's counting rules (a limit of N lets N calls through, the (N+1)-th
 //! is refused) and the header values of Otoroshi's `SendOtoroshiHeadersBack`
 //! (`Otoroshi-Daily-Calls-Remaining`, `Otoroshi-Monthly-Calls-Remaining`). Pure: counts and
 //! reset delays are parameters; rendering appends to a caller's buffer without allocating
 //! beyond its growth.
 
-/// The body of the 429 answer, as Otoroshi writes it (reference §3.7, `errors.too.much.requests`).
+/// The body of the 429 answer, as Otoroshi writes it (its message `errors.too.much.requests`).
 pub const MSG_TOO_MANY_REQUESTS: &str = "You performed too much requests";
-/// Otoroshi's header with the calls left today (reference §0.1, `otoroshi.headers.response.dailyquota`).
+/// Otoroshi's header with the calls left today (`otoroshi.headers.response.dailyquota`).
 pub const DAILY_REMAINING_HEADER: &str = "Otoroshi-Daily-Calls-Remaining";
 /// Otoroshi's header with the calls left this month (`otoroshi.headers.response.monthlyquota`).
 pub const MONTHLY_REMAINING_HEADER: &str = "Otoroshi-Monthly-Calls-Remaining";
@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn a_limit_of_n_admits_n() {
-        // Reference §3.10: calls 1..=N pass, the (N+1)-th is refused.
+        // As in Otoroshi: calls 1..=N pass, the (N+1)-th is refused.
         for n in [0u64, 1, 3, 10] {
             for used in 0..=n + 1 {
                 let usage = Usage {
