@@ -40,7 +40,8 @@ pub enum Command {
         config: PathBuf,
     },
     /// Run a gateway on an embedded demo config in front of built-in secured backends, and
-    /// print `curl` commands to try (V1, V2 with the info token, an unsecured backend).
+    /// print `curl` commands to try (V1, V2 with the info token, an unsecured backend, API
+    /// keys, the token service, a throttled key, WebSocket).
     Demo {
         /// Address of the demo gateway.
         #[arg(long, default_value = "127.0.0.1:8080")]

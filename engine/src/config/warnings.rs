@@ -228,7 +228,7 @@ fn admin_exposed(config: &Config, out: &mut Vec<ConfigWarning>) {
                 out,
                 "gateway.admin",
                 format!(
-                    "{addr} listens on every interface and the admin endpoint (/metrics, /health, /ready) has no authentication: bind it to loopback or a private address"
+                    "{addr} listens on every interface and the admin endpoint (/metrics, /health, /ready, /quotas/{{client_id}}) has no authentication: bind it to loopback or a private address"
                 ),
             );
         }
