@@ -1,7 +1,7 @@
 //! Configuration files the suite writes into its temp dir: the Torii gateway config (routes
-//! `plain`, `ws`, `v1`, `v2`, `v2-info`, `apikey`, `bearer`, chosen by Host header; a plain and
-//! an https listener; the OAuth2 token service) and an nginx.conf for the plain, TLS and
-//! WebSocket proxy comparisons.
+//! `plain`, `ws`, `v1`, `v2`, `v2-info`, `apikey`, `apikey-quota`, `bearer`, `jwt`, chosen by
+//! Host header; a plain and an https listener; the OAuth2 token service; the quota store when a
+//! Redis runs) and an nginx.conf for the plain, TLS and WebSocket proxy comparisons.
 //!
 //! Pure text generation: no files are written here and no processes started. Secrets never
 //! appear in the generated text, only `${env.…}` references.
@@ -17,6 +17,15 @@ pub const APIKEY_SECRET_ENV: &str = "TORII_LT_APIKEY_SECRET";
 pub const CLIENT_ID: &str = "loadtest";
 /// Host of the OAuth2 token service.
 pub const OAUTH_HOST: &str = "oauth.test";
+/// The metered API key (all three quotas, set so high that no call is refused: the scenario
+/// measures the cost of counting, locally and through Redis, not of refusing).
+pub const METERED_CLIENT_ID: &str = "loadtest-metered";
+/// Its throttling, daily and monthly quotas (the largest the configuration accepts).
+pub const METERED_QUOTA: u64 = (1 << 40) - 1;
+/// `iss` of the `jwt` route's tokens (the suite signs them, as an external issuer would).
+pub const JWT_ISSUER: &str = "https://issuer.suite.test";
+/// `aud` of those tokens.
+pub const JWT_AUDIENCE: &str = "torii-suite";
 
 /// Which backend each gateway route points at.
 #[derive(Debug, Clone, Copy)]
@@ -40,6 +49,11 @@ pub struct Security {
     pub key: PathBuf,
     /// The token service's signing key (`torii keygen --kind ec-p256`).
     pub signing_key: PathBuf,
+    /// Port of the Redis that shares the metered key's counters (`[quotas] redis`); `None`:
+    /// no Redis here, the counts stay local.
+    pub redis_port: Option<u16>,
+    /// PEM public key that verifies the `jwt` route's RS256 tokens; `None`: no `jwt` route.
+    pub jwt_public_key: Option<PathBuf>,
 }
 
 /// Host header that selects route `id` (`plain.test`, `v1.test`, …).
@@ -58,6 +72,9 @@ pub fn gateway_toml(port: u16, workers: usize, b: &Backends, sec: &Security) -> 
     );
     let _ = writeln!(s, "http = [\"127.0.0.1:{port}\"]");
     let _ = writeln!(s, "https = [\"127.0.0.1:{}\"]\n", sec.https_port);
+    if let Some(p) = sec.redis_port {
+        let _ = writeln!(s, "[quotas]\nredis = \"redis://127.0.0.1:{p}\"\n");
+    }
     let _ = writeln!(
         s,
         "[[certificates]]\nid = \"suite\"\ncert = {:?}\nkey = {:?}\n",
@@ -77,13 +94,27 @@ pub fn gateway_toml(port: u16, workers: usize, b: &Backends, sec: &Security) -> 
         s,
         "[[apikeys]]\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"${{env.{APIKEY_SECRET_ENV}}}\"\nroutes = [\"apikey\", \"bearer\"]\nmetadata = {{ scope = \"read\" }}\n"
     );
+    let _ = writeln!(
+        s,
+        "[[apikeys]]\nclient_id = \"{METERED_CLIENT_ID}\"\nclient_secret = \"${{env.{APIKEY_SECRET_ENV}}}\"\nroutes = [\"apikey-quota\"]\nthrottling_quota = {METERED_QUOTA}\ndaily_quota = {METERED_QUOTA}\nmonthly_quota = {METERED_QUOTA}\n"
+    );
     route(&mut s, "plain", b.plain);
     // WebSocket upgrades are carried by default; the mirror answers them as an echo server.
     route(&mut s, "ws", b.plain);
     route(&mut s, "apikey", b.plain);
     let _ = writeln!(s, "[routes.apikeys]\nextractors = [\"headers\"]\n");
+    route(&mut s, "apikey-quota", b.plain);
+    let _ = writeln!(s, "[routes.apikeys]\nextractors = [\"headers\"]\n");
     route(&mut s, "bearer", b.plain);
     let _ = writeln!(s, "[routes.apikeys]\nextractors = [\"bearer\"]\n");
+    if let Some(key) = &sec.jwt_public_key {
+        route(&mut s, "jwt", b.plain);
+        let _ = writeln!(
+            s,
+            "[routes.jwt]\nalgorithms = [\"RS256\"]\npublic_key = {:?}\nissuer = \"{JWT_ISSUER}\"\naudience = \"{JWT_AUDIENCE}\"\n",
+            key.display().to_string()
+        );
+    }
     if let Some(p) = b.v1 {
         route(&mut s, "v1", p);
         let _ = writeln!(s, "[routes.challenge]\nversion = \"v1\"\n");
@@ -217,6 +248,15 @@ mod tests {
             cert: "/tmp/x/gw.pem".into(),
             key: "/tmp/x/gw.key".into(),
             signing_key: "/tmp/x/signing.pem".into(),
+            redis_port: Some(6390),
+            jwt_public_key: Some("/tmp/x/jwt.pub".into()),
+        }
+    }
+
+    /// Every key of the generated file is one `torii run` accepts (the engine's own parser).
+    fn accepted_by_the_gateway(cfg: &str) {
+        if let Err(e) = torii_engine::config::parse_raw(cfg) {
+            panic!("the generated config does not parse: {e}\n{cfg}");
         }
     }
 
@@ -253,7 +293,23 @@ mod tests {
         // Parses as TOML, with every route and the key where the gateway expects them.
         let doc: toml::Table = cfg.parse().unwrap();
         let routes = doc["routes"].as_array().unwrap();
-        assert_eq!(routes.len(), 7);
+        assert_eq!(routes.len(), 9);
+        assert_eq!(
+            doc["quotas"]["redis"].as_str(),
+            Some("redis://127.0.0.1:6390")
+        );
+        let metered = &doc["apikeys"][1];
+        assert_eq!(metered["client_id"].as_str(), Some(METERED_CLIENT_ID));
+        for q in ["throttling_quota", "daily_quota", "monthly_quota"] {
+            assert_eq!(metered[q].as_integer(), Some(METERED_QUOTA as i64), "{q}");
+        }
+        let jwt = routes
+            .iter()
+            .find(|r| r["id"].as_str() == Some("jwt"))
+            .unwrap();
+        assert_eq!(jwt["jwt"]["public_key"].as_str(), Some("/tmp/x/jwt.pub"));
+        assert_eq!(jwt["jwt"]["issuer"].as_str(), Some(JWT_ISSUER));
+        accepted_by_the_gateway(&cfg);
         assert!(cfg.contains("domains = [\"ws.test\"]"));
         assert_eq!(doc["gateway"]["workers"].as_integer(), Some(3));
         assert_eq!(doc["apikeys"][0]["client_id"].as_str(), Some("loadtest"));
@@ -273,10 +329,17 @@ mod tests {
                 v1: None,
                 v2: None,
             },
-            &security(),
+            &Security {
+                redis_port: None,
+                jwt_public_key: None,
+                ..security()
+            },
         );
-        assert_eq!(cfg.matches("[[routes]]").count(), 4);
+        assert_eq!(cfg.matches("[[routes]]").count(), 5);
         assert!(!cfg.contains("challenge"));
+        assert!(!cfg.contains("[quotas]"));
+        assert!(!cfg.contains("[routes.jwt]"));
+        accepted_by_the_gateway(&cfg);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The suite's processes, started in order and held until the suite ends: `torii mirror`
-//! backends (plain, and V1/V2 challenge mirrors when the binary supports them), the `torii run`
-//! gateway with its generated config (plain and https listeners, token service, one API key)
-//! and, when installed, nginx (plain and TLS), the two proxies with the same number of workers.
+//! backends (plain, and V1/V2 challenge mirrors when the binary supports them), a
+//! `redis-server` for the quota scenario when installed, the `torii run` gateway with its
+//! generated config (plain and https listeners, token service, a plain and a metered API key,
+//! an external issuer's RS256 key on the `jwt` route) and, when installed, nginx (plain and
+//! TLS), the two proxies with the same number of workers.
 //!
 //! Owns start-up order, ports and secrets; every process is a [`ProcGuard`] in [`Lab::guards`],
 //! killed on drop whether the suite succeeds or fails. It sends no load.
@@ -12,10 +14,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::config::{
-    self, Backends, NginxTls, Security, APIKEY_SECRET_ENV, CLIENT_ID, OAUTH_HOST, SECRET_ENV,
+    self, Backends, NginxTls, Security, APIKEY_SECRET_ENV, CLIENT_ID, METERED_CLIENT_ID,
+    OAUTH_HOST, SECRET_ENV,
 };
 use super::host;
+use super::issuer;
 use super::procs::{find_on_path, free_port, ProcGuard};
+use super::redis;
 use super::results::Skipped;
 use super::setup::{self, expect_status, new_secret, Pki};
 
@@ -76,8 +81,13 @@ pub struct Lab {
     pub nginx_version: Option<String>,
     /// The CA the generator trusts for https scenarios.
     pub pki: Pki,
-    /// The API key's client secret.
+    /// The API key's client secret (both keys have it).
     pub apikey_secret: String,
+    /// The Redis sharing the metered key's counts; `None` when redis-server is not installed.
+    pub redis: Option<Proc>,
+    /// The external issuer's RS256 token for the `jwt` route; `None` when `openssl` could not
+    /// make its key.
+    pub jwt_token: Option<String>,
     /// Scenarios that cannot run here, with the reason.
     pub skipped: Vec<Skipped>,
 }
@@ -151,11 +161,43 @@ impl Lab {
         }
 
         let pki = setup::make_pki(dir, &["plain.test", "nginx.test"])?;
+        let redis = match find_on_path("redis-server") {
+            None => {
+                skipped.push(Skipped {
+                    name: "torii-apikey-quota".into(),
+                    reason: "redis-server is not on PATH (Debian package redis-server)".into(),
+                });
+                println!("note: redis-server not installed; skipping the quota scenario");
+                None
+            }
+            Some(bin) => {
+                let (g, port) = redis::start(&bin, dir)?;
+                let pid = g.pid();
+                guards.push(g);
+                Some(Proc { port, pid })
+            }
+        };
+        let (jwt_public_key, jwt_token) = match issuer::make_issuer(dir) {
+            Ok(iss) => {
+                let token = issuer::sign_token(&iss, unix_now())?;
+                (Some(iss.public_key), Some(token))
+            }
+            Err(e) => {
+                skipped.push(Skipped {
+                    name: "torii-jwt".into(),
+                    reason: format!("no RSA key for the external issuer: {e}"),
+                });
+                println!("note: {e}; skipping the jwt scenario");
+                (None, None)
+            }
+        };
         let security = Security {
             https_port: free_port()?,
             cert: pki.cert.clone(),
             key: pki.key.clone(),
             signing_key: setup::keygen(torii, dir)?,
+            redis_port: redis.map(|r| r.port),
+            jwt_public_key,
         };
         let http = free_port()?;
         let cfg_path = dir.join("torii.toml");
@@ -211,6 +253,8 @@ impl Lab {
             nginx_version,
             pki,
             apikey_secret,
+            redis,
+            jwt_token,
             skipped,
         })
     }
@@ -245,8 +289,54 @@ impl Lab {
         )?;
         let bearer = format!("Authorization: Bearer {token}");
         expect_status(&get("bearer.test", &[bearer])?, 200, "bearer route")?;
+        if let Some(jwt) = &self.jwt_token {
+            expect_status(&get("jwt.test", &[])?, 401, "jwt route without a token")?;
+            let forged = format!("Authorization: Bearer {jwt}x");
+            expect_status(&get("jwt.test", &[forged])?, 401, "jwt route, bad token")?;
+            let good = format!("Authorization: Bearer {jwt}");
+            expect_status(&get("jwt.test", &[good])?, 200, "jwt route")?;
+        }
+        if let Some(r) = self.redis {
+            let metered = [
+                format!("Otoroshi-Client-Id: {METERED_CLIENT_ID}"),
+                format!("Otoroshi-Client-Secret: {}", self.apikey_secret),
+            ];
+            expect_status(
+                &get("apikey-quota.test", &[])?,
+                401,
+                "quota route without a key",
+            )?;
+            expect_status(&get("apikey-quota.test", &metered)?, 200, "quota route")?;
+            wait_for_redis_count(r.port)?;
+        }
         Ok(token)
     }
+}
+
+/// The longest wait for the gateway's first push to Redis (its sync interval is 200 ms).
+const REDIS_PUSH_LIMIT: Duration = Duration::from_secs(5);
+
+/// Waits until the metered key's total in Redis counts the probe's call: proof that the quota
+/// scenario really syncs with Redis.
+fn wait_for_redis_count(port: u16) -> Result<(), String> {
+    let key = format!("otoroshi:apikey:quotas:global:{METERED_CLIENT_ID}");
+    let polls = REDIS_PUSH_LIMIT.as_millis() / 100;
+    for _ in 0..polls {
+        if redis::get_counter(port, &key)?.is_some_and(|n| n >= 1) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!(
+        "the gateway did not push the metered key's count to Redis ({key}) within {REDIS_PUSH_LIMIT:?}"
+    ))
+}
+
+/// Unix seconds now.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Whether `nginx -V` lists the SSL module.

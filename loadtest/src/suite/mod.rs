@@ -1,7 +1,8 @@
 //! `torii-loadtest suite`: starts `torii mirror` backends, a `torii run` gateway with a generated
 //! config and, when installed, nginx ([`lab`]); probes that the gateway enforces API keys and
 //! tokens and obtains an access token ([`setup`]); then loads each scenario in turn (direct to
-//! the mirror, Torii plain, V1, V2, V2 + info token, API key, bearer token, TLS termination,
+//! the mirror, Torii plain, V1, V2, V2 + info token, API key, API key with quotas synced
+//! through Redis, bearer token, an external issuer's RS256 token, TLS termination,
 //! nginx plain and TLS, and a WebSocket echo direct, through Torii and through nginx:
 //! [`scenarios`]) and writes a table, `report.json` and `report.html`.
 //!
@@ -14,9 +15,11 @@ pub mod bar_chart;
 pub mod config;
 pub mod host;
 pub mod html;
+pub mod issuer;
 pub mod lab;
 pub mod latency_chart;
 pub mod procs;
+pub mod redis;
 pub mod results;
 pub mod scenarios;
 pub mod setup;

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::config::{host_of, CLIENT_ID};
+use super::config::{host_of, CLIENT_ID, METERED_CLIENT_ID};
 use super::lab::Lab;
 use super::procs::{children_of, total_cpu_s};
 use super::results::ProxyInfo;
@@ -159,6 +159,23 @@ pub fn scenarios(lab: &Lab, token: &str) -> Vec<Scenario> {
             "torii checking an API key (Otoroshi-Client-Id/Secret headers)",
         )
     });
+    if lab.redis.is_some() {
+        list.push(Scenario {
+            host: Some(host_of("apikey-quota")),
+            headers: vec![
+                format!("Otoroshi-Client-Id: {METERED_CLIENT_ID}"),
+                format!("Otoroshi-Client-Secret: {}", lab.apikey_secret),
+            ],
+            checks: checks(
+                ECHOED_PATH,
+                &[b"otoroshi-client-secret", b"otoroshi-client-id"],
+            ),
+            ..named(
+                "torii-apikey-quota",
+                "torii-apikey with a key metered by all three quotas (never reached), counts pushed to Redis every 200 ms",
+            )
+        });
+    }
     list.push(Scenario {
         host: Some(host_of("bearer")),
         headers: vec![format!("Authorization: Bearer {token}")],
@@ -168,6 +185,16 @@ pub fn scenarios(lab: &Lab, token: &str) -> Vec<Scenario> {
             "torii verifying an access token from its own token service (ES256)",
         )
     });
+    if let Some(jwt) = &lab.jwt_token {
+        list.push(Scenario {
+            host: Some(host_of("jwt")),
+            headers: vec![format!("Authorization: Bearer {jwt}")],
+            ..named(
+                "torii-jwt",
+                "torii verifying an external issuer's RS256 token ([routes.jwt], passed on)",
+            )
+        });
+    }
     let trust = TlsOptions {
         ca: Some(lab.pki.ca.clone()),
         insecure: false,
@@ -387,6 +414,8 @@ mod tests {
                 key: "/tmp/s.key".into(),
             },
             apikey_secret: "s3cret".into(),
+            redis: Some(p(6390, 30)),
+            jwt_token: Some("jw.t.sig".into()),
             skipped: Vec::new(),
         }
     }
@@ -404,7 +433,9 @@ mod tests {
                 "torii-v2",
                 "torii-v2-info",
                 "torii-apikey",
+                "torii-apikey-quota",
                 "torii-bearer",
+                "torii-jwt",
                 "torii-tls",
                 "mirror-ws",
                 "torii-ws",
@@ -441,6 +472,13 @@ mod tests {
             by("torii-bearer").headers,
             ["Authorization: Bearer tok.en.x"]
         );
+        let metered = by("torii-apikey-quota");
+        assert_eq!(metered.host.as_deref(), Some("apikey-quota.test"));
+        assert!(metered
+            .headers
+            .contains(&format!("Otoroshi-Client-Id: {METERED_CLIENT_ID}")));
+        assert_eq!(metered.checks.body_lacks.len(), 2);
+        assert_eq!(by("torii-jwt").headers, ["Authorization: Bearer jw.t.sig"]);
         assert_eq!(by("torii-tls").url, "https://127.0.0.1:8443/suite?q=1");
         let ng = by("nginx-tls");
         assert_eq!((ng.proxy, ng.proxy_children), (Some(20), true));
@@ -465,9 +503,13 @@ mod tests {
 
     #[test]
     fn missing_features_drop_their_scenarios() {
-        let list = scenarios(&lab(false, false), "t");
+        let mut bare = lab(false, false);
+        bare.redis = None;
+        bare.jwt_token = None;
+        let list = scenarios(&bare, "t");
         let names: Vec<&str> = list.iter().map(|s| s.name.as_str()).collect();
         assert!(!names.iter().any(|n| n.starts_with("torii-v")));
+        assert!(!names.contains(&"torii-apikey-quota") && !names.contains(&"torii-jwt"));
         assert!(names.contains(&"nginx") && !names.contains(&"nginx-tls"));
     }
 }
