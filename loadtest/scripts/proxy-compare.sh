@@ -23,6 +23,14 @@
 #   torii-v2-info  V2 challenge + [routes.info_token] (latest, HS512); the mirror verifies the
 #                claim too. These three are the secured routes: SECURED=1 runs them with torii
 #                (plain) and nginx, so one table compares all four routes and nginx.
+#   torii-jwt-file  [routes.jwt] RS256 with the keys from a JWKS file (jwks_file); wrk sends
+#                Authorization: Bearer <token> (PyJWT signs it with protocol/tests/keys/rsa2048.pem)
+#   torii-jwt-url   the same keys fetched from a URL (jwks_url, a python3 http.server on loopback)
+#                and fetched again every second (jwks_refresh_min = jwks_refresh_max = 1s), so
+#                the background refresh runs during the measurement; the p99 of the two rows is
+#                what compares. Both with limits.verified_token_cache = JWT_CACHE (default 0: every
+#                request verifies the signature; the cache would hide the verify path).
+#   JWT=1 runs "torii torii-jwt-file torii-jwt-url" (with BODY_BYTES=1024, as SECURED=1).
 #
 # Environment (all optional):
 #   DURATION=15s  CONNS="64 256"  THREADS=2  WARMUP=3s
@@ -64,6 +72,10 @@ CONNS=${CONNS:-"64 256"}
 THREADS=${THREADS:-2}
 WARMUP=${WARMUP:-3s}
 TLS=${TLS:-0}
+if [[ "${JWT:-0}" == 1 ]]; then
+    TARGETS=${TARGETS:-"torii torii-jwt-file torii-jwt-url"}
+    BODY_BYTES=${BODY_BYTES:-1024}
+fi
 if [[ "${SECURED:-0}" == 1 ]]; then
     TARGETS=${TARGETS:-"torii torii-v1 torii-v2 torii-v2-info nginx"}
     BODY_BYTES=${BODY_BYTES:-1024}
@@ -248,6 +260,47 @@ start_mirror() {
     log "mirror ($MIRROR_MODE) on 127.0.0.1:$MIRROR_PORT (pid $MIRROR_PID, workers $MIRROR_WORKERS, cpu ${MIRROR_CPU:-any}, body ${BODY_BYTES:-description})"
 }
 
+# jwt_setup: an RS256 token and a JWKS document for it (PyJWT, the test key pair), the JWKS
+# served by python3 http.server on a free loopback port. Sets TOKEN and JWKS_PORT.
+TOKEN=""
+jwt_setup() {
+    [[ -n "$TOKEN" ]] && return 0
+    mkdir -p "$WORK/jwks"
+    python3 - "$ROOT/protocol/tests/keys/rsa2048.pem" "$WORK/jwks/jwks.json" "$WORK/token" <<'PY' || die "the JWT targets need python3 with PyJWT[crypto]"
+import json, sys, time, jwt
+from jwt.algorithms import RSAAlgorithm
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+pem = open(sys.argv[1], "rb").read()
+key = load_pem_private_key(pem, None)
+jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+jwk.update(kid="bench-1", alg="RS256", use="sig")
+json.dump({"keys": [jwk]}, open(sys.argv[2], "w"))
+now = int(time.time())
+claims = {"iss": "https://sts.bench.test", "aud": "bench", "sub": "bench-client",
+          "scope": "read", "iat": now, "nbf": now, "exp": now + 6 * 3600}
+open(sys.argv[3], "w").write(jwt.encode(claims, pem, algorithm="RS256", headers={"kid": "bench-1"}))
+PY
+    TOKEN=$(cat "$WORK/token")
+    JWKS_PORT=$(free_port)
+    python3 -m http.server --bind 127.0.0.1 --directory "$WORK/jwks" "$JWKS_PORT" >"$WORK/jwks-server.log" 2>&1 &
+    PIDS+=("$!")
+    local i
+    for i in $(seq 1 50); do
+        curl -s -o /dev/null -m 1 "http://127.0.0.1:$JWKS_PORT/jwks.json" && break
+        sleep 0.1
+        : "$i"
+    done
+    log "JWKS on http://127.0.0.1:$JWKS_PORT/jwks.json"
+}
+
+# The Authorization header a target's requests carry (none for most).
+auth_for() {
+    case $1 in
+        torii-jwt-*) echo "Authorization: Bearer $TOKEN" ;;
+        *) echo "X-Bench: 1" ;;
+    esac
+}
+
 # start_torii NAME [ENV=VALUE...]: sets PROXY_PORT and PROXY_PIDS.
 start_torii() {
     local name=$1
@@ -266,6 +319,14 @@ start_torii() {
         torii-v2) security=$(printf '[routes.challenge]\nversion = "v2"\nsecret = "${env.PC_SECRET}"\n') ;;
         torii-v2-info)
             security=$(printf '[routes.challenge]\nversion = "v2"\nsecret = "${env.PC_SECRET}"\n\n[routes.info_token]\nsecret = "${env.PC_SECRET}"\n')
+            ;;
+        torii-jwt-file)
+            security=$(printf '[routes.jwt]\nalgorithms = ["RS256"]\nissuer = "https://sts.bench.test"\naudience = "bench"\njwks_file = "%s"\n' "$WORK/jwks/jwks.json")
+            extra=$(printf '[limits]\nverified_token_cache = %s\n' "${JWT_CACHE:-0}")
+            ;;
+        torii-jwt-url)
+            security=$(printf '[routes.jwt]\nalgorithms = ["RS256"]\nissuer = "https://sts.bench.test"\naudience = "bench"\njwks_url = "http://127.0.0.1:%s/jwks.json"\ninsecure_jwks_http = true\njwks_refresh_min = "1s"\njwks_refresh_max = "1s"\n' "$JWKS_PORT")
+            extra=$(printf '[limits]\nverified_token_cache = %s\n' "${JWT_CACHE:-0}")
             ;;
     esac
     if [[ $name == torii-ops ]]; then
@@ -422,7 +483,9 @@ measure() {
 
     local load pu0 ps0 mu0 ms0 pu1 ps1 mu1 ms1
     wait_quiet
-    wrk -t"$THREADS" -c"$conns" -d"$WARMUP" -H "Host: $HOST_HEADER" "$url" >/dev/null 2>&1 || true
+    local auth
+    auth=$(auth_for "$label")
+    wrk -t"$THREADS" -c"$conns" -d"$WARMUP" -H "Host: $HOST_HEADER" -H "$auth" "$url" >/dev/null 2>&1 || true
     load=$(cut -d' ' -f1 /proc/loadavg)
     read -r pu0 ps0 < <(ticks_sum "${proxy_pids[@]}")
     read -r mu0 ms0 < <(ticks_of "$MIRROR_PID")
@@ -434,7 +497,7 @@ measure() {
     local t0 c0 c1 wrk_pid
     t0=$(date +%s.%N)
     c0=$(children_ticks)
-    wrk -t"$THREADS" -c"$conns" -d"$DURATION" --latency -H "Host: $HOST_HEADER" "$url" >"$raw" 2>&1 &
+    wrk -t"$THREADS" -c"$conns" -d"$DURATION" --latency -H "Host: $HOST_HEADER" -H "$auth" "$url" >"$raw" 2>&1 &
     wrk_pid=$!
     PIDS+=("$wrk_pid")
     wait "$wrk_pid" || true
@@ -508,6 +571,10 @@ for target in $TARGETS; do
         torii) start_torii torii ;;
         torii-epoll) start_torii torii-epoll MONOIO_FORCE_LEGACY_DRIVER=1 ;;
         torii-ops | torii-cpu | torii-v1 | torii-v2 | torii-v2-info) start_torii "$target" ;;
+        torii-jwt-file | torii-jwt-url)
+            jwt_setup
+            start_torii "$target"
+            ;;
         torii-base)
             [[ -x "${TORII_BASE:-}" ]] || die "torii-base needs TORII_BASE=/path/to/torii"
             BIN=$TORII_BASE start_torii torii-base
@@ -518,7 +585,7 @@ for target in $TARGETS; do
     # Sanity: one request by hand must be a 200 through this target.
     scheme=$SCHEME
     [[ "$target" == direct ]] && scheme=http
-    code=$(curl -k -s -o /dev/null -w '%{http_code}' -m 2 -H "Host: $HOST_HEADER" "$scheme://127.0.0.1:$PROXY_PORT/check")
+    code=$(curl -k -s -o /dev/null -w '%{http_code}' -m 2 -H "Host: $HOST_HEADER" -H "$(auth_for "$target")" "$scheme://127.0.0.1:$PROXY_PORT/check")
     [[ "$code" == 200 ]] || die "$target answered $code to a plain GET"
     for conns in $CONNS; do
         measure "$target" "$PROXY_PORT" "$conns" "${PROXY_PIDS[@]}"
