@@ -30,6 +30,9 @@
 #                the background refresh runs during the measurement; the p99 of the two rows is
 #                what compares. Both with limits.verified_token_cache = JWT_CACHE (default 0: every
 #                request verifies the signature; the cache would hide the verify path).
+#   NAME@base    any torii target above run with the TORII_BASE binary instead (e.g.
+#                torii-v2-info@base): SECURED=1 BASE=1 compares plain, V1 and V2 + info token
+#                before and after a change in one run.
 #   JWT=1 runs "torii torii-jwt-file torii-jwt-url" (with BODY_BYTES=1024, as SECURED=1).
 #
 # Environment (all optional):
@@ -75,6 +78,9 @@ TLS=${TLS:-0}
 if [[ "${JWT:-0}" == 1 ]]; then
     TARGETS=${TARGETS:-"torii torii-jwt-file torii-jwt-url"}
     BODY_BYTES=${BODY_BYTES:-1024}
+fi
+if [[ "${SECURED:-0}" == 1 && "${BASE:-0}" == 1 ]]; then
+    TARGETS=${TARGETS:-"torii torii@base torii-v1 torii-v1@base torii-v2-info torii-v2-info@base nginx"}
 fi
 if [[ "${SECURED:-0}" == 1 ]]; then
     TARGETS=${TARGETS:-"torii torii-v1 torii-v2 torii-v2-info nginx"}
@@ -362,7 +368,7 @@ EOF
     done
     local drivers
     drivers=$(grep -o 'driver="\?[a-z_]*' "$WORK/$name.log" | tr -d '"' | sort | uniq -c | tr -s ' ' | paste -sd, - || true)
-    log "$name on 127.0.0.1:$PROXY_PORT (pid $pid; workers:${drivers:- driver not logged})"
+    log "$name${BIN:+ (binary $BIN)} on 127.0.0.1:$PROXY_PORT (pid $pid; workers:${drivers:- driver not logged})"
 }
 
 start_nginx() {
@@ -552,7 +558,7 @@ if [[ "$TLS" == 1 ]]; then
 fi
 # The mirror mode a target needs.
 mirror_mode_for() {
-    case $1 in
+    case ${1%@base} in
         torii-v1) echo v1 ;;
         torii-v2 | torii-v2-info) echo v2 ;;
         *) echo plain ;;
@@ -566,14 +572,19 @@ for target in $TARGETS; do
         [[ -n "$MIRROR_MODE" ]] && stop_pids "$MIRROR_PID"
         start_mirror "$want"
     fi
-    case $target in
+    BIN=""
+    if [[ "$target" == *@base ]]; then
+        [[ -x "${TORII_BASE:-}" ]] || die "$target needs TORII_BASE=/path/to/torii"
+        BIN=$TORII_BASE
+    fi
+    case ${target%@base} in
         direct) PROXY_PORT=$MIRROR_PORT ;;
         torii) start_torii torii ;;
         torii-epoll) start_torii torii-epoll MONOIO_FORCE_LEGACY_DRIVER=1 ;;
-        torii-ops | torii-cpu | torii-v1 | torii-v2 | torii-v2-info) start_torii "$target" ;;
+        torii-ops | torii-cpu | torii-v1 | torii-v2 | torii-v2-info) start_torii "${target%@base}" ;;
         torii-jwt-file | torii-jwt-url)
             jwt_setup
-            start_torii "$target"
+            start_torii "${target%@base}"
             ;;
         torii-base)
             [[ -x "${TORII_BASE:-}" ]] || die "torii-base needs TORII_BASE=/path/to/torii"

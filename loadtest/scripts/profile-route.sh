@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Where a route's proxy CPU goes: runs wrk against one Torii route (plain, v2 or v2-info) behind
+# `torii mirror --body-bytes`, records the gateway with `perf record` during the load, and prints
+# perf's flat profile (self time per symbol, user and kernel), plus the proxy CPU per request.
+# Run it for plain and for v2-info in turn and compare the two profiles symbol by symbol.
+#
+#   loadtest/scripts/profile-route.sh v2-info      # ROUTE: plain | v2 | v2-info
+#
+# Environment: CONNS=64 DURATION=10s WORKERS=2 BODY_BYTES=1024 TOP=45 OUT=/tmp/profile-ROUTE.txt
+# Needs: target/release/torii (cargo build --release -p torii-engine), wrk, perf. Loopback only;
+# everything started here is stopped on exit.
+set -euo pipefail
+ROUTE=${1:-plain}
+CONNS=${CONNS:-64}
+DURATION=${DURATION:-10s}
+WORKERS=${WORKERS:-2}
+BODY_BYTES=${BODY_BYTES:-1024}
+TOP=${TOP:-45}
+OUT=${OUT:-/tmp/profile-$ROUTE.txt}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+TORII=${TORII:-$ROOT/target/release/torii}
+WORK=$(mktemp -d /tmp/profile-route.XXXXXX)
+PIDS=()
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+    local i
+    for i in $(seq 1 100); do
+        curl -s -o /dev/null -m 1 -H 'Host: bench.local' "http://127.0.0.1:$1/" && return 0
+        sleep 0.1
+        : "$i"
+    done
+    echo "nothing on port $1" >&2
+    exit 1
+}
+SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
+export PR_SECRET=$SECRET
+MPORT=$(port)
+mirror=("$TORII" mirror --listen "127.0.0.1:$MPORT" --body-bytes "$BODY_BYTES")
+security=""
+case $ROUTE in
+    plain) ;;
+    v2) mirror+=(--challenge v2 --secret "$SECRET")
+        security=$'[routes.challenge]\nversion = "v2"\nsecret = "${env.PR_SECRET}"' ;;
+    v2-info) mirror+=(--challenge v2 --secret "$SECRET")
+        security=$'[routes.challenge]\nversion = "v2"\nsecret = "${env.PR_SECRET}"\n\n[routes.info_token]\nsecret = "${env.PR_SECRET}"' ;;
+    *) echo "ROUTE is plain, v2 or v2-info" >&2; exit 2 ;;
+esac
+TORII_LOG=warn "${mirror[@]}" >"$WORK/mirror.log" 2>&1 &
+PIDS+=("$!")
+wait_port "$MPORT"
+GPORT=$(port)
+cat >"$WORK/torii.toml" <<TOML
+[gateway]
+workers = $WORKERS
+http = ["127.0.0.1:$GPORT"]
+
+[[routes]]
+id = "r"
+domains = ["bench.local"]
+targets = ["http://127.0.0.1:$MPORT"]
+
+$security
+TOML
+TORII_LOG=warn "$TORII" run --config "$WORK/torii.toml" >"$WORK/torii.log" 2>&1 &
+GPID=$!
+PIDS+=("$GPID")
+wait_port "$GPORT"
+wrk -t2 -c"$CONNS" -d2s -H 'Host: bench.local' "http://127.0.0.1:$GPORT/" >/dev/null
+ticks() { awk '{ print $14 + $15 }' "/proc/$GPID/stat"; }
+t0=$(ticks)
+wrk -t2 -c"$CONNS" -d"$DURATION" -H 'Host: bench.local' "http://127.0.0.1:$GPORT/" >"$WORK/wrk.txt" &
+WRK=$!
+sleep 1
+perf record -q -F 2999 -g -p "$GPID" -o "$WORK/perf.data" -- sleep 6 >/dev/null 2>&1
+wait "$WRK"
+t1=$(ticks)
+reqs=$(awk '/requests in/ { print $1 }' "$WORK/wrk.txt")
+us=$(awk -v t=$((t1 - t0)) -v r="$reqs" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t * 1e6 / hz / r }')
+{
+    echo "# route $ROUTE, $CONNS conns, $WORKERS workers, body $BODY_BYTES B: $reqs requests, proxy CPU $us µs/request (includes perf's sampling overhead)"
+    grep -E "Requests/sec|Non-2xx" "$WORK/wrk.txt" || true
+    perf report -i "$WORK/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
+        grep -E '^ +[0-9]+\.[0-9]+%' | head -n "$TOP"
+} | tee "$OUT"
