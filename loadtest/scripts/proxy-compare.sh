@@ -53,8 +53,9 @@
 #                 description echoes the request headers, ~1.3 KB more on a V2 + info route);
 #                 unset otherwise (the description, as in the earlier recorded runs).
 #
-# Pinning. Torii pins worker N to core N % nproc itself (engine/src/runtime.rs pin_to_core), so
-# `taskset` on torii is overridden; nginx gets `worker_cpu_affinity auto` to match. On a 2-core
+# Pinning. Torii pins worker N to the N-th CPU the process may use (engine/src/cpus.rs,
+# `gateway.pin_workers`), so a `taskset` mask on torii is respected; nginx gets
+# `worker_cpu_affinity auto` to match. On a 2-core
 # machine nothing can be isolated: wrk, the mirror and the proxy share both cores whatever we do.
 # The mirror is left unpinned by default so the scheduler can balance it; pinning it to one core
 # (MIRROR_CPU=1) puts mirror + one proxy worker + part of wrk on that core and the other worker
