@@ -7,6 +7,9 @@
 #   loadtest/scripts/profile-route.sh v2-info      # ROUTE: plain | v2 | v2-info
 #
 # Environment: CONNS=64 DURATION=10s WORKERS=2 BODY_BYTES=1024 TOP=45 OUT=/tmp/profile-ROUTE.txt
+#   TORII=path of the gateway binary (default target/release/torii), MIRROR_BIN= the binary that
+#   runs `torii mirror` (default: TORII; set it when TORII is an older build without --body-bytes),
+#   PERF_DATA= keep perf's recording there (with call graphs: `perf report -i FILE -G` shows callers)
 # Needs: target/release/torii (cargo build --release -p torii-engine), wrk, perf. Loopback only;
 # everything started here is stopped on exit.
 set -euo pipefail
@@ -19,6 +22,7 @@ TOP=${TOP:-45}
 OUT=${OUT:-/tmp/profile-$ROUTE.txt}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TORII=${TORII:-$ROOT/target/release/torii}
+MIRROR_BIN=${MIRROR_BIN:-$TORII}
 WORK=$(mktemp -d /tmp/profile-route.XXXXXX)
 PIDS=()
 cleanup() {
@@ -42,7 +46,7 @@ wait_port() {
 SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
 export PR_SECRET=$SECRET
 MPORT=$(port)
-mirror=("$TORII" mirror --listen "127.0.0.1:$MPORT" --body-bytes "$BODY_BYTES")
+mirror=("$MIRROR_BIN" mirror --listen "127.0.0.1:$MPORT" --body-bytes "$BODY_BYTES")
 security=""
 case $ROUTE in
     plain) ;;
@@ -83,9 +87,29 @@ wait "$WRK"
 t1=$(ticks)
 reqs=$(awk '/requests in/ { print $1 }' "$WORK/wrk.txt")
 us=$(awk -v t=$((t1 - t0)) -v r="$reqs" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t * 1e6 / hz / r }')
+perf report -i "$WORK/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
+    grep -E '^ +[0-9]+\.[0-9]+%' | sed -E 's/ +- +- *$//' >"$WORK/symbols.txt" || true
 {
     echo "# route $ROUTE, $CONNS conns, $WORKERS workers, body $BODY_BYTES B: $reqs requests, proxy CPU $us µs/request (includes perf's sampling overhead)"
     grep -E "Requests/sec|Non-2xx" "$WORK/wrk.txt" || true
-    perf report -i "$WORK/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
-        grep -E '^ +[0-9]+\.[0-9]+%' | head -n "$TOP"
+    # Every sampled symbol in one of these groups (first match wins), as a share of the samples
+    # and as µs per request (share × the measured proxy CPU per request).
+    echo "## where the time goes (self time, all symbols)"
+    awk -v us="$us" '
+        function group(sym) {
+            if (sym ~ /\[k\]/) return "kernel (syscalls, TCP, scheduler)"
+            if (sym ~ /sha512|sha256|ring::hmac|ring::digest|ring_core/) return "protocol: SHA-2 and HMAC (ring)"
+            if (sym ~ /torii_protocol|base64|serde|rand_chacha|rand_core|subtle|itoa|ryu/) return "protocol: token text, JSON, base64, CSPRNG"
+            if (sym ~ /monoio|io_uring/) return "runtime (monoio)"
+            if (sym ~ /torii_engine|httparse/) return "engine (HTTP, routing, proxy)"
+            if (sym ~ /memmove|memcpy|memset|memcmp/) return "libc: memory copies"
+            if (sym ~ /clock_gettime|read_tsc/) return "clock reads (vDSO)"
+            return "other user space (allocator, libc, std)"
+        }
+        { pct = $1; sub(/%/, "", pct); sym = $0; sub(/^ *[0-9.]+% +/, "", sym); g = group(sym); share[g] += pct }
+        END { for (g in share) printf "%7.2f%%  %5.2f µs  %s\n", share[g], share[g] * us / 100, g }
+    ' "$WORK/symbols.txt" | sort -rn
+    echo "## top $TOP symbols"
+    awk -v n="$TOP" 'NR <= n' "$WORK/symbols.txt"
 } | tee "$OUT"
+if [[ -n "${PERF_DATA:-}" ]]; then cp "$WORK/perf.data" "$PERF_DATA"; fi
