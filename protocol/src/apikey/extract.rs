@@ -442,6 +442,29 @@ mod tests {
         assert!(!out.carriers.contains(&Carrier::Header("x-api-key")));
     }
 
+    /// The engine wipes every carrier by iterating over `&Carriers`: an iterator that yielded
+    /// fewer places would leave a credential in the forwarded request. The array comparison
+    /// the tests use must also tell different lists apart.
+    #[test]
+    fn carriers_iterate_and_compare_as_exactly_the_places_found() {
+        let req = SimpleRequest::new()
+            .with_header("x-api-key", "id1")
+            .with_query("basic_auth=zzz");
+        let ex = Extractors::default();
+        let out = extract(&req, &ex);
+        let mut iterated = Vec::new();
+        for c in &out.carriers {
+            iterated.push(*c);
+        }
+        assert_eq!(
+            iterated,
+            [Carrier::Header("x-api-key"), Carrier::Query("basic_auth")]
+        );
+        assert!(out.carriers != [Carrier::Header("x-api-key")]);
+        assert!(out.carriers != [Carrier::Query("basic_auth"), Carrier::Header("x-api-key")]);
+        assert!(out.carriers == [Carrier::Header("x-api-key"), Carrier::Query("basic_auth")]);
+    }
+
     #[test]
     fn authorization_kept_when_its_extractor_is_off() {
         let req = SimpleRequest::new().with_header("authorization", "Basic YTpi");
