@@ -117,11 +117,6 @@ impl RouteTable {
             .find_map(|w| match_path(&w.paths, path))
             .or_else(|| match_path(&self.catch_all, path))
     }
-
-    /// Whether the table has no domain at all.
-    pub fn is_empty(&self) -> bool {
-        self.exact.is_empty() && self.wildcards.is_empty() && self.catch_all.is_empty()
-    }
 }
 
 /// The first (longest) prefix that matches `path` at a segment boundary.
@@ -215,7 +210,6 @@ mod tests {
         // A host without a canonical form matches nothing, not even the catch-all.
         assert_eq!(find(&t, "a b", "/"), None);
         assert_eq!(find(&t, "", "/"), None);
-        assert!(!t.is_empty());
     }
 
     #[test]
@@ -248,6 +242,8 @@ mod tests {
         assert_eq!(find(&t, "a.api.oto.tools", "/"), Some(2));
         assert_eq!(find(&t, "x.y.api.oto.tools", "/"), Some(2));
         assert_eq!(find(&t, "api.oto.tools", "/"), None);
+        // A host equal to a suffix (its leading dot included) is refused before the wildcards.
+        assert_eq!(find(&t, ".api.oto.tools", "/"), None);
         assert_eq!(find(&t, "x.eu.api.oto.tools", "/v2/a"), Some(3));
         assert_eq!(find(&t, "eu.api.oto.tools", "/v2/a"), Some(2));
     }
@@ -319,7 +315,7 @@ mod tests {
     fn equal_candidates_resolve_to_the_first_route() {
         let t = RouteTable::build(&[route(&["a.test"], &["/"]), route(&["A.test"], &["/"])]);
         assert_eq!(find(&t, "a.test", "/"), Some(0));
-        assert!(RouteTable::build(&[]).is_empty());
+        assert_eq!(RouteTable::build(&[]).find(b"a.test", b"/"), None);
         assert_eq!(RouteTable::default().find(b"a.test", b"/"), None);
     }
 

@@ -39,6 +39,18 @@ response_header = "X-State-Resp"
 [routes.info_token]
 header = "X-Claim"
 secret = "{SECRET}"
+
+[[routes]]
+id = "keyed"
+domains = ["keyed.test"]
+targets = ["http://127.0.0.1:9004"]
+[routes.apikeys]
+
+[[apikeys]]
+client_id = "key-id"
+client_secret = "key-secret"
+allow_client_id_only = true
+routes = ["keyed"]
 "#
     );
     let config = crate::config::load_str_with_env(
@@ -63,6 +75,21 @@ fn render(
     allow_underscores: bool,
     websocket: bool,
 ) -> String {
+    render_admitted(snap, route, raw, allow_underscores, websocket, |_, _, _| {
+        Admitted::default()
+    })
+}
+
+/// [`render`], with the request admitted by `admit` (given the client's buffer, its headers
+/// and its parsed head), as phase 3 admits an API key.
+fn render_admitted<'s>(
+    snap: &'s Snapshot,
+    route: usize,
+    raw: &str,
+    allow_underscores: bool,
+    websocket: bool,
+    admit: impl FnOnce(&[u8], &[HeaderField], &RequestHead) -> Admitted<'s>,
+) -> String {
     let buf = raw.as_bytes();
     let mut headers = Vec::new();
     let head = parse_request_head(buf, &HeadLimits::default(), &mut headers)
@@ -77,7 +104,7 @@ fn render(
         challenge_sent: route.challenge.is_some(),
         ..SecurityDraw::default()
     };
-    let admitted = Admitted::default();
+    let admitted = admit(buf, &headers, &head);
     let input = UpstreamHead {
         data: buf,
         head: &head,
@@ -408,5 +435,37 @@ fn h2c_upgrades_never_reach_the_backend() {
             !out.to_ascii_lowercase().contains("http2-settings"),
             "{out}"
         );
+    }
+}
+
+/// The request line and the headers the backend receives carry no credential of the key that
+/// was admitted (`wipe_credentials`, on by default), through the real rewrite.
+#[test]
+fn an_admitted_keys_credentials_never_reach_the_backend() {
+    use crate::auth::check::{check, HeadView};
+    let snap = snapshot();
+    let keyed = snap.routes.iter().position(|r| r.id == "keyed").unwrap();
+    let route = &snap.routes[keyed];
+    let apikeys = route.apikeys.as_ref().unwrap();
+    for (raw, kept) in [
+        (
+            "GET /a?x=1&x-api-key=key-id&y=2 HTTP/1.1\r\nHost: keyed.test\r\n\r\n",
+            "GET /a?x=1&y=2 HTTP/1.1\r\n",
+        ),
+        (
+            "GET /a HTTP/1.1\r\nHost: keyed.test\r\nOtoroshi-Client-Id: key-id\r\nOtoroshi-Client-Secret: key-secret\r\n\r\n",
+            "GET /a HTTP/1.1\r\n",
+        ),
+    ] {
+        let out = render_admitted(&snap, keyed, raw, false, false, |buf, headers, head| {
+            let view = HeadView::new(buf, headers, head);
+            match check(&snap.auth, apikeys, &route.id, &view, 0, None) {
+                Ok(admitted) => admitted,
+                Err(e) => panic!("{raw}: refused: {e:?}"),
+            }
+        });
+        assert!(out.starts_with(kept), "{out}");
+        assert!(!out.contains("key-id"), "{out}");
+        assert!(!out.contains("key-secret"), "{out}");
     }
 }
