@@ -12,7 +12,6 @@ use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair as _, RsaKeyPair, RsaPublicKeyComponents};
 
 use super::alg::{Algorithm, KeyFamily};
-use super::base64url::b64_append;
 use super::pem_der::{decode_pem, parse_spki, PemDerError, SpkiKey};
 use crate::secret::{check_hmac_secret, WeakKey};
 
@@ -251,14 +250,6 @@ impl SigningKey {
         }
     }
 
-    /// Signs `signing_input` and appends the base64url signature to `out`.
-    /// Allocation-free when `out` has room.
-    pub fn sign_append(&self, signing_input: &[u8], out: &mut Vec<u8>) -> Result<(), SignError> {
-        let sig = self.sign(signing_input)?;
-        b64_append(out, sig.as_ref());
-        Ok(())
-    }
-
     /// The public half (or, for HMAC, the same secret) as a [`VerifyingKey`] with the same
     /// algorithm. Called at config load, e.g. to verify tokens this gateway issued.
     pub fn verifying_key(&self) -> VerifyingKey {
@@ -449,3 +440,7 @@ fn check_point(alg: Algorithm, point: &[u8]) -> Result<(), KeyError> {
         ))
     }
 }
+
+#[cfg(test)]
+#[path = "keys_tests.rs"]
+mod tests;

@@ -467,3 +467,38 @@ fn the_size_cap_is_exact() {
         ExternalJwtError::Token(JwtError::TooLong)
     );
 }
+
+/// The limits of a set are exact, an `oct` key refuses the whole set even beside usable keys,
+/// and a skipped entry does not count as a key of the set (`index` is what the one-key rule
+/// counts).
+#[test]
+fn set_limits_are_exact_and_only_usable_entries_are_counted() {
+    use super::jwks::{parse_jwks, MAX_JWKS_BYTES, MAX_JWKS_KEYS};
+    let rs256 = [Algorithm::RS256];
+    let good = String::from_utf8(jwks_doc()).unwrap();
+    let doc: Value = serde_json::from_str(&good).unwrap();
+    let rsa = doc["keys"][0].clone();
+    let many: Vec<Value> = (0..MAX_JWKS_KEYS).map(|_| rsa.clone()).collect();
+    let keys = parse_jwks(json!({ "keys": many }).to_string().as_bytes(), &rs256).unwrap();
+    assert_eq!(keys.len(), MAX_JWKS_KEYS);
+    let base = json!({"keys": [rsa.clone()], "pad": ""}).to_string();
+    let padded = |extra: usize| {
+        json!({"keys": [rsa.clone()], "pad": "x".repeat(MAX_JWKS_BYTES - base.len() + extra)})
+            .to_string()
+    };
+    assert_eq!(padded(0).len(), MAX_JWKS_BYTES);
+    assert!(parse_jwks(padded(0).as_bytes(), &rs256).is_ok());
+    let e = parse_jwks(padded(1).as_bytes(), &rs256).unwrap_err();
+    assert!(e.contains("larger than"), "{e}");
+    let oct = json!({"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0", "kid": "s"});
+    let e = parse_jwks(
+        json!({"keys": [rsa.clone(), oct]}).to_string().as_bytes(),
+        &rs256,
+    )
+    .unwrap_err();
+    assert!(e.contains("oct"), "{e}");
+    let okp = json!({"kty": "OKP", "crv": "Ed25519", "x": "AAAA", "kid": "ed"});
+    let keys = parse_jwks(json!({"keys": [okp, rsa]}).to_string().as_bytes(), &rs256).unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].index, 0);
+}
