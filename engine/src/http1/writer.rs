@@ -318,5 +318,30 @@ Content-Length: 2\r\nOtoroshi-State-Resp: x\r\nSet-Cookie: a=b; Path=/\r\n\r\nok
         out.clear();
         copy_response_head(b"", &head, &[], &mut out, |_| false);
         assert_eq!(out, b"HTTP/1.1 201 Created\r\n");
+        // …and so does one whose bytes at the status line's place are not an HTTP/1 line.
+        out.clear();
+        copy_response_head(&[b'X'; 64], &head, &[], &mut out, |_| false);
+        assert_eq!(out, b"HTTP/1.1 201 Created\r\n");
+    }
+
+    #[test]
+    fn copy_request_counts_the_underscore_lines_it_drops() {
+        let buf = b"GET / HTTP/1.1\r\nHost: h\r\nX_Api_Key: a\r\nX-Ok: 1\r\nX_Other: b\r\n\r\n";
+        let mut hs = Vec::new();
+        let head = parse_request_head(buf, &HeadLimits::default(), &mut hs)
+            .unwrap()
+            .unwrap();
+        let mut out = Vec::new();
+        let copied =
+            copy_request_head(buf, &head, head.path.get(buf), &hs, false, &mut out, |_| {
+                false
+            });
+        assert_eq!(copied.underscore_dropped, 2);
+        assert_eq!(out, b"GET / HTTP/1.1\r\nHost: h\r\nX-Ok: 1\r\n");
+        out.clear();
+        let copied = copy_request_head(buf, &head, head.path.get(buf), &hs, true, &mut out, |_| {
+            false
+        });
+        assert_eq!(copied.underscore_dropped, 0);
     }
 }

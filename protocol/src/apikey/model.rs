@@ -317,6 +317,31 @@ mod tests {
         assert_eq!(store.get("c").unwrap().position(), 1);
         assert_eq!(store.get("a").unwrap().prepared().client_id(), "a");
         assert!(store.get_bytes(b"\xff").is_none());
+        assert!(!store.is_empty());
+        let mut ids: Vec<&str> = store.iter().map(|k| k.key().client_id.as_str()).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, ["a", "c"]);
+        let empty = ApiKeyStore::new(Vec::new()).unwrap();
+        assert!(empty.is_empty());
+        assert_eq!(empty.iter().count(), 0);
+    }
+
+    #[test]
+    fn a_key_is_metered_when_any_one_quota_is_set() {
+        let mut key = ApiKey::new("id", "s", "n");
+        assert!(!key.is_metered());
+        for set in 0..3 {
+            let mut k = key.clone();
+            match set {
+                0 => k.throttling_quota = Some(1),
+                1 => k.daily_quota = Some(1),
+                _ => k.monthly_quota = Some(1),
+            }
+            assert!(k.is_metered(), "quota {set}");
+        }
+        key.daily_quota = Some(5);
+        key.monthly_quota = Some(9);
+        assert!(key.is_metered());
     }
 
     #[test]
