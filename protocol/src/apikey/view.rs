@@ -119,7 +119,7 @@ pub fn cookie<'h>(header: &'h [u8], name: &str) -> Option<&'h [u8]> {
 pub fn strip_scheme<'v>(value: &'v [u8], scheme: &str) -> Option<&'v [u8]> {
     let n = scheme.len();
     if value.len() > n && value[..n].eq_ignore_ascii_case(scheme.as_bytes()) && value[n] == b' ' {
-        Some(value[n + 1..].trim_ascii_start())
+        Some(value[n..].trim_ascii_start())
     } else {
         None
     }
@@ -241,6 +241,35 @@ mod tests {
         assert_eq!(&*percent_decode(b"a+b", false), b"a+b");
         assert!(matches!(percent_decode(b"plain", true), Cow::Borrowed(_)));
         assert_eq!(&*percent_decode(b"%zz%4", true), b"%zz%4");
+        // `+` stays itself outside form values even when the input needs decoding anyway.
+        assert_eq!(&*percent_decode(b"a+b%41", false), b"a+bA");
+        // Hex digits in either case, and the full byte range.
+        assert_eq!(
+            &*percent_decode(b"%2f%2F%aA%fF%00", false),
+            b"//\xaa\xff\x00"
+        );
+        assert_eq!(&*percent_decode(b"%g0%0g", false), b"%g0%0g");
+    }
+
+    #[test]
+    fn basic_length_bound() {
+        // "id:" followed by a secret, base64 exactly MAX_BASIC_LEN characters long: decoded.
+        let raw_len = MAX_BASIC_LEN / 4 * 3;
+        let mut raw = b"id:".to_vec();
+        raw.resize(raw_len, b's');
+        let at_limit = STANDARD_LENIENT.encode(&raw);
+        assert_eq!(at_limit.len(), MAX_BASIC_LEN);
+        let creds = BasicCredentials::decode(at_limit.as_bytes()).unwrap();
+        assert_eq!(creds.id(), b"id");
+        assert_eq!(creds.secret().len(), raw_len - 3);
+        // Three more bytes, four more characters: refused before decoding.
+        raw.extend_from_slice(b"sss");
+        let over = STANDARD_LENIENT.encode(&raw);
+        assert_eq!(over.len(), MAX_BASIC_LEN + 4);
+        assert_eq!(BasicCredentials::decode(over.as_bytes()), None);
+        // Surrounding blanks do not count towards the bound.
+        let padded = format!("  {at_limit}  ");
+        assert!(BasicCredentials::decode(padded.as_bytes()).is_some());
     }
 
     #[test]
