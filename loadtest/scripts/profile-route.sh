@@ -7,6 +7,8 @@
 #   loadtest/scripts/profile-route.sh v2-info      # ROUTE: plain | v2 | v2-info
 #
 # Environment: CONNS=64 DURATION=10s WORKERS=2 BODY_BYTES=1024 TOP=45 OUT=/tmp/profile-ROUTE.txt
+#   PAD_BYTES=N adds an `X-Pad` header whose value is N bytes to every request (0: none): a plain
+#   route then carries as many more bytes as a secured one, to price those bytes in the kernel
 #   TORII=path of the gateway binary (default target/release/torii), MIRROR_BIN= the binary that
 #   runs `torii mirror` (default: TORII; set it when TORII is an older build without --body-bytes),
 #   PERF_DATA= keep perf's recording there (with call graphs: `perf report -i FILE -G` shows callers)
@@ -18,6 +20,7 @@ CONNS=${CONNS:-64}
 DURATION=${DURATION:-10s}
 WORKERS=${WORKERS:-2}
 BODY_BYTES=${BODY_BYTES:-1024}
+PAD_BYTES=${PAD_BYTES:-0}
 TOP=${TOP:-45}
 OUT=${OUT:-/tmp/profile-$ROUTE.txt}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -76,22 +79,30 @@ TORII_LOG=warn "$TORII" run --config "$WORK/torii.toml" >"$WORK/torii.log" 2>&1 
 GPID=$!
 PIDS+=("$GPID")
 wait_port "$GPORT"
-wrk -t2 -c"$CONNS" -d2s -H 'Host: bench.local' "http://127.0.0.1:$GPORT/" >/dev/null
+headers=(-H 'Host: bench.local')
+if ((PAD_BYTES > 0)); then headers+=(-H "X-Pad: $(head -c "$PAD_BYTES" /dev/zero | tr '\0' p)"); fi
+wrk -t2 -c"$CONNS" -d2s "${headers[@]}" "http://127.0.0.1:$GPORT/" >/dev/null
 ticks() { awk '{ print $14 + $15 }' "/proc/$GPID/stat"; }
+# Context switches of every gateway thread (voluntary: it slept waiting for IO; involuntary:
+# preempted), summed.
+switches() { cat /proc/"$GPID"/task/*/status | awk '/_ctxt_switches/ { n += $2 } END { print n }'; }
 t0=$(ticks)
-wrk -t2 -c"$CONNS" -d"$DURATION" -H 'Host: bench.local' "http://127.0.0.1:$GPORT/" >"$WORK/wrk.txt" &
+c0=$(switches)
+wrk -t2 -c"$CONNS" -d"$DURATION" "${headers[@]}" "http://127.0.0.1:$GPORT/" >"$WORK/wrk.txt" &
 WRK=$!
 sleep 1
 perf record -q -F 2999 -g -p "$GPID" -o "$WORK/perf.data" -- sleep 6 >/dev/null 2>&1
 wait "$WRK"
 t1=$(ticks)
+c1=$(switches)
 reqs=$(awk '/requests in/ { print $1 }' "$WORK/wrk.txt")
 us=$(awk -v t=$((t1 - t0)) -v r="$reqs" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t * 1e6 / hz / r }')
 perf report -i "$WORK/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
     grep -E '^ +[0-9]+\.[0-9]+%' | sed -E 's/ +- +- *$//' >"$WORK/symbols.txt" || true
 {
-    echo "# route $ROUTE, $CONNS conns, $WORKERS workers, body $BODY_BYTES B: $reqs requests, proxy CPU $us µs/request (includes perf's sampling overhead)"
+    echo "# route $ROUTE, $CONNS conns, $WORKERS workers, body $BODY_BYTES B, pad $PAD_BYTES B: $reqs requests, proxy CPU $us µs/request (includes perf's sampling overhead)"
     grep -E "Requests/sec|Non-2xx" "$WORK/wrk.txt" || true
+    awk -v c=$((c1 - c0)) -v r="$reqs" 'BEGIN { printf "context switches per request: %.3f\n", c / r }'
     # Every sampled symbol in one of these groups (first match wins), as a share of the samples
     # and as µs per request (share × the measured proxy CPU per request).
     echo "## where the time goes (self time, all symbols)"
