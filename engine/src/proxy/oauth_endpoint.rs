@@ -20,7 +20,7 @@ use crate::http1::{
 };
 use crate::io::{write_all_timeout, Stream};
 use crate::proxy::answer::{answer, truncate_to_head};
-use crate::proxy::body_rate::{await_body, read_body_bytes, BodyClock, BodyWaitError};
+use crate::proxy::body_rate::{await_request_body, read_body_bytes, BodyWaitError};
 use crate::proxy::client::ClientConn;
 use crate::proxy::context::{Outcome, RequestCtx};
 use crate::proxy::error::ProxyError;
@@ -120,25 +120,11 @@ async fn read_body<C: Stream>(
         BodyFraming::Chunked => None,
     };
     // The same rate and 100-continue rules as a proxied body (the rate counts from the head).
-    let limits = &ctx.snap.limits;
-    let clock = BodyClock::new(
-        ctx.head_done,
-        limits.body_min_rate,
-        limits.body_min_rate_grace,
-    );
-    let waited = await_body(
-        &mut conn.stream,
-        &mut conn.rbuf,
-        &mut conn.wbuf,
-        &ctx.head,
-        &clock,
-        limits.body_timeout,
-        &mut ctx.continue_sent,
-    )
-    .await;
+    let (clock, waited) = await_request_body(conn, ctx).await;
     if let Err(e) = waited {
         return BodyRead::Failed(e);
     }
+    let idle = ctx.snap.limits.body_timeout;
     let cap = need.unwrap_or(start + MAX_CHUNKED_RAW);
     let mut decoder = ChunkedDecoder::new();
     let mut pos = start;
@@ -172,15 +158,8 @@ async fn read_body<C: Stream>(
             }
         }
         let arrived = conn.rbuf.len().saturating_sub(start) as u64;
-        let read = read_body_bytes(
-            &mut conn.stream,
-            &mut conn.rbuf,
-            cap,
-            &clock,
-            arrived,
-            limits.body_timeout,
-        )
-        .await;
+        let read =
+            read_body_bytes(&mut conn.stream, &mut conn.rbuf, cap, &clock, arrived, idle).await;
         if let Err(e) = read {
             return BodyRead::Failed(e);
         }

@@ -15,7 +15,7 @@ use std::time::Instant;
 use crate::http1::{parse_response_head, BodyFraming, ResponseHead};
 use crate::io::{write_all_timeout, Stream};
 use crate::proxy::body::{pump, ChunkedMode, Framing, PumpOptions};
-use crate::proxy::body_rate::{await_body, BodyClock, BodyStart};
+use crate::proxy::body_rate::{await_request_body, BodyClock, BodyStart};
 use crate::proxy::client::ClientConn;
 use crate::proxy::connect::connect;
 use crate::proxy::context::RequestCtx;
@@ -46,22 +46,8 @@ pub async fn forward<C: Stream>(
     let limits = snap.limits;
     // No upstream connection is taken before the body is here (small bodies whole, larger
     // ones their first byte): a client that announces a body and never sends it holds none.
-    let clock = BodyClock::new(
-        ctx.head_done,
-        limits.body_min_rate,
-        limits.body_min_rate_grace,
-    );
-    let body_start = await_body(
-        &mut conn.stream,
-        &mut conn.rbuf,
-        &mut conn.wbuf,
-        &ctx.head,
-        &clock,
-        limits.body_timeout,
-        &mut ctx.continue_sent,
-    )
-    .await
-    .map_err(|e| ProxyError::from_body_wait(&e))?;
+    let (clock, waited) = await_request_body(conn, ctx).await;
+    let body_start = waited.map_err(|e| ProxyError::from_body_wait(&e))?;
     let now = unix_now();
     draw_security(worker, ctx, conn.rbuf.data());
     let buffered = match body_start {
