@@ -173,11 +173,11 @@ impl Fixture {
     fn attack(&self, attack: &str, authority: &str, n: u64) -> Value {
         let rss0 = self.warm_up();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/h2/hostile.py");
-        let mut child = Command::new("python3")
+        let mut child = Command::new(common::python::require_h2())
             .args([script, attack, &self.addr(), authority, &n.to_string()])
             .stdout(Stdio::piped())
             .spawn()
-            .expect("python3 is required");
+            .expect("the Python interpreter runs");
         let mut served = 0;
         let mut round = 0;
         while child.try_wait().unwrap().is_none() {
@@ -262,10 +262,10 @@ impl Fixture {
 /// Runs hostile.py once and parses its report.
 fn hostile(attack: &str, addr: &str, authority: &str, n: u64) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/h2/hostile.py");
-    let out = Command::new("python3")
+    let out = Command::new(common::python::require_h2())
         .args([script, attack, addr, authority, &n.to_string()])
         .output()
-        .expect("python3 with the h2 package is required (.ci/test installs it)");
+        .expect("the Python interpreter runs");
     assert!(
         out.status.success(),
         "hostile.py {attack}: {}",

@@ -549,7 +549,7 @@ fn drain_sends_goaway_and_the_stream_in_flight_finishes() {
     let g = h2c_gateway(&route("slow", "slow.test", "/", &[slow.addr]), "");
     let addr = g.addrs[0];
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/h2/hostile.py");
-    let child = Command::new("python3")
+    let child = Command::new(common::python::require_h2())
         .args([script, "drain_probe", &addr.to_string(), "slow.test"])
         .stdout(std::process::Stdio::piped())
         .spawn()

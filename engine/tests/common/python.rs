@@ -32,6 +32,26 @@ pub fn require_pyjwt() {
     }
 }
 
+/// Fails the test unless the interpreter can import Python's HTTP/2 stack (`h2`, `hyperframe`,
+/// `hpack`), which `tests/h2/hostile.py` is written with; returns the interpreter. Without this
+/// check a missing package shows only as the script's traceback and a test that waited for
+/// traffic that never came.
+pub fn require_h2() -> String {
+    let py = python();
+    let probe = Command::new(&py)
+        .args(["-c", "import h2, hyperframe, hpack"])
+        .output();
+    match probe {
+        Ok(o) if o.status.success() => py,
+        Ok(o) => panic!(
+            "{py} cannot import h2 (`bash .ci/test` installs it in a virtual environment and \
+             sets TORII_PYTHON; or `{py} -m pip install h2`): {}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => panic!("cannot run {py} ({e}): the HTTP/2 tests need Python with h2"),
+    }
+}
+
 /// Whether PyJWT can sign and verify RSA/EC (its `cryptography` extra). Without it the test
 /// fails, unless `TORII_ALLOW_SKIP` holds `pyjwt-crypto`: then this returns false and the
 /// caller skips `what`.

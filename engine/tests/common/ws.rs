@@ -16,15 +16,18 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/websocket/ws_peer.py")
 }
 
-/// Fails the test unless `python3` can import `websockets` and PyJWT.
-pub fn require_websockets() {
-    let probe = Command::new("python3")
+/// Fails the test unless the tests' interpreter ([`super::python::python`]) can import
+/// `websockets` and PyJWT; returns it.
+pub fn require_websockets() -> String {
+    let py = super::python::python();
+    let probe = Command::new(&py)
         .args(["-c", "import websockets, jwt"])
         .output();
     assert!(
         probe.as_ref().is_ok_and(|o| o.status.success()),
-        "python3 with the `websockets` package and PyJWT is required (.ci/test installs them): {probe:?}"
+        "{py} with the `websockets` package and PyJWT is required (.ci/test installs them and sets TORII_PYTHON): {probe:?}"
     );
+    py
 }
 
 /// A child process speaking JSON lines on stdout; killed on drop.
@@ -36,8 +39,8 @@ pub struct Peer {
 
 impl Peer {
     fn spawn(args: &[&str]) -> Peer {
-        require_websockets();
-        let mut child = Command::new("python3")
+        let py = require_websockets();
+        let mut child = Command::new(py)
             .arg(script())
             .args(args)
             .stdin(Stdio::piped())
