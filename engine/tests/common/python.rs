@@ -3,6 +3,8 @@
 //! installed `pyjwt[crypto]`), else `python3`. PyJWT itself is required: without it these
 //! helpers fail, never skip. Its `cryptography` extra (RSA/EC) is required too, unless
 //! `TORII_ALLOW_SKIP` holds `pyjwt-crypto` ([`super::prereq`]).
+//! Also the check every Python-backed test makes before it starts a script
+//! ([`require_imports`]: PyJWT here, `h2` for the HTTP/2 client, `websockets` in `ws.rs`).
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::process::Command;
@@ -17,39 +19,32 @@ pub fn python() -> String {
         .unwrap_or_else(|| "python3".to_owned())
 }
 
-/// Fails the test unless the interpreter can import PyJWT.
-pub fn require_pyjwt() {
+/// Fails the test unless the interpreter can run `imports` (a Python import statement);
+/// returns the interpreter. The message names what to install (`pip`, a pip requirement list)
+/// and who needs it (`what`): a missing package never shows only as a script's traceback and
+/// a test that waited for traffic that never came.
+pub fn require_imports(imports: &str, pip: &str, what: &str) -> String {
     let py = python();
-    let probe = Command::new(&py).args(["-c", "import jwt"]).output();
-    match probe {
-        Ok(o) if o.status.success() => {}
+    match Command::new(&py).args(["-c", imports]).output() {
+        Ok(o) if o.status.success() => py,
         Ok(o) => panic!(
-            "{py} cannot import PyJWT (`bash .ci/test` installs it in a virtual environment and \
-             sets TORII_PYTHON; or `{py} -m pip install 'pyjwt[crypto]'`): {}",
+            "{py} cannot `{imports}` (`bash .ci/test` installs {pip} in a virtual environment \
+             and sets TORII_PYTHON; or `{py} -m pip install {pip}`): {}",
             String::from_utf8_lossy(&o.stderr)
         ),
-        Err(e) => panic!("cannot run {py} ({e}): the tests need Python with PyJWT"),
+        Err(e) => panic!("cannot run {py} ({e}): {what} need Python with {pip}"),
     }
 }
 
+/// Fails the test unless the interpreter can import PyJWT.
+pub fn require_pyjwt() {
+    require_imports("import jwt", "'pyjwt[crypto]'", "these tests");
+}
+
 /// Fails the test unless the interpreter can import Python's HTTP/2 stack (`h2`, `hyperframe`,
-/// `hpack`), which `tests/h2/hostile.py` is written with; returns the interpreter. Without this
-/// check a missing package shows only as the script's traceback and a test that waited for
-/// traffic that never came.
+/// `hpack`), which `tests/h2/hostile.py` is written with; returns the interpreter.
 pub fn require_h2() -> String {
-    let py = python();
-    let probe = Command::new(&py)
-        .args(["-c", "import h2, hyperframe, hpack"])
-        .output();
-    match probe {
-        Ok(o) if o.status.success() => py,
-        Ok(o) => panic!(
-            "{py} cannot import h2 (`bash .ci/test` installs it in a virtual environment and \
-             sets TORII_PYTHON; or `{py} -m pip install h2`): {}",
-            String::from_utf8_lossy(&o.stderr)
-        ),
-        Err(e) => panic!("cannot run {py} ({e}): the HTTP/2 tests need Python with h2"),
-    }
+    require_imports("import h2, hyperframe, hpack", "h2", "the HTTP/2 tests")
 }
 
 /// Whether PyJWT can sign and verify RSA/EC (its `cryptography` extra). Without it the test

@@ -19,15 +19,11 @@ fn script() -> PathBuf {
 /// Fails the test unless the tests' interpreter ([`super::python::python`]) can import
 /// `websockets` and PyJWT; returns it.
 pub fn require_websockets() -> String {
-    let py = super::python::python();
-    let probe = Command::new(&py)
-        .args(["-c", "import websockets, jwt"])
-        .output();
-    assert!(
-        probe.as_ref().is_ok_and(|o| o.status.success()),
-        "{py} with the `websockets` package and PyJWT is required (.ci/test installs them and sets TORII_PYTHON): {probe:?}"
-    );
-    py
+    super::python::require_imports(
+        "import websockets, jwt",
+        "websockets 'pyjwt[crypto]'",
+        "the WebSocket tests",
+    )
 }
 
 /// A child process speaking JSON lines on stdout; killed on drop.
