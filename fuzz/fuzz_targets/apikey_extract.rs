@@ -50,9 +50,9 @@ fn store() -> AuthState {
 
 fn carried(view: &HeadView<'_>, c: &Carrier<'_>) -> bool {
     match c {
-        Carrier::Header(n) => view.header(n.as_bytes()).is_some(),
-        Carrier::Query(n) => view.query_param(n).is_some(),
-        Carrier::Cookie(n) => view.cookie(n).is_some(),
+        Carrier::Header(n) => view.header(n.as_bytes()).is_present(),
+        Carrier::Query(n) => view.query_param(n).is_present(),
+        Carrier::Cookie(n) => view.cookie(n).is_present(),
     }
 }
 
@@ -133,6 +133,10 @@ fuzz_target!(|data: &[u8]| {
     for c in &ext.carriers {
         assert!(carried(&view, c), "carrier {c:?} not in the request");
     }
+    if let Some(d) = &ext.duplicate {
+        assert!(ext.carriers.contains(d), "a repeated place outside the carriers");
+        assert!(carried(&view, d), "repeated place {d:?} not in the request");
+    }
     if let Some(f) = &ext.found {
         assert!(ext.carriers.contains(&f.location), "found outside the carriers");
         let enabled = match f.extractor {
@@ -151,7 +155,14 @@ fuzz_target!(|data: &[u8]| {
         wipe_credentials: true,
         required: RequiredClaims::default(),
     };
-    let Ok(admitted) = check(&auth, &route, "r", &view, 0, None) else {
+    let checked = check(&auth, &route, "r", &view, 0, None);
+    if ext.duplicate.is_some() {
+        assert!(
+            matches!(checked, Err(torii_protocol::apikey::ApiKeyError::Duplicate)),
+            "a repeated credential place was admitted: {checked:?}"
+        );
+    }
+    let Ok(admitted) = checked else {
         return;
     };
     let wiped = render(buf, &head, &headers, &admitted.wipe);

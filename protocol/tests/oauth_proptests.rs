@@ -69,7 +69,7 @@ proptest! {
         let _ = BasicCredentials::decode(&bytes);
         let _ = percent_decode(&bytes, true);
         let _ = query_param(&bytes, &name);
-        let _ = cookie(&bytes, &name);
+        let _ = cookie([bytes.as_slice()], &name);
         let req = SimpleRequest::new()
             .with_header("Authorization", bytes.clone())
             .with_header("Otoroshi-Authorization", bytes.clone())

@@ -2,9 +2,9 @@
 //! work): run the route's extractors over the parsed head, validate what they found with the
 //! protocol's single `authenticate`, and note which carriers to wipe before forwarding.
 //!
-//! Owns [`HeadView`], the protocol's `RequestView` over a parsed head (a header by name, a
-//! percent-decoded query parameter, a cookie of the first `Cookie` header; all borrowed from
-//! the connection's read buffer), and the mapping from the protocol's [`Carrier`]s to a small
+//! Owns [`HeadView`], the protocol's `RequestView` over a parsed head (every line of a header
+//! by name, a query parameter by percent-decoded name, a cookie over every `Cookie` line; all
+//! borrowed from the connection's read buffer, each saying whether it occurs once or more), and the mapping from the protocol's [`Carrier`]s to a small
 //! bit set ([`Wipe`]) that outlives the borrow of the read buffer, so the proxy can render the
 //! upstream head later without holding onto the request's bytes. Per request: a few header lookups, one SHA-256 or one
 //! signature check, and the protocol's carrier list (a small `Vec`); no other allocation.
@@ -13,12 +13,12 @@ use std::borrow::Cow;
 
 use torii_protocol::apikey::{
     authenticate, check_required, cookie, extract, query_param, ApiKeyError, BearerVerifier,
-    Carrier, RequestView, StoredKey, API_KEY_NAME, AUTHORIZATION, BASIC_HEADER, BASIC_QUERY,
-    BEARER_COOKIE, BEARER_QUERY, CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, TOKEN_HEADER,
+    Carrier, Occurs, RequestView, StoredKey, API_KEY_NAME, AUTHORIZATION, BASIC_HEADER,
+    BASIC_QUERY, BEARER_COOKIE, BEARER_QUERY, CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, TOKEN_HEADER,
 };
 
 use super::{AuthState, RouteApiKeys};
-use crate::http1::{find_header, HeaderField, RequestHead};
+use crate::http1::{eq_ignore_case, HeaderField, RequestHead};
 use crate::secure::token_cache::{CacheUse, CachedBearer};
 
 /// One credential carrier, as a bit of [`Wipe`].
@@ -157,7 +157,9 @@ pub struct Admitted<'s> {
 }
 
 /// Checks the request seen through `view` against route `route_id`'s API-key settings at
-/// `now` (Unix seconds). `Err` carries the answer (status, body, `WWW-Authenticate`).
+/// `now` (Unix seconds). `Err` carries the answer (status, body, `WWW-Authenticate`); a place
+/// of an enabled extractor that occurs more than once is `Err(Duplicate)` before anything is
+/// verified.
 pub fn check<'s>(
     auth: &'s AuthState,
     route: &'s RouteApiKeys,
@@ -172,13 +174,7 @@ pub fn check<'s>(
         .as_ref()
         .map(|pairs| CachedBearer { pairs, cache });
     let bearer = cached.as_ref().map(|b| b as &dyn BearerVerifier);
-    let ok = authenticate(
-        &auth.store,
-        bearer,
-        extraction.found.as_ref(),
-        route_id,
-        now,
-    )?;
+    let ok = authenticate(&auth.store, bearer, extraction.credential()?, route_id, now)?;
     // Required scopes and claims (403): a pure check in the protocol.
     check_required(&ok, &route.required)?;
     let mut wipe = Wipe {
@@ -215,20 +211,35 @@ impl<'a> HeadView<'a> {
     }
 }
 
+impl<'a> HeadView<'a> {
+    /// The values of every line of header `name`.
+    fn fields<'n>(&self, name: &'n [u8]) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
+        let data = self.data;
+        self.headers
+            .iter()
+            .filter(move |h| h.name.len() == name.len() && eq_ignore_case(h.name.get(data), name))
+            .map(move |h| h.value.get(data))
+    }
+}
+
 impl RequestView for HeadView<'_> {
-    fn header(&self, name: &[u8]) -> Option<&[u8]> {
-        find_header(self.data, self.headers, name)
+    fn header(&self, name: &[u8]) -> Occurs<&[u8]> {
+        let mut found = Occurs::Absent;
+        for v in self.fields(name) {
+            found.add(v);
+        }
+        found
     }
 
-    fn query_param(&self, name: &str) -> Option<Cow<'_, str>> {
+    fn query_param(&self, name: &str) -> Occurs<Cow<'_, str>> {
         if self.query.is_empty() {
-            return None;
+            return Occurs::Absent;
         }
         query_param(self.query, name)
     }
 
-    fn cookie(&self, name: &str) -> Option<&[u8]> {
-        self.header(b"cookie").and_then(|h| cookie(h, name))
+    fn cookie(&self, name: &str) -> Occurs<&[u8]> {
+        cookie(self.fields(b"cookie"), name)
     }
 }
 
@@ -247,10 +258,32 @@ mod tests {
             panic!("head does not parse")
         };
         let v = HeadView::new(buf, &headers, &head);
-        assert_eq!(v.header(b"otoroshi-client-id"), Some(&b"me"[..]));
-        assert_eq!(v.query_param("x-api-key").as_deref(), Some("id+1"));
-        assert_eq!(v.query_param("zz"), None);
-        assert_eq!(v.cookie("access_token"), Some(&b"t"[..]));
-        assert_eq!(v.cookie("nope"), None);
+        assert_eq!(v.header(b"otoroshi-client-id"), Occurs::Once(&b"me"[..]));
+        assert_eq!(
+            v.query_param("x-api-key"),
+            Occurs::Once(Cow::Borrowed("id+1"))
+        );
+        assert_eq!(v.query_param("zz"), Occurs::Absent);
+        assert_eq!(v.cookie("access_token"), Occurs::Once(&b"t"[..]));
+        assert_eq!(v.cookie("nope"), Occurs::Absent);
+    }
+
+    /// Every line counts: a second header line or `Cookie` line is seen, not skipped.
+    #[test]
+    fn sees_every_line() {
+        let buf = b"GET /p?%74oken=a&token=b HTTP/1.1\r\nHost: h\r\n\
+                    Authorization: Bearer a\r\nCookie: a=1\r\nAUTHORIZATION: Bearer b\r\n\
+                    Cookie: x-api-key=bob; access_token=forged\r\n\r\n";
+        let mut headers = Vec::new();
+        let parsed = parse_request_head(buf, &HeadLimits::default(), &mut headers);
+        let Ok(Some(head)) = parsed else {
+            panic!("head does not parse")
+        };
+        let v = HeadView::new(buf, &headers, &head);
+        assert_eq!(v.header(b"authorization"), Occurs::Repeated);
+        assert_eq!(v.query_param("token"), Occurs::Repeated);
+        assert_eq!(v.cookie("a"), Occurs::Once(&b"1"[..]));
+        assert_eq!(v.cookie("access_token"), Occurs::Once(&b"forged"[..]));
+        assert_eq!(v.cookie("x-api-key"), Occurs::Once(&b"bob"[..]));
     }
 }

@@ -77,11 +77,13 @@ pub enum RejectReason {
     InsufficientScope,
     /// The route's key set (`jwks_url`) has not been fetched yet.
     KeysUnavailable,
+    /// The credential's place occurs more than once on the request (400).
+    Duplicate,
 }
 
 impl RejectReason {
     /// Every reason, in counter order.
-    pub const ALL: [RejectReason; 16] = [
+    pub const ALL: [RejectReason; 17] = [
         RejectReason::Missing,
         RejectReason::Malformed,
         RejectReason::UnknownKey,
@@ -98,6 +100,7 @@ impl RejectReason {
         RejectReason::BadToken,
         RejectReason::InsufficientScope,
         RejectReason::KeysUnavailable,
+        RejectReason::Duplicate,
     ];
 
     /// The metric label (`reason="…"`).
@@ -119,6 +122,7 @@ impl RejectReason {
             RejectReason::BadToken => "bad_token",
             RejectReason::InsufficientScope => "insufficient_scope",
             RejectReason::KeysUnavailable => "keys_unavailable",
+            RejectReason::Duplicate => "duplicate",
         }
     }
 
@@ -140,6 +144,7 @@ impl RejectReason {
             "wrong_audience" => RejectReason::BadAudience,
             "insufficient_scope" => RejectReason::InsufficientScope,
             "keys_unavailable" => RejectReason::KeysUnavailable,
+            "duplicate" => RejectReason::Duplicate,
             l if l.starts_with("claim_")
                 || l.starts_with("missing_")
                 || l.ends_with("_mismatch") =>

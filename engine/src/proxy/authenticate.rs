@@ -85,6 +85,7 @@ fn external_jwt(
             );
             let reason = match e.status() {
                 403 => "jwt.forbidden",
+                400 => "jwt.duplicate",
                 _ => "jwt.refused",
             };
             Err(ProxyError::client(
@@ -109,6 +110,7 @@ fn api_key_error(e: &ApiKeyError) -> ProxyError {
         ApiKeyError::BadToken(_) => "apikey.bad_token",
         ApiKeyError::Forbidden(ClaimFailure::MissingScope) => "apikey.insufficient_scope",
         ApiKeyError::Forbidden(ClaimFailure::ClaimNotAllowed) => "apikey.claim_not_allowed",
+        ApiKeyError::Duplicate => "apikey.duplicate",
     };
     ProxyError::client(e.status(), e.message(), reason).with_www_authenticate(e.www_authenticate())
 }
@@ -124,6 +126,7 @@ fn metric_reason(e: &ApiKeyError) -> RejectReason {
         ApiKeyError::NotAuthorized => RejectReason::NotAuthorized,
         ApiKeyError::BadToken(label) => RejectReason::from_token_label(label),
         ApiKeyError::Forbidden(f) => RejectReason::from_token_label(f.reason()),
+        ApiKeyError::Duplicate => RejectReason::Duplicate,
     }
 }
 
@@ -132,6 +135,7 @@ fn jwt_failure_message(e: &ExternalJwtError) -> &'static str {
     use torii_protocol::JwtError as J;
     match e {
         ExternalJwtError::Missing => "error.expected.token.not.found",
+        ExternalJwtError::Duplicate => "error.token.sent.more.than.once",
         ExternalJwtError::UnknownKid | ExternalJwtError::MissingKid => {
             "error.bad.token: unknown key"
         }

@@ -8,12 +8,15 @@
 //! route holds the URL's shared source and loads its current set per request, one lock-free
 //! load; a token whose `kid` the set lacks asks the fetcher for a refetch without waiting).
 //! Per request it only scans the already-parsed head (no allocation unless the token is
-//! exchanged) and calls `torii_protocol::jwt_verifier`, which also checks the route's required
+//! exchanged or its query value is percent-encoded), refuses a token whose place occurs more
+//! than once, and calls `torii_protocol::jwt_verifier`, which also checks the route's required
 //! scopes and claims. It must not write responses: the proxy answers.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
+use torii_protocol::apikey::{cookie, cow_bytes, query_param, Occurs};
 use torii_protocol::info_token::ExtraClaims;
 use torii_protocol::jws::{Algorithm, VerifiedToken};
 use torii_protocol::jwt_verifier::{
@@ -34,8 +37,8 @@ const MAX_KEY_FILE_BYTES: u64 = 256 * 1024;
 #[derive(Debug)]
 enum Source {
     Header { name: Vec<u8>, prefix: Vec<u8> },
-    Query(Vec<u8>),
-    Cookie(Vec<u8>),
+    Query(String),
+    Cookie(String),
 }
 
 /// The keys a route verifies with.
@@ -115,8 +118,8 @@ impl RouteJwt {
                 name: name.to_ascii_lowercase().into_bytes(),
                 prefix: prefix.as_bytes().to_vec(),
             },
-            JwtSourceSpec::Query(q) => Source::Query(q.as_bytes().to_vec()),
-            JwtSourceSpec::Cookie(c) => Source::Cookie(c.as_bytes().to_vec()),
+            JwtSourceSpec::Query(q) => Source::Query(q.clone()),
+            JwtSourceSpec::Cookie(c) => Source::Cookie(c.clone()),
         };
         Ok(Self {
             keys,
@@ -195,51 +198,56 @@ impl RouteJwt {
         }
     }
 
-    /// Finds the token in the request head (`data` holds the head, `headers` its fields).
+    /// Finds the token in the request head (`data` holds the head, `headers` its fields):
+    /// `Missing` when its place is absent or empty, `Duplicate` when the place occurs more
+    /// than once — every header line counts, a query name counts after percent-decoding
+    /// (`%74oken` is `token`), a cookie counts over every `Cookie` line — whatever the copies
+    /// hold, since backends disagree on which copy they read (Flask and Go the first query
+    /// value, Django and PHP the last, Python's `SimpleCookie` the last cookie).
     pub fn token<'a>(
         &self,
         data: &'a [u8],
         head: &RequestHead,
         headers: &[HeaderField],
-    ) -> Option<&'a [u8]> {
-        match &self.source {
+    ) -> Result<Cow<'a, [u8]>, ExternalJwtError> {
+        let found = match &self.source {
             Source::Header { name, prefix } => {
-                let value = headers
+                let mut found = Occurs::Absent;
+                for h in headers
                     .iter()
-                    .find(|h| eq_ignore_case(h.name.get(data), name))?
-                    .value
-                    .get(data);
-                let rest = if prefix.is_empty() {
-                    value
-                } else if value.len() >= prefix.len()
-                    && eq_ignore_case(&value[..prefix.len()], prefix)
+                    .filter(|h| eq_ignore_case(h.name.get(data), name))
                 {
-                    &value[prefix.len()..]
-                } else {
-                    return None;
-                };
-                Some(rest.trim_ascii()).filter(|t| !t.is_empty())
-            }
-            Source::Query(name) => {
-                let query = head.query?.get(data);
-                query
-                    .split(|&b| b == b'&')
-                    .filter_map(|kv| {
-                        let eq = kv.iter().position(|&b| b == b'=')?;
-                        (&kv[..eq] == name.as_slice()).then(|| &kv[eq + 1..])
-                    })
-                    .find(|v| !v.is_empty())
-            }
-            Source::Cookie(name) => headers
-                .iter()
-                .filter(|h| eq_ignore_case(h.name.get(data), b"cookie"))
-                .flat_map(|h| h.value.get(data).split(|&b| b == b';'))
-                .filter_map(|pair| {
-                    let pair = pair.trim_ascii();
-                    let eq = pair.iter().position(|&b| b == b'=')?;
-                    (&pair[..eq] == name.as_slice()).then(|| &pair[eq + 1..])
+                    found.add(h.value.get(data));
+                }
+                found.map(|value| {
+                    let rest = if prefix.is_empty() {
+                        Some(value)
+                    } else if value.len() >= prefix.len()
+                        && eq_ignore_case(&value[..prefix.len()], prefix)
+                    {
+                        Some(&value[prefix.len()..])
+                    } else {
+                        None
+                    };
+                    rest.map(|r| Cow::Borrowed(r.trim_ascii()))
                 })
-                .find(|v| !v.is_empty()),
+            }
+            Source::Query(name) => match head.query {
+                Some(q) => query_param(q.get(data), name).map(|v| Some(cow_bytes(v))),
+                None => Occurs::Absent,
+            },
+            Source::Cookie(name) => {
+                let lines = headers
+                    .iter()
+                    .filter(|h| eq_ignore_case(h.name.get(data), b"cookie"))
+                    .map(|h| h.value.get(data));
+                cookie(lines, name).map(|v| Some(Cow::Borrowed(v)))
+            }
+        };
+        match found {
+            Occurs::Repeated => Err(ExternalJwtError::Duplicate),
+            Occurs::Once(Some(t)) if !t.is_empty() => Ok(t),
+            _ => Err(ExternalJwtError::Missing),
         }
     }
 
@@ -255,9 +263,8 @@ impl RouteJwt {
         now: u64,
         cache: Option<(CacheUse<'_>, usize)>,
     ) -> Result<Option<ExtraClaims>, ExternalJwtError> {
-        let token = self
-            .token(data, head, headers)
-            .ok_or(ExternalJwtError::Missing)?;
+        let token = self.token(data, head, headers)?;
+        let token = token.as_ref();
         let Some((c, route)) = cache.filter(|(c, _)| c.cap > 0) else {
             return Ok(self.exchanged(&self.verify(token, now)?));
         };

@@ -13,7 +13,12 @@
 //! The first hit wins. Besides it, [`Extraction::carriers`] lists every header, query parameter
 //! and cookie of an *enabled* extractor that was present, so the engine can remove all of them
 //! before forwarding (an `Authorization` header counts only when its scheme is that of an
-//! enabled extractor). Extraction checks nothing: everything found goes through
+//! enabled extractor). A place of an enabled extractor that occurs more than once (two header
+//! lines, a query name twice after percent-decoding, a cookie twice over all `Cookie` fields)
+//! is [`Extraction::duplicate`], and [`Extraction::credential`] refuses the request
+//! ([`ApiKeyError::Duplicate`]) rather than check one copy and forward the others; two
+//! `Authorization` lines count as repeated whatever their schemes (the field is a singleton,
+//! RFC 9110 §11.6.2). Extraction checks nothing: everything found goes through
 //! [`crate::apikey::ApiKeyStore::validate`]; a Basic value that cannot be decoded is reported as
 //! [`Presented::Malformed`] and refused there rather than skipped.
 
@@ -21,7 +26,7 @@ use std::borrow::Cow;
 
 use super::model::{ApiKeyStore, StoredKey};
 use super::validate::{ApiKeyError, Credentials};
-use super::view::{strip_scheme, BasicCredentials, RequestView};
+use super::view::{cow_bytes, strip_scheme, BasicCredentials, Occurs, RequestView};
 use crate::jws::VerifiedToken;
 
 /// Default client-id-only name (header, query parameter and cookie).
@@ -143,6 +148,19 @@ pub struct Extraction<'a> {
     /// Every place of an enabled extractor that carried something: wipe these before
     /// forwarding.
     pub carriers: Carriers<'a>,
+    /// The first place of an enabled extractor that occurred more than once.
+    pub duplicate: Option<Carrier<'a>>,
+}
+
+impl<'a> Extraction<'a> {
+    /// The credential to validate: `Err(Duplicate)` when any place of an enabled extractor
+    /// occurred more than once (whether or not it was the one that won), else the first hit.
+    pub fn credential(&self) -> Result<Option<&Found<'a>>, ApiKeyError> {
+        match self.duplicate {
+            Some(_) => Err(ApiKeyError::Duplicate),
+            None => Ok(self.found.as_ref()),
+        }
+    }
 }
 
 /// Most places [`extract`] can look at: `x-api-key` (header, query, cookie), the client id and
@@ -208,37 +226,56 @@ impl<'a, const N: usize> PartialEq<[Carrier<'a>; N]> for Carriers<'a> {
     }
 }
 
-fn bytes_of(s: Cow<'_, str>) -> Cow<'_, [u8]> {
-    match s {
-        Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
-        Cow::Owned(s) => Cow::Owned(s.into_bytes()),
-    }
-}
-
 struct Run<'a, V: ?Sized> {
     view: &'a V,
     out: Extraction<'a>,
 }
 
 impl<'a, V: RequestView + ?Sized> Run<'a, V> {
+    /// Records `carrier` when the place is present (a repeated place also as the duplicate)
+    /// and gives its value when it occurs once.
+    fn seen<T>(&mut self, carrier: Carrier<'a>, occurs: Occurs<T>) -> Option<T> {
+        match occurs {
+            Occurs::Absent => None,
+            Occurs::Once(v) => {
+                self.out.carriers.push(carrier);
+                Some(v)
+            }
+            Occurs::Repeated => {
+                self.out.carriers.push(carrier);
+                self.out.duplicate.get_or_insert(carrier);
+                None
+            }
+        }
+    }
     fn header(&mut self, name: &'a str) -> Option<&'a [u8]> {
-        let v = self.view.header(name.as_bytes())?;
-        self.out.carriers.push(Carrier::Header(name));
-        Some(v)
+        let v = self.view.header(name.as_bytes());
+        self.seen(Carrier::Header(name), v)
     }
     fn query(&mut self, name: &'a str) -> Option<Cow<'a, [u8]>> {
-        let v = self.view.query_param(name)?;
-        self.out.carriers.push(Carrier::Query(name));
-        Some(bytes_of(v))
+        let v = self.view.query_param(name);
+        self.seen(Carrier::Query(name), v).map(cow_bytes)
     }
     fn cookie(&mut self, name: &'a str) -> Option<&'a [u8]> {
-        let v = self.view.cookie(name)?;
-        self.out.carriers.push(Carrier::Cookie(name));
-        Some(v)
+        let v = self.view.cookie(name);
+        self.seen(Carrier::Cookie(name), v)
     }
-    /// `Authorization: <scheme> <rest>`, recorded as a carrier only when the scheme matches.
+    /// `Authorization: <scheme> <rest>`, recorded as a carrier only when the scheme matches;
+    /// two `Authorization` lines are repeated whatever their schemes. Looked at once even when
+    /// both the bearer and the Basic extractors read it.
     fn authorization(&mut self, scheme: &str) -> Option<&'a [u8]> {
-        let v = self.view.header(AUTHORIZATION.as_bytes())?;
+        let v = match self.view.header(AUTHORIZATION.as_bytes()) {
+            Occurs::Absent => return None,
+            Occurs::Repeated => {
+                let carrier = Carrier::Header(AUTHORIZATION);
+                if !self.out.carriers.contains(&carrier) {
+                    self.out.carriers.push(carrier);
+                }
+                self.out.duplicate.get_or_insert(carrier);
+                return None;
+            }
+            Occurs::Once(v) => v,
+        };
         let rest = strip_scheme(v, scheme)?;
         self.out.carriers.push(Carrier::Header(AUTHORIZATION));
         Some(rest)
@@ -508,6 +545,135 @@ mod tests {
         // Authorization with the other scheme is one carrier too (never both).
         req = req.with_header("authorization", "Basic YTpi");
         assert!(extract(&req, &ex).carriers.len() <= MAX_CARRIERS);
+    }
+
+    /// Every place of every enabled extractor, repeated, refuses the request, whichever copy
+    /// would have won and whatever the other extractors found first.
+    #[test]
+    fn a_repeated_place_refuses_the_request() {
+        let ex = Extractors {
+            custom: Some(("x-client".into(), "x-secret".into())),
+            ..Extractors::default()
+        };
+        let valid = SimpleRequest::new()
+            .with_header("otoroshi-client-id", "i")
+            .with_header("otoroshi-client-secret", "s");
+        let cases: Vec<(SimpleRequest, Carrier<'_>)> = vec![
+            (
+                valid
+                    .clone()
+                    .with_header("X-Api-Key", "b")
+                    .with_header("x-api-key", "b"),
+                Carrier::Header(API_KEY_NAME),
+            ),
+            (
+                SimpleRequest::new()
+                    .with_header("x-api-key", "a")
+                    .with_header("X-API-KEY", "b"),
+                Carrier::Header(API_KEY_NAME),
+            ),
+            (
+                valid.clone().with_query("x-api-key=a&x%2dapi-key=b"),
+                Carrier::Query(API_KEY_NAME),
+            ),
+            (
+                valid
+                    .clone()
+                    .with_header("cookie", "a=1")
+                    .with_header("cookie", "x-api-key=b; c=2; x-api-key=c"),
+                Carrier::Cookie(API_KEY_NAME),
+            ),
+            (
+                valid.clone().with_header("Otoroshi-Client-Id", "j"),
+                Carrier::Header(CLIENT_ID_HEADER),
+            ),
+            (
+                valid.clone().with_header("otoroshi-client-secret", "t"),
+                Carrier::Header(CLIENT_SECRET_HEADER),
+            ),
+            (
+                valid
+                    .clone()
+                    .with_header("otoroshi-token", "a")
+                    .with_header("otoroshi-token", "b"),
+                Carrier::Header(TOKEN_HEADER),
+            ),
+            (
+                valid
+                    .clone()
+                    .with_header("authorization", "Bearer a")
+                    .with_header("authorization", "Bearer b"),
+                Carrier::Header(AUTHORIZATION),
+            ),
+            (
+                valid
+                    .clone()
+                    .with_header("authorization", "Digest x")
+                    .with_header("authorization", "Basic YTpi"),
+                Carrier::Header(AUTHORIZATION),
+            ),
+            (
+                valid.clone().with_query("bearer_auth=a&bearer%5Fauth="),
+                Carrier::Query(BEARER_QUERY),
+            ),
+            (
+                valid
+                    .clone()
+                    .with_header("cookie", "access_token=a")
+                    .with_header("cookie", "access_token=b"),
+                Carrier::Cookie(BEARER_COOKIE),
+            ),
+            (
+                valid
+                    .clone()
+                    .with_header("otoroshi-authorization", "YTpi")
+                    .with_header("otoroshi-authorization", "YTpj"),
+                Carrier::Header(BASIC_HEADER),
+            ),
+            (
+                valid.clone().with_query("basic_auth=a&basic_auth=a"),
+                Carrier::Query(BASIC_QUERY),
+            ),
+            (
+                valid
+                    .clone()
+                    .with_header("x-client", "i")
+                    .with_header("x-client", "j")
+                    .with_header("x-secret", "s"),
+                Carrier::Header("x-client"),
+            ),
+        ];
+        for (req, place) in &cases {
+            let out = extract(req, &ex);
+            assert_eq!(out.duplicate, Some(*place), "{req:?}");
+            assert_eq!(out.credential(), Err(ApiKeyError::Duplicate), "{req:?}");
+            assert!(
+                out.carriers.contains(place),
+                "a repeated place is wiped too"
+            );
+            assert_eq!(ApiKeyError::Duplicate.status(), 400);
+        }
+        // The same requests with no repetition are not refused.
+        assert_eq!(extract(&valid, &ex).duplicate, None);
+        assert!(extract(&valid, &ex).credential().unwrap().is_some());
+    }
+
+    /// A disabled extractor's places are the backend's business, repeated or not.
+    #[test]
+    fn a_repeated_place_of_a_disabled_extractor_is_not_looked_at() {
+        let req = SimpleRequest::new()
+            .with_header("x-api-key", "a")
+            .with_header("authorization", "Basic YTpi")
+            .with_header("authorization", "Basic YTpj")
+            .with_query("basic_auth=a&basic_auth=b");
+        let ex = Extractors {
+            basic: false,
+            bearer: false,
+            ..Extractors::default()
+        };
+        let out = extract(&req, &ex);
+        assert_eq!(out.duplicate, None);
+        assert_eq!(out.carriers, [Carrier::Header(API_KEY_NAME)]);
     }
 
     #[test]

@@ -20,7 +20,8 @@
 //!
 //! 1. [`extract`] runs the enabled extractors and returns the first credential found plus
 //!    every carrier (header, query parameter, cookie) to remove before forwarding when
-//!    `wipe_credentials` is on;
+//!    `wipe_credentials` is on; [`Extraction::credential`] refuses a place that occurs more
+//!    than once ([`ApiKeyError::Duplicate`], 400);
 //! 2. [`authenticate`] verifies a bearer token (key pair chosen by `kid`, a map lookup) and
 //!    calls [`ApiKeyStore::validate_entry`];
 //! 3. on error, answer [`ApiKeyError::status`] with [`ApiKeyError::body`] and, for 401,
@@ -108,9 +109,9 @@ pub use model::{
 pub use required::check_required;
 pub use validate::{
     ApiKeyError, Credentials, ACCESS_TOKEN_AUDIENCE, MSG_BAD_KEY, MSG_CLAIM_NOT_ALLOWED,
-    MSG_INSUFFICIENT_SCOPE, MSG_NONE_PROVIDED, MSG_NOT_AUTHORIZED,
+    MSG_DUPLICATE, MSG_INSUFFICIENT_SCOPE, MSG_NONE_PROVIDED, MSG_NOT_AUTHORIZED,
 };
 pub use view::{
-    cookie, cow_utf8, percent_decode, query_param, strip_scheme, BasicCredentials, RequestView,
-    SimpleRequest, MAX_BASIC_LEN,
+    cookie, cow_bytes, cow_utf8, percent_decode, query_param, strip_scheme, BasicCredentials,
+    Occurs, RequestView, SimpleRequest, MAX_BASIC_LEN,
 };

@@ -35,6 +35,8 @@ pub const MSG_NOT_AUTHORIZED: &str = "API key not authorized on this route";
 pub const MSG_INSUFFICIENT_SCOPE: &str = "Insufficient scope";
 /// Message for a valid key whose token lacks a claim value the route requires.
 pub const MSG_CLAIM_NOT_ALLOWED: &str = "Claim not allowed";
+/// Message for a request that carries a credential place more than once.
+pub const MSG_DUPLICATE: &str = "Credential sent more than once";
 
 /// A credential as extracted, ready to validate.
 #[derive(Debug, Clone, Copy)]
@@ -77,12 +79,19 @@ pub enum ApiKeyError {
     /// (`required_scopes`, `required_claims`; see [`super::check_required`]).
     #[error("forbidden: {0}")]
     Forbidden(ClaimFailure),
+    /// A place of an enabled extractor occurs more than once (two header lines, a query name
+    /// twice after percent-decoding, a cookie twice): 400, whichever copy is valid, since
+    /// backends disagree on which copy they read.
+    #[error("credential sent more than once")]
+    Duplicate,
 }
 
 impl ApiKeyError {
-    /// HTTP status: 403 for `NotAuthorized` and `Forbidden`, 401 otherwise.
+    /// HTTP status: 403 for `NotAuthorized` and `Forbidden`, 400 for `Duplicate` (a malformed
+    /// request: the same credential again would be refused again), 401 otherwise.
     pub fn status(&self) -> u16 {
         match self {
+            ApiKeyError::Duplicate => 400,
             ApiKeyError::NotAuthorized | ApiKeyError::Forbidden(_) => 403,
             _ => 401,
         }
@@ -95,6 +104,7 @@ impl ApiKeyError {
             ApiKeyError::NotAuthorized => MSG_NOT_AUTHORIZED,
             ApiKeyError::Forbidden(ClaimFailure::MissingScope) => MSG_INSUFFICIENT_SCOPE,
             ApiKeyError::Forbidden(ClaimFailure::ClaimNotAllowed) => MSG_CLAIM_NOT_ALLOWED,
+            ApiKeyError::Duplicate => MSG_DUPLICATE,
             _ => MSG_BAD_KEY,
         }
     }
@@ -112,6 +122,7 @@ impl ApiKeyError {
             ApiKeyError::Forbidden(ClaimFailure::ClaimNotAllowed) => {
                 "{\"Otoroshi-Error\":\"Claim not allowed\"}"
             }
+            ApiKeyError::Duplicate => "{\"Otoroshi-Error\":\"Credential sent more than once\"}",
             _ => "{\"Otoroshi-Error\":\"Bad API key\"}",
         }
     }
@@ -121,9 +132,9 @@ impl ApiKeyError {
     /// the RFC 6750 `invalid_token` challenge.
     pub fn www_authenticate(&self) -> Option<&'static str> {
         match self {
-            ApiKeyError::NotAuthorized | ApiKeyError::Forbidden(ClaimFailure::ClaimNotAllowed) => {
-                None
-            }
+            ApiKeyError::NotAuthorized
+            | ApiKeyError::Duplicate
+            | ApiKeyError::Forbidden(ClaimFailure::ClaimNotAllowed) => None,
             ApiKeyError::Forbidden(ClaimFailure::MissingScope) => {
                 Some("Bearer realm=\"otoroshi\", error=\"insufficient_scope\"")
             }
@@ -133,7 +144,7 @@ impl ApiKeyError {
     }
 
     /// A stable short label (`none_provided`, `unknown`, `bad_secret`, `disabled`, `expired`,
-    /// `not_authorized`, or the token reason such as `expired_token`, `alg_mismatch`).
+    /// `not_authorized`, `duplicate`, or the token reason such as `expired_token`, `alg_mismatch`).
     pub fn reason(&self) -> &'static str {
         match self {
             ApiKeyError::NoneProvided => "none_provided",
@@ -144,6 +155,7 @@ impl ApiKeyError {
             ApiKeyError::NotAuthorized => "not_authorized",
             ApiKeyError::BadToken(r) => r,
             ApiKeyError::Forbidden(f) => f.reason(),
+            ApiKeyError::Duplicate => "duplicate",
         }
     }
 }

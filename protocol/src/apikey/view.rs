@@ -2,6 +2,13 @@
 //! head (no copy), plus the parsing helpers it can use to do so: query parameters with
 //! percent-decoding, `Cookie` header lookup, and HTTP Basic credential decoding.
 //!
+//! Every lookup says whether the name is absent, present once, or repeated ([`Occurs`]): one
+//! credential must have one meaning. Frameworks disagree on which copy of a repeated field
+//! they read (Flask and Go the first query value, Django and PHP the last, Python's
+//! `SimpleCookie` the last cookie of a name), so a gateway that checks one copy and forwards
+//! all of them lets a backend act on one it never checked. The extractors refuse a repeated
+//! credential instead of choosing.
+//!
 //! [`SimpleRequest`] is an owned implementation for tests and for callers without a parsed head.
 
 use std::borrow::Cow;
@@ -11,15 +18,58 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 
+/// How often a name occurs on a request, with its value when it occurs once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Occurs<T> {
+    /// Not on the request.
+    Absent,
+    /// Exactly once, with this value.
+    Once(T),
+    /// More than once (whatever the values): ambiguous, refused as a credential.
+    Repeated,
+}
+
+impl<T> Occurs<T> {
+    /// The value when the name occurs once.
+    pub fn once(self) -> Option<T> {
+        match self {
+            Occurs::Once(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// True unless the name is absent.
+    pub fn is_present(&self) -> bool {
+        !matches!(self, Occurs::Absent)
+    }
+
+    /// The value mapped by `f`.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Occurs<U> {
+        match self {
+            Occurs::Absent => Occurs::Absent,
+            Occurs::Once(v) => Occurs::Once(f(v)),
+            Occurs::Repeated => Occurs::Repeated,
+        }
+    }
+
+    /// Counts one more occurrence with value `v`.
+    pub fn add(&mut self, v: T) {
+        *self = match std::mem::replace(self, Occurs::Absent) {
+            Occurs::Absent => Occurs::Once(v),
+            _ => Occurs::Repeated,
+        };
+    }
+}
+
 /// A read-only view of a request head.
 pub trait RequestView {
-    /// The value of header `name` (ASCII, matched case-insensitively), first occurrence.
-    fn header(&self, name: &[u8]) -> Option<&[u8]>;
-    /// The percent-decoded value of query parameter `name` (the last one when repeated, as
-    /// Otoroshi). See [`query_param`].
-    fn query_param(&self, name: &str) -> Option<Cow<'_, str>>;
-    /// The value of cookie `name` from the `Cookie` header. See [`cookie`].
-    fn cookie(&self, name: &str) -> Option<&[u8]>;
+    /// Header `name` (ASCII, matched case-insensitively): every field line counts.
+    fn header(&self, name: &[u8]) -> Occurs<&[u8]>;
+    /// Query parameter `name`, names compared after percent-decoding (`%74oken` is `token`),
+    /// the value percent-decoded. See [`query_param`].
+    fn query_param(&self, name: &str) -> Occurs<Cow<'_, str>>;
+    /// Cookie `name`, counted over every cookie of every `Cookie` field. See [`cookie`].
+    fn cookie(&self, name: &str) -> Occurs<&[u8]>;
 }
 
 /// Longest Basic credential value decoded (before base64 decoding).
@@ -73,11 +123,20 @@ pub fn cow_utf8(bytes: Cow<'_, [u8]>) -> Option<Cow<'_, str>> {
     }
 }
 
-/// The value of parameter `name` in a raw query string (`a=1&b=2`, without `?`): names and
-/// values percent-decoded with `+` as space; the **last** occurrence wins (Otoroshi). A value
+/// `Cow<str>` to `Cow<[u8]>`, without copying.
+pub fn cow_bytes(s: Cow<'_, str>) -> Cow<'_, [u8]> {
+    match s {
+        Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+        Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+    }
+}
+
+/// Parameter `name` in a raw query string (`a=1&b=2`, without `?`): names and values
+/// percent-decoded with `+` as space, every occurrence counted whatever its value (`a=1&a=`
+/// is repeated; Otoroshi keeps the last, backends differ, so Torii refuses). A single value
 /// that is not UTF-8 once decoded counts as absent. `a` alone gives the empty value.
-pub fn query_param<'q>(query: &'q [u8], name: &str) -> Option<Cow<'q, str>> {
-    let mut found = None;
+pub fn query_param<'q>(query: &'q [u8], name: &str) -> Occurs<Cow<'q, str>> {
+    let mut found = Occurs::Absent;
     for pair in query.split(|&b| b == b'&') {
         if pair.is_empty() {
             continue;
@@ -87,31 +146,43 @@ pub fn query_param<'q>(query: &'q [u8], name: &str) -> Option<Cow<'q, str>> {
             None => (pair, &pair[pair.len()..]),
         };
         if percent_decode(k, true).as_ref() == name.as_bytes() {
-            found = Some(v);
+            found.add(v);
         }
     }
-    found.and_then(|v| cow_utf8(percent_decode(v, true)))
+    match found {
+        Occurs::Once(v) => match cow_utf8(percent_decode(v, true)) {
+            Some(v) => Occurs::Once(v),
+            None => Occurs::Absent,
+        },
+        Occurs::Absent => Occurs::Absent,
+        Occurs::Repeated => Occurs::Repeated,
+    }
 }
 
-/// The value of cookie `name` in a `Cookie` header value (`a=1; b=2`), first occurrence, exact
-/// name match, surrounding double quotes removed (RFC 6265 §4.2.1). No decoding.
-pub fn cookie<'h>(header: &'h [u8], name: &str) -> Option<&'h [u8]> {
-    for part in header.split(|&b| b == b';') {
-        let part = part.trim_ascii();
-        let Some(eq) = part.iter().position(|&b| b == b'=') else {
-            continue;
-        };
-        if part[..eq].trim_ascii() != name.as_bytes() {
-            continue;
+/// Cookie `name` over the values of every `Cookie` field (`a=1; b=2`): exact name match,
+/// every occurrence counted, the value with surrounding double quotes removed (RFC 6265
+/// §4.2.1). No decoding. A client sends one `Cookie` field (RFC 6265 §5.4); HTTP/2 splits it
+/// into several (RFC 9113 §8.2.3), which count together.
+pub fn cookie<'h>(fields: impl IntoIterator<Item = &'h [u8]>, name: &str) -> Occurs<&'h [u8]> {
+    let mut found = Occurs::Absent;
+    for field in fields {
+        for part in field.split(|&b| b == b';') {
+            let part = part.trim_ascii();
+            let Some(eq) = part.iter().position(|&b| b == b'=') else {
+                continue;
+            };
+            if part[..eq].trim_ascii() != name.as_bytes() {
+                continue;
+            }
+            let value = part[eq + 1..].trim_ascii();
+            let value = match value {
+                [b'"', inner @ .., b'"'] => inner,
+                v => v,
+            };
+            found.add(value);
         }
-        let value = part[eq + 1..].trim_ascii();
-        let value = match value {
-            [b'"', inner @ .., b'"'] => inner,
-            v => v,
-        };
-        return Some(value);
     }
-    None
+    found
 }
 
 /// If `value` starts with `scheme` followed by a space (scheme case-insensitive, RFC 7235),
@@ -215,18 +286,28 @@ impl SimpleRequest {
     }
 }
 
-impl RequestView for SimpleRequest {
-    fn header(&self, name: &[u8]) -> Option<&[u8]> {
+impl SimpleRequest {
+    fn fields<'s, 'n>(&'s self, name: &'n [u8]) -> impl Iterator<Item = &'s [u8]> + use<'s, 'n> {
         self.headers
             .iter()
-            .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
+            .filter(move |(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_slice())
     }
-    fn query_param(&self, name: &str) -> Option<Cow<'_, str>> {
+}
+
+impl RequestView for SimpleRequest {
+    fn header(&self, name: &[u8]) -> Occurs<&[u8]> {
+        let mut found = Occurs::Absent;
+        for v in self.fields(name) {
+            found.add(v);
+        }
+        found
+    }
+    fn query_param(&self, name: &str) -> Occurs<Cow<'_, str>> {
         query_param(&self.query, name)
     }
-    fn cookie(&self, name: &str) -> Option<&[u8]> {
-        self.header(b"cookie").and_then(|h| cookie(h, name))
+    fn cookie(&self, name: &str) -> Occurs<&[u8]> {
+        cookie(self.fields(b"cookie"), name)
     }
 }
 
@@ -274,21 +355,72 @@ mod tests {
 
     #[test]
     fn queries() {
-        let q = b"a=1&x-api-key=first&x%2Dapi-key=last%20one&flag&e=";
-        assert_eq!(query_param(q, "x-api-key").unwrap(), "last one");
-        assert_eq!(query_param(q, "flag").unwrap(), "");
-        assert_eq!(query_param(q, "e").unwrap(), "");
-        assert_eq!(query_param(q, "zz"), None);
-        assert_eq!(query_param(b"k=%FF", "k"), None);
+        let q = b"a=1&x-api-key=first&k=v%20w&flag&e=";
+        assert_eq!(query_param(q, "k"), Occurs::Once(Cow::Borrowed("v w")));
+        assert_eq!(query_param(q, "x-api-key"), Occurs::Once("first".into()));
+        assert_eq!(query_param(q, "flag"), Occurs::Once("".into()));
+        assert_eq!(query_param(q, "e"), Occurs::Once("".into()));
+        assert_eq!(query_param(q, "zz"), Occurs::Absent);
+        assert_eq!(query_param(b"k=%FF", "k"), Occurs::Absent);
+    }
+
+    /// A name repeated under any spelling that decodes to it, with any values, empty ones
+    /// too, is repeated: `?%74oken=forged&token=valid` must not be read as one token.
+    #[test]
+    fn repeated_query_names_after_decoding() {
+        for q in [
+            &b"x-api-key=first&x%2Dapi-key=last"[..],
+            b"token=a&token=a",
+            b"%74oken=f&token=v",
+            b"token=v&t%6fken=",
+            b"token&token=v",
+            b"token=%FF&token=v",
+        ] {
+            let name = if q.starts_with(b"x-") {
+                "x-api-key"
+            } else {
+                "token"
+            };
+            assert_eq!(query_param(q, name), Occurs::Repeated, "{q:?}");
+        }
     }
 
     #[test]
     fn cookies() {
-        let h = b"a=1; access_token=\"tok\" ;b=; access_token=second";
-        assert_eq!(cookie(h, "access_token").unwrap(), b"tok");
-        assert_eq!(cookie(h, "b").unwrap(), b"");
-        assert_eq!(cookie(h, "A"), None);
-        assert_eq!(cookie(b";;=x;", "x"), None);
+        let h: &[u8] = b"a=1; access_token=\"tok\" ;b=; c=second";
+        assert_eq!(cookie([h], "access_token"), Occurs::Once(&b"tok"[..]));
+        assert_eq!(cookie([h], "b"), Occurs::Once(&b""[..]));
+        assert_eq!(cookie([h], "A"), Occurs::Absent);
+        assert_eq!(cookie([&b";;=x;"[..]], "x"), Occurs::Absent);
+    }
+
+    /// Two cookies of one name, in one field or across fields, are repeated.
+    #[test]
+    fn repeated_cookies_across_fields() {
+        let one: &[u8] = b"jwt=v; jwt=f";
+        assert_eq!(cookie([one], "jwt"), Occurs::Repeated);
+        let first: &[u8] = b"a=1; jwt=v";
+        let second: &[u8] = b"jwt=f";
+        assert_eq!(cookie([first, second], "jwt"), Occurs::Repeated);
+        assert_eq!(cookie([first, second], "a"), Occurs::Once(&b"1"[..]));
+        assert_eq!(
+            cookie([&b"a=1"[..], b"jwt=\"v\""], "jwt"),
+            Occurs::Once(&b"v"[..])
+        );
+    }
+
+    #[test]
+    fn simple_request_counts_every_field_line() {
+        let r = SimpleRequest::new()
+            .with_header("Authorization", "Bearer a")
+            .with_header("authorization", "Bearer b")
+            .with_header("X-One", "1")
+            .with_header("Cookie", "a=1")
+            .with_header("Cookie", "a=2");
+        assert_eq!(r.header(b"AUTHORIZATION"), Occurs::Repeated);
+        assert_eq!(r.header(b"x-one"), Occurs::Once(&b"1"[..]));
+        assert_eq!(r.header(b"x-two"), Occurs::Absent);
+        assert_eq!(r.cookie("a"), Occurs::Repeated);
     }
 
     #[test]

@@ -34,6 +34,11 @@ pub enum ExternalJwtError {
     /// No token where the route looks for one.
     #[error("no token")]
     Missing,
+    /// The token's place occurs more than once (two header lines, a query name twice after
+    /// percent-decoding, a cookie twice): refused with 400 whatever the copies hold, since a
+    /// backend may read a copy other than the one checked.
+    #[error("token sent more than once")]
+    Duplicate,
     /// The token's `kid` names no key of the set.
     #[error("unknown kid")]
     UnknownKid,
@@ -57,6 +62,7 @@ impl ExternalJwtError {
     pub fn reason(&self) -> &'static str {
         match self {
             ExternalJwtError::Missing => "missing",
+            ExternalJwtError::Duplicate => "duplicate",
             ExternalJwtError::UnknownKid => "unknown_kid",
             ExternalJwtError::MissingKid => "missing_kid",
             ExternalJwtError::KeysUnavailable => "keys_unavailable",
@@ -65,10 +71,12 @@ impl ExternalJwtError {
         }
     }
 
-    /// The HTTP status: 403 when the token verified but the route requires more, else 401.
+    /// The HTTP status: 403 when the token verified but the route requires more, 400 for a
+    /// token sent more than once, else 401.
     pub fn status(&self) -> u16 {
         match self {
             ExternalJwtError::Forbidden(_) => 403,
+            ExternalJwtError::Duplicate => 400,
             _ => 401,
         }
     }
