@@ -112,7 +112,7 @@ impl Fixture {
         let dir = TempDir::new(tag);
         let cfg = format!(
             "[gateway]\nworkers = 1\nhttp = [\"127.0.0.1:0\"]\nh2c = true\ndrain_timeout = \"2s\"\nmax_connections_per_worker = 1000\n\n\
-             [limits]\nbody_idle_timeout = \"3s\"\nbody_min_rate_grace = \"2s\"\nresponse_min_rate_grace = \"2s\"\nupstream_timeout = \"10s\"\n\n{}{}{}",
+             [limits]\nclient_header_timeout = \"2s\"\nbody_idle_timeout = \"3s\"\nbody_min_rate_grace = \"2s\"\nresponse_min_rate_grace = \"2s\"\nupstream_timeout = \"10s\"\n\n{}{}{}",
             route("rec", "rec.test", "/", &[rec.addr]),
             route("big", "big.test", "/", &[big]),
             route("hang", "hang.test", "/", &[hang]),
@@ -297,6 +297,46 @@ fn continuation_flood_is_cut() {
     assert!(r["goaway"].is_u64(), "{r}");
     assert!(r["sent"].as_u64().unwrap() < 64 * 1024 * 1024, "{r}");
     fx.assert_backend_never_saw(&["/cont"]);
+}
+
+/// Slowloris over HTTP/2: a header block left unfinished — opened then silent, dripped one
+/// CONTINUATION every half second, or one HEADERS frame whose payload stops short — is cut at
+/// `client_header_timeout` (2 s here) with GOAWAY `ENHANCE_YOUR_CALM`, as an HTTP/1.1 head is
+/// cut with 408, not at the idle timeout (60 s); nothing reaches the backend and other clients
+/// are served meanwhile.
+#[test]
+fn an_unfinished_header_block_is_cut_at_the_head_timeout() {
+    let fx = Fixture::start("h2-slowhead");
+    for attack in ["slow_head", "drip_head", "partial_head_frame"] {
+        let r = fx.attack(attack, "rec.test", 20);
+        let cut = r["cut_after"].as_f64().unwrap();
+        assert!(
+            (1.5..6.0).contains(&cut),
+            "{attack}: cut after {cut} s: {r}"
+        );
+        assert_eq!(r["goaway"], 0xb, "{attack}: GOAWAY ENHANCE_YOUR_CALM: {r}");
+        assert_eq!(fx.other_client(true), 200, "{attack}");
+    }
+    fx.assert_backend_never_saw(&["/slow-head", "/drip-head", "/partial-head"]);
+}
+
+/// One rule for `#` on both protocols: the fragment is cut off the target, so the path routed
+/// and the path forwarded are the path before it (the `h2` crate drops it from `:path`; the
+/// HTTP/1.1 parser does the same), and no fragment ever reaches a backend.
+#[test]
+fn a_fragment_is_cut_off_over_both_protocols() {
+    let fx = Fixture::start("h2-fragment");
+    let r = hostile("fragment_path", &fx.addr(), "rec.test", 0);
+    assert_eq!(r["statuses"]["1"], 200, "{r}");
+    let mut s = connect(fx.torii.addr);
+    s.write_all(b"GET /frag-h1?q=1#/../private HTTP/1.1\r\nHost: rec.test\r\n\r\n")
+        .unwrap();
+    let resp = read_response(&mut s, &mut Vec::new(), "GET").expect("a response");
+    assert_eq!(resp.status, 200);
+    let targets = fx.backend_targets();
+    assert!(targets.contains(&"/frag-h2?q=1".to_owned()), "{targets:?}");
+    assert!(targets.contains(&"/frag-h1?q=1".to_owned()), "{targets:?}");
+    assert!(targets.iter().all(|t| !t.contains('#')), "{targets:?}");
 }
 
 #[test]

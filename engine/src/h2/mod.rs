@@ -6,13 +6,15 @@
 //! | [`request_head`] | an HTTP/2 request head checked (RFC 9113 §8) and rendered as HTTP/1.1 |
 //! | [`response`] | the HTTP/1.1 response the phases write, turned back into HTTP/2 parts |
 //! | [`exchange`] | [`exchange::H2Exchange`]: one stream as an `AsyncReadRent + AsyncWriteRent` |
-//! | [`io`] | [`io::H2Io`]: the connection's transport in the poll form `h2` drives |
+//! | [`io`] | [`io::H2Io`]: the connection's transport in the poll form `h2` drives; [`io::WatchedIo`] over it |
+//! | [`head_watch`] | [`head_watch::HeaderBlockWatch`]: whether the client is inside an unfinished header block |
 //!
 //! Nothing here accepts connections, reads the config or runs phases; it imports from
 //! `http1` only. The choice of the `h2` crate on monoio's poll-io, and the adapter's cost, are
 //! in `docs/architecture.md` ("HTTP/2") and `docs/performance.md`.
 
 pub mod exchange;
+pub mod head_watch;
 pub mod io;
 pub mod request_head;
 pub mod response;

@@ -208,26 +208,44 @@ fn is_authority_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]%".contains(&b)
 }
 
-/// Splits and checks the request target; returns (path, query, absolute-form authority).
+/// Splits and checks the request target; returns (target without its fragment, path, query,
+/// absolute-form authority).
 ///
 /// Accepted: origin-form (`/...`), `*` for OPTIONS, and absolute-form `http(s)://authority/...`
 /// (RFC 9112 §3.2.2 says a server MUST accept it); absolute-form must have a path and no
 /// userinfo, and its authority must equal the Host header (checked by the caller) so the
-/// routing host and the host the backend sees cannot differ. Non-ASCII bytes and `#` are refused
+/// routing host and the host the backend sees cannot differ. Non-ASCII bytes are refused
 /// (`httparse` already refuses controls and spaces).
+///
+/// A `#fragment` is cut off: the target ends before `#`, so the fragment is neither routed on
+/// nor forwarded. It has no meaning in a request (RFC 9112 §3.2: origin-form is path and query;
+/// RFC 9110 §4.2.5: fragments are the client's), and this is the one rule both protocols can
+/// keep: over HTTP/2 the `h2` crate builds `:path` with the `http` crate's URI parser, which
+/// drops a fragment (WHATWG URL rules) before any of Torii's code sees the stream. nginx does
+/// the same. What matters is that the path routed and the path forwarded are one: a fragment
+/// forwarded to a backend that reads it as part of the path (HAProxy's CVE-2023-45539) is what
+/// made `#` dangerous.
 fn check_target(
     buf: &[u8],
     target: Span,
     method: Method,
-) -> Result<(Span, Option<Span>, Option<Span>), RequestError> {
+) -> Result<(Span, Span, Option<Span>, Option<Span>), RequestError> {
     let bad = RequestError::Invalid("invalid request target");
-    let t = target.get(buf);
-    if t.iter().any(|&b| b >= 0x80 || b == b'#') {
+    let whole = target.get(buf);
+    if whole.iter().any(|&b| b >= 0x80) {
         return Err(bad);
     }
+    let target = match memchr::memchr(b'#', whole) {
+        Some(0) => return Err(bad),
+        Some(cut) => {
+            Span::from_range(target.start as usize, target.start as usize + cut).ok_or(bad)?
+        }
+        None => target,
+    };
+    let t = target.get(buf);
     if t == b"*" {
         return if method == Method::Options {
-            Ok((target, None, None))
+            Ok((target, target, None, None))
         } else {
             Err(bad)
         };
@@ -266,7 +284,7 @@ fn check_target(
         ),
         None => (Span::from_range(path_start, end).ok_or(bad)?, None),
     };
-    Ok((path, query, authority))
+    Ok((target, path, query, authority))
 }
 
 /// Parses a request head at the start of `buf`.
@@ -322,7 +340,7 @@ pub fn parse_request_head(
         return Err(RequestError::Invalid("CONNECT is not supported"));
     }
     let target = span_in(buf, target_str.as_bytes()).ok_or(internal)?;
-    let (path, query, authority) = check_target(buf, target, method)?;
+    let (target, path, query, authority) = check_target(buf, target, method)?;
     if req.headers.len() != scan.header_lines {
         return Err(internal);
     }

