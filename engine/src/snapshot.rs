@@ -103,6 +103,8 @@ pub struct RuntimeLimits {
     pub verified_token_cache: usize,
     /// A WebSocket tunnel with no byte either way for this long is closed.
     pub websocket_idle_timeout: Duration,
+    /// A WebSocket tunnel is closed this long after it opened (zero: never).
+    pub websocket_max_lifetime: Duration,
     /// Open WebSocket tunnels (and upgrades in flight) a worker holds at most.
     pub max_websocket_tunnels_per_worker: usize,
 }
@@ -271,6 +273,7 @@ impl Snapshot {
             tls_handshake_timeout: l.tls_handshake_timeout,
             verified_token_cache: l.verified_token_cache,
             websocket_idle_timeout: l.websocket_idle_timeout,
+            websocket_max_lifetime: l.websocket_max_lifetime,
             max_websocket_tunnels_per_worker: l.max_websocket_tunnels_per_worker,
         };
         Ok(Self {

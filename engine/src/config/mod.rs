@@ -103,6 +103,8 @@ pub mod defaults {
     pub const VERIFIED_TOKEN_CACHE: usize = 4096;
     /// `limits.websocket_idle_timeout`.
     pub const WEBSOCKET_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+    /// `limits.websocket_max_lifetime`: off.
+    pub const WEBSOCKET_MAX_LIFETIME: Duration = Duration::ZERO;
     /// `limits.max_websocket_tunnels_per_worker`.
     pub const MAX_WEBSOCKET_TUNNELS_PER_WORKER: usize = 10_000;
     /// `limits.h2_max_concurrent_streams` (nginx's `http2_max_concurrent_streams` default
@@ -284,6 +286,9 @@ pub struct Limits {
     pub verified_token_cache: usize,
     /// A WebSocket tunnel with no byte either way for this long is closed (both sides).
     pub websocket_idle_timeout: Duration,
+    /// A WebSocket tunnel is closed (close frame 1001) this long after it opened, whatever it
+    /// carries; zero: no bound.
+    pub websocket_max_lifetime: Duration,
     /// Open WebSocket tunnels a worker holds at most; an upgrade beyond it gets 503.
     pub max_websocket_tunnels_per_worker: usize,
     /// Streams an HTTP/2 client may have open at once on one connection
@@ -310,6 +315,7 @@ impl Default for Limits {
             tls_handshake_timeout: defaults::TLS_HANDSHAKE_TIMEOUT,
             verified_token_cache: defaults::VERIFIED_TOKEN_CACHE,
             websocket_idle_timeout: defaults::WEBSOCKET_IDLE_TIMEOUT,
+            websocket_max_lifetime: defaults::WEBSOCKET_MAX_LIFETIME,
             max_websocket_tunnels_per_worker: defaults::MAX_WEBSOCKET_TUNNELS_PER_WORKER,
             h2_max_concurrent_streams: defaults::H2_MAX_CONCURRENT_STREAMS,
         }

@@ -189,6 +189,8 @@ pub struct RawLimits {
     pub verified_token_cache: Option<i64>,
     /// A WebSocket tunnel with no byte either way for this long is closed.
     pub websocket_idle_timeout: Option<RawDuration>,
+    /// A WebSocket tunnel is closed this long after it opened, whatever it carries (0 = off).
+    pub websocket_max_lifetime: Option<RawDuration>,
     /// Open WebSocket tunnels a worker holds at most (beyond: 503 to the upgrade).
     pub max_websocket_tunnels_per_worker: Option<i64>,
     /// Streams an HTTP/2 client may have open at once on one connection.

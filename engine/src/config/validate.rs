@@ -414,6 +414,13 @@ fn limits(c: &mut Collector, raw: &RawLimits) -> Limits {
             d.websocket_idle_timeout,
             nz,
         ),
+        websocket_max_lifetime: duration(
+            c,
+            &p("websocket_max_lifetime"),
+            &raw.websocket_max_lifetime,
+            d.websocket_max_lifetime,
+            Zero::Allowed,
+        ),
         max_websocket_tunnels_per_worker: to_usize(bounded(
             c,
             &p("max_websocket_tunnels_per_worker"),

@@ -26,11 +26,16 @@ pub enum TunnelResult {
     IdleTimeout,
     /// Still open at the end of `gateway.drain_timeout` during shutdown.
     Drain,
+    /// Closed because a reload withdrew its admission (route removed or closed to WebSocket,
+    /// key disabled, removed, expired or no longer allowed on the route).
+    Revoked,
+    /// Closed at `limits.websocket_max_lifetime`.
+    MaxLifetime,
 }
 
 impl TunnelResult {
     /// Every result, in counter order.
-    pub const ALL: [TunnelResult; 7] = [
+    pub const ALL: [TunnelResult; 9] = [
         TunnelResult::OverLimit,
         TunnelResult::Refused,
         TunnelResult::BadHandshake,
@@ -38,6 +43,8 @@ impl TunnelResult {
         TunnelResult::UpstreamClosed,
         TunnelResult::IdleTimeout,
         TunnelResult::Drain,
+        TunnelResult::Revoked,
+        TunnelResult::MaxLifetime,
     ];
 
     /// The metric label (`result="…"`).
@@ -50,6 +57,8 @@ impl TunnelResult {
             TunnelResult::UpstreamClosed => "upstream_closed",
             TunnelResult::IdleTimeout => "idle_timeout",
             TunnelResult::Drain => "drain",
+            TunnelResult::Revoked => "revoked",
+            TunnelResult::MaxLifetime => "max_lifetime",
         }
     }
 

@@ -12,7 +12,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use monoio::io::Split;
 
@@ -28,6 +28,8 @@ use crate::proxy::record::UpgradeRecord;
 use crate::proxy::{phases, record};
 use crate::snapshot::RuntimeLimits;
 use crate::tunnel;
+use crate::tunnel::admission::Admission;
+use crate::tunnel::TunnelLimits;
 use crate::worker::{ConnGuard, Worker};
 
 /// Capacity an idle keep-alive connection keeps (memory per idle connection).
@@ -67,7 +69,16 @@ pub async fn serve_upgradable<C: Stream + Split>(
     socket: RawFd,
 ) {
     if let Some(t) = serve_conn(worker, conn).await {
-        tunnel::run(worker, t.conn, socket, t.upgraded, t.record, t.idle_timeout).await;
+        tunnel::run(
+            worker,
+            t.conn,
+            socket,
+            t.upgraded,
+            t.record,
+            t.admission,
+            t.limits,
+        )
+        .await;
     }
 }
 
@@ -81,8 +92,10 @@ pub struct BecameTunnel<C> {
     pub upgraded: Upgraded,
     /// The upgrade request's record, for the tunnel's line.
     pub record: UpgradeRecord,
-    /// `limits.websocket_idle_timeout` of the request's snapshot.
-    pub idle_timeout: Duration,
+    /// What admitted the upgrade, checked again while the tunnel is open.
+    pub admission: Admission,
+    /// The request snapshot's WebSocket limits.
+    pub limits: TunnelLimits,
 }
 
 /// The connection loop of [`serve_client`] over a connection already set up: its read buffer
@@ -108,7 +121,12 @@ pub async fn serve_conn<C: Stream>(
                 record::begin(worker, &mut ctx, conn.rbuf.data());
                 let outcome = phases::handle_request(worker, &mut conn, &mut ctx).await;
                 if let Outcome::Upgrade(upgraded) = outcome {
-                    let idle_timeout = ctx.snap.limits.websocket_idle_timeout;
+                    let limits = TunnelLimits {
+                        idle_timeout: ctx.snap.limits.websocket_idle_timeout,
+                        max_lifetime: ctx.snap.limits.websocket_max_lifetime,
+                    };
+                    let key = ctx.admitted.key.map(|k| k.key().client_id.as_str());
+                    let admission = ctx.route.map(|r| Admission::new(r, key));
                     let logged = ctx.logged;
                     let record = record::upgraded(
                         worker,
@@ -121,12 +139,15 @@ pub async fn serve_conn<C: Stream>(
                     // The tunnel holds neither the request's snapshot nor its buffers.
                     drop(ctx);
                     drop(snap);
-                    return record.map(|record| BecameTunnel {
-                        conn,
-                        upgraded: *upgraded,
-                        record,
-                        idle_timeout,
-                    });
+                    return record
+                        .zip(admission)
+                        .map(|(record, admission)| BecameTunnel {
+                            conn,
+                            upgraded: *upgraded,
+                            record,
+                            admission,
+                            limits,
+                        });
                 }
                 record::finish(
                     worker,

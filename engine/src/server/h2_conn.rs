@@ -40,7 +40,7 @@ use crate::http1::{HeadLimits, Method};
 use crate::metrics::Protocol;
 use crate::proxy::client::ClientConn;
 use crate::server::conn::serve_conn;
-use crate::worker::drain::DrainSignal;
+use crate::worker::signal::Signal;
 use crate::worker::{ConnGuard, Worker};
 
 /// Initial flow-control window of each stream (request bodies the phases have not read yet,
@@ -83,7 +83,7 @@ pub struct StreamFacts {
 #[derive(Debug, Default)]
 struct ConnState {
     /// Fired when the connection is gone and the remaining stream tasks must stop.
-    gone: DrainSignal,
+    gone: Signal,
     /// Stream tasks alive.
     streams: Cell<usize>,
     /// The connection task's waker, woken when a stream task ends.

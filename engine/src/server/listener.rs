@@ -58,12 +58,14 @@ pub async fn run_gateway_worker(
 }
 
 /// The worker's tick: every [`DRAIN_POLL`] it publishes its pool size, hands its access-log
-/// lines to the writer, and checks the process-wide draining flag.
+/// lines to the writer, tells its tunnels about a reload, and checks the process-wide
+/// draining flag.
 async fn watch_drain(worker: Rc<Worker>) {
     loop {
         let idle = worker.pool.borrow().idle_count();
         worker.stats().pool_idle.store(idle, Ordering::Relaxed);
         worker.access_log.flush(&worker.shared.access_log);
+        worker.notice_reload();
         if worker.shared.is_draining() {
             break;
         }

@@ -5,7 +5,9 @@
 //! frame behind the upgrade request, the backend may have sent its first frame in the same
 //! packet as the `101`), half-close (the end of one direction is passed on as a shutdown of
 //! the other side's write half, the other direction goes on), the activity clock and byte
-//! counts, and the containment of a panic inside a TLS stream (see [`Flow::poll_pump`]). It
+//! counts, the containment of a panic inside a TLS stream (see [`Flow::poll_pump`]), and for
+//! the backend-to-client direction an early stop between two WebSocket frames when the tunnel
+//! asks for one ([`StopAtBoundary`]), so the tunnel can then send the client a close frame. It
 //! never closes sockets: the tunnel does, once both directions are over.
 
 use std::cell::Cell;
@@ -17,9 +19,11 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
+use torii_protocol::websocket::FrameBoundary;
 
 use crate::io::ReadBuf;
 use crate::metrics::RouteMetrics;
+use crate::worker::signal::Signal;
 
 /// Most bytes a direction holds at once (read from one side, not yet written to the other).
 pub const TUNNEL_BUFFER_BYTES: usize = 16 * 1024;
@@ -40,6 +44,19 @@ pub enum DirectionEnd {
     Closed,
     /// Reading from or writing to `Side` failed (reset, TLS error): the tunnel must close.
     Failed(Side),
+    /// Stopped on request between two frames: everything read was written, and a frame may be
+    /// written next.
+    Stopped,
+}
+
+/// What lets a direction stop early at a frame boundary: the boundaries of the bytes it wrote,
+/// and the signal that asks it to stop.
+#[derive(Debug)]
+pub struct StopAtBoundary<'a> {
+    /// The frames written so far.
+    pub frames: FrameBoundary,
+    /// Fired when the tunnel must end.
+    pub stop: &'a Signal,
 }
 
 /// What both directions share: the time of the last byte, the bytes each way, and where to
@@ -106,13 +123,16 @@ impl<'a> Flow<'a> {
 
 /// Copies `from` to `to` until `from` ends, starting with what `buf` already holds; then shuts
 /// `to`'s write side down (half-close). `reader` names `from`'s side; `to_upstream` says the
-/// direction.
+/// direction. With `stop`, the direction follows its frame boundaries and, once the signal
+/// fired, ends with [`DirectionEnd::Stopped`] at the first boundary where it waits to read
+/// (the read in flight is dropped: the tunnel is closing).
 pub async fn pump<R: AsyncReadRent, W: AsyncWriteRent>(
     from: &mut R,
     to: &mut W,
     buf: &mut ReadBuf,
     flow: &Flow<'_>,
     reader: Side,
+    mut stop: Option<&mut StopAtBoundary<'_>>,
 ) -> DirectionEnd {
     let (writer, to_upstream) = match reader {
         Side::Client => (Side::Upstream, true),
@@ -121,12 +141,25 @@ pub async fn pump<R: AsyncReadRent, W: AsyncWriteRent>(
     loop {
         let n = buf.len();
         if n > 0 {
+            if let Some(s) = stop.as_deref_mut() {
+                s.frames.feed(&buf.data()[..n]);
+            }
             if buf.write_prefix_to(to, n).await.is_err() {
                 return DirectionEnd::Failed(writer);
             }
             flow.moved(to_upstream, n);
         }
-        match buf.fill(from, TUNNEL_BUFFER_BYTES).await {
+        let read = buf.fill(from, TUNNEL_BUFFER_BYTES);
+        let read = match stop.as_deref() {
+            Some(s) if s.frames.at_boundary() => {
+                monoio::select! {
+                    r = read => r,
+                    _ = s.stop.wait() => return DirectionEnd::Stopped,
+                }
+            }
+            _ => read.await,
+        };
+        match read {
             Ok(0) => break,
             Ok(_) => flow.last_activity.set(Instant::now()),
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,

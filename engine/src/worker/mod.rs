@@ -3,15 +3,15 @@
 //! Owns its view of the config snapshot (a per-worker `arc_swap::Cache`, so a request costs one
 //! pointer compare and no shared refcount traffic), its upstream pool, its target selector, its
 //! CSPRNG, its caches (info-token prefixes), its access-log buffer, its rate-limited logs, its
-//! drain signal and its WebSocket tunnel slots. Everything here is `!Send` and touched by one
+//! drain and reload signals and its WebSocket tunnel slots. Everything here is `!Send` and touched by one
 //! thread only; `RefCell` borrows are never held across an `.await`.
 //!
 //! This module sits below everything that serves requests: `server/` (accept loops,
 //! connections), `proxy/` (the request phases) and the upstream connection code import it;
 //! it imports none of them.
 
-pub mod drain;
 pub mod ratelog;
+pub mod signal;
 pub mod tunnels;
 
 use std::cell::RefCell;
@@ -33,9 +33,10 @@ use crate::snapshot::Snapshot;
 use crate::tls::stream::UpStream;
 use crate::upstream::pool::Pool;
 use crate::upstream::select::Selector;
-use drain::DrainSignal;
 use ratelog::RateLog;
+use signal::Signal;
 use tunnels::TunnelSlots;
+
 /// Idle upstream connections kept per target and worker.
 const MAX_IDLE_PER_TARGET: usize = 256;
 /// Idle upstream connections older than this are closed instead of reused.
@@ -59,7 +60,12 @@ pub struct Worker {
     /// Reusable buffer for the order in which targets are tried.
     pub order_buf: RefCell<Vec<usize>>,
     /// Fired when draining starts.
-    pub drain: DrainSignal,
+    pub drain: Signal,
+    /// Fired when the worker's tick sees a snapshot version it has not seen (a reload): open
+    /// WebSocket tunnels check their admission again.
+    pub reloaded: Signal,
+    /// The snapshot version the tick saw last.
+    seen_version: std::cell::Cell<u64>,
     /// This worker's CSPRNG for challenge states and token ids (seeded once from the OS).
     pub rng: RefCell<StateGenerator>,
     /// Rate limit of challenge-failure warnings.
@@ -90,6 +96,7 @@ impl Worker {
     pub fn new(id: usize, shared: Arc<Shared>) -> Rc<Self> {
         let mut cache = Cache::new(shared.snapshot.clone());
         let current = Rc::new(cache.load().clone());
+        let version = current.version;
         Rc::new(Self {
             id,
             shared,
@@ -98,7 +105,9 @@ impl Worker {
             pool: RefCell::new(Pool::new(UPSTREAM_IDLE_TIMEOUT, MAX_IDLE_PER_TARGET)),
             selector: RefCell::new(Selector::default()),
             order_buf: RefCell::new(Vec::with_capacity(8)),
-            drain: DrainSignal::default(),
+            drain: Signal::default(),
+            reloaded: Signal::default(),
+            seen_version: std::cell::Cell::new(version),
             rng: RefCell::new(seeded_rng()),
             failure_log: RateLog::default(),
             connect_log: RefCell::default(),
@@ -121,6 +130,16 @@ impl Worker {
             *current = Rc::new(latest.clone());
         }
         current.clone()
+    }
+
+    /// Called by the worker's tick: fires [`Worker::reloaded`] when the shared snapshot's
+    /// version changed since the last call. Cost: one `ArcSwap` load.
+    pub fn notice_reload(&self) {
+        let version = self.shared.snapshot.load().version;
+        if version != self.seen_version.get() {
+            self.seen_version.set(version);
+            self.reloaded.fire();
+        }
     }
 
     /// This worker's counters.

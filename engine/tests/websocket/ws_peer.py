@@ -239,7 +239,9 @@ async def interactive(args):
                     out({"closed": False})
                 except ConnectionClosed as e:
                     out({"closed": True, "after": round(time.monotonic() - start, 3),
-                         "close_received": e.rcvd is not None})
+                         "close_received": e.rcvd is not None,
+                         "code": e.rcvd.code if e.rcvd is not None else None,
+                         "reason": e.rcvd.reason if e.rcvd is not None else None})
                     return
 
 

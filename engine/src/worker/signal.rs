@@ -1,32 +1,40 @@
-//! A worker-local, one-shot "drain has started" signal that idle connections wait on.
+//! A worker-local signal that tasks wait on: "drain has started" (idle connections and
+//! tunnels wake and close), "a new snapshot was loaded" (open tunnels check their admission
+//! again), "this HTTP/2 connection is gone" (its stream tasks stop).
 //!
-//! Owns the waker list of one worker. No atomics and no locks: the worker's control task polls
-//! the process-wide draining flag and fires this signal; every idle keep-alive connection
-//! waiting on it then wakes and closes. Waiters deregister on drop, so the list does not grow
-//! with the number of requests served.
+//! Owns the waker list of one worker. No atomics and no locks: the worker's tick polls the
+//! process-wide state and fires the signal; every task waiting on it then wakes. A signal
+//! counts how often it fired, so a waiter can wait for the first firing ([`Signal::wait`]) or
+//! for the next one after what it saw ([`Signal::wait_past`]). Waiters deregister on drop, so
+//! the list does not grow with the number of requests served.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-/// One-shot signal for the tasks of a single worker thread.
+/// A signal for the tasks of a single worker thread.
 #[derive(Debug, Default)]
-pub struct DrainSignal {
-    fired: Cell<bool>,
+pub struct Signal {
+    fired: Cell<u64>,
     slots: RefCell<Vec<Option<Waker>>>,
     free: RefCell<Vec<usize>>,
 }
 
-impl DrainSignal {
-    /// True once [`DrainSignal::fire`] was called.
+impl Signal {
+    /// True once [`Signal::fire`] was called.
     pub fn is_fired(&self) -> bool {
+        self.fired.get() > 0
+    }
+
+    /// How many times the signal fired.
+    pub fn count(&self) -> u64 {
         self.fired.get()
     }
 
     /// Fires the signal and wakes every waiter.
     pub fn fire(&self) {
-        self.fired.set(true);
+        self.fired.set(self.fired.get() + 1);
         let wakers: Vec<Waker> = self
             .slots
             .borrow_mut()
@@ -38,10 +46,17 @@ impl DrainSignal {
         }
     }
 
-    /// A future that completes when the signal fires.
-    pub fn wait(&self) -> DrainWait<'_> {
-        DrainWait {
+    /// A future that completes once the signal has fired (at once if it already did).
+    pub fn wait(&self) -> SignalWait<'_> {
+        self.wait_past(0)
+    }
+
+    /// A future that completes once the signal has fired more than `seen` times
+    /// ([`Signal::count`] when the waiter last looked).
+    pub fn wait_past(&self, seen: u64) -> SignalWait<'_> {
+        SignalWait {
             signal: self,
+            seen,
             slot: None,
         }
     }
@@ -83,19 +98,20 @@ impl DrainSignal {
     }
 }
 
-/// Future returned by [`DrainSignal::wait`].
+/// Future returned by [`Signal::wait`] and [`Signal::wait_past`].
 #[derive(Debug)]
-pub struct DrainWait<'a> {
-    signal: &'a DrainSignal,
+pub struct SignalWait<'a> {
+    signal: &'a Signal,
+    seen: u64,
     slot: Option<usize>,
 }
 
-impl Future for DrainWait<'_> {
+impl Future for SignalWait<'_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if this.signal.is_fired() {
+        if this.signal.count() > this.seen {
             return Poll::Ready(());
         }
         this.signal.register(&mut this.slot, cx.waker());
@@ -103,7 +119,7 @@ impl Future for DrainWait<'_> {
     }
 }
 
-impl Drop for DrainWait<'_> {
+impl Drop for SignalWait<'_> {
     fn drop(&mut self) {
         if let Some(i) = self.slot.take() {
             self.signal.release(i);
@@ -127,7 +143,7 @@ mod tests {
 
     #[test]
     fn waiters_deregister_and_fire_wakes() {
-        let sig = DrainSignal::default();
+        let sig = Signal::default();
         let counter = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(counter.clone());
         let mut cx = Context::from_waker(&waker);
@@ -144,5 +160,26 @@ mod tests {
         assert_eq!(counter.0.load(Ordering::SeqCst), 1);
         assert!(w.as_mut().poll(&mut cx).is_ready());
         assert!(sig.slots.borrow().len() <= 1);
+    }
+
+    #[test]
+    fn wait_past_completes_on_the_next_firing_only() {
+        let sig = Signal::default();
+        let counter = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        sig.fire();
+        assert!(Box::pin(sig.wait()).as_mut().poll(&mut cx).is_ready());
+        let seen = sig.count();
+        let mut next = Box::pin(sig.wait_past(seen));
+        assert!(next.as_mut().poll(&mut cx).is_pending(), "already seen");
+        sig.fire();
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert!(next.as_mut().poll(&mut cx).is_ready());
+        assert_eq!(sig.count(), seen + 1);
+        assert!(Box::pin(sig.wait_past(seen))
+            .as_mut()
+            .poll(&mut cx)
+            .is_ready());
     }
 }

@@ -1,11 +1,18 @@
 //! The WebSocket opening handshake of RFC 6455 §4, as far as a proxy needs it: the grammar of
 //! `Sec-WebSocket-Key`, the `Sec-WebSocket-Accept` value a server must answer with, and the
-//! token lists of `Upgrade` and `Connection`.
+//! token lists of `Upgrade` and `Connection`; and in [`frames`], the frame boundaries of one
+//! direction and the close frame a server sends.
 //!
 //! A gateway uses it to check that a backend really switched protocols before it tunnels a
 //! byte (a `101` without the accept value the key implies is refused); a backend written in
 //! Rust can use [`accept_for`] to answer. Pure functions over byte slices: no IO, no
 //! allocation, no panic on any input.
+
+pub mod frames;
+
+pub use frames::{
+    close_frame, FrameBoundary, CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION, MAX_CLOSE_REASON,
+};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
