@@ -254,7 +254,7 @@ fn a_key_that_expires_while_its_tunnel_is_open_closes_it() {
     let server = ws_server(&["--mode", "echo"]);
     // Three whole seconds from now, in RFC 3339.
     let at = torii_engine::secure::unix_now() + 3;
-    let valid_until = chrono_free_rfc3339(at);
+    let valid_until = rfc3339(at);
     let keys = ALICE.replace(
         "routes =",
         &format!("valid_until = \"{valid_until}\"\nroutes ="),
@@ -313,19 +313,10 @@ fn websocket_max_lifetime_closes_a_busy_tunnel_with_1001() {
     assert_eq!(tunnels_total(admin, "max_lifetime"), 1);
 }
 
-/// `at` (Unix seconds, UTC) as RFC 3339, without a date crate (civil-from-days, H. Hinnant).
-fn chrono_free_rfc3339(at: u64) -> String {
-    let days = (at / 86_400) as i64;
+/// `at` (Unix seconds, UTC) as RFC 3339, with the protocol crate's calendar.
+fn rfc3339(at: u64) -> String {
+    let (y, m, d) = torii_protocol::quota::civil_from_days((at / 86_400) as i64);
     let secs = at % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         secs / 3600,

@@ -224,11 +224,7 @@ impl<'a> HeadView<'a> {
 
 impl RequestView for HeadView<'_> {
     fn header(&self, name: &[u8]) -> Occurs<&[u8]> {
-        let mut found = Occurs::Absent;
-        for v in self.fields(name) {
-            found.add(v);
-        }
-        found
+        self.fields(name).collect()
     }
 
     fn query_param(&self, name: &str) -> Occurs<Cow<'_, str>> {

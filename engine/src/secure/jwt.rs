@@ -212,13 +212,11 @@ impl RouteJwt {
     ) -> Result<Cow<'a, [u8]>, ExternalJwtError> {
         let found = match &self.source {
             Source::Header { name, prefix } => {
-                let mut found = Occurs::Absent;
-                for h in headers
+                let found: Occurs<&[u8]> = headers
                     .iter()
                     .filter(|h| eq_ignore_case(h.name.get(data), name))
-                {
-                    found.add(h.value.get(data));
-                }
+                    .map(|h| h.value.get(data))
+                    .collect();
                 found.map(|value| {
                     let rest = if prefix.is_empty() {
                         Some(value)

@@ -61,6 +61,20 @@ impl<T> Occurs<T> {
     }
 }
 
+impl<T> FromIterator<T> for Occurs<T> {
+    /// Counts the occurrences of a name from its values.
+    fn from_iter<I: IntoIterator<Item = T>>(values: I) -> Self {
+        let mut found = Occurs::Absent;
+        for v in values {
+            found.add(v);
+            if matches!(found, Occurs::Repeated) {
+                break;
+            }
+        }
+        found
+    }
+}
+
 /// A read-only view of a request head.
 pub trait RequestView {
     /// Header `name` (ASCII, matched case-insensitively): every field line counts.
@@ -297,11 +311,7 @@ impl SimpleRequest {
 
 impl RequestView for SimpleRequest {
     fn header(&self, name: &[u8]) -> Occurs<&[u8]> {
-        let mut found = Occurs::Absent;
-        for v in self.fields(name) {
-            found.add(v);
-        }
-        found
+        self.fields(name).collect()
     }
     fn query_param(&self, name: &str) -> Occurs<Cow<'_, str>> {
         query_param(&self.query, name)
