@@ -149,6 +149,7 @@ mod tests {
                 secret: Some(RawSecret::new("a-literal-secret-of-more-than-32-bytes")),
                 private_key: None,
                 public_key: None,
+                key_path: "routes[0].info_token".to_owned(),
             },
         };
         RouteInfoToken::build("orders", &spec, false).unwrap()
