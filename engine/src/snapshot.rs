@@ -170,46 +170,24 @@ impl Snapshot {
         let mut routes = Vec::with_capacity(config.routes.len());
         let allow_weak = config.gateway.insecure_allow_weak_keys;
         for (i, rc) in config.routes.iter().enumerate() {
-            let challenge = match &rc.challenge {
-                None => None,
-                Some(spec) => match RouteChallenge::build(&rc.name, spec, allow_weak) {
-                    Ok(c) => Some(c),
-                    Err(message) => {
-                        errors.push(ConfigError {
-                            path: format!("routes[{i}].challenge"),
-                            message,
-                        });
-                        None
-                    }
-                },
-            };
-            let info_token = match &rc.info_token {
-                None => None,
-                Some(spec) => match RouteInfoToken::build(&rc.name, spec, allow_weak) {
-                    Ok(t) => Some(t),
-                    Err(message) => {
-                        errors.push(ConfigError {
-                            path: format!("routes[{i}].info_token"),
-                            message,
-                        });
-                        None
-                    }
-                },
-            };
+            // Key errors come placed at the key they concern (`routes[i].challenge.secret`).
+            let challenge = rc.challenge.as_ref().and_then(|spec| {
+                let path = format!("routes[{i}].challenge");
+                RouteChallenge::build(&rc.name, &path, spec, allow_weak)
+                    .map_err(|e| errors.push(e))
+                    .ok()
+            });
+            let info_token = rc.info_token.as_ref().and_then(|spec| {
+                RouteInfoToken::build(&rc.name, spec, allow_weak)
+                    .map_err(|e| errors.push(e))
+                    .ok()
+            });
             let targets = build_targets(i, rc, &mut errors);
-            let jwt = match &rc.jwt {
-                None => None,
-                Some(spec) => match RouteJwt::build(spec, allow_weak, jwks) {
-                    Ok(j) => Some(j),
-                    Err(message) => {
-                        errors.push(ConfigError {
-                            path: format!("routes[{i}].jwt"),
-                            message,
-                        });
-                        None
-                    }
-                },
-            };
+            let jwt = rc.jwt.as_ref().and_then(|spec| {
+                RouteJwt::build(&format!("routes[{i}].jwt"), spec, allow_weak, jwks)
+                    .map_err(|e| errors.push(e))
+                    .ok()
+            });
             let target_addrs = targets.iter().map(|t| t.addr).collect();
             routes.push(Route {
                 id: rc.id.clone(),
@@ -336,4 +314,109 @@ fn build_targets(
         });
     }
     targets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROUTE: &str = "[gateway]\nhttp = [\"127.0.0.1:0\"]\n[[routes]]\nid = \"r\"\ndomains = [\"a.test\"]\ntargets = [\"http://127.0.0.1:9\"]\n";
+
+    /// The errors of building `section` (after [`ROUTE`]; it starts at line 7), as
+    /// `torii check` prints them.
+    fn build_errors(section: &str) -> Vec<String> {
+        let text = format!("{ROUTE}{section}");
+        let config = crate::config::load_str(&text, std::path::Path::new("/"))
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let locations = config.locations.clone();
+        match Snapshot::build(config, 1) {
+            Ok(_) => panic!("built:\n{text}"),
+            Err(e) => e
+                .located(&locations)
+                .0
+                .iter()
+                .map(|e| e.to_string())
+                .collect(),
+        }
+    }
+
+    /// The error for a short HMAC secret written `"$NAME"` at `path`, `line`:`col`.
+    fn short_shell(path: &str, name: &str, line: usize, col: usize) -> String {
+        format!(
+            "{path}: looks like a shell variable: write \"${{env.{name}}}\" to read it from the environment (Torii does not expand shell syntax, so as written the secret is the text itself); that text is {} bytes long, and HMAC keys need at least 32 (line {line}, column {col})",
+            name.len() + 1
+        )
+    }
+
+    #[test]
+    fn a_short_secret_is_reported_at_its_key_with_the_shell_hint_first() {
+        let long = "0123456789abcdef0123456789abcdef";
+        let rows: [(String, String); 6] = [
+            (
+                "[routes.challenge]\nsecret = \"$CHALLENGE_SECRET\"\n".to_owned(),
+                short_shell("routes[0].challenge.secret", "CHALLENGE_SECRET", 8, 1),
+            ),
+            (
+                // The direction with its own table is named: the file has it.
+                format!("[routes.challenge]\nsecret = \"{long}\"\n[routes.challenge.to_backend]\n  secret = \"$TO_BACKEND\"\n"),
+                short_shell("routes[0].challenge.to_backend.secret", "TO_BACKEND", 10, 3),
+            ),
+            (
+                format!("[routes.challenge]\nsecret = \"{long}\"\n[routes.challenge.from_backend]\nsecret = \"$FROM_BACKEND\"\n"),
+                short_shell("routes[0].challenge.from_backend.secret", "FROM_BACKEND", 10, 1),
+            ),
+            (
+                // A direction table with only an algorithm uses the shared secret.
+                "[routes.challenge]\nsecret = \"$SHARED\"\n[routes.challenge.to_backend]\nalgorithm = \"HS256\"\n".to_owned(),
+                short_shell("routes[0].challenge.secret", "SHARED", 8, 1),
+            ),
+            (
+                "[routes.info_token]\nsecret = \"$CLAIM_SECRET\"\n".to_owned(),
+                short_shell("routes[0].info_token.secret", "CLAIM_SECRET", 8, 1),
+            ),
+            (
+                "[routes.jwt]\nalgorithms = [\"HS256\"]\nsecret = \"$JWT_SECRET\"\n".to_owned(),
+                short_shell("routes[0].jwt.secret", "JWT_SECRET", 9, 1),
+            ),
+        ];
+        for (section, expected) in rows {
+            let errors = build_errors(&section);
+            assert_eq!(errors, [expected], "{section}");
+            let value = section
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("secret = \"$"))
+                .map(|v| format!("${}", v.trim_end_matches('"')))
+                .next()
+                .unwrap_or_default();
+            assert!(!errors[0].contains(&value), "{value} in {errors:?}");
+        }
+        // Any other short secret: the length rule alone, at the key, and never the text.
+        let errors = build_errors("[routes.info_token]\nsecret = \"short-literal\"\n");
+        assert_eq!(
+            errors,
+            ["routes[0].info_token.secret: the secret is 13 bytes long; HMAC keys need at least 32 bytes (Otoroshi's default \"secret\" is refused). Use a longer secret, or set gateway.insecure_allow_weak_keys = true to accept it (line 8, column 1)"]
+        );
+    }
+
+    #[test]
+    fn key_file_errors_are_reported_at_their_key() {
+        let errors = build_errors(
+            "[routes.info_token]\nalgorithm = \"ES256\"\nprivate_key = \"/nonexistent/k.pem\"\n",
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0]
+                .starts_with("routes[0].info_token.private_key: cannot read /nonexistent/k.pem: ")
+                && errors[0].ends_with("(line 9, column 1)"),
+            "{errors:?}"
+        );
+        let errors = build_errors(
+            "[routes.jwt]\nalgorithms = [\"RS256\"]\njwks_file = \"/nonexistent/jwks.json\"\n",
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("routes[0].jwt.jwks_file: cannot read /nonexistent/jwks.json: "),
+            "{errors:?}"
+        );
+    }
 }

@@ -148,3 +148,116 @@ fn run_logs_the_warnings_at_start_and_after_a_reload() {
     assert!(line.contains("key=routes[0].info_token.secret"), "{line}");
     torii.wait_log("configuration reloaded", Duration::from_secs(10));
 }
+
+#[test]
+fn secrets_are_never_printed_and_a_short_shell_variable_gets_the_hint() {
+    let dir = TempDir::new("check-secrets");
+    // Short: 17 bytes as written, refused, with the shell hint first, at the `secret` line.
+    let short = r#"[gateway]
+http = ["127.0.0.1:0"]
+
+[[routes]]
+id = "challenge"
+domains = ["api.test"]
+targets = ["http://127.0.0.1:9"]
+[routes.challenge]
+secret = "$CHALLENGE_SECRET"
+"#;
+    let out = check(&dir, "short.toml", short);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].ends_with("short.toml: invalid configuration"),
+        "{text}"
+    );
+    assert_eq!(
+        &lines[1..],
+        ["routes[0].challenge.secret: looks like a shell variable: write \"${env.CHALLENGE_SECRET}\" to read it from the environment (Torii does not expand shell syntax, so as written the secret is the text itself); that text is 17 bytes long, and HMAC keys need at least 32 (line 9, column 1)"],
+        "{text}"
+    );
+    assert!(
+        !text.contains("$CHALLENGE_SECRET") && !text.contains("to_backend"),
+        "{text}"
+    );
+
+    // Long enough to load: every secret-bearing key warned about by name, none printed.
+    let values = [
+        "$MY_VERY_LONG_SECRET_VALUE_FOR_THE_CHALLENGE",
+        "$ANOTHER_VERY_LONG_SECRET_FOR_THE_INFO_TOKEN",
+        "$A_VERY_LONG_SECRET_FOR_THE_EXTERNAL_JWTS",
+        "$API_SECRET",
+        "literal-api-secret-never-printed",
+    ];
+    let loads = format!(
+        r#"[gateway]
+http = ["127.0.0.1:0"]
+
+[[apikeys]]
+client_id = "app"
+client_secret = "{3}"
+routes = ["api"]
+
+[[apikeys]]
+client_id = "other"
+client_secret = "{4}"
+routes = ["api"]
+
+[[routes]]
+id = "api"
+domains = ["api.test"]
+targets = ["http://127.0.0.1:9"]
+[routes.apikeys]
+[routes.challenge]
+secret = "{0}"
+[routes.info_token]
+  secret = "{1}"
+
+[[routes]]
+id = "jwt"
+domains = ["jwt.test"]
+targets = ["http://127.0.0.1:9"]
+[routes.jwt]
+algorithms = ["HS256"]
+secret = "{2}"
+"#,
+        values[0], values[1], values[2], values[3], values[4]
+    );
+    let out = check(&dir, "loads.toml", &loads);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for v in values {
+        assert!(!text.contains(v), "{v} printed:\n{text}");
+    }
+    for (path, name, at) in [
+        ("apikeys[0].client_secret", "API_SECRET", "line 6, column 1"),
+        (
+            "routes[0].challenge.secret",
+            "MY_VERY_LONG_SECRET_VALUE_FOR_THE_CHALLENGE",
+            "line 20, column 1",
+        ),
+        (
+            "routes[0].info_token.secret",
+            "ANOTHER_VERY_LONG_SECRET_FOR_THE_INFO_TOKEN",
+            "line 22, column 3",
+        ),
+        (
+            "routes[1].jwt.secret",
+            "A_VERY_LONG_SECRET_FOR_THE_EXTERNAL_JWTS",
+            "line 30, column 1",
+        ),
+    ] {
+        let line = format!(
+            "warning: {path}: looks like a shell variable: write \"${{env.{name}}}\" to read it from the environment (Torii does not expand shell syntax, so as written the secret is the text itself) ({at})"
+        );
+        assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+    }
+}

@@ -1,8 +1,9 @@
 //! The upstream response head parser. Properties: no panic; an accepted head has unambiguous
 //! framing (CRLF-only lines, no obs-fold, never both CL and TE, at most one CL, TE exactly
 //! `chunked` and only on HTTP/1.1, no body for HEAD/1xx/204/304, close-delimited bodies never
-//! reusable); every strict prefix is "incomplete"; and the head Torii forwards to the client
-//! (copy + its own framing) parses back to the same status and framing.
+//! reusable, a 1xx/204/304 that announces a body never reusable and never interim); every
+//! strict prefix is "incomplete"; and the head Torii forwards to the client (copy + its own
+//! framing) parses back to the same status and framing, with no framing field on 1xx/204/304.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -65,6 +66,16 @@ fuzz_target!(|data: &[u8]| {
     if head.status == 101 {
         assert!(!head.keep_alive);
     }
+    let no_content = (100..200).contains(&head.status) || head.status == 204 || head.status == 304;
+    let announced = !f.transfer_encoding.is_empty()
+        || f.content_length
+            .first()
+            .and_then(|v| digits(v))
+            .is_some_and(|n| n > 0);
+    if no_content && announced {
+        assert!(!head.keep_alive, "bytes after a bodiless head read as the next");
+        assert!(head.status >= 200 || head.status == 101, "interim head with a body");
+    }
 
     let cut = usize::from(sel >> 2) % head.head_len;
     for k in [cut, head.head_len - 1] {
@@ -83,6 +94,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(again.status, head.status);
     assert_eq!(again.body, head.body);
     assert_eq!(again.head_len, out.len());
+    if no_content {
+        let f2 = framing_headers(&out, &headers2);
+        assert!(f2.content_length.is_empty() && f2.transfer_encoding.is_empty());
+    }
     let mut out2 = Vec::new();
     forward(&out, &again, &headers2, &mut out2);
     assert_eq!(out, out2, "forwarding is not stable");

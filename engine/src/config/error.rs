@@ -3,7 +3,7 @@
 //!
 //! Errors say where the key is written (`(line 12, column 1)`) once [`ConfigErrors::located`] has
 //! placed them with the file's [`KeyLocations`]. Nothing here quotes the source text (which could
-//! hold a literal secret): [`redact`] removes quoted strings from a deserializer's message.
+//! hold a literal secret): [`redact`] removes the values a deserializer's message quotes.
 
 use std::fmt;
 
@@ -168,6 +168,29 @@ impl Collector {
     }
 }
 
+/// `message` with `{kind} {q}…{q}` cut to `{kind}`, the closing quote being the last one
+/// followed by `, expected` (serde's "invalid type: X, expected Y", where only X quotes the
+/// file: the value may itself hold a quote and a comma); without one, it is kept.
+fn drop_quoted(message: &str, kind: &str, q: char) -> String {
+    let opening = format!("{kind} {q}");
+    let closing = format!("{q}, expected");
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find(&opening) {
+        let after = &rest[start + opening.len()..];
+        match after.rfind(&closing) {
+            Some(end) => {
+                out.push_str(&rest[..start]);
+                out.push_str(kind);
+                rest = &after[end + 1..];
+            }
+            None => break,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// `parent.key`, or `key` at the top level.
 pub(crate) fn join(parent: &str, key: &str) -> String {
     if parent.is_empty() {
@@ -182,23 +205,15 @@ pub(crate) fn index(parent: &str, i: usize) -> String {
     format!("{parent}[{i}]")
 }
 
-/// Removes quoted string values (`string "…"`) from a deserializer message, since a misplaced
-/// secret could be one, and replaces Rust type names (`struct RawAlgo`) with "a table".
+/// Removes the values a deserializer message quotes (`string "…"`, and the ones between
+/// backticks after `integer`, `floating point`, `character` and `boolean`), since a misplaced
+/// secret could be one (`secret = 12345678`), and replaces Rust type names (`struct RawAlgo`)
+/// with "a table".
 pub(crate) fn redact(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while let Some(start) = rest.find("string \"") {
-        let after = &rest[start + "string \"".len()..];
-        match after.find("\", ") {
-            Some(end) => {
-                out.push_str(&rest[..start]);
-                out.push_str("string");
-                rest = &after[end + 1..];
-            }
-            None => break,
-        }
+    let mut out = drop_quoted(message, "string", '"');
+    for kind in ["integer", "floating point", "character", "boolean"] {
+        out = drop_quoted(&out, kind, '`');
     }
-    out.push_str(rest);
     while let Some(start) = out.find("struct Raw") {
         let name = start + "struct ".len();
         let end = out[name..]
@@ -227,6 +242,26 @@ mod tests {
             redact("unterminated string \"abc"),
             "unterminated string \"abc"
         );
+        for (message, redacted) in [
+            (
+                "invalid type: integer `12345678`, expected a string",
+                "invalid type: integer, expected a string",
+            ),
+            (
+                "invalid type: floating point `1500.0`, expected a string",
+                "invalid type: floating point, expected a string",
+            ),
+            (
+                "invalid type: boolean `true`, expected a string",
+                "invalid type: boolean, expected a string",
+            ),
+            (
+                "invalid value: string \"a\", b\", expected x",
+                "invalid value: string, expected x",
+            ),
+        ] {
+            assert_eq!(redact(message), redacted);
+        }
     }
 
     #[test]

@@ -187,11 +187,11 @@ mod tests {
             messages(text),
             [
                 "gateway.workerz: unknown key (did you mean `workers`?)",
-                "gateway.http: invalid type: integer `5`, expected a sequence",
+                "gateway.http: invalid type: integer, expected a sequence",
                 "limits.max_headers: invalid type: string, expected i64",
                 "routes[0].domainz: unknown key (did you mean `domains`?)",
                 "routes[0].challenge.tll: unknown key (did you mean `ttl`?)",
-                "routes[0].challenge.secret: invalid type: integer `7`, expected a string",
+                "routes[0].challenge.secret: invalid type: integer, expected a string",
             ]
         );
         let p = parse(text).unwrap_or_else(|e| panic!("{e}"));

@@ -178,6 +178,10 @@ pub struct AlgoSpec {
     pub private_key: Option<PathBuf>,
     /// PEM public key path.
     pub public_key: Option<PathBuf>,
+    /// Where `secret`, `private_key` and `public_key` are written, in the file's key names
+    /// (`routes[0].challenge`, or `routes[0].challenge.to_backend` when that table brings its
+    /// own key): errors found when the keys are built are reported there.
+    pub key_path: String,
 }
 
 impl AlgoSpec {

@@ -34,6 +34,25 @@ impl RawSecret {
     pub fn reference(&self) -> Result<SecretRef<'_>, String> {
         SecretRef::parse(&self.0)
     }
+
+    /// When the string is written as a shell variable (`"$CHALLENGE_SECRET"`), which Torii
+    /// does not expand (the secret would be that text, silently): the hint that says how to
+    /// write it, naming the variable (`looks like a shell variable: write
+    /// "${env.CHALLENGE_SECRET}" …`). The hint never quotes the string itself: a name is
+    /// quoted only when it is a conventional environment variable name of at most 64
+    /// characters (not a plausible secret), and a longer one is not named.
+    pub fn shell_hint(&self) -> Option<String> {
+        const WHY: &str =
+            "Torii does not expand shell syntax, so as written the secret is the text itself";
+        match shell_variable(&self.0)? {
+            ShellName::Named(name) => Some(format!(
+                "looks like a shell variable: write \"${{env.{name}}}\" to read it from the environment ({WHY})"
+            )),
+            ShellName::TooLong => Some(format!(
+                "looks like a shell variable: write \"${{env.NAME}}\" with the variable's name to read it from the environment ({WHY})"
+            )),
+        }
+    }
 }
 
 impl fmt::Debug for RawSecret {
@@ -139,8 +158,8 @@ pub(crate) fn check_secret(
 }
 
 /// [`check_secret`] recording its error at `path`, plus a warning when the secret looks like
-/// a shell variable (`"$CHALLENGE_SECRET"`): Torii does not expand those, so the key would be
-/// that text, silently.
+/// a shell variable ([`RawSecret::shell_hint`]): Torii does not expand those, so the key would
+/// be that text, silently.
 pub(crate) fn secret(
     c: &mut Collector,
     path: &str,
@@ -148,27 +167,35 @@ pub(crate) fn secret(
     base_dir: &Path,
     env: &dyn LoadEnv,
 ) -> Option<RawSecret> {
-    if let Some(name) = shell_variable(secret.expose_raw()) {
-        c.warn(
-            path,
-            format!(
-                "\"${name}\" is shell syntax, which Torii does not expand: the secret is that text as written; write \"${{env.{name}}}\" to read the environment variable"
-            ),
-        );
+    if let Some(hint) = secret.shell_hint() {
+        c.warn(path, hint);
     }
     c.check(path, check_secret(secret, base_dir, env))
 }
 
-/// `NAME` when `raw` is `$NAME` with a conventional environment variable name (capitals,
-/// digits, `_`). Only such names are quoted back: they are not plausible secrets.
-fn shell_variable(raw: &str) -> Option<&str> {
+/// What a `$NAME` string names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ShellName<'a> {
+    /// A conventional environment variable name (capitals, digits, `_`), at most 64 bytes.
+    Named(&'a str),
+    /// The same shape, longer: not quoted back.
+    TooLong,
+}
+
+/// Whether `raw` is `$NAME` with `NAME` shaped like a conventional environment variable name
+/// (a capital or `_`, then capitals, digits and `_`). Only such names are quoted back, and
+/// only up to 64 bytes: they are not plausible secrets.
+fn shell_variable(raw: &str) -> Option<ShellName<'_>> {
     let name = raw.strip_prefix('$')?;
-    let conventional = (1..=64).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_uppercase() || c == '_')
+    let conventional = name.starts_with(|c: char| c.is_ascii_uppercase() || c == '_')
         && name
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
-    conventional.then_some(name)
+    match name.len() {
+        _ if !conventional => None,
+        1..=64 => Some(ShellName::Named(name)),
+        _ => Some(ShellName::TooLong),
+    }
 }
 
 /// `p` if absolute, else `base_dir/p`.
@@ -220,9 +247,16 @@ mod tests {
         assert!(e.contains("\"${env.CHALLENGE_SECRET}\""), "{e}");
         assert_eq!(
             shell_variable("$CHALLENGE_SECRET"),
-            Some("CHALLENGE_SECRET")
+            Some(ShellName::Named("CHALLENGE_SECRET"))
         );
-        assert_eq!(shell_variable("$_X1"), Some("_X1"));
+        assert_eq!(shell_variable("$_X1"), Some(ShellName::Named("_X1")));
+        let longest = format!("${}", "A".repeat(64));
+        assert_eq!(
+            shell_variable(&longest),
+            Some(ShellName::Named(&longest[1..]))
+        );
+        let longer = format!("${}", "A".repeat(65));
+        assert_eq!(shell_variable(&longer), Some(ShellName::TooLong));
         for not in [
             "CHALLENGE_SECRET",
             "$",
@@ -230,6 +264,7 @@ mod tests {
             "$lower",
             "$Mixed9xYz",
             "a$B",
+            "$A-B",
         ] {
             assert_eq!(shell_variable(not), None, "{not}");
         }
@@ -245,7 +280,21 @@ mod tests {
         assert!(s.is_some(), "a literal is accepted");
         let w = c.take_warnings();
         assert_eq!(w.len(), 1);
-        assert!(w[0].message.contains("\"${env.MY_KEY}\""), "{w:?}");
+        assert!(
+            w[0].message
+                .starts_with("looks like a shell variable: write \"${env.MY_KEY}\""),
+            "{w:?}"
+        );
+        assert!(
+            !w[0].message.contains("$MY_KEY"),
+            "the value is quoted: {w:?}"
+        );
+        // A longer name is not quoted back at all.
+        secret(&mut c, "k", &RawSecret::new(&longer), Path::new("/"), &env);
+        let w = c.take_warnings();
+        assert_eq!(w.len(), 1);
+        assert!(!w[0].message.contains(&longer[1..]), "{w:?}");
+        assert!(w[0].message.contains("\"${env.NAME}\""), "{w:?}");
         secret(
             &mut c,
             "k",

@@ -81,33 +81,87 @@ fn token_service_without_keys_or_key_pairs() {
     assert!(w[1].contains("ephemeral P-256 key pair"), "{w:?}");
 }
 
+/// A secret written `"$NAME"`: the key path that holds it, `NAME`, and its key's line and
+/// column.
+type ShellSecret = (&'static str, &'static str, usize, usize);
+
+/// The warning for a secret written `"$NAME"`, as printed at `line`:`col`.
+fn shell_warning(path: &str, name: &str, line: usize, col: usize) -> String {
+    format!(
+        "{path}: looks like a shell variable: write \"${{env.{name}}}\" to read it from the environment (Torii does not expand shell syntax, so as written the secret is the text itself) (line {line}, column {col})"
+    )
+}
+
 #[test]
-fn secrets_in_shell_syntax() {
-    let text = format!(
-        "{MINIMAL}[routes.challenge]\nsecret = \"$CHALLENGE_SECRET\"\n[routes.info_token]\nsecret = \"$CLAIM_SECRET\"\n"
-    );
-    let w = warnings(&ok(&text), NOW);
-    let got: Vec<(&str, bool)> = w
+fn every_secret_in_shell_syntax_is_named_at_its_key_never_quoted() {
+    // What follows MINIMAL starts at line 8. Each row: the text, then the secrets written
+    // `"$NAME"` with the key path that holds them (the file's names, never an internal
+    // direction) and the position of their key.
+    let rows: [(&str, &[ShellSecret]); 7] = [
+        (
+            "[routes.challenge]\nsecret = \"$CHALLENGE_SECRET\"\n",
+            // Shared by both directions: one warning, not two.
+            &[("routes[0].challenge.secret", "CHALLENGE_SECRET", 9, 1)],
+        ),
+        (
+            "[routes.challenge]\n[routes.challenge.to_backend]\nsecret = \"$TO_BACKEND_SECRET\"\n[routes.challenge.from_backend]\n  secret = \"$FROM_BACKEND_SECRET\"\n",
+            &[
+                ("routes[0].challenge.to_backend.secret", "TO_BACKEND_SECRET", 10, 1),
+                ("routes[0].challenge.from_backend.secret", "FROM_BACKEND_SECRET", 12, 3),
+            ],
+        ),
+        (
+            // A direction table that only names an algorithm uses the shared secret.
+            "[routes.challenge]\nsecret = \"$SHARED_SECRET\"\n[routes.challenge.to_backend]\nalgorithm = \"HS256\"\n",
+            &[("routes[0].challenge.secret", "SHARED_SECRET", 9, 1)],
+        ),
+        (
+            "[routes.info_token]\nsecret = \"$CLAIM_SECRET\"\n",
+            &[("routes[0].info_token.secret", "CLAIM_SECRET", 9, 1)],
+        ),
+        (
+            "[routes.jwt]\nalgorithms = [\"HS256\"]\nsecret = \"$JWT_SECRET\"\n",
+            &[("routes[0].jwt.secret", "JWT_SECRET", 10, 1)],
+        ),
+        (
+            "[[apikeys]]\nclient_id = \"a\"\nclient_secret = \"$API_SECRET\"\nroutes = [\"r\"]\n[routes.apikeys]\n",
+            &[("apikeys[0].client_secret", "API_SECRET", 10, 1)],
+        ),
+        (
+            // A literal secret is not warned about, and appears nowhere.
+            "[routes.info_token]\nsecret = \"a-literal-secret-of-more-than-32-bytes\"\n",
+            &[],
+        ),
+    ];
+    for (section, expected) in rows {
+        let text = format!("{MINIMAL}{section}");
+        let got: Vec<String> = warnings(&ok(&text), NOW)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let want: Vec<String> = expected
+            .iter()
+            .map(|(path, name, l, c)| shell_warning(path, name, *l, *c))
+            .collect();
+        assert_eq!(got, want, "{section}");
+        for w in &got {
+            for (_, name, _, _) in expected {
+                assert!(!w.contains(&format!("${name}")), "the value in: {w}");
+            }
+            assert!(!w.contains("a-literal-secret") && !w.contains("to_backend.secret\""));
+        }
+    }
+    // A longer name is not a plausible variable name: the warning names no text at all.
+    let long = format!("${}", "SECRET_".repeat(10));
+    let text = format!("{MINIMAL}[routes.challenge]\nsecret = \"{long}\"\n");
+    let w: Vec<String> = warnings(&ok(&text), NOW)
         .iter()
-        .map(|w| {
-            (
-                w.path.as_str(),
-                w.message.contains("write \"${env.") && w.message.contains("(line "),
-            )
-        })
+        .map(ToString::to_string)
         .collect();
-    // The shared challenge secret serves both directions: one warning, not two.
     assert_eq!(
-        got,
-        [
-            ("routes[0].challenge.secret", true),
-            ("routes[0].info_token.secret", true)
-        ]
+        w,
+        ["routes[0].challenge.secret: looks like a shell variable: write \"${env.NAME}\" with the variable's name to read it from the environment (Torii does not expand shell syntax, so as written the secret is the text itself) (line 9, column 1)"]
     );
-    let key = format!(
-        "{MINIMAL}[[apikeys]]\nclient_id = \"a\"\nclient_secret = \"$API_SECRET\"\nroutes = [\"r\"]\n[routes.apikeys]\n"
-    );
-    assert_eq!(paths(&key), ["apikeys[0].client_secret"]);
     // `${NAME}` is refused outright, with the fix in the message.
     let braces = format!("{MINIMAL}[routes.challenge]\nsecret = \"${{CHALLENGE_SECRET}}\"\n");
     let e = super::tests::errors(&braces);

@@ -44,21 +44,29 @@ enum Need {
     Nothing,
 }
 
+/// Where one direction's algorithm and key are written: the table of its `algorithm` and the
+/// table of its `secret`/`private_key`/`public_key` (the shared one when a direction table
+/// only names an algorithm).
+struct At<'a> {
+    algorithm: &'a str,
+    keys: &'a str,
+}
+
 /// Builds one [`AlgoSpec`] from `algo` (the section's keys), checking key material against the
-/// algorithm. `algo_path` is where errors about these keys are reported.
+/// algorithm. Problems are reported at the key they concern, under `at`.
 fn algo_spec(
     c: &mut Collector,
-    algo_path: &str,
+    at: At<'_>,
     algo: &RawAlgo,
     default_algorithm: Option<&String>,
     need: Need,
     base_dir: &Path,
     env: &dyn LoadEnv,
 ) -> AlgoSpec {
-    let p = |k: &str| join(algo_path, k);
+    let p = |k: &str| join(at.keys, k);
     let algorithm = algorithm(
         c,
-        &p("algorithm"),
+        &join(at.algorithm, "algorithm"),
         algo.algorithm.as_ref().or(default_algorithm),
     );
     let secret: Option<RawSecret> = algo
@@ -108,6 +116,7 @@ fn algo_spec(
         secret,
         private_key,
         public_key,
+        key_path: at.keys.to_owned(),
     }
 }
 
@@ -166,7 +175,12 @@ pub(super) fn challenge(
         match split {
             // A direction table brings its own key; its algorithm falls back to the shared one.
             Some(d) if d.secret.is_some() || d.private_key.is_some() || d.public_key.is_some() => {
-                algo_spec(c, &p(name), d, raw.algorithm.as_ref(), need, base_dir, env)
+                let own = p(name);
+                let at = At {
+                    algorithm: &own,
+                    keys: &own,
+                };
+                algo_spec(c, at, d, raw.algorithm.as_ref(), need, base_dir, env)
             }
             // A direction table with only an algorithm uses the shared key.
             Some(d) => {
@@ -174,9 +188,20 @@ pub(super) fn challenge(
                     algorithm: d.algorithm.clone().or_else(|| raw.algorithm.clone()),
                     ..clone_keys(&shared)
                 };
-                algo_spec(c, &p(name), &merged, None, need, base_dir, env)
+                let own = p(name);
+                let at = At {
+                    algorithm: &own,
+                    keys: path,
+                };
+                algo_spec(c, at, &merged, None, need, base_dir, env)
             }
-            None => algo_spec(c, path, &shared, None, need, base_dir, env),
+            None => {
+                let at = At {
+                    algorithm: path,
+                    keys: path,
+                };
+                algo_spec(c, at, &shared, None, need, base_dir, env)
+            }
         }
     };
     // With no split tables both directions share the keys: report each problem once.
@@ -246,7 +271,11 @@ pub(super) fn info_token(
         private_key: raw.private_key.clone(),
         public_key: None,
     };
-    let algo = algo_spec(c, path, &algo, None, Need::Sign, base_dir, env);
+    let at = At {
+        algorithm: path,
+        keys: path,
+    };
+    let algo = algo_spec(c, at, &algo, None, Need::Sign, base_dir, env);
     InfoTokenSpec {
         version,
         header,

@@ -5,7 +5,8 @@
 //! write, split anywhere: the head is parsed with the same strict parser as an upstream's
 //! (`http1::parse_response_head`), its connection-specific fields (`connection`,
 //! `keep-alive`, `proxy-connection`, `transfer-encoding`, `upgrade`, `te`, `trailer` and the
-//! proxy-authentication pair, RFC 9113 §8.2.2) are dropped, and the body is unframed:
+//! proxy-authentication pair, RFC 9113 §8.2.2) are dropped, so is `content-length` on a status
+//! that has no content (1xx, 204, 304: `http1::status_has_no_content`), and the body is unframed:
 //! `content-length` bytes, or a chunked body decoded by the HTTP/1.1 chunked decoder. Response
 //! trailers are dropped (RFC 9110 §6.5.1 lets a recipient discard them; Torii's HTTP/1.1 side
 //! drops them too). It must not do IO: `exchange` sends what it returns.
@@ -14,8 +15,8 @@ use http::header::{HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 
 use crate::http1::{
-    parse_response_head, ChunkedDecoder, ChunkedOutput, HeadLimits, HeaderField, HeaderKind,
-    Method, ResponseBody,
+    parse_response_head, status_has_no_content, ChunkedDecoder, ChunkedOutput, HeadLimits,
+    HeaderField, HeaderKind, Method, ResponseBody,
 };
 
 /// What one call to [`ResponseTranslator::step`] found.
@@ -160,11 +161,13 @@ impl ResponseTranslator {
         let mut response = Response::new(());
         *response.status_mut() = status;
         let data = &self.head;
+        let no_content = status_has_no_content(resp.status);
         let headers = response.headers_mut();
         headers.reserve(self.fields.len());
         for f in &self.fields {
             let name = f.name.get(data);
-            if HeaderKind::classify(name).is_hop_by_hop() {
+            let kind = HeaderKind::classify(name);
+            if kind.is_hop_by_hop() || (no_content && kind == HeaderKind::ContentLength) {
                 continue;
             }
             // The parser validated names and values; a byte `http` still refuses (a name with

@@ -92,6 +92,23 @@ fn head_requests_and_bodiless_statuses_end_with_the_head() {
 }
 
 #[test]
+fn statuses_without_content_lose_their_content_length() {
+    // RFC 9110 §8.6 (1xx, 204) and RFC 9111 §3.2 (304): the field would announce a body the
+    // stream never carries.
+    for status in ["204 No Content", "304 Not Modified"] {
+        let input = format!("HTTP/1.1 {status}\r\ncontent-length: 15\r\netag: e\r\n\r\n");
+        let (events, payload, done) = run(Method::Get, input.as_bytes(), input.len());
+        let code = &status[..3];
+        assert_eq!(events, [format!("head {code} end=true etag")]);
+        assert!(payload.is_empty() && done);
+    }
+    // A HEAD answer keeps the GET's length (RFC 9110 §9.3.2).
+    let input = b"HTTP/1.1 200 OK\r\ncontent-length: 15\r\n\r\n";
+    let (events, _, _) = run(Method::Head, input, input.len());
+    assert_eq!(events, ["head 200 end=true content-length"]);
+}
+
+#[test]
 fn a_close_delimited_body_ends_at_close() {
     let mut t = ResponseTranslator::new(Method::Get, HeadLimits::default());
     let mut payload = Vec::new();

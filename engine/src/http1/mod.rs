@@ -30,7 +30,9 @@ pub use header::{eq_name_dashed, HeaderField, HeaderKind};
 pub use host::{canonical_host, MAX_HOST_BYTES};
 pub use path::{canonicalize_path, is_plainly_canonical, PathError};
 pub use request::{parse_request_head, BodyFraming, Method, RequestError, RequestHead};
-pub use response::{parse_response_head, ResponseBody, ResponseError, ResponseHead};
+pub use response::{
+    parse_response_head, status_has_no_content, ResponseBody, ResponseError, ResponseHead,
+};
 pub use writer::{
     copy_request_head, copy_response_head, is_valid_header_value, reason_phrase,
     write_content_length, write_header, write_status_line, write_u64, CopiedHead,

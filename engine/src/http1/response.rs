@@ -1,7 +1,10 @@
 //! Response heads from upstreams: [`parse_response_head`] with the same line-level strictness
 //! as requests (CRLF only, no obs-fold, limits) and conservative framing: anything ambiguous is
 //! a [`ResponseError`], which the proxy answers with 502 and which forbids reusing the upstream
-//! connection. Sans-IO, no allocation beyond the caller's reusable `Vec<HeaderField>`.
+//! connection. Also owns the rule for statuses that never have content
+//! ([`status_has_no_content`]): their framing headers are not forwarded, and a head that
+//! announces a body anyway makes its connection unusable. Sans-IO, no allocation beyond the
+//! caller's reusable `Vec<HeaderField>`.
 
 use std::mem::MaybeUninit;
 
@@ -36,8 +39,21 @@ pub struct ResponseHead {
     /// How the body is framed.
     pub body: ResponseBody,
     /// Whether the upstream connection may be reused after this response: false for
-    /// `Connection: close`, HTTP/1.0 without `keep-alive`, [`ResponseBody::UntilClose`] and 101.
+    /// `Connection: close`, HTTP/1.0 without `keep-alive`, [`ResponseBody::UntilClose`], 101,
+    /// and a 204 or 304 whose head announces a body (see [`parse_response_head`]).
     pub keep_alive: bool,
+}
+
+/// True for the statuses that never carry content whatever their header fields say: 1xx,
+/// 204 and 304 (RFC 9110 §15.2, §15.3.5, §15.4.5; RFC 9112 §6.3 rule 1). A server must not
+/// send `Content-Length` or `Transfer-Encoding` on 1xx and 204 (RFC 9110 §8.6, RFC 9112
+/// §6.1); on 304 a `Content-Length` only describes the stored representation, and a cache
+/// does not take it from the 304 (RFC 9111 §3.2). So no copy of such a head, HTTP/1.1 or
+/// HTTP/2, carries either field: a client that honoured one would read the next response as
+/// this one's body.
+#[inline]
+pub fn status_has_no_content(status: u16) -> bool {
+    (100..200).contains(&status) || status == 204 || status == 304
 }
 
 /// Why a response head was refused. All mean 502 to the client and "do not reuse" upstream.
@@ -93,11 +109,20 @@ impl From<RequestError> for ResponseError {
 
 /// Parses a response head at the start of `buf`.
 ///
-/// `request_method` decides HEAD framing; 1xx (except 101), 204 and 304 have no body; 101 → ResponseBody::None with status 101.
+/// `request_method` decides HEAD framing; 1xx (101 included), 204 and 304 have no body.
 /// `Ok(None)`: incomplete, read more. A 1xx other than 101 is an interim response: forward or
 /// skip it and parse again at `head_len`. Framing rules: both Content-Length and
 /// Transfer-Encoding, several Content-Length (even equal), a Transfer-Encoding other than
 /// exactly `chunked` or on HTTP/1.0 are all refused, even where the status means no body.
+///
+/// A head whose status has no content ([`status_has_no_content`]) but which announces a body
+/// (`Transfer-Encoding`, or a `Content-Length` other than 0) was written by a server that
+/// means to send bytes no response owns: RFC 9112 §6.3 ends such a response at its head, so
+/// those bytes would be read as the start of the next one. A 204 or 304 is kept (its status
+/// is final whatever follows) with `keep_alive` false, so the connection is closed after it;
+/// an interim 1xx is refused, since the bytes after it are this request's final response by
+/// one reading and a body by the other. A HEAD answer's `Content-Length` is the GET's
+/// length (RFC 9110 §9.3.2) and announces nothing.
 pub fn parse_response_head(
     buf: &[u8],
     limits: &HeadLimits,
@@ -131,10 +156,13 @@ pub fn parse_response_head(
         return Err(ResponseError::Invalid("malformed head"));
     }
     let summary = collect_headers(buf, &scan, resp.headers, headers)?;
-    let no_body = request_method == Method::Head
-        || (100..200).contains(&status)
-        || status == 204
-        || status == 304;
+    let no_content = status_has_no_content(status);
+    let announces_body =
+        no_content && (summary.chunked || summary.content_length.is_some_and(|n| n > 0));
+    if announces_body && status < 200 && status != 101 {
+        return Err(ResponseError::Invalid("interim response announces a body"));
+    }
+    let no_body = request_method == Method::Head || no_content;
     let body = match (summary.content_length, summary.chunked) {
         (Some(_), true) => {
             return Err(ResponseError::Invalid(
@@ -153,7 +181,8 @@ pub fn parse_response_head(
     let keep_alive = !conn.close
         && (version_minor == 1 || conn.keep_alive)
         && body != ResponseBody::UntilClose
-        && status != 101;
+        && status != 101
+        && !announces_body;
     let status_line_end = scan.start_line_cr + 2;
     let status_line = Span::from_range(scan.start, status_line_end)
         .ok_or(ResponseError::Invalid("malformed head"))?;

@@ -64,12 +64,55 @@ fn no_body_statuses_and_head() {
         ("200 OK", Method::Head),
         ("404 Not Found", Method::Head),
     ] {
-        let buf = format!("HTTP/1.1 {status}\r\nContent-Length: 10\r\n\r\n");
+        let buf = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
         let h = ok_for(method, buf.as_bytes());
         assert_eq!(h.body, ResponseBody::None, "{status} {method:?}");
         assert!(h.keep_alive);
     }
     let h = ok(b"HTTP/1.1 204 No Content\r\n\r\n");
+    assert_eq!(h.body, ResponseBody::None);
+    assert!(h.keep_alive);
+    for s in [100, 101, 102, 103, 199, 204, 304] {
+        assert!(status_has_no_content(s), "{s}");
+    }
+    for s in [200, 201, 205, 206, 300, 303, 305, 404, 599] {
+        assert!(!status_has_no_content(s), "{s}");
+    }
+}
+
+#[test]
+fn a_head_announcing_a_body_its_status_forbids_ends_its_connection() {
+    // RFC 9112 §6.3 rule 1: the response ends at its head, so the announced bytes would be
+    // read as the next response. The final answer stands; its connection is not reused.
+    for (status, framing) in [
+        ("204 No Content", "Content-Length: 15"),
+        ("304 Not Modified", "Content-Length: 15"),
+        ("204 No Content", "Transfer-Encoding: chunked"),
+        ("304 Not Modified", "Transfer-Encoding: chunked"),
+    ] {
+        for method in [Method::Get, Method::Head] {
+            let buf = format!("HTTP/1.1 {status}\r\n{framing}\r\n\r\n0123456789abcde");
+            let h = ok_for(method, buf.as_bytes());
+            assert_eq!(h.body, ResponseBody::None, "{status} {framing} {method:?}");
+            assert!(!h.keep_alive, "{status} {framing} {method:?}");
+            assert_eq!(h.head_len, buf.len() - 15);
+        }
+    }
+    // An interim answer is refused: the bytes after it are the final response by one reading
+    // and a body by the other.
+    for framing in ["Content-Length: 15", "Transfer-Encoding: chunked"] {
+        let buf = format!("HTTP/1.1 100 Continue\r\n{framing}\r\n\r\n");
+        assert_eq!(invalid(buf.as_bytes()), "interim response announces a body");
+    }
+    // A 101's connection is never reused anyway; the tunnel follows its head.
+    let h =
+        ok(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nContent-Length: 15\r\n\r\n");
+    assert!(!h.keep_alive);
+    // A HEAD answer's Content-Length is the GET's length (RFC 9110 §9.3.2): reused.
+    let h = ok_for(
+        Method::Head,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n",
+    );
     assert_eq!(h.body, ResponseBody::None);
     assert!(h.keep_alive);
 }

@@ -6,6 +6,7 @@
 //! writers do not validate what they are given: names and values passed to [`write_header`]
 //! must come from configuration or from this module's parser (see [`is_valid_header_value`]).
 
+use super::response::status_has_no_content;
 use super::{HeaderField, HeaderKind, RequestHead, ResponseHead};
 
 /// Appends the decimal form of `n` without allocating.
@@ -197,7 +198,10 @@ pub fn copy_request_head(
     copied
 }
 
-/// Same for a response head: status line verbatim (normalised to HTTP/1.1), headers verbatim except hop_by_hop and those `drop` selects; no final CRLF.
+/// Same for a response head: status line verbatim (normalised to HTTP/1.1), headers verbatim
+/// except hop_by_hop ones (`Transfer-Encoding` among them), `Content-Length` on a status that
+/// has no content ([`status_has_no_content`]: 1xx, 204, 304) and those `drop` selects; no
+/// final CRLF.
 pub fn copy_response_head(
     buf: &[u8],
     head: &ResponseHead,
@@ -214,8 +218,10 @@ pub fn copy_response_head(
         }
         _ => write_status_line(out, head.status),
     }
+    let no_content = status_has_no_content(head.status);
     for h in headers {
-        if !h.hop_by_hop && !drop(h) {
+        let framing = no_content && h.kind == HeaderKind::ContentLength;
+        if !h.hop_by_hop && !framing && !drop(h) {
             out.extend_from_slice(h.line.get(buf));
         }
     }
@@ -322,6 +328,37 @@ Content-Length: 2\r\nOtoroshi-State-Resp: x\r\nSet-Cookie: a=b; Path=/\r\n\r\nok
         out.clear();
         copy_response_head(&[b'X'; 64], &head, &[], &mut out, |_| false);
         assert_eq!(out, b"HTTP/1.1 201 Created\r\n");
+    }
+
+    #[test]
+    fn copy_response_drops_framing_where_the_status_has_no_content() {
+        // RFC 9110 §8.6: no Content-Length on 1xx or 204; RFC 9111 §3.2: a 304's is not used.
+        let copy = |method: Method, status: &str| {
+            let buf = format!("HTTP/1.1 {status}\r\nContent-Length: 15\r\nETag: \"e\"\r\n\r\n");
+            let buf = buf.as_bytes();
+            let mut hs = Vec::new();
+            let head = parse_response_head(buf, &HeadLimits::default(), method, &mut hs)
+                .unwrap()
+                .unwrap();
+            let mut out = Vec::new();
+            copy_response_head(buf, &head, &hs, &mut out, |_| false);
+            String::from_utf8(out).unwrap()
+        };
+        for status in [
+            "204 No Content",
+            "304 Not Modified",
+            "101 Switching Protocols",
+        ] {
+            assert_eq!(
+                copy(Method::Get, status),
+                format!("HTTP/1.1 {status}\r\nETag: \"e\"\r\n"),
+            );
+        }
+        // A HEAD answer's length is the GET's (RFC 9110 §9.3.2): kept.
+        assert_eq!(
+            copy(Method::Head, "200 OK"),
+            "HTTP/1.1 200 OK\r\nContent-Length: 15\r\nETag: \"e\"\r\n"
+        );
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //!
 //! Owns the response-side rules: a backend that fails the exchange protocol never reaches the
 //! client (502, its body discarded: the upstream connection is pooled only when that body was
-//! already buffered whole); header lines copied verbatim minus hop-by-hop ones and the
-//! state-response header (the route's and the default name, on every route); framing chosen for
+//! already buffered whole); header lines copied verbatim minus hop-by-hop ones, the
+//! state-response header (the route's and the default name, on every route) and
+//! `Content-Length` on 1xx, 204 and 304 (`http1::status_has_no_content`); framing chosen for
 //! the client's HTTP version (chunked re-framed for HTTP/1.1 clients, de-chunked and
 //! close-delimited for HTTP/1.0 ones); `Connection: close` when the connection ends; and the
 //! decision to return the upstream connection to the pool — only after a complete, cleanly
-//! framed response with no extra bytes behind it.
+//! framed response with no extra bytes behind it, and never after a 204 or 304 whose head
+//! announced a body (its bytes would be read as the next response: `ResponseHead::keep_alive`).
 
 use std::time::Instant;
 

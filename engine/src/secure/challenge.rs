@@ -11,7 +11,7 @@ use regex::RegexSet;
 use torii_protocol::challenge::{IssueError, JTI_LEN, STATE_LEN};
 use torii_protocol::{verify_v1, ChallengeFailure, V2Issuer, V2Verifier};
 
-use crate::config::{ChallengeSpec, ChallengeVersion};
+use crate::config::{ChallengeSpec, ChallengeVersion, ConfigError};
 use crate::secure::keys::{signing_key, verifying_key};
 
 /// A route's compiled exchange protocol.
@@ -28,17 +28,21 @@ pub struct RouteChallenge {
 }
 
 impl RouteChallenge {
-    /// Builds the challenge of route `route_name` from its spec. Errors are messages for the
-    /// key path `routes[i].challenge`.
-    pub fn build(route_name: &str, spec: &ChallengeSpec, allow_weak: bool) -> Result<Self, String> {
+    /// Builds the challenge of route `route_name` from its spec, written at `path`
+    /// (`routes[i].challenge`). Errors are at the key they concern, as the file names it: a
+    /// key shared by both directions is reported at the shared key.
+    pub fn build(
+        route_name: &str,
+        path: &str,
+        spec: &ChallengeSpec,
+        allow_weak: bool,
+    ) -> Result<Self, ConfigError> {
         let v2 = match spec.version {
             ChallengeVersion::V1 => None,
             ChallengeVersion::V2 => {
                 let ttl = spec.ttl.as_secs().max(1);
-                let sign = signing_key(&spec.to_backend, allow_weak)
-                    .map_err(|e| format!("to_backend: {e}"))?;
-                let verify = verifying_key(&spec.from_backend, allow_weak)
-                    .map_err(|e| format!("from_backend: {e}"))?;
+                let sign = signing_key(&spec.to_backend, allow_weak)?;
+                let verify = verifying_key(&spec.from_backend, allow_weak)?;
                 Some((
                     V2Issuer::new(route_name, ttl, sign),
                     V2Verifier::new(verify, ttl, spec.leeway.as_secs()),
@@ -50,7 +54,7 @@ impl RouteChallenge {
         } else {
             Some(
                 RegexSet::new(spec.exclude.iter().map(|r| r.as_str()))
-                    .map_err(|e| format!("exclude: {e}"))?,
+                    .map_err(|e| ConfigError::new(format!("{path}.exclude"), e.to_string()))?,
             )
         };
         let mut request_prefix = spec.request_header.as_bytes().to_vec();

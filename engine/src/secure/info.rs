@@ -15,7 +15,7 @@ use torii_protocol::info_token::{
     ExtraClaims, InfoTokenError, InfoTokenSigner, KeyedPrefix, Layout, PreparedApiKey,
 };
 
-use crate::config::{InfoTokenSpec, InfoTokenVersion};
+use crate::config::{ConfigError, InfoTokenSpec, InfoTokenVersion};
 use crate::secure::keys::signing_key;
 
 /// A route's compiled info token.
@@ -29,9 +29,13 @@ pub struct RouteInfoToken {
 }
 
 impl RouteInfoToken {
-    /// Builds the info token of route `route_name`. Errors are messages for the key path
-    /// `routes[i].info_token`.
-    pub fn build(route_name: &str, spec: &InfoTokenSpec, allow_weak: bool) -> Result<Self, String> {
+    /// Builds the info token of route `route_name`. Errors are at the key they concern
+    /// (`routes[i].info_token.secret`, `….private_key`).
+    pub fn build(
+        route_name: &str,
+        spec: &InfoTokenSpec,
+        allow_weak: bool,
+    ) -> Result<Self, ConfigError> {
         let layout = match spec.version {
             InfoTokenVersion::Latest => Layout::Latest,
             InfoTokenVersion::Legacy => Layout::Legacy,
@@ -149,6 +153,7 @@ mod tests {
                 secret: Some(RawSecret::new("a-literal-secret-of-more-than-32-bytes")),
                 private_key: None,
                 public_key: None,
+                key_path: "routes[0].info_token".to_owned(),
             },
         };
         RouteInfoToken::build("orders", &spec, false).unwrap()

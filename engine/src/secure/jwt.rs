@@ -22,12 +22,11 @@ use torii_protocol::jws::{Algorithm, VerifiedToken};
 use torii_protocol::jwt_verifier::{
     BuildError, ExternalJwtError, ExternalRules, JwtVerifier, KeySet, RouteCheck,
 };
-use torii_protocol::secret::resolve;
 
-use crate::config::{JwtForward, JwtKeysSpec, JwtSourceSpec, JwtSpec};
+use crate::config::{ConfigError, JwtForward, JwtKeysSpec, JwtSourceSpec, JwtSpec};
 use crate::http1::{eq_ignore_case, HeaderField, RequestHead};
 use crate::jwks::{JwksMode, JwksSource};
-use crate::secure::keys::SystemSecrets;
+use crate::secure::keys::hmac_secret;
 use crate::secure::token_cache::{CacheUse, Purpose};
 
 /// Largest key file read (JWKS or PEM), bytes.
@@ -64,9 +63,15 @@ pub struct RouteJwt {
 
 impl RouteJwt {
     /// Reads the keys and builds the verifier; with `jwks_url`, obtains the URL's key set as
-    /// `mode` says (`crate::jwks::obtain`). Errors are messages for the key path
-    /// `routes[i].jwt`.
-    pub fn build(spec: &JwtSpec, allow_weak: bool, mode: JwksMode) -> Result<Self, String> {
+    /// `mode` says (`crate::jwks::obtain`). `path` is the section's key path (`routes[i].jwt`);
+    /// errors are at the key they concern (`….secret`, `….jwks_url`, `….algorithms`).
+    pub fn build(
+        path: &str,
+        spec: &JwtSpec,
+        allow_weak: bool,
+        mode: JwksMode,
+    ) -> Result<Self, ConfigError> {
+        let at = |key: &'static str| at_key(path, key);
         let algorithms = spec
             .algorithms
             .iter()
@@ -74,7 +79,8 @@ impl RouteJwt {
                 a.parse::<Algorithm>()
                     .map_err(|_| format!("unsupported algorithm {a:?}"))
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(at("algorithms"))?;
         let rules = ExternalRules {
             issuer: spec.issuer.clone(),
             audience: spec.audience.clone(),
@@ -84,34 +90,44 @@ impl RouteJwt {
         let fixed = |v: Result<JwtVerifier, BuildError>| v.map(Keys::Fixed).map_err(|e| e.0);
         let keys = match &spec.keys {
             JwtKeysSpec::JwksUrl(url) => {
-                let source =
-                    crate::jwks::obtain(url, mode).map_err(|e| format!("{}: {e}", url.url))?;
+                let source = crate::jwks::obtain(url, mode)
+                    .map_err(|e| format!("{}: {e}", url.url))
+                    .map_err(at("jwks_url"))?;
                 let check = RouteCheck::new(&algorithms, &rules);
-                usable_for(&source, &check, mode)?;
+                usable_for(&source, &check, mode).map_err(at("jwks_url"))?;
                 Keys::Fetched { source, check }
             }
             JwtKeysSpec::Secret(raw) => {
-                let secret =
-                    resolve(raw.expose_raw(), &SystemSecrets).map_err(|e| e.to_string())?;
+                let secret = hmac_secret(raw, allow_weak).map_err(at("secret"))?;
                 fixed(JwtVerifier::from_secret(
                     &algorithms,
                     &secret,
                     allow_weak,
                     &rules,
-                ))?
+                ))
+                .map_err(at("secret"))?
             }
-            JwtKeysSpec::PublicKey(path) => {
-                let pem = String::from_utf8(read_key_file(path)?)
-                    .map_err(|_| format!("{}: not UTF-8 PEM", path.display()))?;
+            JwtKeysSpec::PublicKey(file) => {
+                let pem = read_key_file(file)
+                    .and_then(|bytes| {
+                        String::from_utf8(bytes)
+                            .map_err(|_| format!("{}: not UTF-8 PEM", file.display()))
+                    })
+                    .map_err(at("public_key"))?;
                 fixed(
                     JwtVerifier::from_public_pem(&algorithms, &pem, &rules)
-                        .map_err(|e| BuildError(format!("{}: {e}", path.display()))),
-                )?
+                        .map_err(|e| BuildError(format!("{}: {e}", file.display()))),
+                )
+                .map_err(at("public_key"))?
             }
-            JwtKeysSpec::JwksFile(path) => fixed(
-                JwtVerifier::from_jwks(&algorithms, &read_key_file(path)?, &rules)
-                    .map_err(|e| BuildError(format!("{}: {e}", path.display()))),
-            )?,
+            JwtKeysSpec::JwksFile(file) => {
+                let json = read_key_file(file).map_err(at("jwks_file"))?;
+                fixed(
+                    JwtVerifier::from_jwks(&algorithms, &json, &rules)
+                        .map_err(|e| BuildError(format!("{}: {e}", file.display()))),
+                )
+                .map_err(at("jwks_file"))?
+            }
         };
         let source = match &spec.source {
             JwtSourceSpec::Header { name, prefix } => Source::Header {
@@ -354,6 +370,11 @@ fn usable_for(source: &JwksSource, check: &RouteCheck, mode: JwksMode) -> Result
             Ok(())
         }
     }
+}
+
+/// Turns a message about `key` of the section at `path` into its error.
+fn at_key<'a>(path: &'a str, key: &'a str) -> impl Fn(String) -> ConfigError + 'a {
+    move |message| ConfigError::new(format!("{path}.{key}"), message)
 }
 
 fn read_key_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
