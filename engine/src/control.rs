@@ -179,6 +179,8 @@ impl Gateway {
         let _ = self.shared.drain_deadline.set(deadline);
         // The flag first: once systemd hears STOPPING, `/ready` must already answer 503.
         self.shared.draining.store(true, Ordering::SeqCst);
+        // Logged once the flag is set, so whoever reads the line finds `/ready` at 503.
+        tracing::info!(?timeout, "shutting down: draining");
         crate::sysd::notify("STOPPING=1\nSTATUS=draining");
         while self.shared.active_connections() > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
@@ -293,7 +295,6 @@ pub fn serve(
             },
             _ => {
                 let timeout = gateway.shared.snapshot.load().config.gateway.drain_timeout;
-                tracing::info!(?timeout, "shutting down: draining");
                 gateway.drain(timeout);
                 return Ok(());
             }
