@@ -47,7 +47,7 @@ fn url(gw: &Gateway, path: &str) -> String {
 /// The value of a series in the gateway's `/metrics` text (`name{labels}`), 0 when absent.
 fn metric(gw: &Gateway, series: &str) -> f64 {
     let mut text = String::new();
-    torii_engine::metrics::render::render(&gw.shared, &mut text);
+    torii_engine::admin::render::render(&gw.shared, &mut text);
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or(0.0)

@@ -1,5 +1,6 @@
-//! Metrics: per-route counters that survive reloads, the per-request record the proxy fills,
-//! and the Prometheus text rendering served by the admin listener.
+//! Metrics: per-route counters that survive reloads and the per-request record the proxy
+//! fills. Rendering them as Prometheus text is the admin listener's (`crate::admin::render`),
+//! so this module imports nothing above it.
 //!
 //! Owns the [`MetricsRegistry`] (route id → [`RouteMetrics`], created by the control thread and
 //! handed to every snapshot build, so a reload keeps the counts of routes it keeps) and
@@ -8,10 +9,7 @@
 //! scraped, never per request.
 
 pub mod record;
-pub mod render;
-mod render_tunnel;
 pub mod route;
-mod text;
 pub mod tunnel;
 
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //! the byte counters' directions.
 //!
 //! Owns the result labels of `torii_websocket_tunnels_total{route,result}` and the direction
-//! labels of `torii_websocket_bytes_total` (rendered by `super::render_tunnel`). The counters themselves are
+//! labels of `torii_websocket_bytes_total` (rendered by `crate::admin`). The counters themselves are
 //! per route and worker, in [`super::RouteMetrics`]'s slots (written by one worker, summed at
 //! scrape time); the open-tunnel gauge is per worker, in `shared::WorkerStats`. Nothing here
 //! runs on the request path but the enum.

@@ -6,13 +6,18 @@
 //! except through the atomics in `Shared`. Each connection gets a short-lived thread (at most
 //! [`MAX_CONCURRENT`] at once; beyond that a connection is closed at once), reads one request
 //! head under a deadline, answers with `Connection: close` and ends. Bind it to loopback or a
-//! private interface: it has no authentication.
+//! private interface: it has no authentication. The Prometheus text of `/metrics` is rendered
+//! by [`render`] (with [`render_tunnel`] and the [`text`] helpers), next to its only caller.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+pub mod render;
+mod render_tunnel;
+mod text;
 
 use crate::shared::Shared;
 
@@ -94,10 +99,10 @@ pub fn route(shared: &Shared, method: &str, target: &str) -> Answer {
         p if p.starts_with("/quotas/") => quotas(shared, &p["/quotas/".len()..]),
         "/metrics" => {
             let mut body = String::with_capacity(16 * 1024);
-            crate::metrics::render::render(shared, &mut body);
+            render::render(shared, &mut body);
             Answer {
                 status: 200,
-                content_type: crate::metrics::render::CONTENT_TYPE,
+                content_type: render::CONTENT_TYPE,
                 body,
             }
         }

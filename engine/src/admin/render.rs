@@ -7,9 +7,9 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
-use super::route::{RouteTotals, CHALLENGE_REASONS, LATENCY_BOUNDS_US, STATUS_CLASSES};
 use super::text::{header, label, route_series};
-use super::RejectReason;
+use crate::metrics::route::{RouteTotals, CHALLENGE_REASONS, LATENCY_BOUNDS_US, STATUS_CLASSES};
+use crate::metrics::RejectReason;
 use crate::shared::Shared;
 use torii_protocol::quota::QuotaKind;
 

@@ -4,9 +4,9 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
-use super::route::RouteTotals;
 use super::text::{header, route_series};
-use super::tunnel::{TunnelResult, DIRECTIONS};
+use crate::metrics::route::RouteTotals;
+use crate::metrics::tunnel::{TunnelResult, DIRECTIONS};
 use crate::shared::Shared;
 
 /// Renders the WebSocket metrics: results and bytes per route, open tunnels per worker.
