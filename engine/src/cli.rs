@@ -52,7 +52,7 @@ pub enum Command {
         /// Key type: ECDSA P-256 (ES256 tokens) or P-384 (ES384 tokens).
         #[arg(long, value_enum)]
         kind: crate::auth::keygen::KeyKind,
-        /// File to create (mode 0600).
+        /// File to create (mode 0600); missing directories above it are created.
         #[arg(long)]
         out: PathBuf,
     },

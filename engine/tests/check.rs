@@ -1,5 +1,6 @@
 //! `torii check` as an operator runs it: every problem of a file at once, each with its key
-//! path and line:column, and warnings (exit 0) for setups that load but cannot work.
+//! path and line:column (an access log the user cannot create included), and warnings (exit 0)
+//! for setups that load but cannot work.
 
 #![allow(clippy::unwrap_used)]
 
@@ -260,4 +261,96 @@ secret = "{2}"
         );
         assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
     }
+}
+
+/// A file with the access log under `dir/logs`, the `path` key on line 4.
+fn with_access_log(dir: &TempDir) -> (String, std::path::PathBuf) {
+    let logs = dir.0.join("logs");
+    let text = format!(
+        "[gateway]\nhttp = [\"127.0.0.1:0\"]\n[access_log]\npath = \"{}/access.log\"\n\n\
+         [[routes]]\nid = \"api\"\ndomains = [\"api.test\"]\ntargets = [\"http://127.0.0.1:9\"]\n",
+        logs.display()
+    );
+    (text, logs)
+}
+
+/// Without systemd's `LogsDirectory=` nothing creates the access log's directory: `torii check`
+/// says so at the key's position, and `torii run` refuses to start instead of discarding lines.
+#[test]
+fn an_access_log_in_a_missing_directory_is_an_error() {
+    let dir = TempDir::new("check-log-missing");
+    let (text, logs) = with_access_log(&dir);
+    let out = check(&dir, "torii.toml", &text);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let log = logs.join("access.log");
+    assert_eq!(
+        err.lines().nth(1),
+        Some(
+            format!(
+                "access_log.path: cannot append to {}: the directory {} does not exist (create \
+                 it, writable by the user torii runs as) (line 4, column 1)",
+                log.display(),
+                logs.display()
+            )
+            .as_str()
+        ),
+        "{err}"
+    );
+    let run = Command::new(torii_bin())
+        .args([
+            "run",
+            "--config",
+            dir.0.join("torii.toml").to_str().unwrap(),
+        ])
+        .env_remove("TORII_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("access_log.path: cannot append to"),
+        "{run:?}"
+    );
+    // Once the directory exists the same file passes.
+    std::fs::create_dir(&logs).unwrap();
+    let out = check(&dir, "torii.toml", &text);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(!log.exists(), "torii check created the log file");
+}
+
+/// A directory the user running `torii check` cannot write to: as root, the check runs as
+/// `nobody` (uid 65534) on a root-owned 0755 directory; otherwise on a 0555 directory of ours.
+#[test]
+fn an_access_log_in_a_directory_the_user_cannot_write_is_an_error() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = TempDir::new("check-log-unwritable");
+    let (text, logs) = with_access_log(&dir);
+    let file = dir.write("torii.toml", &text);
+    std::fs::create_dir(&logs).unwrap();
+    // SAFETY: geteuid takes nothing and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mode = if root { 0o755 } else { 0o555 };
+    std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(mode)).unwrap();
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = Command::new(torii_bin());
+    cmd.args(["check", "--config", file.to_str().unwrap()])
+        .env_remove("TORII_LOG");
+    if root {
+        cmd.uid(65534).gid(65534);
+    }
+    let out = cmd.output().unwrap();
+    let _ = std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(0o755));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let line = err.lines().nth(1).unwrap_or_default();
+    assert!(
+        line.starts_with(&format!(
+            "access_log.path: cannot append to {}/access.log: the directory {} is not writable \
+             by uid ",
+            logs.display(),
+            logs.display()
+        )) && line.ends_with("the file cannot be created (line 4, column 1)"),
+        "{err}"
+    );
 }

@@ -2,7 +2,8 @@
 //! (`engine/deploy/torii.toml`) passes `torii check`, and so does every example commented in it
 //! once uncommented; the unit's `LimitNOFILE` covers what the defaults need on the host sizes its
 //! comment names; the Debian package metadata installs what the unit runs; the Prometheus alert
-//! rules name only metrics that `/metrics` exports. The package's install / upgrade / remove /
+//! rules name only metrics that `/metrics` exports; every relative link of the README and the
+//! docs resolves where the package installs them. The package's install / upgrade / remove /
 //! purge cycle itself runs in `.ci/package` (it needs root and dpkg).
 
 #![allow(clippy::unwrap_used)]
@@ -188,6 +189,13 @@ fn the_package_installs_what_the_unit_runs() {
     let postinst = read(&format!("{scripts}/postinst"));
     assert!(postinst.contains("adduser --system"), "{postinst}");
     assert!(postinst.contains("chown root:torii /etc/torii/torii.toml"));
+    // The directory the unit's LogsDirectory= makes, made by the package too (for `torii run`
+    // without systemd), with the same owner and mode; .ci/package runs it so.
+    assert_eq!(unit_values("LogsDirectory"), ["torii"]);
+    assert!(
+        postinst.contains("install -d -o torii -g torii -m 0755 /var/log/torii"),
+        "{postinst}"
+    );
     for script in ["postinst", "postrm"] {
         let path = engine_file(&format!("{scripts}/{script}"));
         let text = read(&format!("{scripts}/{script}"));
@@ -198,6 +206,113 @@ fn the_package_installs_what_the_unit_runs() {
         let syntax = Command::new("sh").arg("-n").arg(&path).output().unwrap();
         assert!(syntax.status.success(), "{script}: {syntax:?}");
     }
+}
+
+/// The package's assets as (source relative to `engine/`, installed path), globs expanded
+/// (a `*` in the file name only, as the manifest uses them).
+fn installed_files() -> Vec<(PathBuf, String)> {
+    let manifest: serde_json::Value = toml_edit::de::from_str(&read("Cargo.toml")).unwrap();
+    let mut out = Vec::new();
+    for asset in manifest["package"]["metadata"]["deb"]["assets"]
+        .as_array()
+        .unwrap()
+    {
+        let (src, dest) = (asset[0].as_str().unwrap(), asset[1].as_str().unwrap());
+        let sources: Vec<PathBuf> = match src.rsplit_once('/') {
+            Some((dir, pattern)) if pattern.contains('*') => {
+                let (prefix, suffix) = pattern.split_once('*').unwrap();
+                let mut found: Vec<PathBuf> = std::fs::read_dir(engine_file(dir))
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .filter(|p| p.is_file())
+                    .filter(|p| {
+                        let name = p.file_name().unwrap().to_str().unwrap();
+                        name.starts_with(prefix) && name.ends_with(suffix)
+                    })
+                    .collect();
+                found.sort();
+                assert!(!found.is_empty(), "asset {src} matches nothing");
+                found
+            }
+            _ => vec![engine_file(src)],
+        };
+        for source in sources {
+            let installed = match dest.strip_suffix('/') {
+                Some(dir) => format!("/{dir}/{}", source.file_name().unwrap().to_str().unwrap()),
+                None => format!("/{dest}"),
+            };
+            out.push((source, installed));
+        }
+    }
+    out
+}
+
+/// `base` joined with the relative `link`, `.` and `..` resolved.
+fn resolve(base: &str, link: &str) -> String {
+    let mut parts: Vec<&str> = base.split('/').filter(|p| !p.is_empty()).collect();
+    for part in link.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// The relative link targets of a Markdown text (`](target)`, fragment removed; web and
+/// in-page links left out).
+fn relative_links(text: &str) -> Vec<&str> {
+    text.split("](")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next())
+        .map(|t| t.split('#').next().unwrap_or(""))
+        .filter(|t| !t.is_empty() && !t.contains("://") && !t.starts_with("mailto:"))
+        .collect()
+}
+
+#[test]
+fn every_link_of_the_installed_readme_and_docs_resolves_in_the_installed_tree() {
+    let files = installed_files();
+    let installed: BTreeSet<&str> = files.iter().map(|(_, i)| i.as_str()).collect();
+    assert!(
+        installed.contains("/usr/share/doc/torii/README.md"),
+        "{installed:?}"
+    );
+    let mut checked = 0;
+    let mut broken = Vec::new();
+    for (source, at) in files.iter().filter(|(_, i)| i.ends_with(".md")) {
+        let text = std::fs::read_to_string(source).unwrap();
+        let dir = &at[..at.rfind('/').unwrap()];
+        for link in relative_links(&text) {
+            let target = resolve(dir, link);
+            // A file, or a directory something is installed under.
+            let found = installed.contains(target.as_str())
+                || installed
+                    .iter()
+                    .any(|i| i.starts_with(&format!("{}/", target.trim_end_matches('/'))));
+            if !found {
+                broken.push(format!("{at}: ({link}) -> {target}"));
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "only {checked} links found");
+    assert!(
+        broken.is_empty(),
+        "links broken once installed:\n{}",
+        broken.join("\n")
+    );
+    assert_eq!(
+        resolve("/usr/share/doc/torii/docs", "../examples"),
+        "/usr/share/doc/torii/examples"
+    );
+    assert_eq!(
+        relative_links("[a](b.md#x) [c](https://e.org/d) [f](#g) [h](../i)"),
+        ["b.md", "../i"]
+    );
 }
 
 #[test]

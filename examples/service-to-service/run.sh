@@ -19,7 +19,10 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/../.."
 if [[ -z "${TORII:-}" ]]; then
     (cd "$root" && cargo build --quiet --bin torii)
-    TORII="$root/target/debug/torii"
+    # Where cargo put it: CARGO_TARGET_DIR, a configured target-dir, or $root/target.
+    target_dir=$(cd "$root" && cargo metadata --format-version 1 --no-deps \
+        | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+    TORII="${target_dir:?cargo metadata named no target directory}/debug/torii"
 fi
 if [[ -n "${BASE_PORT:-}" ]]; then
     EDGE=$BASE_PORT; OP=$((BASE_PORT + 1)); INV=$((BASE_PORT + 2))

@@ -3,7 +3,9 @@
 //!
 //! Owns key generation (ring's ECDSA P-256/P-384 PKCS#8 generator; ring cannot generate RSA
 //! keys, so RSA keys come from elsewhere, e.g. `openssl genpkey`) and writing the file with
-//! owner-only permissions. It never overwrites an existing file and never prints the key.
+//! owner-only permissions, creating the directories above it that are missing (so that
+//! `--out keys/signing.pem` works on a fresh checkout). It never overwrites an existing file and
+//! never prints the key.
 
 use std::io::Write;
 use std::path::Path;
@@ -57,9 +59,12 @@ pub fn generate_pem(kind: KeyKind) -> Result<String, String> {
 }
 
 /// `torii keygen --kind KIND --out FILE`: writes a new key to `out` (which must not exist),
-/// readable by its owner only. Returns the line to print.
+/// readable by its owner only, after creating the missing directories above it (with the
+/// process's umask, like `mkdir -p`: the key file's own mode is what keeps it private).
+/// Returns the line to print.
 pub fn run(kind: KeyKind, out: &Path) -> Result<String, String> {
     let pem = generate_pem(kind)?;
+    create_parent(out)?;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -84,6 +89,20 @@ pub fn run(kind: KeyKind, out: &Path) -> Result<String, String> {
     Ok(format!(
         "wrote a PKCS#8 {alg} signing key to {shown}; use it as [[key_pairs]] private_key"
     ))
+}
+
+/// Creates the directories above `out` that do not exist yet; an error names the directory.
+fn create_parent(out: &Path) -> Result<(), String> {
+    let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(parent).map_err(|e| {
+        format!(
+            "cannot create the directory {} for {}: {e}",
+            parent.display(),
+            out.display()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -122,6 +141,28 @@ mod tests {
             let mode = std::fs::metadata(&path).map(|m| m.permissions().mode());
             assert_eq!(mode.ok().map(|m| m & 0o777), Some(0o600));
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn keygen_creates_missing_directories_and_says_when_it_cannot() {
+        let dir = std::env::temp_dir().join(format!("torii-keygen-dirs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("keys/nested/signing.pem");
+        let done = run(KeyKind::EcP384, &path);
+        assert!(done.is_ok(), "{done:?}");
+        let pem = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(KeyPair::from_pem("k", &pem).is_ok());
+        // A regular file where a directory must go: the error names the directory.
+        let blocked = dir.join("keys/nested/signing.pem/below/k.pem");
+        let err = run(KeyKind::EcP256, &blocked).err().unwrap_or_default();
+        assert!(
+            err.starts_with("cannot create the directory ") && err.contains("signing.pem/below"),
+            "{err}"
+        );
+        // A bare file name (no directory part) is written in the current directory as before:
+        // create_parent has nothing to make.
+        assert!(create_parent(Path::new("k.pem")).is_ok());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -18,6 +18,7 @@ mod duration;
 mod error;
 mod fields;
 mod location;
+mod log_file;
 mod parse;
 mod quotas;
 pub mod raw;
@@ -355,12 +356,16 @@ impl Config {
 }
 
 /// What the loader asks of the outside world: environment variables (to check that secret
-/// references name a set variable) and name resolution for targets. Injectable for tests.
+/// references name a set variable), name resolution for targets, and whether the access log's
+/// file can be opened. Injectable for tests.
 pub trait LoadEnv {
     /// The value of environment variable `name`, if set.
     fn var(&self, name: &str) -> Option<String>;
     /// The addresses `host:port` resolves to (blocking; called at load only).
     fn resolve(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>>;
+    /// `Ok` when this process could open `path` to append (creating it when missing); else
+    /// why not, in words. Called at load for `[access_log] path` (a few `stat` calls).
+    fn appendable(&self, path: &Path) -> Result<(), String>;
 }
 
 /// The process environment and the system resolver.
@@ -376,15 +381,21 @@ impl LoadEnv for SystemEnv {
         use std::net::ToSocketAddrs;
         Ok((host, port).to_socket_addrs()?.collect())
     }
+
+    fn appendable(&self, path: &Path) -> Result<(), String> {
+        log_file::appendable(path)
+    }
 }
 
 /// A fixed set of variables and host names, for tests and embedded configs. Hosts not in the map
 /// resolve only when they are IP literals (which the loader handles without resolving) or
-/// `localhost` (→ 127.0.0.1).
+/// `localhost` (→ 127.0.0.1). Every log path is appendable unless refused with
+/// [`MapEnv::refuse_append`]: the file system is not looked at.
 #[derive(Debug, Clone, Default)]
 pub struct MapEnv {
     vars: HashMap<String, String>,
     hosts: HashMap<String, std::net::IpAddr>,
+    unappendable: HashMap<PathBuf, String>,
 }
 
 impl MapEnv {
@@ -396,12 +407,20 @@ impl MapEnv {
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
             hosts: HashMap::new(),
+            unappendable: HashMap::new(),
         }
     }
 
     /// Adds a host name that resolves to `ip`.
     pub fn with_host(mut self, host: &str, ip: std::net::IpAddr) -> Self {
         self.hosts.insert(host.to_ascii_lowercase(), ip);
+        self
+    }
+
+    /// Makes `path` (as the loader resolves it: relative paths joined to the base directory)
+    /// not appendable, for the reason `why`.
+    pub fn refuse_append(mut self, path: impl Into<PathBuf>, why: &str) -> Self {
+        self.unappendable.insert(path.into(), why.to_owned());
         self
     }
 }
@@ -423,6 +442,13 @@ impl LoadEnv for MapEnv {
             }
         };
         Ok(vec![SocketAddr::new(ip, port)])
+    }
+
+    fn appendable(&self, path: &Path) -> Result<(), String> {
+        match self.unappendable.get(path) {
+            Some(why) => Err(why.clone()),
+            None => Ok(()),
+        }
     }
 }
 

@@ -4,7 +4,8 @@
 //! validators below it: `validate_route` (domains, paths, targets and the checks across routes),
 //! `validate_security` (a route's challenge and info token), `validate_tls`, `validate_jwt`,
 //! `auth` and `quotas`. Nothing here resolves secrets or reads
-//! key files; the only outside calls are the injected environment lookups of [`LoadEnv`].
+//! key files; the only outside calls are the injected environment lookups of [`LoadEnv`]
+//! (variables, names, and whether the access log's file can be opened).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -57,7 +58,7 @@ pub(crate) fn validate(
     let access_log = raw
         .access_log
         .as_ref()
-        .and_then(|a| access_log(&mut c, a, base_dir));
+        .and_then(|a| access_log(&mut c, a, base_dir, env));
     let auth = super::auth::auth(&mut c, raw, &routes, base_dir, env);
     let quotas = super::quotas::quotas(&mut c, raw.quotas.as_ref(), base_dir, env);
     let warnings = c.take_warnings();
@@ -75,10 +76,15 @@ pub(crate) fn validate(
     })
 }
 
+/// `[access_log]`. A file path must be one this process can append to (`env.appendable`: its
+/// directory exists and is writable, or the file is), so that `torii check`, a start and a
+/// reload refuse what the writer thread could not open: without systemd's `LogsDirectory=`
+/// nothing creates `/var/log/torii`, and the writer would discard every line.
 fn access_log(
     c: &mut Collector,
     raw: &super::raw::RawAccessLog,
     base_dir: &Path,
+    env: &dyn LoadEnv,
 ) -> Option<super::AccessLogTarget> {
     if let Some(f) = raw.format.as_deref() {
         if f != "json" {
@@ -91,7 +97,20 @@ fn access_log(
             None
         }
         Some("stdout") => Some(super::AccessLogTarget::Stdout),
-        Some(p) => Some(super::AccessLogTarget::File(base_dir.join(p))),
+        Some(p) => {
+            let path = base_dir.join(p);
+            match env.appendable(&path) {
+                Ok(()) => Some(super::AccessLogTarget::File(path)),
+                Err(why) => {
+                    let shown = path.display();
+                    c.push(
+                        "access_log.path",
+                        format!("cannot append to {shown}: {why}"),
+                    );
+                    None
+                }
+            }
+        }
     }
 }
 
