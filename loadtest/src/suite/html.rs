@@ -157,6 +157,7 @@ mod tests {
                 binary: "target/release/torii".into(),
                 git_commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
                 git_dirty: true,
+                commit_source: crate::suite::host::CommitSource::BinaryWorkTree,
             },
             nginx_version: Some("nginx/1.22.1".into()),
             proxy_workers: 2,
