@@ -388,6 +388,8 @@ mod tests {
     use super::*;
     use crate::suite::lab::{Gateway, Nginx, Proc};
     use crate::suite::setup::Pki;
+    use crate::suite::svg::{style, Style};
+    use std::collections::HashSet;
 
     fn lab(challenge: bool, nginx_tls: bool) -> Lab {
         let p = |port, pid| Proc { port, pid };
@@ -499,6 +501,18 @@ mod tests {
         assert_eq!(by("torii-ws").url, "ws://127.0.0.1:8080/ws");
         assert_eq!(workers("nginx-ws"), Some(("nginx", 3)));
         assert_eq!(by("mirror-ws").proxy, None);
+    }
+
+    #[test]
+    fn every_scenario_of_the_suite_has_a_colour_and_a_look_of_its_own() {
+        let list = scenarios(&lab(true, true), "t");
+        assert_eq!(list.len(), 15);
+        // The charts give the scenario at index i the look style(i); the bar chart shows only
+        // its colour, the latency charts its colour and dash pattern.
+        let colours: HashSet<&str> = (0..list.len()).map(|i| style(i).colour).collect();
+        assert_eq!(colours.len(), list.len(), "a colour is used twice");
+        let looks: HashSet<Style> = (0..list.len()).map(style).collect();
+        assert_eq!(looks.len(), list.len(), "a look is used twice");
     }
 
     #[test]
