@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 use super::results::{ScenarioResult, SuiteReport};
-use super::svg::{colour, escape};
+use super::svg::{escape, style};
 
 /// Width of the chart in SVG user units (beside a 640-wide latency chart on a 1400-pixel
 /// window).
@@ -102,7 +102,7 @@ pub fn throughput_and_cpu_chart(report: &SuiteReport) -> String {
         );
     }
     for (i, sc) in report.scenarios.iter().enumerate() {
-        let fill = colour(i);
+        let fill = style(i).colour;
         let name = escape(&sc.name);
         let y = ROW0 + ROW_H * i as f64;
         let text_y = y + BAR_H - 3.0;
@@ -142,7 +142,7 @@ pub fn throughput_and_cpu_chart(report: &SuiteReport) -> String {
             r#"<rect x="{:.1}" y="{:.1}" width="4" height="10" fill="{}"/>"#,
             CPU_X + 4.0 * k as f64,
             ly - 9.0,
-            colour(k)
+            style(k).colour
         );
     }
     let _ = write!(

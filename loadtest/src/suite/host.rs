@@ -1,13 +1,15 @@
 //! What the suite's report says about where and when it ran: the machine (CPU model, logical
 //! CPUs and how many the suite may use, kernel, distribution, load average at the start), the
-//! date in UTC, and the `torii` binary measured (its version, path and the git commit of the
-//! tree it was built in).
+//! date in UTC, and the `torii` binary measured (its version, path and the git commit it was
+//! built from: the work tree holding it, or — when it sits beside `torii-loadtest` in a target
+//! directory outside the checkout, `CARGO_TARGET_DIR` — the checkout `torii-loadtest` was
+//! built from, which `build.rs` names at build time).
 //!
 //! Reads `/proc`, `/etc/os-release`, `torii --version` and `git` once, before any load; every
 //! reading that fails becomes `"unknown"` (or `None`) rather than an error, since the numbers are
 //! still worth having without it. Parsing is in pure functions, tested on fixed texts.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -149,46 +151,130 @@ pub struct ToriiBuild {
     pub version: String,
     /// The binary's path as given or found (`target/release/torii` says the build profile).
     pub binary: String,
-    /// `git rev-parse HEAD` of the work tree holding the binary (`target/` sits inside the
-    /// checkout it was built from); `None` when the binary is outside a git work tree.
+    /// The commit the binary was built from, as `git rev-parse HEAD` names it ([`Self::commit_source`]
+    /// says which checkout was asked); `None` when none could be asked.
     pub git_commit: Option<String>,
-    /// Whether that work tree had uncommitted changes to tracked files (`git status`): the
+    /// Whether that checkout had uncommitted changes to tracked files (`git status`): the
     /// binary may then differ from the commit.
     pub git_dirty: bool,
+    /// Where [`Self::git_commit`] came from.
+    pub commit_source: CommitSource,
+}
+
+/// Where the commit of a [`ToriiBuild`] came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitSource {
+    /// Nowhere: the binary is outside any git work tree and not beside `torii-loadtest`.
+    #[default]
+    Unknown,
+    /// The git work tree the binary sits in (`target/` inside the checkout it was built from).
+    BinaryWorkTree,
+    /// The binary sits beside `torii-loadtest` (one `cargo build`, one target directory,
+    /// possibly outside the checkout) and this is the checkout `torii-loadtest` was built from,
+    /// asked now.
+    LoadtestCheckout,
+    /// As [`CommitSource::LoadtestCheckout`], but that checkout is gone: the commit `build.rs`
+    /// recorded when `torii-loadtest` was built (the dirty state is then unknown).
+    LoadtestBuild,
+}
+
+/// The checkout a `torii-loadtest` binary was built from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkout {
+    /// A directory inside it (the crate's manifest directory at build time).
+    pub dir: PathBuf,
+    /// `git rev-parse HEAD` there at build time, when git could answer.
+    pub commit_at_build: Option<String>,
+}
+
+impl Checkout {
+    /// The checkout this binary was built from.
+    pub fn of_this_build() -> Checkout {
+        Checkout {
+            dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+            commit_at_build: option_env!("TORII_LOADTEST_GIT_COMMIT")
+                .filter(|c| is_commit_id(c))
+                .map(str::to_string),
+        }
+    }
+}
+
+/// Whether `torii` sits in the directory of the executable `exe` (or the one above, for test
+/// binaries in `deps/`): then both came out of one target directory, one build.
+pub fn built_beside(torii: &Path, exe: &Path) -> bool {
+    let parent = |p: &Path| {
+        std::fs::canonicalize(p)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+    };
+    match (parent(torii), parent(exe)) {
+        (Some(t), Some(e)) => e.ancestors().take(2).any(|d| d == t),
+        _ => false,
+    }
+}
+
+/// Runs `cmd`; its trimmed stdout when it succeeded.
+fn output(cmd: &mut Command) -> Option<String> {
+    cmd.output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+}
+
+/// `git rev-parse HEAD` in `dir` and whether its tracked files have uncommitted changes;
+/// `None` outside a work tree or without git.
+fn git_state(dir: &Path) -> Option<(String, bool)> {
+    let git = |args: &[&str]| output(Command::new("git").arg("-C").arg(dir).args(args));
+    let commit = git(&["rev-parse", "HEAD"]).filter(|c| is_commit_id(c))?;
+    let dirty =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    Some((commit, dirty))
 }
 
 impl ToriiBuild {
     /// Asks `torii --version` and `git` about `torii`.
     pub fn read(torii: &Path) -> ToriiBuild {
-        let output = |cmd: &mut Command| {
-            cmd.output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        };
+        let beside = std::env::current_exe().is_ok_and(|exe| built_beside(torii, &exe));
+        ToriiBuild::read_with(torii, beside.then(Checkout::of_this_build).as_ref())
+    }
+
+    /// As [`Self::read`], `checkout` being the one `torii` was built from when known (it sits
+    /// beside `torii-loadtest`); else the work tree holding the binary is asked.
+    pub fn read_with(torii: &Path, checkout: Option<&Checkout>) -> ToriiBuild {
         let version = output(Command::new(torii).arg("--version"))
             .filter(|v| !v.is_empty())
             .unwrap_or_else(unknown);
-        let dir = std::fs::canonicalize(torii)
+        let binary_dir = std::fs::canonicalize(torii)
             .ok()
             .and_then(|p| p.parent().map(Path::to_path_buf));
-        let git = |args: &[&str]| {
-            let dir = dir.as_ref()?;
-            output(Command::new("git").arg("-C").arg(dir).args(args))
+        let from_checkout = checkout.and_then(|c| {
+            git_state(&c.dir)
+                .map(|(commit, dirty)| (commit, dirty, CommitSource::LoadtestCheckout))
+                .or_else(|| {
+                    let commit = c.commit_at_build.clone()?;
+                    Some((commit, false, CommitSource::LoadtestBuild))
+                })
+        });
+        let found = from_checkout.or_else(|| {
+            let (commit, dirty) = git_state(binary_dir.as_deref()?)?;
+            Some((commit, dirty, CommitSource::BinaryWorkTree))
+        });
+        let (git_commit, git_dirty, commit_source) = match found {
+            Some((commit, dirty, source)) => (Some(commit), dirty, source),
+            None => (None, false, CommitSource::Unknown),
         };
-        let git_commit = git(&["rev-parse", "HEAD"]).filter(|c| is_commit_id(c));
-        let git_dirty = git_commit.is_some()
-            && git(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
         ToriiBuild {
             version,
             binary: torii.display().to_string(),
             git_commit,
             git_dirty,
+            commit_source,
         }
     }
 
-    /// `"0123abcd"` (`"0123abcd + uncommitted changes"`), or `"unknown"`.
+    /// `"0123abcd"` (`"0123abcd + uncommitted changes"`), `"0123abcd (when torii-loadtest was
+    /// built)"` when only the build's record was left, or `"unknown"`.
     pub fn commit_label(&self) -> String {
         match &self.git_commit {
             None => unknown(),
@@ -196,6 +282,8 @@ impl ToriiBuild {
                 let short: String = c.chars().take(12).collect();
                 if self.git_dirty {
                     format!("{short} + uncommitted changes")
+                } else if self.commit_source == CommitSource::LoadtestBuild {
+                    format!("{short} (when torii-loadtest was built)")
                 } else {
                     short
                 }
@@ -277,10 +365,17 @@ mod tests {
             binary: "target/release/torii".into(),
             git_commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
             git_dirty: false,
+            commit_source: CommitSource::BinaryWorkTree,
         };
         assert_eq!(b.commit_label(), "0123456789ab");
         b.git_dirty = true;
         assert_eq!(b.commit_label(), "0123456789ab + uncommitted changes");
+        b.git_dirty = false;
+        b.commit_source = CommitSource::LoadtestBuild;
+        assert_eq!(
+            b.commit_label(),
+            "0123456789ab (when torii-loadtest was built)"
+        );
         b.git_commit = None;
         assert_eq!(b.commit_label(), "unknown");
         assert!(is_commit_id("0123456789abcdef0123456789abcdef01234567"));
@@ -295,13 +390,12 @@ mod tests {
         assert_ne!(h.load_average, "unknown");
     }
 
-    #[test]
-    fn a_binary_in_a_git_work_tree_gets_its_commit_and_dirty_state() {
-        let dir = crate::suite::procs::TempDir::new().unwrap();
+    /// `git init` in `dir` with one commit of `tracked`; returns the commit.
+    fn git_repo(dir: &Path) -> String {
         let git = |args: &[&str]| {
             let out = Command::new("git")
                 .arg("-C")
-                .arg(&dir.path)
+                .arg(dir)
                 .args(["-c", "user.name=t", "-c", "user.email=t@t.invalid"])
                 .args(args)
                 .output()
@@ -309,18 +403,31 @@ mod tests {
             assert!(out.status.success(), "git {args:?}: {out:?}");
             String::from_utf8_lossy(&out.stdout).trim().to_string()
         };
+        std::fs::create_dir_all(dir).unwrap();
         git(&["init", "-q"]);
-        std::fs::write(dir.path.join("tracked"), "1").unwrap();
+        std::fs::write(dir.join("tracked"), "1").unwrap();
         git(&["add", "tracked"]);
         git(&["commit", "-q", "-m", "one"]);
-        let head = git(&["rev-parse", "HEAD"]);
-        // A file that is not executable: `--version` fails, the commit is still found.
-        std::fs::create_dir_all(dir.path.join("target/release")).unwrap();
-        let bin = dir.path.join("target/release/torii");
+        git(&["rev-parse", "HEAD"])
+    }
+
+    /// A file named `torii` in `dir` that is not a program: `--version` fails.
+    fn fake_torii(dir: &Path) -> PathBuf {
+        std::fs::create_dir_all(dir).unwrap();
+        let bin = dir.join("torii");
         std::fs::write(&bin, "not a program").unwrap();
+        bin
+    }
+
+    #[test]
+    fn a_binary_in_a_git_work_tree_gets_its_commit_and_dirty_state() {
+        let dir = crate::suite::procs::TempDir::new().unwrap();
+        let head = git_repo(&dir.path);
+        let bin = fake_torii(&dir.path.join("target/release"));
         let clean = ToriiBuild::read(&bin);
         assert_eq!(clean.version, "unknown");
         assert_eq!(clean.git_commit.as_deref(), Some(head.as_str()));
+        assert_eq!(clean.commit_source, CommitSource::BinaryWorkTree);
         assert!(!clean.git_dirty, "{clean:?}");
         std::fs::write(dir.path.join("tracked"), "2").unwrap();
         assert!(ToriiBuild::read(&bin).git_dirty);
@@ -328,6 +435,92 @@ mod tests {
         assert_eq!(
             (outside.version.as_str(), outside.git_commit),
             ("unknown", None)
+        );
+        assert_eq!(outside.commit_source, CommitSource::Unknown);
+    }
+
+    #[test]
+    fn a_binary_beside_torii_loadtest_gets_the_commit_of_its_checkout() {
+        // CARGO_TARGET_DIR outside the checkout: the binary's directory is no work tree.
+        let tmp = crate::suite::procs::TempDir::new().unwrap();
+        let checkout = tmp.path.join("checkout");
+        let head = git_repo(&checkout);
+        let bin = fake_torii(&tmp.path.join("elsewhere/release"));
+        assert_eq!(ToriiBuild::read(&bin).git_commit, None);
+        let this = Checkout {
+            dir: checkout.join("loadtest"),
+            commit_at_build: Some("ab".repeat(20)),
+        };
+        std::fs::create_dir_all(&this.dir).unwrap();
+        let b = ToriiBuild::read_with(&bin, Some(&this));
+        assert_eq!(b.git_commit.as_deref(), Some(head.as_str()), "{b:?}");
+        assert_eq!(b.commit_source, CommitSource::LoadtestCheckout);
+        assert!(!b.git_dirty);
+        std::fs::write(checkout.join("tracked"), "2").unwrap();
+        assert!(ToriiBuild::read_with(&bin, Some(&this)).git_dirty);
+        // The checkout is gone: what build.rs recorded, labelled as such.
+        std::fs::remove_dir_all(&checkout).unwrap();
+        let b = ToriiBuild::read_with(&bin, Some(&this));
+        assert_eq!(b.git_commit, Some("ab".repeat(20)));
+        assert_eq!(b.commit_source, CommitSource::LoadtestBuild);
+        assert!(b
+            .commit_label()
+            .ends_with("(when torii-loadtest was built)"));
+        let nothing = Checkout {
+            commit_at_build: None,
+            ..this
+        };
+        let b = ToriiBuild::read_with(&bin, Some(&nothing));
+        assert_eq!(
+            (b.git_commit, b.commit_source),
+            (None, CommitSource::Unknown)
+        );
+    }
+
+    #[test]
+    fn a_binary_beside_this_test_gets_the_commit_of_this_checkout() {
+        // What `read` does for a torii built with this crate, wherever the target directory is.
+        let exe = std::env::current_exe().unwrap();
+        let bin = exe.with_file_name(format!("torii-host-test-{}", std::process::id()));
+        std::fs::write(&bin, "not a program").unwrap();
+        let b = ToriiBuild::read(&bin);
+        std::fs::remove_file(&bin).unwrap();
+        let this = Checkout::of_this_build();
+        match git_state(&this.dir) {
+            Some((commit, _)) => {
+                assert_eq!(b.git_commit, Some(commit));
+                assert_eq!(b.commit_source, CommitSource::LoadtestCheckout);
+            }
+            None => assert_eq!(b.git_commit, this.commit_at_build),
+        }
+    }
+
+    #[test]
+    fn beside_means_the_same_target_directory() {
+        let tmp = crate::suite::procs::TempDir::new().unwrap();
+        let release = tmp.path.join("target/release");
+        let torii = fake_torii(&release);
+        let touch = |p: &Path| {
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "").unwrap();
+        };
+        let loadtest = release.join("torii-loadtest");
+        let test_binary = release.join("deps/torii_loadtest-0123");
+        let other = tmp.path.join("target/debug/torii-loadtest");
+        for p in [&loadtest, &test_binary, &other] {
+            touch(p);
+        }
+        assert!(built_beside(&torii, &loadtest));
+        assert!(built_beside(&torii, &test_binary));
+        assert!(!built_beside(&torii, &other));
+        assert!(!built_beside(Path::new("/nonexistent/torii"), &loadtest));
+        // build.rs recorded the commit this checkout is at (Cargo runs it again when HEAD
+        // moves), or nothing where git cannot answer (a source tarball).
+        let this = Checkout::of_this_build();
+        assert!(this.dir.ends_with("loadtest"));
+        assert_eq!(
+            this.commit_at_build,
+            git_state(&this.dir).map(|(commit, _)| commit)
         );
     }
 }

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use super::bar_chart::throughput_and_cpu_chart;
 use super::latency_chart::latency_chart;
 use super::results::SuiteReport;
-use super::svg::escape;
+use super::svg::{escape, key, style};
 use crate::report::fmt_us;
 
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;max-width:1500px}\
@@ -21,7 +21,8 @@ td:first-child,th:first-child{text-align:left}\
 table.text td,table.text th{text-align:left}\
 th[scope=row]{text-align:left;background:#f4f4f4}\
 .charts{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}\
-figure{margin:0}figcaption{font-weight:bold;margin-bottom:6px}";
+figure{margin:0}figcaption{font-weight:bold;margin-bottom:6px}\
+svg.key{vertical-align:middle;margin-right:6px}";
 
 /// The whole page.
 pub fn render(report: &SuiteReport) -> String {
@@ -42,13 +43,14 @@ pub fn render(report: &SuiteReport) -> String {
 
     s.push_str("<table><tr><th>scenario</th><th>proxy × workers</th><th>req/s</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>errors</th><th>check failures</th><th>proxy CPU µs/req</th><th>backend CPU µs/req</th></tr>\n");
     let cpu = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
-    for sc in &report.scenarios {
+    for (i, sc) in report.scenarios.iter().enumerate() {
         let r = &sc.report;
         let l = &r.latency;
         let _ = writeln!(
             s,
-            "<tr><td title=\"{}\">{}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td title=\"{}\">{}{}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&sc.about),
+            key(style(i)),
             escape(&sc.name),
             escape(&sc.proxy_label()),
             r.requests_per_s,
@@ -157,6 +159,7 @@ mod tests {
                 binary: "target/release/torii".into(),
                 git_commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
                 git_dirty: true,
+                commit_source: crate::suite::host::CommitSource::BinaryWorkTree,
             },
             nginx_version: Some("nginx/1.22.1".into()),
             proxy_workers: 2,
@@ -184,13 +187,30 @@ mod tests {
         assert!(!page.contains("torii <plain>"));
         assert!(page.contains("a &amp; b"));
         assert!(page.contains("AMD &lt;EPYC&gt;"));
-        // Bars beside two latency charts.
-        assert_eq!(page.matches("<svg").count(), 3);
+        // Bars beside two latency charts, and each scenario's key in the table.
+        assert_eq!(page.matches("<svg xmlns").count(), 3);
+        assert_eq!(page.matches("<svg class=\"key\"").count(), 3);
         assert_eq!(page.matches("<polyline").count(), 6);
         assert!(page.contains("12.5"));
         assert!(page.contains("nginx-tls: no SSL module"));
         assert!(!page.contains("<script"));
         assert!(!page.contains("https://"));
+    }
+
+    #[test]
+    fn the_whole_suite_is_on_the_page_each_scenario_keyed_to_its_look() {
+        let report = crate::suite::sample::sample_report();
+        let page = render(&report);
+        for (i, sc) in report.scenarios.iter().enumerate() {
+            let row = format!("\">{}{}</td>", key(style(i)), sc.name);
+            assert_eq!(page.matches(&row).count(), 1, "{row}");
+        }
+        // Bar chart and log chart: every point of every line; the linear chart is cut.
+        assert_eq!(page.matches("Axis cut at").count(), 1);
+        assert_eq!(
+            page.matches("<polyline").count(),
+            2 * report.scenarios.len()
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod latency_chart;
 pub mod procs;
 pub mod redis;
 pub mod results;
+pub mod sample;
 pub mod scenarios;
 pub mod setup;
 pub mod svg;

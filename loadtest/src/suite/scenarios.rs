@@ -388,6 +388,8 @@ mod tests {
     use super::*;
     use crate::suite::lab::{Gateway, Nginx, Proc};
     use crate::suite::setup::Pki;
+    use crate::suite::svg::{style, Style};
+    use std::collections::{BTreeSet, HashSet};
 
     fn lab(challenge: bool, nginx_tls: bool) -> Lab {
         let p = |port, pid| Proc { port, pid };
@@ -499,6 +501,62 @@ mod tests {
         assert_eq!(by("torii-ws").url, "ws://127.0.0.1:8080/ws");
         assert_eq!(workers("nginx-ws"), Some(("nginx", 3)));
         assert_eq!(by("mirror-ws").proxy, None);
+    }
+
+    #[test]
+    fn every_scenario_of_the_suite_has_a_colour_and_a_look_of_its_own() {
+        let list = scenarios(&lab(true, true), "t");
+        assert_eq!(list.len(), 15);
+        // The charts give the scenario at index i the look style(i); the bar chart shows only
+        // its colour, the latency charts its colour and dash pattern.
+        let colours: HashSet<&str> = (0..list.len()).map(|i| style(i).colour).collect();
+        assert_eq!(colours.len(), list.len(), "a colour is used twice");
+        let looks: HashSet<Style> = (0..list.len()).map(style).collect();
+        assert_eq!(looks.len(), list.len(), "a look is used twice");
+    }
+
+    /// The scenarios named in the first column of the table that docs/load-testing.md heads
+    /// `| scenario | path | …`.
+    fn documented_scenarios(doc: &str) -> BTreeSet<String> {
+        doc.lines()
+            .map(str::trim_start)
+            .skip_while(|l| !l.starts_with("| scenario | path |"))
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| l.strip_prefix("| "))
+            .filter(|row| row.starts_with('`'))
+            .filter_map(|row| row.split(" | ").next())
+            .flat_map(|cell| {
+                cell.split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_load_testing_guide_documents_every_scenario_and_no_other() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/load-testing.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        let list = scenarios(&lab(true, true), "t");
+        let names: BTreeSet<String> = list.iter().map(|s| s.name.clone()).collect();
+        assert_eq!(documented_scenarios(&doc), names);
+        // A count written in the prose ("13 scenarios") drifts: any that is there must be right.
+        let words: Vec<&str> = doc.split_whitespace().collect();
+        for pair in words.windows(2) {
+            if pair[1].starts_with("scenarios") {
+                if let Ok(n) = pair[0].parse::<usize>() {
+                    assert_eq!(n, list.len(), "docs/load-testing.md says {n} scenarios");
+                }
+            }
+        }
+        assert_eq!(
+            documented_scenarios(
+                "| `z` | q |\n   | scenario | path |\n|---|---|\n   | `a` / `b` | x `c` |\n| `d` | y |\n| e | `f` |\n\n| `g` | r |\n"
+            ),
+            ["a", "b", "d"].map(String::from).into()
+        );
     }
 
     #[test]
