@@ -8,7 +8,8 @@
 //! * [`check`]: per request on a protected route, runs the extractors over the parsed head
 //!   ([`check::HeadView`], no copy), validates, and says which credential carriers to wipe;
 //! * [`wipe`]: rewrites the forwarded head without those carriers;
-//! * [`endpoints`]: the `/.well-known/otoroshi/oauth/` endpoints, answered before routing;
+//! * the `/.well-known/otoroshi/oauth/` endpoints are answered before routing by
+//!   `proxy::oauth_endpoint`, over `AuthState::oauth`;
 //! * [`keygen`]: `torii keygen` and the ephemeral key pair.
 //!
 //! It must not parse keys or compile anything per request, and never logs a secret or token.

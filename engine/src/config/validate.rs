@@ -4,8 +4,9 @@
 //! validators below it: `validate_route` (domains, paths, targets and the checks across routes),
 //! `validate_security` (a route's challenge and info token), `validate_tls`, `validate_jwt`,
 //! `auth` and `quotas`. Nothing here resolves secrets or reads
-//! key files; the only outside calls are the injected environment lookups of [`LoadEnv`]
-//! (variables, names, and whether the access log's file can be opened).
+//! key files; the outside calls are the injected environment lookups of [`LoadEnv`]
+//! (variables, names, and whether the access log's file can be opened), and the CPUs the
+//! process may use for `workers = "auto"` (`available_parallelism`, `cpus::allowed_cpus`).
 
 use std::net::SocketAddr;
 use std::path::Path;

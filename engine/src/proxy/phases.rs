@@ -11,7 +11,7 @@
 //! | 1 | local endpoints (OAuth2 token, introspect, JWKS) | [`oauth_endpoint`] | its own RFC 6749 answers |
 //! | 2 | route | [`route::route`] | 404, 400 |
 //! | 3 | authenticate: external JWT, API key / bearer | [`authenticate`] | 401, 403 |
-//! | 4 | admission: limits (and quotas) | [`route::admit`] | 413 |
+//! | 4 | admission: limits (and quotas) | [`route::admit`] | 413, 429, 503 (quota store down under `deny`) |
 //! | 4b | a WebSocket upgrade: its handshake, a tunnel slot | [`upgrade::admit_upgrade`] | 400, 503 |
 //! | 5 | upstream request: body start, connect, head, body, response head | [`upstream_call`] | 408, 413, 502, 504 |
 //! | 6 | response head: the backend's challenge answer (on a `101` too) | [`response::check_challenge`] | 502 |
