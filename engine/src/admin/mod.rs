@@ -7,7 +7,7 @@
 //! [`MAX_CONCURRENT`] at once; beyond that a connection is closed at once), reads one request
 //! head under a deadline, answers with `Connection: close` and ends. Bind it to loopback or a
 //! private interface: it has no authentication. The Prometheus text of `/metrics` is rendered
-//! by [`render`] (with [`render_tunnel`] and the [`text`] helpers), next to its only caller.
+//! by [`render`] (with `render_tunnel` and the `text` helpers), next to its only caller.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
