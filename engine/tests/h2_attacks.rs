@@ -437,6 +437,52 @@ fn malformed_header_lists_are_refused() {
     fx.assert_backend_never_saw(&["/m"]);
 }
 
+/// A request the `h2` crate accepts but Torii refuses (userinfo in `:authority`) is reset with
+/// `PROTOCOL_ERROR`, counted and logged like an HTTP/1.1 head refused with 400 (route `-`,
+/// status 400, reason `head.invalid`, `proto` `h2`); the connection goes on.
+#[test]
+fn a_malformed_request_is_counted_and_logged_like_an_http1_400() {
+    let dir = TempDir::new("h2-malformed-log");
+    let log = dir.0.join("access.log");
+    let rec = recorder();
+    let cfg = format!(
+        "[gateway]\nworkers = 1\nhttp = [\"127.0.0.1:0\"]\nh2c = true\n\n[access_log]\npath = \"{}\"\n\n{}",
+        log.display(),
+        route("rec", "rec.test", "/", &[rec.addr])
+    );
+    let gw = gateway(&cfg);
+    let r = hostile(
+        "userinfo_authority",
+        &gw.addrs[0].to_string(),
+        "rec.test",
+        0,
+    );
+    assert_eq!(code(&r["resets"]["1"]), Some(PROTOCOL_ERROR), "{r}");
+    assert_eq!(r["statuses"]["3"], 200, "the connection goes on: {r}");
+    let mut text = String::new();
+    torii_engine::admin::render::render(&gw.shared, &mut text);
+    let bad = text
+        .lines()
+        .find(|l| l.starts_with("torii_requests_total{route=\"-\",status=\"4xx\",proto=\"h2\"}"))
+        .unwrap_or_else(|| panic!("no unrouted 4xx series:\n{text}"));
+    assert!(bad.ends_with(" 1"), "{bad}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let lines: Vec<Value> = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if let Some(line) = lines.iter().find(|l| l["status"] == 400) {
+            assert_eq!(line["proto"], "h2", "{line}");
+            assert_eq!(line["reason"], "head.invalid", "{line}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no 400 line: {lines:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn content_length_disagreeing_with_data_is_refused() {
     let fx = Fixture::start("h2-cl");

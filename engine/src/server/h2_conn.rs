@@ -36,9 +36,11 @@ use crate::h2::exchange::{reset_of, H2Exchange, ResponseSide};
 use crate::h2::io::{H2Io, HeadOpenSince, WatchedIo};
 use crate::h2::request_head::{render_request_head, Malformed};
 use crate::h2::response::ResponseTranslator;
-use crate::http1::{HeadLimits, Method};
-use crate::metrics::Protocol;
+use crate::http1::{HeadLimits, Method, RequestError};
+use crate::metrics::{Protocol, RequestRecord};
 use crate::proxy::client::ClientConn;
+use crate::proxy::error::ProxyError;
+use crate::proxy::record;
 use crate::server::conn::serve_conn;
 use crate::worker::signal::Signal;
 use crate::worker::{ConnGuard, Worker};
@@ -384,6 +386,32 @@ fn spawn_stream(
     });
 }
 
+/// Counts and logs a malformed request as an HTTP/1.1 head refused with 400 is (`route="-"`,
+/// status 400, reason `head.invalid`, an access-log line with `proto` `h2`), although the
+/// client gets `RST_STREAM PROTOCOL_ERROR` (RFC 9113 §8.1.1) rather than an answer.
+fn record_malformed(worker: &Worker, peer: SocketAddr) {
+    let snap = worker.snapshot();
+    let started = std::time::Instant::now();
+    let mut rec = RequestRecord {
+        protocol: Protocol::H2,
+        ..RequestRecord::default()
+    };
+    let mut log_head = Vec::new();
+    let logged = record::begin_unparsed(worker, &snap, &mut rec, &mut log_head, 0);
+    rec.reason = Some(ProxyError::from_head(&RequestError::Invalid("")).reason);
+    rec.answered(400, 0);
+    let client_ip = peer.ip().to_string();
+    record::finish(
+        worker,
+        &snap,
+        &rec,
+        &log_head,
+        logged,
+        client_ip.as_bytes(),
+        started,
+    );
+}
+
 /// Serves one stream: its head checked and rendered, then the HTTP/1.1 connection code over
 /// the stream's exchange, until the response is sent or the stream is reset.
 async fn serve_stream(
@@ -406,6 +434,7 @@ async fn serve_stream(
         Err(Malformed(why)) => {
             tracing::debug!(peer = %facts.peer, why, "malformed HTTP/2 request; stream reset");
             side.borrow_mut().reset(h2::Reason::PROTOCOL_ERROR);
+            record_malformed(worker, facts.peer);
             return;
         }
     };

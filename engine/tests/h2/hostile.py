@@ -247,6 +247,19 @@ def partial_head_frame(addr, authority, seconds):
     return _cut(c, started, seconds)
 
 
+def userinfo_authority(addr, authority, _n):
+    """One request the h2 crate accepts and Torii refuses (userinfo in :authority, RFC 9113
+    §8.3.1), then a good one on the same connection: reports the reset and the status."""
+    c = Conn(addr)
+    fields = [(":method", "GET"), (":scheme", "http"), (":authority", "user@" + authority),
+              (":path", "/m-userinfo")]
+    c.send(c.headers(1, fields))
+    c.read(3, until=lambda r: "1" in r["resets"] or r["goaway"] is not None)
+    c.send(c.request(3, authority, "/after-malformed"))
+    c.read(5, until=lambda r: "3" in r["statuses"])
+    return c.report
+
+
 def fragment_path(addr, authority, _n):
     """A :path carrying a #fragment (which no browser sends): reports the status."""
     c = Conn(addr)
@@ -444,6 +457,7 @@ ATTACKS = {
     "drain_probe": drain_probe,
     "slow_head": slow_head,
     "fragment_path": fragment_path,
+    "userinfo_authority": userinfo_authority,
     "drip_head": drip_head,
     "partial_head_frame": partial_head_frame,
     "ok": ok,
