@@ -162,9 +162,7 @@ impl Gateway {
             }
             Err(errors) => {
                 self.shared.reloads_failed.fetch_add(1, Ordering::Relaxed);
-                for e in &errors.0 {
-                    tracing::error!(path = %e.path, error = %e.message, "reload rejected; keeping the running configuration");
-                }
+                log_reload_errors(path, &errors);
                 false
             }
         }
@@ -247,6 +245,21 @@ fn warn_restart_only_changes(old: &Config, new: &Config) {
     }
 }
 
+/// Logs each error of a rejected reload as one record: `path` is the configuration file, `key`
+/// the key path (absent for file-level problems: unreadable file, TOML syntax) and `error` the
+/// message on one line, so that a log pipeline reading line by line keeps the record whole.
+fn log_reload_errors(path: &Path, errors: &config::ConfigErrors) {
+    let file = path.display();
+    for e in errors.errors() {
+        let error = config::one_line(&e.message);
+        if e.path.is_empty() {
+            tracing::error!(path = %file, %error, "reload rejected; keeping the running configuration");
+        } else {
+            tracing::error!(path = %file, key = %e.path, %error, "reload rejected; keeping the running configuration");
+        }
+    }
+}
+
 /// Logs every warning of `config` (see [`config::warnings()`]) at `warn`, with its key path.
 fn log_warnings(config: &Config) {
     for w in config::warnings(config, crate::secure::unix_now()) {
@@ -282,7 +295,7 @@ pub fn serve(
         match sig {
             SIGHUP => match &reload_from {
                 Some(path) => {
-                    tracing::info!("SIGHUP: reloading {}", path.display());
+                    tracing::info!(path = %path.display(), "SIGHUP: reloading");
                     crate::sysd::notify_reloading();
                     let ok = gateway.reload(path);
                     let version = gateway.shared.snapshot.load().version;

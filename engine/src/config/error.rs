@@ -191,6 +191,23 @@ fn drop_quoted(message: &str, kind: &str, q: char) -> String {
     out
 }
 
+/// `message` with each line break (and the blanks around it) replaced by `"; "`: log records
+/// and `torii check` lines hold one error each.
+pub fn one_line(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for part in message
+        .split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(part);
+    }
+    out
+}
+
 /// `parent.key`, or `key` at the top level.
 pub(crate) fn join(parent: &str, key: &str) -> String {
     if parent.is_empty() {
@@ -262,6 +279,16 @@ mod tests {
         ] {
             assert_eq!(redact(message), redacted);
         }
+    }
+
+    #[test]
+    fn one_line_joins_the_lines_of_a_message() {
+        assert_eq!(
+            one_line("invalid array\nexpected `]`"),
+            "invalid array; expected `]`"
+        );
+        assert_eq!(one_line(" a \r\n\n b\rc\n"), "a; b; c");
+        assert_eq!(one_line("plain"), "plain");
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub use auth::{
     parse_rfc3339, ApiKeySpec, AuthSpec, ClientCredentialsSpec, KeyPairSpec, RouteApiKeysSpec,
 };
 pub use duration::{format_duration, parse_duration, RawDuration, Zero, MAX_DURATION};
-pub use error::{ConfigError, ConfigErrors, ConfigWarning};
+pub use error::{one_line, ConfigError, ConfigErrors, ConfigWarning};
 pub use location::KeyLocations;
 pub use quotas::{OnRedisError, QuotasSpec, RateLimitSpec, RedisSpec, MAX_PER_IP, MAX_QUOTA};
 pub use route_spec::{

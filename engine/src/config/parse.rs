@@ -12,7 +12,7 @@
 use serde_path_to_error::Segment;
 use toml_edit::{DocumentMut, ImDocument, Item};
 
-use super::error::{index, join, redact, ConfigError, ConfigErrors};
+use super::error::{index, join, one_line, redact, ConfigError, ConfigErrors};
 use super::location::{line_col, KeyLocations};
 use super::raw::RawConfig;
 use super::schema::{did_you_mean, keys_of_table};
@@ -38,7 +38,7 @@ pub(crate) struct Parsed {
 /// failure that names no key that could be removed (the errors found so far are returned).
 pub(crate) fn parse(text: &str) -> Result<Parsed, ConfigErrors> {
     let im = ImDocument::parse(text).map_err(|e| {
-        let message = e.message().trim().to_owned();
+        let message = one_line(e.message());
         let m = match e.span() {
             Some(s) => {
                 let (l, c) = line_col(text, s.start);
