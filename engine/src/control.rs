@@ -51,6 +51,12 @@ pub struct Gateway {
 
 /// Builds the snapshot for `config`, binds its listeners and starts its workers.
 pub fn start(config: Config) -> Result<Gateway, String> {
+    start_capped(config, None)
+}
+
+/// [`start`], each worker holding at most `connection_cap` client connections when given (what
+/// the open-file limit allows; see [`crate::sysd::check_nofile_limit`]).
+pub fn start_capped(config: Config, connection_cap: Option<usize>) -> Result<Gateway, String> {
     let workers = config.gateway.workers;
     let mut addrs = config.gateway.http.clone();
     addrs.extend_from_slice(&config.gateway.https);
@@ -72,6 +78,10 @@ pub fn start(config: Config) -> Result<Gateway, String> {
     let access_log =
         AccessLogSink::start(access_target).map_err(|e| format!("access log writer: {e}"))?;
     let shared = Shared::new(snapshot, metrics, access_log, quotas);
+    if let Some(cap) = connection_cap {
+        // Before any worker accepts.
+        shared.connection_cap.store(cap, Ordering::Relaxed);
+    }
     // A Redis that is down is not an error (the counts stay local until it answers); an
     // unresolvable secret or unreadable CA is.
     let quota_sync = match &redis {
@@ -287,8 +297,8 @@ pub fn serve(
     // action (which for SIGHUP would kill the process).
     let mut signals =
         Signals::new([SIGHUP, SIGTERM, SIGINT]).map_err(|e| format!("signals: {e}"))?;
-    crate::sysd::check_nofile_limit(&config);
-    let gateway = start(config)?;
+    let connection_cap = crate::sysd::check_nofile_limit(&config);
+    let gateway = start_capped(config, connection_cap)?;
     on_ready(&gateway.addrs);
     crate::sysd::notify("READY=1\nSTATUS=serving");
     for sig in signals.forever() {
