@@ -107,8 +107,8 @@ pub fn start_capped(config: Config, connection_cap: Option<usize>) -> Result<Gat
             run_gateway_worker(worker, listeners, &kinds).await;
         })
     });
-    let handles =
-        spawn_workers("torii-worker", bound.per_worker, pin, main).map_err(|e| e.to_string())?;
+    let handles = spawn_workers("torii-worker", "gateway", bound.per_worker, pin, main)
+        .map_err(|e| e.to_string())?;
     for addr in &bound.addrs {
         tracing::info!(%addr, workers, "listening");
     }

@@ -264,6 +264,33 @@ fn the_demo_and_the_mirror_start_without_a_warning() {
         demo.iter().any(|l| l.contains("listening")),
         "the demo logs at info: {demo:#?}"
     );
+    // The gateway's worker and the three mirrors' each say which they are.
+    let started: Vec<&String> = demo
+        .iter()
+        .filter(|l| l.contains("worker started"))
+        .collect();
+    let of = |c: &str| {
+        started
+            .iter()
+            .filter(|l| l.contains(&format!(" component=\"{c}\" ")))
+            .count()
+    };
+    assert_eq!(
+        (of("gateway"), of("mirror"), started.len()),
+        (1, 3, 4),
+        "{started:#?}"
+    );
+    let mirrors: Vec<&String> = demo
+        .iter()
+        .filter(|l| l.contains("mirror listening"))
+        .collect();
+    for challenge in ["v1", "v2", "none"] {
+        let n = mirrors
+            .iter()
+            .filter(|l| l.ends_with(&format!(" challenge=\"{challenge}\"")))
+            .count();
+        assert_eq!(n, 1, "{challenge}: {mirrors:#?}");
+    }
     assert_eq!(warnings(&demo), Vec::<&String>::new(), "{demo:#?}");
     for args in [
         &["mirror", "--listen", "127.0.0.1:0"][..],
