@@ -74,7 +74,9 @@ pub fn start_capped(config: Config, connection_cap: Option<usize>) -> Result<Gat
     let metrics = Arc::new(MetricsRegistry::new(workers));
     let quotas = QuotaCounters::new();
     let redis = config.quotas.redis.clone();
-    let snapshot = Snapshot::build_with(config, 1, &metrics, &quotas).map_err(|e| e.to_string())?;
+    let locations = config.locations.clone();
+    let snapshot = Snapshot::build_with(config, 1, &metrics, &quotas)
+        .map_err(|e| e.located(&locations).to_string())?;
     let access_log =
         AccessLogSink::start(access_target).map_err(|e| format!("access log writer: {e}"))?;
     let shared = Shared::new(snapshot, metrics, access_log, quotas);

@@ -279,11 +279,15 @@ fn build_targets(
     let config = if needs_tls {
         match client_config(spec) {
             Ok(c) => Some(c),
-            Err(message) => {
-                errors.push(ConfigError {
-                    path: format!("routes[{i}].upstream_tls"),
-                    message,
-                });
+            Err(found) => {
+                for (key, message) in found {
+                    let section = format!("routes[{i}].upstream_tls");
+                    let path = match key {
+                        "" => section,
+                        key => format!("{section}.{key}"),
+                    };
+                    errors.push(ConfigError { path, message });
+                }
                 None
             }
         }

@@ -1,9 +1,10 @@
 //! Configuration errors: one [`ConfigError`] per problem, each naming the key path it concerns
 //! (`routes[2].challenge.ttl`), collected in [`ConfigErrors`].
 //!
-//! Errors say where the key is written (`(line 12, column 1)`) once [`ConfigErrors::located`] has
-//! placed them with the file's [`KeyLocations`]. Nothing here quotes the source text (which could
-//! hold a literal secret): [`redact`] removes the values a deserializer's message quotes.
+//! Errors say where the key is written (`(line 12, column 1)`), or the table it is missing from,
+//! once [`ConfigErrors::located`] has placed them with the file's [`KeyLocations`]. Nothing here
+//! quotes the source text (which could hold a literal secret): [`redact`] removes the values a
+//! deserializer's message quotes.
 
 use std::fmt;
 
@@ -56,12 +57,13 @@ impl ConfigErrors {
         &self.0
     }
 
-    /// Appends `(line L, column C)` to every error whose key (or, for a key that is not
-    /// written, the table it belongs in) is in the file. Call once per list.
+    /// Appends where to look to every error whose key, or the table it belongs in, is in the
+    /// file: `(line L, column C)` at a key that is written, `(missing from the table at line L,
+    /// column C)` for one that is not ([`KeyLocations::describe`]). Call once per list.
     pub fn located(mut self, locations: &KeyLocations) -> Self {
         for e in &mut self.0 {
-            if let Some((l, c)) = locations.find(&e.path) {
-                e.message = format!("{} (line {l}, column {c})", e.message);
+            if let Some(at) = locations.describe(&e.path) {
+                e.message = format!("{} {at}", e.message);
             }
         }
         self

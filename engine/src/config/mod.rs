@@ -31,6 +31,8 @@ mod tests_auth;
 #[cfg(test)]
 mod tests_jwt;
 #[cfg(test)]
+mod tests_positions;
+#[cfg(test)]
 mod tests_quotas;
 #[cfg(test)]
 mod tests_routes;

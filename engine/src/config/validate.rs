@@ -43,8 +43,8 @@ pub(crate) fn validate(
     let certificates = super::validate_tls::certificates(&mut c, &raw.certificates, base_dir);
     if !gateway.https.is_empty() && raw.certificates.is_empty() {
         c.push(
-            "certificates",
-            "https listeners need at least one certificate",
+            "gateway.https",
+            "https listeners need at least one [[certificates]] entry (a cert and key file pair)",
         );
     }
     gateway.client_auth = raw
