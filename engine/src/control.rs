@@ -132,7 +132,9 @@ impl Gateway {
     /// every error is logged with its key path. Returns whether the new config is in force.
     pub fn reload(&self, path: &Path) -> bool {
         let current = self.shared.snapshot.load();
-        let result = config::load_file(path).and_then(|mut c| {
+        let loaded = config::load_file_checked(path, &config::SystemEnv)
+            .map_err(crate::snapshot::every_error);
+        let result = loaded.and_then(|mut c| {
             warn_restart_only_changes(&current.config, &c);
             // Worker threads are fixed at start: per-worker state in the new snapshot (counters)
             // must be sized for the workers that actually run.
@@ -279,9 +281,11 @@ fn log_warnings(config: &Config) {
     }
 }
 
-/// `torii run`: loads `path`, serves it, reloads on SIGHUP, drains on SIGTERM/SIGINT.
+/// `torii run`: loads `path`, serves it, reloads on SIGHUP, drains on SIGTERM/SIGINT. A file
+/// that does not load is refused with every error of it and of the files it names.
 pub fn run(path: PathBuf) -> Result<(), String> {
-    let config = config::load_file(&path).map_err(|e| e.to_string())?;
+    let config = config::load_file_checked(&path, &config::SystemEnv)
+        .map_err(|r| crate::snapshot::every_error(r).to_string())?;
     tracing::info!(summary = %config.summary(), "configuration loaded");
     log_warnings(&config);
     serve(config, Some(path), |_| {})

@@ -147,12 +147,14 @@ impl Collector {
         }
     }
 
-    /// `Ok(value)` when nothing was recorded, else every recorded error.
-    pub(crate) fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, ConfigErrors> {
+    /// `Ok(value)` when nothing was recorded, else every recorded error with the value as far as
+    /// it was built (for a configuration: keys in error left out or at their defaults), for the
+    /// stages that report more errors of the same file (key and certificate files).
+    pub(crate) fn finish_partial<T>(self, value: T) -> Result<T, (ConfigErrors, T)> {
         if self.errors.is_empty() {
-            Ok(value())
+            Ok(value)
         } else {
-            Err(ConfigErrors(self.errors))
+            Err((ConfigErrors(self.errors), value))
         }
     }
 
@@ -208,6 +210,16 @@ pub fn one_line(message: &str) -> String {
         out.push_str(part);
     }
     out
+}
+
+/// What an IO error says, without the `(os error N)` that Rust appends to the system's words
+/// (`No such file or directory`).
+pub fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_owned(),
+        _ => text,
+    }
 }
 
 /// `parent.key`, or `key` at the top level.
@@ -291,6 +303,14 @@ mod tests {
         );
         assert_eq!(one_line(" a \r\n\n b\rc\n"), "a; b; c");
         assert_eq!(one_line("plain"), "plain");
+    }
+
+    #[test]
+    fn io_reasons_hold_the_systems_words_only() {
+        let e = std::io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(io_reason(&e), "No such file or directory");
+        let e = std::io::Error::other("plain words");
+        assert_eq!(io_reason(&e), "plain words");
     }
 
     #[test]

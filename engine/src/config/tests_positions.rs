@@ -1,25 +1,25 @@
 //! Where `torii check` points, over broken files: each case is a whole file and the exact lines
-//! printed for it, as `torii check` gets them (the file, then the snapshot's key and certificate
-//! files).
+//! printed for it, as `torii check` gets them (`load_str_checked`, then the snapshot's key and
+//! certificate files, or `snapshot::every_error` for a file that did not validate).
 //!
 //! The rules under test: a key that is written and wrong is reported at the key's line and
 //! column; a key that is missing is said to be missing from its table, at the table's header;
-//! a TOML syntax error is reported at the line to edit; every error of a stage is reported (a
-//! missing certificate *and* key file); an id that names nothing gets the nearest id, as a
-//! misspelt key gets the nearest key.
+//! a TOML syntax error is reported at the line to edit; every error of every stage is reported
+//! (a missing certificate *and* key file, a missing key file beside an unresolvable target);
+//! an id that names nothing gets the nearest id, as a misspelt key gets the nearest key.
 
 use std::path::Path;
 
 use super::tests::env;
 use super::*;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{every_error, Snapshot};
 
 /// Relative files resolve here, where nothing exists.
 const BASE: &str = "/nonexistent-torii";
 
 /// The lines `torii check` prints for `text` after its `invalid configuration` line.
 fn check(text: &str) -> Vec<String> {
-    let errors = match load_str_with_env(text, Path::new(BASE), &env()) {
+    let errors = match load_str_checked(text, Path::new(BASE), &env()) {
         Ok(config) => {
             let locations = config.locations.clone();
             match Snapshot::build(config, 1) {
@@ -27,7 +27,7 @@ fn check(text: &str) -> Vec<String> {
                 Err(e) => e.located(&locations),
             }
         }
-        Err(errors) => errors,
+        Err(rejected) => every_error(rejected),
     };
     errors.0.iter().map(ToString::to_string).collect()
 }
@@ -54,7 +54,7 @@ fn each_error_points_where_the_file_must_change() {
         (
             "a key file that is written and missing: at the key",
             format!("{HEAD}\n[[routes]]\nid = \"api\"\ndomains = [\"api.test\"]\ntargets = [\"http://127.0.0.1:9\"]\n[routes.info_token]\nalgorithm = \"RS256\"\n  private_key = \"claim.pem\"\n"),
-            vec![format!("routes[0].info_token.private_key: cannot read {BASE}/claim.pem: No such file or directory (os error 2) (line 10, column 3)")],
+            vec![format!("routes[0].info_token.private_key: cannot read {BASE}/claim.pem: No such file or directory (line 10, column 3)")],
         ),
         (
             "https without certificates: at the https key",
@@ -65,8 +65,8 @@ fn each_error_points_where_the_file_must_change() {
             "a missing certificate file and a missing key file: both, each at its key",
             "[gateway]\nhttps = [\"127.0.0.1:8443\"]\n\n[[certificates]]\nid = \"gw\"\ncert = \"gw.pem\"\nkey = \"gw.key\"\n[[routes]]\nid = \"api\"\ndomains = [\"api.test\"]\ntargets = [\"http://127.0.0.1:9\"]\n".into(),
             vec![
-                format!("certificates[0].cert: cannot read {BASE}/gw.pem: No such file or directory (os error 2) (line 6, column 1)"),
-                format!("certificates[0].key: cannot read {BASE}/gw.key: No such file or directory (os error 2) (line 7, column 1)"),
+                format!("certificates[0].cert: cannot read {BASE}/gw.pem: No such file or directory (line 6, column 1)"),
+                format!("certificates[0].key: cannot read {BASE}/gw.key: No such file or directory (line 7, column 1)"),
             ],
         ),
         (
@@ -74,20 +74,35 @@ fn each_error_points_where_the_file_must_change() {
             format!("[gateway]\nhttps = [\"127.0.0.1:8443\"]\n[[certificates]]\ncert = \"{rsa}\"\nkey = \"gw.key\"\n[[routes]]\nid = \"api\"\ndomains = [\"api.test\"]\ntargets = [\"http://127.0.0.1:9\"]\n"),
             vec![
                 format!("certificates[0].cert: {rsa}: no CERTIFICATE block found (line 4, column 1)"),
-                format!("certificates[0].key: cannot read {BASE}/gw.key: No such file or directory (os error 2) (line 5, column 1)"),
+                format!("certificates[0].key: cannot read {BASE}/gw.key: No such file or directory (line 5, column 1)"),
+            ],
+        ),
+        (
+            "an unresolvable target hides no missing file",
+            "[gateway]\nhttp = [\"127.0.0.1:8080\"]\nhttps = [\"127.0.0.1:8443\"]\n[[certificates]]\ncert = \"gw.pem\"\nkey = \"gw.key\"\n\n[[routes]]\nid = \"api\"\ndomains = [\"api.test\"]\ntargets = [\"http://127.0.0.1:9\", \"http://nope.test:9\"]\n[routes.info_token]\nalgorithm = \"RS256\"\nprivate_key = \"claim.pem\"\n".into(),
+            vec![
+                "routes[0].targets[1]: cannot resolve \"nope.test\": name not known (line 11, column 34)".into(),
+                format!("routes[0].info_token.private_key: cannot read {BASE}/claim.pem: No such file or directory (line 14, column 1)"),
+                format!("certificates[0].cert: cannot read {BASE}/gw.pem: No such file or directory (line 5, column 1)"),
+                format!("certificates[0].key: cannot read {BASE}/gw.key: No such file or directory (line 6, column 1)"),
             ],
         ),
         (
             "the files of upstream_tls and of client_auth: each at its key, all of them",
             "[gateway]\nhttps = [\"127.0.0.1:8443\"]\n[gateway.client_auth]\nca = \"clients.pem\"\n[[certificates]]\ncert = \"gw.pem\"\nkey = \"gw.key\"\n[[routes]]\nid = \"api\"\ndomains = [\"api.test\"]\ntargets = [\"https://127.0.0.1:9\"]\nupstream_tls = { ca = \"ca.pem\", client_cert = \"c.pem\", client_key = \"c.key\" }\n".into(),
             vec![
-                format!("routes[0].upstream_tls.ca: cannot read {BASE}/ca.pem: No such file or directory (os error 2) (line 12, column 18)"),
-                format!("routes[0].upstream_tls.client_cert: cannot read {BASE}/c.pem: No such file or directory (os error 2) (line 12, column 33)"),
-                format!("routes[0].upstream_tls.client_key: cannot read {BASE}/c.key: No such file or directory (os error 2) (line 12, column 56)"),
-                format!("certificates[0].cert: cannot read {BASE}/gw.pem: No such file or directory (os error 2) (line 6, column 1)"),
-                format!("certificates[0].key: cannot read {BASE}/gw.key: No such file or directory (os error 2) (line 7, column 1)"),
-                format!("gateway.client_auth.ca: cannot read {BASE}/clients.pem: No such file or directory (os error 2) (line 4, column 1)"),
+                format!("routes[0].upstream_tls.ca: cannot read {BASE}/ca.pem: No such file or directory (line 12, column 18)"),
+                format!("routes[0].upstream_tls.client_cert: cannot read {BASE}/c.pem: No such file or directory (line 12, column 33)"),
+                format!("routes[0].upstream_tls.client_key: cannot read {BASE}/c.key: No such file or directory (line 12, column 56)"),
+                format!("certificates[0].cert: cannot read {BASE}/gw.pem: No such file or directory (line 6, column 1)"),
+                format!("certificates[0].key: cannot read {BASE}/gw.key: No such file or directory (line 7, column 1)"),
+                format!("gateway.client_auth.ca: cannot read {BASE}/clients.pem: No such file or directory (line 4, column 1)"),
             ],
+        ),
+        (
+            "an entry left out by validation: the files of the next one are not reported under its index",
+            "[gateway]\nhttps = [\"127.0.0.1:8443\"]\n[[certificates]]\ncert = \"a.pem\"\n[[certificates]]\ncert = \"b.pem\"\nkey = \"b.key\"\n[[routes]]\nid = \"api\"\ndomains = [\"api.test\"]\ntargets = [\"http://127.0.0.1:9\"]\n".into(),
+            vec!["certificates[0].key: required (missing from the table at line 3, column 1)".into()],
         ),
         (
             "a route id close to one that exists: the suggestion",
@@ -147,5 +162,17 @@ fn a_syntax_error_is_reported_on_the_line_to_edit() {
     ];
     for (what, text, want) in &cases {
         assert_eq!(check(text), [*want], "{what}:\n{text}");
+    }
+}
+
+#[test]
+fn an_unreadable_file_is_one_line_without_an_os_error_number() {
+    let path = Path::new("/nonexistent-torii/torii.toml");
+    match load_file_checked(path, &env()) {
+        Err(Rejected::Unreadable(why)) => assert_eq!(
+            why,
+            "cannot read /nonexistent-torii/torii.toml: No such file or directory"
+        ),
+        other => panic!("{other:?}"),
     }
 }

@@ -31,12 +31,12 @@ const MAX_CONNECTIONS: u64 = 1_000_000;
 const MAX_WEBSOCKET_TUNNELS: u64 = MAX_CONNECTIONS;
 
 /// Validates a parsed file. `base_dir` anchors relative paths; `env` answers variable lookups and
-/// name resolution.
+/// name resolution. On errors, the configuration as far as it validated comes with them.
 pub(crate) fn validate(
     raw: &RawConfig,
     base_dir: &Path,
     env: &dyn LoadEnv,
-) -> Result<Config, ConfigErrors> {
+) -> Result<Config, (ConfigErrors, Box<Config>)> {
     let mut c = Collector::default();
     let mut gateway = gateway(&mut c, &raw.gateway);
     let limits = limits(&mut c, &raw.limits);
@@ -61,7 +61,7 @@ pub(crate) fn validate(
     let auth = super::auth::auth(&mut c, raw, &routes, base_dir, env);
     let quotas = super::quotas::quotas(&mut c, raw.quotas.as_ref(), base_dir, env);
     let warnings = c.take_warnings();
-    c.finish(|| Config {
+    c.finish_partial(Config {
         gateway,
         limits,
         routes,
@@ -73,6 +73,7 @@ pub(crate) fn validate(
         warnings,
         quotas,
     })
+    .map_err(|(errors, partial)| (errors, Box::new(partial)))
 }
 
 fn access_log(
