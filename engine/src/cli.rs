@@ -117,12 +117,21 @@ fn mirror_security(
 
 /// `torii check`: loads the file, then builds a snapshot (which reads key and certificate files)
 /// without starting anything. Exit 0 with the summary on stdout and any warnings on stderr
-/// (`warning: path: message`), or 1 with every error on stderr.
+/// (`warning: path: message`), or 1 with every error on stderr: those of the file and those of
+/// the files it names (`snapshot::every_error`), under a `PATH: invalid configuration` line; a
+/// file that cannot be read is one line (`cannot read PATH: No such file or directory`).
 fn check(path: &std::path::Path) -> i32 {
-    let built = crate::config::load_file(path).and_then(|c| {
-        let locations = c.locations.clone();
-        crate::snapshot::Snapshot::build(c, 1).map_err(|e| e.located(&locations))
-    });
+    let built = match crate::config::load_file_checked(path, &crate::config::SystemEnv) {
+        Ok(c) => {
+            let locations = c.locations.clone();
+            crate::snapshot::Snapshot::build(c, 1).map_err(|e| e.located(&locations))
+        }
+        Err(crate::config::Rejected::Unreadable(why)) => {
+            eprintln!("{why}");
+            return 1;
+        }
+        Err(rejected) => Err(crate::snapshot::every_error(rejected)),
+    };
     match built {
         Ok(snap) => {
             println!("{}", snap.config.summary());

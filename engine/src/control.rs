@@ -51,6 +51,12 @@ pub struct Gateway {
 
 /// Builds the snapshot for `config`, binds its listeners and starts its workers.
 pub fn start(config: Config) -> Result<Gateway, String> {
+    start_capped(config, None)
+}
+
+/// [`start`], each worker holding at most `connection_cap` client connections when given (what
+/// the open-file limit allows; see [`crate::sysd::check_nofile_limit`]).
+pub fn start_capped(config: Config, connection_cap: Option<usize>) -> Result<Gateway, String> {
     let workers = config.gateway.workers;
     let mut addrs = config.gateway.http.clone();
     addrs.extend_from_slice(&config.gateway.https);
@@ -68,10 +74,16 @@ pub fn start(config: Config) -> Result<Gateway, String> {
     let metrics = Arc::new(MetricsRegistry::new(workers));
     let quotas = QuotaCounters::new();
     let redis = config.quotas.redis.clone();
-    let snapshot = Snapshot::build_with(config, 1, &metrics, &quotas).map_err(|e| e.to_string())?;
+    let locations = config.locations.clone();
+    let snapshot = Snapshot::build_with(config, 1, &metrics, &quotas)
+        .map_err(|e| e.located(&locations).to_string())?;
     let access_log =
         AccessLogSink::start(access_target).map_err(|e| format!("access log writer: {e}"))?;
     let shared = Shared::new(snapshot, metrics, access_log, quotas);
+    if let Some(cap) = connection_cap {
+        // Before any worker accepts.
+        shared.connection_cap.store(cap, Ordering::Relaxed);
+    }
     // A Redis that is down is not an error (the counts stay local until it answers); an
     // unresolvable secret or unreadable CA is.
     let quota_sync = match &redis {
@@ -97,8 +109,8 @@ pub fn start(config: Config) -> Result<Gateway, String> {
             run_gateway_worker(worker, listeners, &kinds).await;
         })
     });
-    let handles =
-        spawn_workers("torii-worker", bound.per_worker, pin, main).map_err(|e| e.to_string())?;
+    let handles = spawn_workers("torii-worker", "gateway", bound.per_worker, pin, main)
+        .map_err(|e| e.to_string())?;
     for addr in &bound.addrs {
         tracing::info!(%addr, workers, "listening");
     }
@@ -120,7 +132,9 @@ impl Gateway {
     /// every error is logged with its key path. Returns whether the new config is in force.
     pub fn reload(&self, path: &Path) -> bool {
         let current = self.shared.snapshot.load();
-        let result = config::load_file(path).and_then(|mut c| {
+        let loaded = config::load_file_checked(path, &config::SystemEnv)
+            .map_err(crate::snapshot::every_error);
+        let result = loaded.and_then(|mut c| {
             warn_restart_only_changes(&current.config, &c);
             // Worker threads are fixed at start: per-worker state in the new snapshot (counters)
             // must be sized for the workers that actually run.
@@ -162,9 +176,7 @@ impl Gateway {
             }
             Err(errors) => {
                 self.shared.reloads_failed.fetch_add(1, Ordering::Relaxed);
-                for e in &errors.0 {
-                    tracing::error!(path = %e.path, error = %e.message, "reload rejected; keeping the running configuration");
-                }
+                log_reload_errors(path, &errors);
                 false
             }
         }
@@ -247,6 +259,21 @@ fn warn_restart_only_changes(old: &Config, new: &Config) {
     }
 }
 
+/// Logs each error of a rejected reload as one record: `path` is the configuration file, `key`
+/// the key path (absent for file-level problems: unreadable file, TOML syntax) and `error` the
+/// message on one line, so that a log pipeline reading line by line keeps the record whole.
+fn log_reload_errors(path: &Path, errors: &config::ConfigErrors) {
+    let file = path.display();
+    for e in errors.errors() {
+        let error = config::one_line(&e.message);
+        if e.path.is_empty() {
+            tracing::error!(path = %file, %error, "reload rejected; keeping the running configuration");
+        } else {
+            tracing::error!(path = %file, key = %e.path, %error, "reload rejected; keeping the running configuration");
+        }
+    }
+}
+
 /// Logs every warning of `config` (see [`config::warnings()`]) at `warn`, with its key path.
 fn log_warnings(config: &Config) {
     for w in config::warnings(config, crate::secure::unix_now()) {
@@ -254,9 +281,11 @@ fn log_warnings(config: &Config) {
     }
 }
 
-/// `torii run`: loads `path`, serves it, reloads on SIGHUP, drains on SIGTERM/SIGINT.
+/// `torii run`: loads `path`, serves it, reloads on SIGHUP, drains on SIGTERM/SIGINT. A file
+/// that does not load is refused with every error of it and of the files it names.
 pub fn run(path: PathBuf) -> Result<(), String> {
-    let config = config::load_file(&path).map_err(|e| e.to_string())?;
+    let config = config::load_file_checked(&path, &config::SystemEnv)
+        .map_err(|r| crate::snapshot::every_error(r).to_string())?;
     tracing::info!(summary = %config.summary(), "configuration loaded");
     log_warnings(&config);
     serve(config, Some(path), |_| {})
@@ -274,15 +303,15 @@ pub fn serve(
     // action (which for SIGHUP would kill the process).
     let mut signals =
         Signals::new([SIGHUP, SIGTERM, SIGINT]).map_err(|e| format!("signals: {e}"))?;
-    crate::sysd::check_nofile_limit(&config);
-    let gateway = start(config)?;
+    let connection_cap = crate::sysd::check_nofile_limit(&config);
+    let gateway = start_capped(config, connection_cap)?;
     on_ready(&gateway.addrs);
     crate::sysd::notify("READY=1\nSTATUS=serving");
     for sig in signals.forever() {
         match sig {
             SIGHUP => match &reload_from {
                 Some(path) => {
-                    tracing::info!("SIGHUP: reloading {}", path.display());
+                    tracing::info!(path = %path.display(), "SIGHUP: reloading");
                     crate::sysd::notify_reloading();
                     let ok = gateway.reload(path);
                     let version = gateway.shared.snapshot.load().version;

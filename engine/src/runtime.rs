@@ -349,9 +349,12 @@ pub type WorkerMain = dyn Fn(usize, &'static str, Vec<monoio::net::TcpListener>)
 
 /// Starts one thread per entry of `listeners`, worker *i* pinned to the *i*-th CPU the process
 /// may use (when `pin`; see [`crate::cpus`]), each with its own runtime, running
-/// `main(worker_id, driver_name, listeners)`.
+/// `main(worker_id, driver_name, listeners)`. Threads are named `{name}-{i}`; each logs
+/// `worker started` with `component` (`gateway`, `mirror`), so that a process running both (the
+/// demo) tells them apart.
 pub fn spawn_workers(
     name: &str,
+    component: &'static str,
     listeners: Vec<Vec<StdListener>>,
     pin: bool,
     main: Arc<WorkerMain>,
@@ -374,7 +377,7 @@ pub fn spawn_workers(
             };
             let driver = rt.driver_name();
             let ring_setup = rt.ring_setup().map_or("-", RingSetup::name);
-            tracing::info!(worker = id, driver, ring_setup, "worker started");
+            tracing::info!(component, worker = id, driver, ring_setup, "worker started");
             rt.block_on(async move {
                 let mut converted = Vec::with_capacity(socks.len());
                 for s in socks {

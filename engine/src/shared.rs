@@ -63,6 +63,10 @@ pub struct Shared {
     /// Quota counters by key and client address, and the quota store's health (each
     /// snapshot's `QuotaTable` points into them).
     pub quotas: Arc<QuotaCounters>,
+    /// Client connections each worker may hold whatever `max_connections_per_worker` says:
+    /// what the open-file limit allows (`sysd::connections_within`); `usize::MAX` when the
+    /// limit holds the configuration (and for gateways started in-process).
+    pub connection_cap: AtomicUsize,
 }
 
 impl Shared {
@@ -87,6 +91,7 @@ impl Shared {
             metrics,
             access_log,
             quotas,
+            connection_cap: AtomicUsize::new(usize::MAX),
         })
     }
 

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::{AuthState, RouteApiKeys};
-use crate::config::{Config, ConfigError, ConfigErrors, PathNormalization, Scheme};
+use crate::config::{
+    Config, ConfigError, ConfigErrors, JwtKeysSpec, PathNormalization, Rejected, Scheme,
+};
 use crate::http1::HeadLimits;
 use crate::jwks::JwksMode;
 use crate::metrics::{MetricsRegistry, RouteMetrics};
@@ -165,70 +167,11 @@ impl Snapshot {
         quotas: &QuotaCounters,
         jwks: JwksMode,
     ) -> Result<Self, ConfigErrors> {
-        let mut errors: Vec<ConfigError> = Vec::new();
-        // Keys are built (secrets resolved, PEM parsed) here, once per load.
-        let mut routes = Vec::with_capacity(config.routes.len());
-        let allow_weak = config.gateway.insecure_allow_weak_keys;
-        for (i, rc) in config.routes.iter().enumerate() {
-            // Key errors come placed at the key they concern (`routes[i].challenge.secret`).
-            let challenge = rc.challenge.as_ref().and_then(|spec| {
-                let path = format!("routes[{i}].challenge");
-                RouteChallenge::build(&rc.name, &path, spec, allow_weak)
-                    .map_err(|e| errors.push(e))
-                    .ok()
-            });
-            let info_token = rc.info_token.as_ref().and_then(|spec| {
-                RouteInfoToken::build(&rc.name, spec, allow_weak)
-                    .map_err(|e| errors.push(e))
-                    .ok()
-            });
-            let targets = build_targets(i, rc, &mut errors);
-            let jwt = rc.jwt.as_ref().and_then(|spec| {
-                RouteJwt::build(&format!("routes[{i}].jwt"), spec, allow_weak, jwks)
-                    .map_err(|e| errors.push(e))
-                    .ok()
-            });
-            let target_addrs = targets.iter().map(|t| t.addr).collect();
-            routes.push(Route {
-                id: rc.id.clone(),
-                name: rc.name.clone(),
-                targets,
-                target_addrs,
-                challenge,
-                info_token,
-                metrics: metrics.route(&rc.id),
-                apikeys: rc.apikeys.as_ref().map(RouteApiKeys::build),
-                jwt,
-                path_normalization: rc.path_normalization,
-                quota: RouteQuota::build(rc),
-                websocket: rc.websocket,
-            });
-        }
-        let auth = match crate::auth::build(&config.auth) {
-            Ok(a) => a,
-            Err(errs) => {
-                errors.extend(errs);
-                AuthState::default()
-            }
-        };
-        let tls = if config.gateway.https.is_empty() {
-            None
-        } else {
-            match TlsServer::build(
-                &config.certificates,
-                config.gateway.client_auth.as_ref(),
-                config.gateway.http2,
-            ) {
-                Ok(t) => Some(t),
-                Err(mut e) => {
-                    errors.append(&mut e);
-                    None
-                }
-            }
-        };
+        let (parts, errors) = build_parts(&config, metrics, Some(jwks));
         if !errors.is_empty() {
-            return Err(ConfigErrors(std::mem::take(&mut errors)));
+            return Err(ConfigErrors(errors));
         }
+        let Parts { routes, auth, tls } = parts;
         let table = RouteTable::build(&config.routes);
         let quotas = quotas.table(&config.auth.apikeys, &config.quotas);
         let l = &config.limits;
@@ -267,6 +210,148 @@ impl Snapshot {
     }
 }
 
+/// What a build reads from secrets, key files and certificate files, before the route table.
+struct Parts {
+    routes: Vec<Route>,
+    auth: AuthState,
+    tls: Option<TlsServer>,
+}
+
+/// Builds the keys, targets, API keys and TLS configs of `config`, collecting every error with
+/// the key path it concerns. `jwks`: how a `jwks_url` is obtained; `None` fetches none (its
+/// route gets no JWT check), for a configuration that already failed validation.
+fn build_parts(
+    config: &Config,
+    metrics: &MetricsRegistry,
+    jwks: Option<JwksMode>,
+) -> (Parts, Vec<ConfigError>) {
+    let mut errors: Vec<ConfigError> = Vec::new();
+    // Keys are built (secrets resolved, PEM parsed) here, once per load.
+    let mut routes = Vec::with_capacity(config.routes.len());
+    let allow_weak = config.gateway.insecure_allow_weak_keys;
+    for (i, rc) in config.routes.iter().enumerate() {
+        // Key errors come placed at the key they concern (`routes[i].challenge.secret`).
+        let challenge = rc.challenge.as_ref().and_then(|spec| {
+            let path = format!("routes[{i}].challenge");
+            RouteChallenge::build(&rc.name, &path, spec, allow_weak)
+                .map_err(|e| errors.push(e))
+                .ok()
+        });
+        let info_token = rc.info_token.as_ref().and_then(|spec| {
+            RouteInfoToken::build(&rc.name, spec, allow_weak)
+                .map_err(|e| errors.push(e))
+                .ok()
+        });
+        let targets = build_targets(i, rc, &mut errors);
+        // Without a mode (a configuration that failed validation) no URL is fetched.
+        let jwt = rc.jwt.as_ref().and_then(|spec| {
+            let mode = match (&spec.keys, jwks) {
+                (JwtKeysSpec::JwksUrl(_), None) => return None,
+                (_, mode) => mode.unwrap_or(JwksMode::Check),
+            };
+            RouteJwt::build(&format!("routes[{i}].jwt"), spec, allow_weak, mode)
+                .map_err(|e| errors.push(e))
+                .ok()
+        });
+        let target_addrs = targets.iter().map(|t| t.addr).collect();
+        routes.push(Route {
+            id: rc.id.clone(),
+            name: rc.name.clone(),
+            targets,
+            target_addrs,
+            challenge,
+            info_token,
+            metrics: metrics.route(&rc.id),
+            apikeys: rc.apikeys.as_ref().map(RouteApiKeys::build),
+            jwt,
+            path_normalization: rc.path_normalization,
+            quota: RouteQuota::build(rc),
+            websocket: rc.websocket,
+        });
+    }
+    let auth = match crate::auth::build(&config.auth) {
+        Ok(a) => a,
+        Err(errs) => {
+            errors.extend(errs);
+            AuthState::default()
+        }
+    };
+    let tls = if config.gateway.https.is_empty() {
+        None
+    } else {
+        match TlsServer::build(
+            &config.certificates,
+            config.gateway.client_auth.as_ref(),
+            config.gateway.http2,
+        ) {
+            Ok(t) => Some(t),
+            Err(mut e) => {
+                errors.append(&mut e);
+                None
+            }
+        }
+    };
+    (Parts { routes, auth, tls }, errors)
+}
+
+/// Every error of a configuration that did not load, placed (`(line L, column C)`): the
+/// file's own and, when it parsed, those of the secrets, key files and certificate files that
+/// the part that validated names (no `jwks_url` is fetched), so that an unresolvable target does
+/// not hide a missing key file. An error of that second stage is left out when the first
+/// already reported its key, a key inside it or around it, or anything in a list whose entries
+/// validation leaves out when they fail (`certificates`, `key_pairs`, `apikeys`, a route's
+/// `targets`): the partial configuration's indexes in such a list are not the file's.
+pub fn every_error(rejected: Rejected) -> ConfigErrors {
+    let (mut errors, partial) = match rejected {
+        Rejected::Unreadable(why) => return ConfigErrors::single("", why),
+        Rejected::Invalid { errors, partial } => (errors, partial),
+    };
+    let Some(partial) = partial else {
+        return errors;
+    };
+    let metrics = MetricsRegistry::new(partial.gateway.workers);
+    let (_, found) = build_parts(&partial, &metrics, None);
+    let reported: Vec<String> = errors.0.iter().map(|e| e.path.clone()).collect();
+    let more: Vec<ConfigError> = found
+        .into_iter()
+        .filter(|e| !overlaps_reported(&e.path, &reported))
+        .collect();
+    errors
+        .0
+        .extend(ConfigErrors(more).located(&partial.locations).0);
+    errors
+}
+
+/// Whether a later stage's error at `path` repeats or may misplace one of `reported`.
+fn overlaps_reported(path: &str, reported: &[String]) -> bool {
+    let within = |inner: &str, outer: &str| {
+        inner == outer
+            || inner
+                .strip_prefix(outer)
+                .is_some_and(|rest| rest.starts_with(['.', '[']))
+    };
+    let list = filtered_list(path);
+    reported
+        .iter()
+        .any(|r| within(path, r) || within(r, path) || list.is_some_and(|l| within(r, l)))
+}
+
+/// The list `path` is in when validation leaves that list's failed entries out of the partial
+/// configuration: `certificates`, `key_pairs`, `apikeys`, `routes[i].targets`.
+fn filtered_list(path: &str) -> Option<&str> {
+    for top in ["certificates", "key_pairs", "apikeys"] {
+        if path == top || path.starts_with(&format!("{top}[")) {
+            return Some(top);
+        }
+    }
+    let rest = path.strip_prefix("routes[")?;
+    let close = rest.find(']')?;
+    let end = "routes[".len() + close + 1;
+    path[end..]
+        .starts_with(".targets")
+        .then(|| &path[..end + ".targets".len()])
+}
+
 /// The targets of route `i`, with the route's TLS client config built once for its `https://`
 /// targets. Errors are pushed with their key path.
 fn build_targets(
@@ -279,11 +364,15 @@ fn build_targets(
     let config = if needs_tls {
         match client_config(spec) {
             Ok(c) => Some(c),
-            Err(message) => {
-                errors.push(ConfigError {
-                    path: format!("routes[{i}].upstream_tls"),
-                    message,
-                });
+            Err(found) => {
+                for (key, message) in found {
+                    let section = format!("routes[{i}].upstream_tls");
+                    let path = match key {
+                        "" => section,
+                        key => format!("{section}.{key}"),
+                    };
+                    errors.push(ConfigError { path, message });
+                }
                 None
             }
         }

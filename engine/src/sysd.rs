@@ -4,8 +4,9 @@
 //! Owns `sd_notify`, implemented by hand (no libsystemd): one datagram on the unix socket named
 //! by `$NOTIFY_SOCKET` (a path, or an abstract name written `@name`); without the variable it
 //! does nothing. And the start-up check of `RLIMIT_NOFILE`: the soft limit is raised to the hard
-//! one, and a warning says when it is still below what the configuration may hold open
-//! ([`descriptors_needed`]); a configuration that fits starts without a word.
+//! one; when it is still below what the configuration may hold open ([`descriptors_needed`]),
+//! the connections each worker holds are capped to what fits ([`connections_within`]) and one
+//! line says so and how to raise the limit; a configuration that fits starts without a word.
 //! Called by the control thread only; never on the request path.
 
 use std::os::unix::net::UnixDatagram;
@@ -100,9 +101,24 @@ fn get_nofile() -> Option<(u64, u64)> {
     (rc == 0).then_some((rl.rlim_cur, rl.rlim_max))
 }
 
-/// Raises the soft `RLIMIT_NOFILE` to the hard limit, then warns when it is below
-/// [`descriptors_needed`]. Returns the soft limit in force afterwards.
-pub fn check_nofile_limit(config: &Config) -> Option<u64> {
+/// Client connections one worker can hold within `limit` descriptors: the inverse of
+/// [`descriptors_needed`] (each with its upstream connection), never below 1.
+pub fn connections_within(limit: u64, config: &Config) -> usize {
+    let workers = (config.gateway.workers as u64).max(1);
+    let listeners = (config.gateway.http.len() + config.gateway.https.len()) as u64;
+    let per_worker = limit.saturating_sub(PROCESS_FDS_MARGIN) / workers;
+    let connections = per_worker.saturating_sub(listeners + PER_WORKER_RUNTIME_FDS) / 2;
+    usize::try_from(connections).unwrap_or(usize::MAX).max(1)
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit. When the limit in force is below
+/// [`descriptors_needed`], says once what the gateway does with it: each worker holds at most
+/// [`connections_within`] client connections (the cap returned; the accept loops wait for a
+/// connection to end past it, so that every client admitted can have its upstream connection),
+/// and how to raise it. Logged at `info` when the hard limit is what stops it (only root or the
+/// service manager can raise that), at `warn` when the soft limit could not be raised to the
+/// hard one. `None` when the configuration fits (or the limit cannot be read).
+pub fn check_nofile_limit(config: &Config) -> Option<usize> {
     let (soft, hard) = get_nofile()?;
     let mut now = soft;
     if soft < hard {
@@ -117,16 +133,29 @@ pub fn check_nofile_limit(config: &Config) -> Option<u64> {
         }
     }
     let needed = descriptors_needed(config);
-    if now < needed {
+    if now >= needed {
+        tracing::debug!(limit = now, needed, "open-file limit");
+        return None;
+    }
+    let cap = connections_within(now, config);
+    let max = config.gateway.max_connections_per_worker;
+    let workers = config.gateway.workers;
+    if now < hard {
         tracing::warn!(
             limit = now,
+            hard,
             needed,
-            "open-file limit (RLIMIT_NOFILE) is below what this configuration may hold open: workers x (2 x max_connections_per_worker + listeners + 4) + 64; raise LimitNOFILE (systemd) or `ulimit -n`, or lower max_connections_per_worker or workers"
+            "open-file limit (RLIMIT_NOFILE): the soft limit {now} could not be raised to the hard limit {hard}; each worker holds at most {cap} client connections (max_connections_per_worker is {max}), more wait in the listen backlog; start with `ulimit -n {hard}`"
         );
     } else {
-        tracing::debug!(limit = now, needed, "open-file limit");
+        tracing::info!(
+            limit = now,
+            needed,
+            "open-file limit (RLIMIT_NOFILE) {now} is the hard limit: each worker holds at most {cap} client connections, {} in all (max_connections_per_worker is {max}; {needed} descriptors would hold them all), more wait in the listen backlog; to hold them all, raise the hard limit (LimitNOFILE= in the systemd unit, `ulimit -Hn {needed}` as root) or lower max_connections_per_worker",
+            cap.saturating_mul(workers)
+        );
     }
-    Some(now)
+    Some(cap)
 }
 
 #[cfg(test)]
@@ -168,10 +197,52 @@ mod tests {
         )
         .unwrap();
         assert_eq!(descriptors_needed(&cfg), 2 * (200 + 1 + 4) + 64);
-        let limit = check_nofile_limit(&cfg).unwrap();
+        let (_, hard_before) = get_nofile().unwrap();
+        let cap = check_nofile_limit(&cfg);
         let (soft, hard) = get_nofile().unwrap();
-        assert_eq!(soft, limit, "the limit reported is the one in force");
+        assert_eq!(hard, hard_before);
         assert_eq!(soft, hard, "the soft limit was raised to the hard one");
+        assert_eq!(cap.is_some(), hard < descriptors_needed(&cfg));
         assert!(monotonic_usec() > 0);
+    }
+
+    /// The cap is the inverse of the need: the need of `n` connections per worker fits in its
+    /// own limit and gives back `n`; one descriptor less gives `n - 1`.
+    #[test]
+    fn the_connections_within_a_limit_invert_the_need() {
+        for (workers, listeners, max) in [(1, 1, 100), (2, 1, 10_000), (3, 2, 4_981), (8, 3, 7)] {
+            let http: Vec<String> = (0..listeners)
+                .map(|i| format!("\"127.0.0.1:{}\"", 9000 + i))
+                .collect();
+            let cfg = crate::config::load_str(
+                &format!(
+                    "[gateway]\nworkers = {workers}\nhttp = [{}]\nmax_connections_per_worker = {max}\n",
+                    http.join(", ")
+                ),
+                std::path::Path::new("."),
+            )
+            .unwrap();
+            let needed = descriptors_needed(&cfg);
+            assert_eq!(
+                connections_within(needed, &cfg),
+                max,
+                "{workers} {listeners}"
+            );
+            assert_eq!(
+                connections_within(needed - 1, &cfg),
+                max - 1,
+                "{workers} {listeners}"
+            );
+        }
+        let cfg = crate::config::load_str(
+            "[gateway]\nworkers = 2\nhttp = [\"127.0.0.1:0\"]\n",
+            std::path::Path::new("."),
+        )
+        .unwrap();
+        // This machine's case: a hard limit of 20000 for the default 10000 per worker.
+        assert_eq!(descriptors_needed(&cfg), 40_074);
+        assert_eq!(connections_within(20_000, &cfg), 4_981);
+        // Too few descriptors for one connection still lets each worker hold one.
+        assert_eq!(connections_within(10, &cfg), 1);
     }
 }

@@ -2,7 +2,8 @@
 //! (unknown, wrong secret, disabled, expired, other route) plus the good one, with the
 //! answers of docs/oauth2.md "Answers"; credentials wiped before forwarding (headers, query parameters,
 //! cookies) unless `wipe_credentials = false`; Basic secrets holding `:`, `%3A` and `+`; and a
-//! refused request with a body never lets that body reach a backend as a request.
+//! refused request with a body never lets that body reach a backend as a request; a key sent
+//! where a bearer-only route does not read one is told what the route reads.
 
 #![allow(clippy::unwrap_used)]
 
@@ -339,6 +340,75 @@ fn basic_secrets_with_colon_percent_and_plus() {
         "grant_type=client_credentials",
     );
     assert_eq!(r.status, 401, "raw '+' decodes to a space: {}", r.text());
+}
+
+/// On a bearer-only route, a key sent in a place the route does not read (the id and secret
+/// headers, `x-api-key`, Basic) is refused with 401 naming what the route reads, and nothing the
+/// client sent is echoed; a request that sent nothing (or only what no extractor reads) still
+/// gets Otoroshi's `No ApiKey provided`; a token is admitted.
+#[test]
+fn a_key_where_the_route_does_not_read_one_is_told_what_it_reads() {
+    let dir = temp_dir("apikeys-bearer-only");
+    let ec_pem =
+        torii_engine::auth::keygen::generate_pem(torii_engine::auth::keygen::KeyKind::EcP256)
+            .unwrap();
+    std::fs::write(dir.join("ec.pem"), &ec_pem).unwrap();
+    let text = config_text(&dir, mirror(), false, "").replace(
+        "[routes.apikeys]\ncustom_headers = { client_id = \"X-Client\", client_secret = \"X-Secret\" }",
+        "[routes.apikeys]\nextractors = [\"bearer\"]",
+    );
+    assert!(text.contains("extractors = [\"bearer\"]"));
+    let g = gateway(&text);
+    const READS: &str = "Credential not read on this route; it accepts: a bearer token in the \
+        Otoroshi-Token header, Authorization: Bearer, the bearer_auth query parameter or the \
+        access_token cookie";
+    let misplaced = [
+        (
+            "id and secret headers",
+            "",
+            format!("Otoroshi-Client-Id: my-client\r\nOtoroshi-Client-Secret: {SECRET}\r\n"),
+        ),
+        ("x-api-key header", "", "x-api-key: idonly\r\n".to_owned()),
+        ("x-api-key query", "?x-api-key=idonly", String::new()),
+        (
+            "Basic",
+            "",
+            format!("Authorization: {}\r\n", basic("my-client", SECRET)),
+        ),
+    ];
+    for (what, query, headers) in &misplaced {
+        let r = request(g.addrs[0], &req(query, headers));
+        assert_eq!(r.status, 401, "{what}: {}", r.text());
+        assert_eq!(r.header("otoroshi-error-msg"), Some(READS), "{what}");
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["Otoroshi-Error"], READS, "{what}");
+        assert!(r.header("www-authenticate").is_some(), "{what}");
+        let answer = format!("{:?}{}", r.headers, r.text());
+        for sent in [SECRET, "my-client", "idonly"] {
+            assert!(!answer.contains(sent), "{what}: {sent} echoed: {answer}");
+        }
+    }
+    for (what, headers) in [
+        ("nothing", ""),
+        (
+            "only what no extractor reads",
+            "Authorization: Digest x\r\n",
+        ),
+    ] {
+        let r = request(g.addrs[0], &req("", headers));
+        assert_eq!(r.status, 401, "{what}");
+        assert_eq!(
+            r.text(),
+            r#"{"Otoroshi-Error":"No ApiKey provided"}"#,
+            "{what}"
+        );
+    }
+    let token = mint(&ec_pem, "otoroshi-jwt-signing", "my-client", 60);
+    let r = request(
+        g.addrs[0],
+        &req("", &format!("Authorization: Bearer {token}\r\n")),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
 }
 
 /// A gateway on [`config_text`] whose routes go to a recording backend.

@@ -1,6 +1,7 @@
-//! `torii check` as an operator runs it: every problem of a file at once, each with its key
-//! path and line:column (an access log the user cannot create included), and warnings (exit 0)
-//! for setups that load but cannot work.
+//! `torii check` as an operator runs it: every problem of a file at once (of the file itself
+//! and of the key and certificate files it names, an access log the user cannot create
+//! included), each with its key path and line:column, a missing file in one line, and warnings
+//! (exit 0) for setups that load but cannot work.
 
 #![allow(clippy::unwrap_used)]
 
@@ -60,6 +61,86 @@ secret = "${CHALLENGE_SECRET}"
         "{err}"
     );
     assert!(out.stdout.is_empty());
+}
+
+/// The real `torii check` on files a first-hour user writes: a file that is not there is one
+/// line; a file with an unresolvable target, a missing certificate and key file, a missing key
+/// of a table and a misspelt route id gets every one of them, each where the file must change;
+/// an array left open is reported on its own line.
+#[test]
+fn every_stage_is_reported_where_the_file_must_change() {
+    let dir = TempDir::new("check-stages");
+    let missing = dir.0.join("torii.toml");
+    let out = Command::new(torii_bin())
+        .args(["check", "--config", missing.to_str().unwrap()])
+        .env_remove("TORII_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "cannot read {}: No such file or directory\n",
+            missing.display()
+        )
+    );
+    assert!(out.stdout.is_empty());
+
+    let text = r#"[gateway]
+http = ["127.0.0.1:0"]
+https = ["127.0.0.1:0"]
+[[certificates]]
+cert = "gw.pem"
+key = "gw.key"
+
+[[routes]]
+id = "orders"
+domains = ["api.test"]
+targets = ["http://nope.invalid:9"]
+[routes.info_token]
+algorithm = "RS256"
+
+[[apikeys]]
+client_id = "app"
+client_secret = "a-secret"
+routes = ["order"]
+"#;
+    let out = check(&dir, "stages.toml", text);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        lines[0].ends_with("stages.toml: invalid configuration"),
+        "{err}"
+    );
+    assert_eq!(lines.len(), 6, "{err}");
+    // The resolver's words vary with the machine; the key and the position do not.
+    assert!(
+        lines[1].starts_with("routes[0].targets[0]: cannot resolve \"nope.invalid\": ")
+            && lines[1].ends_with(" (line 11, column 12)"),
+        "{err}"
+    );
+    let d = dir.0.display();
+    assert_eq!(
+        &lines[2..],
+        [
+            "routes[0].info_token.private_key: required for RS256 (missing from the table at line 12, column 1)".to_owned(),
+            "apikeys[0].routes[0]: no route has the id \"order\" (did you mean `orders`?) (line 18, column 11)".to_owned(),
+            format!("certificates[0].cert: cannot read {d}/gw.pem: No such file or directory (line 5, column 1)"),
+            format!("certificates[0].key: cannot read {d}/gw.key: No such file or directory (line 6, column 1)"),
+        ],
+        "{err}"
+    );
+
+    let open = text.replace("\"http://nope.invalid:9\"]", "\"http://127.0.0.1:9\"");
+    let out = check(&dir, "open.toml", &open);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.lines().nth(1),
+        Some("invalid TOML at line 11, column 32: invalid array; expected `]`"),
+        "{err}"
+    );
 }
 
 #[test]

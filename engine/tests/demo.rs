@@ -160,16 +160,35 @@ fn demo_routes_answer_as_printed() {
     assert!(status.success());
 }
 
-/// The walk-through's WebSocket lines, and the handshake its curl line performs: a 101 with the
-/// accept value of the RFC's example key, through the V2 route, then an echoed frame.
+/// The walk-through's WebSocket line, run as printed (curl, which the tests and the tutorials
+/// use already; no WebSocket client the project does not install): a 101 with the accept value
+/// of the RFC's example key, through the V2 route. Then the same handshake by hand and an
+/// echoed frame.
 fn websocket_line(addr: SocketAddr, text: &str) {
+    assert!(!text.contains("websocat"), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("-H 'Upgrade: websocket'"))
+        .unwrap_or_else(|| panic!("no WebSocket line: {text}"));
     assert!(
-        text.contains(&format!(
-            "websocat --ws-c-uri=ws://v2.oto.tools/chat - ws-c:tcp:{addr}"
-        )),
-        "{text}"
+        line.starts_with("curl ") && line.contains("--max-time 2"),
+        "{line}"
     );
-    assert!(text.contains("-H 'Upgrade: websocket'"), "{text}");
+    if Command::new("curl").arg("--version").output().is_ok() {
+        let started = Instant::now();
+        let out = Command::new("sh").args(["-c", line]).output().unwrap();
+        let shown = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+        assert!(shown.starts_with("http/1.1 101 "), "{line}: {shown}");
+        assert!(
+            shown.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+            "{shown}"
+        );
+        // curl holds the upgraded connection until --max-time (exit 28), then stops.
+        assert_eq!(out.status.code(), Some(28), "{line}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    } else {
+        common::prereq::missing("curl", "curl is not installed (the demo prints curl lines)");
+    }
     let mut s = common::connect(addr);
     s.write_all(
         b"GET /chat HTTP/1.1\r\nHost: v2.oto.tools\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
@@ -264,6 +283,33 @@ fn the_demo_and_the_mirror_start_without_a_warning() {
         demo.iter().any(|l| l.contains("listening")),
         "the demo logs at info: {demo:#?}"
     );
+    // The gateway's worker and the three mirrors' each say which they are.
+    let started: Vec<&String> = demo
+        .iter()
+        .filter(|l| l.contains("worker started"))
+        .collect();
+    let of = |c: &str| {
+        started
+            .iter()
+            .filter(|l| l.contains(&format!(" component=\"{c}\" ")))
+            .count()
+    };
+    assert_eq!(
+        (of("gateway"), of("mirror"), started.len()),
+        (1, 3, 4),
+        "{started:#?}"
+    );
+    let mirrors: Vec<&String> = demo
+        .iter()
+        .filter(|l| l.contains("mirror listening"))
+        .collect();
+    for challenge in ["v1", "v2", "none"] {
+        let n = mirrors
+            .iter()
+            .filter(|l| l.ends_with(&format!(" challenge=\"{challenge}\"")))
+            .count();
+        assert_eq!(n, 1, "{challenge}: {mirrors:#?}");
+    }
     assert_eq!(warnings(&demo), Vec::<&String>::new(), "{demo:#?}");
     for args in [
         &["mirror", "--listen", "127.0.0.1:0"][..],

@@ -1,7 +1,7 @@
 //! Operations: the admin listener's `/metrics` after a known sequence of requests (and across
 //! reloads), `/ready` flipping to 503 during a drain while systemd hears READY / RELOADING /
-//! STOPPING from the real binary, and access-log lines that are valid JSON and hold no
-//! credential whatever the client sent.
+//! STOPPING from the real binary, access-log lines that are valid JSON and hold no credential
+//! whatever the client sent, and the connections a low open-file limit lets the binary hold.
 
 #![allow(clippy::unwrap_used)]
 
@@ -384,6 +384,70 @@ fn access_log_lines_are_json_and_hold_no_credentials() {
         .collect();
     assert_eq!(ids.len(), 4, "one id per request");
     gw.drain(Duration::from_secs(2));
+}
+
+/// Under a hard open-file limit below the configuration's need, the real binary says once, at
+/// `info` (a user cannot raise a hard limit from their shell), how many connections each worker
+/// holds and how to raise the limit; and it holds no more: a client past the cap waits in the
+/// listen backlog until a connection ends, instead of being accepted without the descriptor for
+/// its upstream connection.
+#[test]
+fn a_low_open_file_limit_caps_the_connections_and_says_so_once() {
+    let m = mirror();
+    let dir = TempDir::new("nofile");
+    let path = dir.write(
+        "torii.toml",
+        &format!("{}{}", header(1, ""), route("a", "a.test", "/", &[m])),
+    );
+    // Needed: 1 x (2 x 10000 + 1 listener + 4) + 64 = 20069; 75 descriptors hold
+    // (75 - 64 - 1 - 4) / 2 = 3 client connections with their upstream ones.
+    let torii = Torii::run_limited(&path, &[], Some(75));
+    let said: Vec<String> = torii
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("open-file limit"))
+        .cloned()
+        .collect();
+    assert_eq!(said.len(), 1, "{said:?}");
+    let line = &said[0];
+    assert!(line.contains(" INFO "), "{line}");
+    for part in [
+        "open-file limit (RLIMIT_NOFILE) 75 is the hard limit: each worker holds at most 3 client connections, 3 in all (max_connections_per_worker is 10000; 20069 descriptors would hold them all)",
+        "LimitNOFILE=",
+        "`ulimit -Hn 20069` as root",
+    ] {
+        assert!(line.contains(part), "{part:?} not in {line}");
+    }
+
+    let ask = b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n";
+    let mut held: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| {
+            let mut s = connect(torii.addr);
+            s.write_all(ask).unwrap();
+            let r = read_response(&mut s, &mut Vec::new(), "GET").unwrap();
+            assert_eq!(r.status, 200);
+            s
+        })
+        .collect();
+    let mut fourth = connect(torii.addr);
+    fourth.write_all(ask).unwrap();
+    fourth
+        .set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
+    let mut buf = Vec::new();
+    assert!(
+        !fill(&mut fourth, &mut buf) && buf.is_empty(),
+        "a fourth connection was served: {}",
+        String::from_utf8_lossy(&buf)
+    );
+    drop(held.pop());
+    fourth
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let r = read_response(&mut fourth, &mut buf, "GET").unwrap();
+    assert_eq!(r.status, 200, "served once a connection ended");
 }
 
 #[test]

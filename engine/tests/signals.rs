@@ -62,6 +62,56 @@ fn sighup_applies_a_new_config_and_a_broken_one_keeps_the_old() {
     assert_eq!(get(torii.addr, "a.test", "/").status, 200);
 }
 
+/// Every record of a rejected reload is one line naming the file (`path=`), the key when there
+/// is one (`key=`), and the message with its line breaks joined: a TOML syntax error's message
+/// has two lines ("invalid array" / "expected `]`").
+#[test]
+fn a_rejected_reload_logs_one_line_per_error_with_the_file() {
+    let m = mirror();
+    let dir = TempDir::new("reload-log");
+    let good = config_with(&route("a", "a.test", "/", &[m]));
+    let path = dir.write("torii.toml", &good);
+    let torii = Torii::run(&path);
+    let file = path.display().to_string();
+
+    // The closing `]` of the gateway's listener list is missing.
+    let broken = good.replacen("\"127.0.0.1:0\"]", "\"127.0.0.1:0\"", 1);
+    assert_ne!(broken, good);
+    dir.write("torii.toml", &broken);
+    let seen_before = torii.log.lock().unwrap().len();
+    torii.signal(libc::SIGHUP);
+    let line = torii.wait_log("reload rejected", Duration::from_secs(10));
+    assert!(line.contains(&format!(" path={file} ")), "{line}");
+    assert!(!line.contains(" key="), "a syntax error has no key: {line}");
+    assert!(
+        line.contains("error=invalid TOML at line ")
+            && line.ends_with("invalid array; expected `]`"),
+        "the whole message is on the record's line: {line}"
+    );
+    // No line of the log is a continuation of another record: each starts with its timestamp.
+    std::thread::sleep(Duration::from_millis(200));
+    for l in &torii.log.lock().unwrap()[seen_before..] {
+        assert!(l.starts_with("20"), "a line that is not a record: {l:?}");
+    }
+
+    dir.write(
+        "torii.toml",
+        &config_with(&format!(
+            "{}[routes.challenge]\ntll = \"3s\"\n",
+            route("a", "a.test", "/", &[m])
+        )),
+    );
+    torii.signal(libc::SIGHUP);
+    let line = torii.wait_log("reload rejected", Duration::from_secs(10));
+    assert!(
+        line.contains(&format!(
+            " path={file} key=routes[0].challenge.tll error=unknown key"
+        )),
+        "{line}"
+    );
+    assert_eq!(get(torii.addr, "a.test", "/").status, 200);
+}
+
 #[test]
 fn reload_under_load_fails_no_request() {
     let m = mirror();

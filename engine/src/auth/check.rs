@@ -1,6 +1,8 @@
 //! The API-key check of one request on a protected route (after routing, before any upstream
 //! work): run the route's extractors over the parsed head, validate what they found with the
-//! protocol's single `authenticate`, and note which carriers to wipe before forwarding.
+//! protocol's single `authenticate`, and note which carriers to wipe before forwarding. A request
+//! on which nothing was found is refused with the protocol's `missing` (`No ApiKey provided`, or
+//! what the route reads when the credential was sent in a place the route does not read).
 //!
 //! Owns [`HeadView`], the protocol's `RequestView` over a parsed head (every line of a header
 //! by name, a query parameter by percent-decoded name, a cookie over every `Cookie` line; all
@@ -12,9 +14,10 @@
 use std::borrow::Cow;
 
 use torii_protocol::apikey::{
-    authenticate, check_required, cookie, extract, query_param, ApiKeyError, BearerVerifier,
-    Carrier, Occurs, RequestView, StoredKey, API_KEY_NAME, AUTHORIZATION, BASIC_HEADER,
-    BASIC_QUERY, BEARER_COOKIE, BEARER_QUERY, CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, TOKEN_HEADER,
+    authenticate, check_required, cookie, extract, missing, query_param, ApiKeyError,
+    BearerVerifier, Carrier, Occurs, RequestView, StoredKey, API_KEY_NAME, AUTHORIZATION,
+    BASIC_HEADER, BASIC_QUERY, BEARER_COOKIE, BEARER_QUERY, CLIENT_ID_HEADER, CLIENT_SECRET_HEADER,
+    TOKEN_HEADER,
 };
 
 use super::{AuthState, RouteApiKeys};
@@ -174,7 +177,11 @@ pub fn check<'s>(
         .as_ref()
         .map(|pairs| CachedBearer { pairs, cache });
     let bearer = cached.as_ref().map(|b| b as &dyn BearerVerifier);
-    let ok = authenticate(&auth.store, bearer, extraction.credential()?, route_id, now)?;
+    let Some(found) = extraction.credential()? else {
+        // Nothing the route reads: say what it reads when a key was sent elsewhere.
+        return Err(missing(view, &route.extractors));
+    };
+    let ok = authenticate(&auth.store, bearer, Some(found), route_id, now)?;
     // Required scopes and claims (403): a pure check in the protocol.
     check_required(&ok, &route.required)?;
     let mut wipe = Wipe {

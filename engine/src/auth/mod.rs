@@ -25,7 +25,7 @@ use torii_protocol::jwt_verifier::RequiredClaims;
 use torii_protocol::oauth::{ClientCredentials, ClientCredentialsConfig, KeyPair, KeyPairs};
 use torii_protocol::secret::resolve;
 
-use crate::config::{AuthSpec, ConfigError, RouteApiKeysSpec};
+use crate::config::{io_reason, AuthSpec, ConfigError, RouteApiKeysSpec};
 use crate::secure::keys::SystemSecrets;
 
 /// The token service of a snapshot (`[client_credentials]`).
@@ -124,7 +124,10 @@ pub fn build(spec: &AuthSpec) -> Result<AuthState, Vec<ConfigError>> {
             Ok(p) => p,
             Err(e) => {
                 let shown = kp.private_key.display();
-                errors.push(ConfigError::new(path, format!("cannot read {shown}: {e}")));
+                errors.push(ConfigError::new(
+                    path,
+                    format!("cannot read {shown}: {}", io_reason(&e)),
+                ));
                 continue;
             }
         };

@@ -20,6 +20,7 @@ use super::error::{index, join, Collector};
 use super::fields::{duration, header_name, required_claims};
 use super::quotas::quota;
 use super::raw::{RawApiKey, RawClientCredentials, RawConfig, RawKeyPair, RawRouteApiKeys};
+use super::schema::did_you_mean;
 use super::secret::{resolve_path, secret, RawSecret};
 use super::{LoadEnv, RouteConfig};
 
@@ -106,7 +107,8 @@ pub(super) fn auth(
     base_dir: &Path,
     env: &dyn LoadEnv,
 ) -> AuthSpec {
-    let route_ids: HashSet<&str> = routes.iter().map(|r| r.id.as_str()).collect();
+    // In file order, so that a suggestion between equally near ids is always the same.
+    let route_ids: Vec<&str> = routes.iter().map(|r| r.id.as_str()).collect();
     let mut seen: HashSet<String> = HashSet::new();
     let apikeys = raw
         .apikeys
@@ -125,6 +127,11 @@ pub(super) fn auth(
         })
         .collect::<Vec<_>>();
     let mut ids: HashSet<String> = HashSet::new();
+    let key_pair_ids: Vec<&str> = raw
+        .key_pairs
+        .iter()
+        .filter_map(|kp| kp.id.as_deref())
+        .collect();
     let key_pairs: Vec<KeyPairSpec> = raw
         .key_pairs
         .iter()
@@ -152,7 +159,11 @@ pub(super) fn auth(
         if !known {
             c.push(
                 join(&index("apikeys", i), "metadata.jwt-sign-keypair"),
-                format!("no key pair {kp:?} is configured in [[key_pairs]]"),
+                unknown_id(
+                    &format!("no key pair {kp:?} is configured in [[key_pairs]]"),
+                    kp,
+                    &key_pair_ids,
+                ),
             );
         }
     }
@@ -160,7 +171,11 @@ pub(super) fn auth(
         if !raw.key_pairs.is_empty() && !ids.contains(d) {
             c.push(
                 "client_credentials.default_key_pair",
-                format!("no key pair {d:?} is configured in [[key_pairs]]"),
+                unknown_id(
+                    &format!("no key pair {d:?} is configured in [[key_pairs]]"),
+                    d,
+                    &key_pair_ids,
+                ),
             );
         }
     }
@@ -171,11 +186,20 @@ pub(super) fn auth(
     }
 }
 
+/// `message` about an id that names nothing, with the nearest of `known` when one is close
+/// (`… (did you mean `orders`?)`, as for a misspelt key).
+fn unknown_id(message: &str, id: &str, known: &[&str]) -> String {
+    match did_you_mean(id, known) {
+        Some(near) => format!("{message} (did you mean `{near}`?)"),
+        None => message.to_owned(),
+    }
+}
+
 fn apikey(
     c: &mut Collector,
     path: &str,
     raw: &RawApiKey,
-    route_ids: &HashSet<&str>,
+    route_ids: &[&str],
     seen: &mut HashSet<String>,
     base_dir: &Path,
     env: &dyn LoadEnv,
@@ -216,8 +240,11 @@ fn apikey(
         .as_deref()
         .and_then(|v| c.check(&p("valid_until"), parse_rfc3339(v)));
     for (i, r) in raw.routes.iter().enumerate() {
-        if !route_ids.contains(r.as_str()) {
-            c.push(index(&p("routes"), i), format!("no route has the id {r:?}"));
+        if !route_ids.contains(&r.as_str()) {
+            c.push(
+                index(&p("routes"), i),
+                unknown_id(&format!("no route has the id {r:?}"), r, route_ids),
+            );
         }
     }
     let throttling_quota = quota(c, &p("throttling_quota"), raw.throttling_quota);

@@ -1,9 +1,10 @@
 //! Configuration errors: one [`ConfigError`] per problem, each naming the key path it concerns
 //! (`routes[2].challenge.ttl`), collected in [`ConfigErrors`].
 //!
-//! Errors say where the key is written (`(line 12, column 1)`) once [`ConfigErrors::located`] has
-//! placed them with the file's [`KeyLocations`]. Nothing here quotes the source text (which could
-//! hold a literal secret): [`redact`] removes the values a deserializer's message quotes.
+//! Errors say where the key is written (`(line 12, column 1)`), or the table it is missing from,
+//! once [`ConfigErrors::located`] has placed them with the file's [`KeyLocations`]. Nothing here
+//! quotes the source text (which could hold a literal secret): [`redact`] removes the values a
+//! deserializer's message quotes.
 
 use std::fmt;
 
@@ -56,12 +57,13 @@ impl ConfigErrors {
         &self.0
     }
 
-    /// Appends `(line L, column C)` to every error whose key (or, for a key that is not
-    /// written, the table it belongs in) is in the file. Call once per list.
+    /// Appends where to look to every error whose key, or the table it belongs in, is in the
+    /// file: `(line L, column C)` at a key that is written, `(missing from the table at line L,
+    /// column C)` for one that is not ([`KeyLocations::describe`]). Call once per list.
     pub fn located(mut self, locations: &KeyLocations) -> Self {
         for e in &mut self.0 {
-            if let Some((l, c)) = locations.find(&e.path) {
-                e.message = format!("{} (line {l}, column {c})", e.message);
+            if let Some(at) = locations.describe(&e.path) {
+                e.message = format!("{} {at}", e.message);
             }
         }
         self
@@ -145,12 +147,14 @@ impl Collector {
         }
     }
 
-    /// `Ok(value)` when nothing was recorded, else every recorded error.
-    pub(crate) fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, ConfigErrors> {
+    /// `Ok(value)` when nothing was recorded, else every recorded error with the value as far as
+    /// it was built (for a configuration: keys in error left out or at their defaults), for the
+    /// stages that report more errors of the same file (key and certificate files).
+    pub(crate) fn finish_partial<T>(self, value: T) -> Result<T, (ConfigErrors, T)> {
         if self.errors.is_empty() {
-            Ok(value())
+            Ok(value)
         } else {
-            Err(ConfigErrors(self.errors))
+            Err((ConfigErrors(self.errors), value))
         }
     }
 
@@ -189,6 +193,33 @@ fn drop_quoted(message: &str, kind: &str, q: char) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// `message` with each line break (and the blanks around it) replaced by `"; "`: log records
+/// and `torii check` lines hold one error each.
+pub fn one_line(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for part in message
+        .split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(part);
+    }
+    out
+}
+
+/// What an IO error says, without the `(os error N)` that Rust appends to the system's words
+/// (`No such file or directory`).
+pub fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_owned(),
+        _ => text,
+    }
 }
 
 /// `parent.key`, or `key` at the top level.
@@ -262,6 +293,24 @@ mod tests {
         ] {
             assert_eq!(redact(message), redacted);
         }
+    }
+
+    #[test]
+    fn one_line_joins_the_lines_of_a_message() {
+        assert_eq!(
+            one_line("invalid array\nexpected `]`"),
+            "invalid array; expected `]`"
+        );
+        assert_eq!(one_line(" a \r\n\n b\rc\n"), "a; b; c");
+        assert_eq!(one_line("plain"), "plain");
+    }
+
+    #[test]
+    fn io_reasons_hold_the_systems_words_only() {
+        let e = std::io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(io_reason(&e), "No such file or directory");
+        let e = std::io::Error::other("plain words");
+        assert_eq!(io_reason(&e), "plain words");
     }
 
     #[test]

@@ -3,9 +3,10 @@
 //!
 //! Built once per load from the parsed document (with spans), kept in the validated
 //! [`super::Config`] so that errors found later (when the snapshot reads key files) and
-//! warnings can say where to look. A path that names nothing written in the file (a required key
-//! that is missing) is placed at its nearest written ancestor (the table it belongs in).
-//! Positions only: no text of the file is kept.
+//! warnings can say where to look ([`KeyLocations::describe`]): a key that is written is placed
+//! at the key itself; a path that names nothing written in the file (a required key that is
+//! missing) is said to be missing from the table it belongs in, placed at that table's header
+//! (`[routes.info_token]`, `[[routes]]`) or `{`. Positions only: no text of the file is kept.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -16,6 +17,9 @@ use toml_edit::{Item, Table, Value};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyLocations {
     by_path: HashMap<String, (usize, usize)>,
+    /// Where each table written in the file starts: its `[header]` or `[[header]]`, or the `{`
+    /// of an inline table.
+    tables: HashMap<String, (usize, usize)>,
 }
 
 impl KeyLocations {
@@ -27,25 +31,42 @@ impl KeyLocations {
         out
     }
 
-    /// Where `path` is written, or its nearest written ancestor; `None` when neither is.
-    pub fn find(&self, path: &str) -> Option<(usize, usize)> {
-        let mut p = path;
-        loop {
-            if let Some(at) = self.by_path.get(p) {
-                return Some(*at);
-            }
-            p = parent(p)?;
-        }
-    }
-
     /// Where exactly `path` is written (no ancestor fallback).
     pub fn exact(&self, path: &str) -> Option<(usize, usize)> {
         self.by_path.get(path).copied()
     }
 
+    /// Where a message about `path` points, as the suffix printed after it: `(line L, column
+    /// C)` at the key when it is written; `(missing from the table at line L, column C)` at the
+    /// header of the nearest table written around it when it is not (a required key left
+    /// out); `None` when nothing around it is written either (a missing top-level table).
+    pub fn describe(&self, path: &str) -> Option<String> {
+        if let Some((l, c)) = self.exact(path) {
+            return Some(format!("(line {l}, column {c})"));
+        }
+        let mut p = path;
+        loop {
+            p = parent(p)?;
+            if let Some((l, c)) = self.tables.get(p) {
+                return Some(format!("(missing from the table at line {l}, column {c})"));
+            }
+            if let Some((l, c)) = self.by_path.get(p) {
+                return Some(format!("(line {l}, column {c})"));
+            }
+        }
+    }
+
     fn record(&mut self, text: &str, path: &str, span: Option<Range<usize>>) {
         if let Some(span) = span {
             self.by_path
+                .entry(path.to_owned())
+                .or_insert_with(|| line_col(text, span.start));
+        }
+    }
+
+    fn record_table(&mut self, text: &str, path: &str, span: Option<Range<usize>>) {
+        if let Some(span) = span {
+            self.tables
                 .entry(path.to_owned())
                 .or_insert_with(|| line_col(text, span.start));
         }
@@ -62,11 +83,16 @@ impl KeyLocations {
 
     fn item(&mut self, text: &str, item: &Item, path: &str) {
         match item {
-            Item::Table(t) => self.table(text, t, path),
+            Item::Table(t) => {
+                // An implicit table (`[a.b]` makes `a`) has no header of its own.
+                self.record_table(text, path, t.span());
+                self.table(text, t, path);
+            }
             Item::ArrayOfTables(a) => {
                 for (i, t) in a.iter().enumerate() {
                     let p = format!("{path}[{i}]");
                     self.record(text, &p, t.span());
+                    self.record_table(text, &p, t.span());
                     self.table(text, t, &p);
                 }
             }
@@ -78,6 +104,7 @@ impl KeyLocations {
     fn value(&mut self, text: &str, v: &Value, path: &str) {
         match v {
             Value::InlineTable(t) => {
+                self.record_table(text, path, v.span());
                 for (k, v) in t.iter() {
                     let p = join(path, k);
                     let key_span = t.get_key_value(k).and_then(|(key, _)| key.span());
@@ -152,13 +179,34 @@ mod tests {
         assert_eq!(l.exact("routes[1].id"), Some((7, 1)));
         assert_eq!(l.exact("routes[1].upstream_tls.ca"), Some((8, 18)));
         assert_eq!(l.exact("routes[1].challenge.ttl"), Some((10, 1)));
-        // Not written: placed at the nearest ancestor that is.
+        assert_eq!(l.exact("routes[1].challenge"), Some((9, 9)));
+        assert!(l.exact("routes[1].challenge.secret").is_none());
+        // Written: at the key. Not written: missing from the table around it, at its header.
         assert_eq!(
-            l.find("routes[1].challenge.secret"),
-            l.exact("routes[1].challenge")
+            l.describe("routes[1].challenge.ttl").as_deref(),
+            Some("(line 10, column 1)")
         );
-        assert_eq!(l.find("routes[0].targets"), l.exact("routes[0]"));
-        assert!(l.exact("routes[0]").is_some());
-        assert_eq!(l.find("access_log.path"), None);
+        assert_eq!(
+            l.describe("routes[1].challenge.secret").as_deref(),
+            Some("(missing from the table at line 9, column 1)")
+        );
+        assert_eq!(
+            l.describe("routes[0].targets").as_deref(),
+            Some("(missing from the table at line 4, column 1)")
+        );
+        assert_eq!(
+            l.describe("routes[1].upstream_tls.client_key").as_deref(),
+            Some("(missing from the table at line 8, column 16)")
+        );
+        assert_eq!(
+            l.describe("gateway.admin").as_deref(),
+            Some("(missing from the table at line 1, column 1)")
+        );
+        // Inside a value that is not a table: at that value.
+        assert_eq!(
+            l.describe("gateway.http[2]").as_deref(),
+            Some("(line 2, column 1)")
+        );
+        assert_eq!(l.describe("access_log.path"), None);
     }
 }

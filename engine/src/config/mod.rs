@@ -32,6 +32,8 @@ mod tests_auth;
 #[cfg(test)]
 mod tests_jwt;
 #[cfg(test)]
+mod tests_positions;
+#[cfg(test)]
 mod tests_quotas;
 #[cfg(test)]
 mod tests_routes;
@@ -50,7 +52,7 @@ pub use auth::{
     parse_rfc3339, ApiKeySpec, AuthSpec, ClientCredentialsSpec, KeyPairSpec, RouteApiKeysSpec,
 };
 pub use duration::{format_duration, parse_duration, RawDuration, Zero, MAX_DURATION};
-pub use error::{ConfigError, ConfigErrors, ConfigWarning};
+pub use error::{io_reason, one_line, ConfigError, ConfigErrors, ConfigWarning};
 pub use location::KeyLocations;
 pub use quotas::{OnRedisError, QuotasSpec, RateLimitSpec, RedisSpec, MAX_PER_IP, MAX_QUOTA};
 pub use route_spec::{
@@ -452,6 +454,34 @@ impl LoadEnv for MapEnv {
     }
 }
 
+/// A configuration that did not load.
+#[derive(Debug)]
+pub enum Rejected {
+    /// The file could not be read: one line saying why
+    /// (`cannot read /etc/torii/torii.toml: No such file or directory`).
+    Unreadable(String),
+    /// The file was read but is not a valid configuration.
+    Invalid {
+        /// Every error found, placed (`(line L, column C)`).
+        errors: ConfigErrors,
+        /// The configuration as far as it validated (keys in error left out or at their
+        /// defaults, with the file's [`KeyLocations`]) when the file parsed, so that the key
+        /// and certificate files it names can be read for their own errors
+        /// (`snapshot::every_error`): a target that does not resolve hides no missing file.
+        partial: Option<Box<Config>>,
+    },
+}
+
+impl Rejected {
+    /// The errors found while loading (one, with no key path, for an unreadable file).
+    pub fn into_errors(self) -> ConfigErrors {
+        match self {
+            Rejected::Unreadable(why) => ConfigErrors::single("", why),
+            Rejected::Invalid { errors, .. } => errors,
+        }
+    }
+}
+
 /// Reads, parses and validates a file; relative paths inside resolve against its directory.
 /// Uses the process environment and the system resolver (blocking: call at load, not per request).
 pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
@@ -460,12 +490,18 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
 
 /// [`load_file`] with an injected environment.
 pub fn load_file_with_env(path: &Path, env: &dyn LoadEnv) -> Result<Config, ConfigErrors> {
-    let text = read_bounded(path)?;
+    load_file_checked(path, env).map_err(Rejected::into_errors)
+}
+
+/// [`load_file_with_env`], telling an unreadable file from an invalid one and keeping what an
+/// invalid one validated to ([`Rejected`]).
+pub fn load_file_checked(path: &Path, env: &dyn LoadEnv) -> Result<Config, Rejected> {
+    let text = read_bounded(path).map_err(Rejected::Unreadable)?;
     let base_dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut config = load_str_with_env(&text, &base_dir, env)?;
+    let mut config = load_str_checked(&text, &base_dir, env)?;
     config.source = Some(path.to_path_buf());
     Ok(config)
 }
@@ -486,24 +522,44 @@ pub fn load_str_with_env(
     base_dir: &Path,
     env: &dyn LoadEnv,
 ) -> Result<Config, ConfigErrors> {
-    let parsed = parse::parse(text)?;
+    load_str_checked(text, base_dir, env).map_err(Rejected::into_errors)
+}
+
+/// [`load_str_with_env`], keeping what an invalid file validated to ([`Rejected::Invalid`]).
+pub fn load_str_checked(
+    text: &str,
+    base_dir: &Path,
+    env: &dyn LoadEnv,
+) -> Result<Config, Rejected> {
+    let parsed = parse::parse(text).map_err(|errors| Rejected::Invalid {
+        errors,
+        partial: None,
+    })?;
     let mut errors = parsed.errors;
-    match validate::validate(&parsed.raw, base_dir, env) {
-        Ok(mut config) if errors.is_empty() => {
-            config.locations = std::sync::Arc::new(parsed.locations);
-            Ok(config)
+    let locations = std::sync::Arc::new(parsed.locations);
+    let mut partial = match validate::validate(&parsed.raw, base_dir, env) {
+        Ok(mut config) => {
+            config.locations = locations.clone();
+            if errors.is_empty() {
+                return Ok(config);
+            }
+            Box::new(config)
         }
-        Ok(_) => Err(ConfigErrors(errors).located(&parsed.locations)),
-        Err(more) => {
+        Err((more, partial)) => {
             // A key that failed to read is absent for validation: its "required" is noise.
             errors.extend(
                 more.0
                     .into_iter()
                     .filter(|e| !parse::is_under_removed(&e.path, &parsed.removed)),
             );
-            Err(ConfigErrors(errors).located(&parsed.locations))
+            partial
         }
-    }
+    };
+    partial.locations = locations.clone();
+    Err(Rejected::Invalid {
+        errors: ConfigErrors(errors).located(&locations),
+        partial: Some(partial),
+    })
 }
 
 /// Parses `text` into a [`raw::RawConfig`] without validating it. Every unknown key and wrong
@@ -517,20 +573,19 @@ pub fn parse_raw(text: &str) -> Result<raw::RawConfig, ConfigErrors> {
     }
 }
 
-fn read_bounded(path: &Path) -> Result<String, ConfigErrors> {
+/// The file's text, or one line saying why it cannot be had.
+fn read_bounded(path: &Path) -> Result<String, String> {
     use std::io::Read;
     let shown = path.display();
-    let file = std::fs::File::open(path)
-        .map_err(|e| ConfigErrors::single("", format!("cannot read {shown}: {e}")))?;
+    let cannot = |e: std::io::Error| format!("cannot read {shown}: {}", io_reason(&e));
+    let file = std::fs::File::open(path).map_err(cannot)?;
     let mut text = String::new();
     let mut limited = file.take(defaults::MAX_FILE_BYTES + 1);
-    limited
-        .read_to_string(&mut text)
-        .map_err(|e| ConfigErrors::single("", format!("cannot read {shown}: {e}")))?;
+    limited.read_to_string(&mut text).map_err(cannot)?;
     if text.len() as u64 > defaults::MAX_FILE_BYTES {
-        return Err(ConfigErrors::single(
-            "",
-            format!("{shown} is larger than {} bytes", defaults::MAX_FILE_BYTES),
+        return Err(format!(
+            "{shown} is larger than {} bytes",
+            defaults::MAX_FILE_BYTES
         ));
     }
     Ok(text)

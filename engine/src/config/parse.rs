@@ -12,7 +12,7 @@
 use serde_path_to_error::Segment;
 use toml_edit::{DocumentMut, ImDocument, Item};
 
-use super::error::{index, join, redact, ConfigError, ConfigErrors};
+use super::error::{index, join, one_line, redact, ConfigError, ConfigErrors};
 use super::location::{line_col, KeyLocations};
 use super::raw::RawConfig;
 use super::schema::{did_you_mean, keys_of_table};
@@ -38,10 +38,10 @@ pub(crate) struct Parsed {
 /// failure that names no key that could be removed (the errors found so far are returned).
 pub(crate) fn parse(text: &str) -> Result<Parsed, ConfigErrors> {
     let im = ImDocument::parse(text).map_err(|e| {
-        let message = e.message().trim().to_owned();
+        let message = one_line(e.message());
         let m = match e.span() {
             Some(s) => {
-                let (l, c) = line_col(text, s.start);
+                let (l, c) = line_col(text, syntax_error_offset(text, s.start, &message));
                 format!("invalid TOML at line {l}, column {c}: {message}")
             }
             None => format!("invalid TOML: {message}"),
@@ -84,6 +84,62 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ConfigErrors> {
         }
     }
     Err(ConfigErrors(errors))
+}
+
+/// Where to report a syntax error that the parser found at `offset`: the line the user must
+/// edit. An array left open (`targets = ["http://a"` with no `]`) is only noticed at the next
+/// token, which may be lines further down (after blank lines and comments, at the next key or
+/// `[table]`); when the array's last value ends an earlier line, the `]` belongs right after it,
+/// so the error is placed there. Anywhere else (a value expected after `,` or `[`, any other
+/// error) the parser's offset stands.
+fn syntax_error_offset(text: &str, offset: usize, message: &str) -> usize {
+    if !message.starts_with("invalid array") || !message.contains("`]`") {
+        return offset;
+    }
+    let offset = offset.min(text.len());
+    let Some(head) = text.get(..offset) else {
+        return offset;
+    };
+    let line_start = head.rfind('\n').map_or(0, |nl| nl + 1);
+    if !head[line_start..].trim().is_empty() {
+        // Something precedes the token on its own line: that line is the one to edit.
+        return offset;
+    }
+    let mut end = line_start;
+    while end > 0 {
+        // `end` is the start of a line: look at the line before it.
+        let before = &text[..end - 1];
+        let start = before.rfind('\n').map_or(0, |nl| nl + 1);
+        let line = &before[start..];
+        let significant = line[..comment_start(line)].trim_end();
+        if !significant.is_empty() {
+            if significant.ends_with([',', '[']) {
+                return offset;
+            }
+            return start + significant.len();
+        }
+        end = start;
+    }
+    offset
+}
+
+/// Where the comment of one TOML line starts (its length when it has none): the first `#`
+/// outside a basic (`"…"`, with `\` escapes) or literal (`'…'`) string.
+fn comment_start(line: &str) -> usize {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, ch) in line.char_indices() {
+        match quote {
+            Some('"') if escaped => escaped = false,
+            Some('"') if ch == '\\' => escaped = true,
+            Some(q) if ch == q => quote = None,
+            Some(_) => {}
+            None if ch == '#' => return i,
+            None if ch == '"' || ch == '\'' => quote = Some(ch),
+            None => {}
+        }
+    }
+    line.len()
 }
 
 /// The error for one deserializer failure at `segments`, and the segments of the key to remove

@@ -46,7 +46,7 @@ fn https_without_certificates_and_incomplete_certificates() {
     );
     assert_eq!(
         errors(&text),
-        ["certificates: https listeners need at least one certificate"]
+        ["gateway.https: https listeners need at least one [[certificates]] entry (a cert and key file pair)"]
     );
     let text = format!("{MINIMAL}[[certificates]]\nid = \"x\"\n[[certificates]]\nid = \"x\"\ncert = \"a\"\nkey = \"b\"\n");
     assert_eq!(

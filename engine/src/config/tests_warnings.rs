@@ -60,8 +60,12 @@ fn secure_token_service_without_https_listener() {
         w[0].message.contains("400 \"use a secure channel\""),
         "{w:?}"
     );
-    // Placed at the table, since `secure` is not written.
-    assert!(w[0].message.ends_with("(line 8, column 2)"), "{w:?}");
+    // Said to be missing from the table, at its header, since `secure` is not written.
+    assert!(
+        w[0].message
+            .ends_with("(missing from the table at line 8, column 1)"),
+        "{w:?}"
+    );
     let plain = text.replace(
         "[client_credentials]\n",
         "[client_credentials]\nsecure = false\n",

@@ -33,20 +33,20 @@ const MAX_CONNECTIONS: u64 = 1_000_000;
 const MAX_WEBSOCKET_TUNNELS: u64 = MAX_CONNECTIONS;
 
 /// Validates a parsed file. `base_dir` anchors relative paths; `env` answers variable lookups and
-/// name resolution.
+/// name resolution. On errors, the configuration as far as it validated comes with them.
 pub(crate) fn validate(
     raw: &RawConfig,
     base_dir: &Path,
     env: &dyn LoadEnv,
-) -> Result<Config, ConfigErrors> {
+) -> Result<Config, (ConfigErrors, Box<Config>)> {
     let mut c = Collector::default();
     let mut gateway = gateway(&mut c, &raw.gateway);
     let limits = limits(&mut c, &raw.limits);
     let certificates = super::validate_tls::certificates(&mut c, &raw.certificates, base_dir);
     if !gateway.https.is_empty() && raw.certificates.is_empty() {
         c.push(
-            "certificates",
-            "https listeners need at least one certificate",
+            "gateway.https",
+            "https listeners need at least one [[certificates]] entry (a cert and key file pair)",
         );
     }
     gateway.client_auth = raw
@@ -63,7 +63,7 @@ pub(crate) fn validate(
     let auth = super::auth::auth(&mut c, raw, &routes, base_dir, env);
     let quotas = super::quotas::quotas(&mut c, raw.quotas.as_ref(), base_dir, env);
     let warnings = c.take_warnings();
-    c.finish(|| Config {
+    c.finish_partial(Config {
         gateway,
         limits,
         routes,
@@ -75,6 +75,7 @@ pub(crate) fn validate(
         warnings,
         quotas,
     })
+    .map_err(|(errors, partial)| (errors, Box::new(partial)))
 }
 
 /// `[access_log]`. A file path must be one this process can append to (`env.appendable`: its

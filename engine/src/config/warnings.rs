@@ -25,8 +25,8 @@ pub fn warnings(config: &Config, now_unix: u64) -> Vec<ConfigWarning> {
     header_clashes(config, &mut out);
     admin_exposed(config, &mut out);
     for w in &mut out {
-        if let Some((l, c)) = config.locations.find(&w.path) {
-            w.message = format!("{} (line {l}, column {c})", w.message);
+        if let Some(at) = config.locations.describe(&w.path) {
+            w.message = format!("{} {at}", w.message);
         }
     }
     out

@@ -86,9 +86,9 @@ pub fn walkthrough(addr: SocketAddr, apikey_secret: &str) -> String {
          # A path excluded from the challenge on the V2 route:\n\
          curl -s -H 'Host: v2.oto.tools' {base}/health\n\n\
          # WebSocket through the same V2 route: the backend answers the challenge on its 101 and\n\
-         # echoes what you type (websocat; curl shows the handshake):\n\
-         websocat --ws-c-uri=ws://v2.oto.tools/chat - ws-c:tcp:{addr}\n\
-         curl -si -N -H 'Host: v2.oto.tools' -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' {base}/chat\n\n\
+         # echoes the frames a WebSocket client sends. curl shows the handshake (the 101 and its\n\
+         # Sec-WebSocket-Accept), then stops after 2 s, since it does not send frames:\n\
+         curl -si -N --max-time 2 -H 'Host: v2.oto.tools' -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' {base}/chat\n\n\
          # A backend that does not answer the challenge: Torii answers 502 and never forwards\n\
          # the backend's response:\n\
          curl -si -H 'Host: unsecured.oto.tools' {base}/hello\n\n\

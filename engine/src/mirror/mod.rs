@@ -32,7 +32,7 @@ use crate::io::{write_all_timeout, ReadBuf};
 use crate::proxy::respond::{push_json_escaped, write_error, write_json, write_json_with_lines};
 use crate::runtime::{bind_listeners, spawn_workers, WorkerMain};
 use crate::secure::unix_now;
-use secured::{MirrorSecurity, SecuredMirror, SecurityOutcome};
+use secured::{ChallengeMode, MirrorSecurity, SecuredMirror, SecurityOutcome};
 
 /// Largest request body the mirror reads.
 const MAX_BODY: u64 = 16 * 1024 * 1024;
@@ -94,6 +94,12 @@ pub fn start(opts: MirrorOptions) -> Result<MirrorHandle, String> {
     )
     .map_err(|e| e.to_string())?;
     let addr = bound.addrs[0];
+    // Which exchange protocol it answers, so that the demo's three mirrors are told apart.
+    let challenge = match opts.security.as_ref().and_then(|s| s.challenge) {
+        Some(ChallengeMode::V1) => "v1",
+        Some(ChallengeMode::V2) => "v2",
+        None => "none",
+    };
     let security = opts.security.clone();
     let fixed: Option<Arc<[u8]>> = opts.fixed_body.map(|n| fixed_body(n).into());
     let main: Arc<WorkerMain> = Arc::new(move |_id, _driver, listeners| {
@@ -126,8 +132,9 @@ pub fn start(opts: MirrorOptions) -> Result<MirrorHandle, String> {
             }
         })
     });
-    spawn_workers("torii-mirror", bound.per_worker, false, main).map_err(|e| e.to_string())?;
-    tracing::info!(%addr, "mirror listening");
+    spawn_workers("torii-mirror", "mirror", bound.per_worker, false, main)
+        .map_err(|e| e.to_string())?;
+    tracing::info!(%addr, challenge, "mirror listening");
     Ok(MirrorHandle { addr })
 }
 

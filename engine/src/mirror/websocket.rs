@@ -1,7 +1,7 @@
 //! The mirror as a WebSocket echo server: it accepts an upgrade (answering the exchange
 //! protocol on its `101` like any response, when secured) and sends every text and binary
 //! message back, answers pings with pongs and completes the close handshake. Used by the demo
-//! (`websocat ws://…`) and by tests and the load-test suite as the backend of a tunnel.
+//! (any WebSocket client; `torii demo` prints a curl line that shows the handshake) and by tests and the load-test suite as the backend of a tunnel.
 //!
 //! Owns the handshake answer (RFC 6455 §4.2.2: `Sec-WebSocket-Accept` from the key, through
 //! `torii_protocol::websocket`) and the echo loop. Framing, masking, fragmentation and the

@@ -102,6 +102,7 @@ fn external_jwt(
 fn api_key_error(e: &ApiKeyError) -> ProxyError {
     let reason = match e {
         ApiKeyError::NoneProvided => "apikey.missing",
+        ApiKeyError::NotAccepted(_) => "apikey.not_accepted",
         ApiKeyError::Unknown => "apikey.unknown",
         ApiKeyError::BadSecret => "apikey.bad_secret",
         ApiKeyError::Disabled => "apikey.disabled",
@@ -118,7 +119,8 @@ fn api_key_error(e: &ApiKeyError) -> ProxyError {
 /// The metrics label of a refused API key.
 fn metric_reason(e: &ApiKeyError) -> RejectReason {
     match e {
-        ApiKeyError::NoneProvided => RejectReason::Missing,
+        // The route found no credential it reads, wherever else one was.
+        ApiKeyError::NoneProvided | ApiKeyError::NotAccepted(_) => RejectReason::Missing,
         ApiKeyError::Unknown => RejectReason::UnknownKey,
         ApiKeyError::BadSecret => RejectReason::BadSecret,
         ApiKeyError::Disabled => RejectReason::Disabled,

@@ -23,7 +23,7 @@ use torii_protocol::jwt_verifier::{
     BuildError, ExternalJwtError, ExternalRules, JwtVerifier, KeySet, RouteCheck,
 };
 
-use crate::config::{ConfigError, JwtForward, JwtKeysSpec, JwtSourceSpec, JwtSpec};
+use crate::config::{io_reason, ConfigError, JwtForward, JwtKeysSpec, JwtSourceSpec, JwtSpec};
 use crate::http1::{eq_ignore_case, HeaderField, RequestHead};
 use crate::jwks::{JwksMode, JwksSource};
 use crate::secure::keys::hmac_secret;
@@ -380,11 +380,12 @@ fn at_key<'a>(path: &'a str, key: &'a str) -> impl Fn(String) -> ConfigError + '
 fn read_key_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let shown = path.display();
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {shown}: {}", io_reason(&e)))?;
     let mut bytes = Vec::new();
     file.take(MAX_KEY_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+        .map_err(|e| format!("cannot read {shown}: {}", io_reason(&e)))?;
     if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
         return Err(format!("{shown} is larger than {MAX_KEY_FILE_BYTES} bytes"));
     }

@@ -11,7 +11,7 @@
 use torii_protocol::jws::{Algorithm, SigningKey, VerifyingKey};
 use torii_protocol::secret::{resolve, SecretLookup, MIN_HMAC_SECRET_LEN};
 
-use crate::config::{AlgoSpec, ConfigError, RawSecret};
+use crate::config::{io_reason, AlgoSpec, ConfigError, RawSecret};
 
 /// Secrets from the process environment and the file system.
 #[derive(Debug, Clone, Copy, Default)]
@@ -70,8 +70,13 @@ fn spec_secret(spec: &AlgoSpec, allow_weak: bool) -> Result<Vec<u8>, ConfigError
 }
 
 fn read_pem(spec: &AlgoSpec, key: &str, path: &std::path::Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| at(spec, key, format!("cannot read {}: {e}", path.display())))
+    std::fs::read_to_string(path).map_err(|e| {
+        at(
+            spec,
+            key,
+            format!("cannot read {}: {}", path.display(), io_reason(&e)),
+        )
+    })
 }
 
 /// The key that signs with `spec` (HS secret or PEM private key).

@@ -1,7 +1,8 @@
 //! The accept side of a worker: one accept loop per listener, the worker's tick, and the
 //! worker's run until drain.
 //!
-//! Owns accepting (the per-worker `max_connections_per_worker` cap, back-off when accept
+//! Owns accepting (the per-worker `max_connections_per_worker` cap, lowered to what the
+//! open-file limit allows when it is below the configuration's need, back-off when accept
 //! fails), handing each connection to its serving task (plain HTTP — after a look for the
 //! HTTP/2 preface with `gateway.h2c` — or a TLS handshake first),
 //! the 50 ms tick that publishes pool sizes, flushes access-log lines and turns the process-wide
@@ -92,9 +93,15 @@ async fn accept_loop(worker: Rc<Worker>, listener: TcpListener, kind: ListenerKi
             stop_listening(&listener);
             return;
         }
-        let max = worker.snapshot().config.gateway.max_connections_per_worker;
+        let max = worker
+            .snapshot()
+            .config
+            .gateway
+            .max_connections_per_worker
+            .min(worker.shared.connection_cap.load(Ordering::Relaxed));
         if worker.stats().active_connections.load(Ordering::Relaxed) >= max {
-            // Stop accepting until a connection ends: `max_connections_per_worker` is a hard cap.
+            // Stop accepting until a connection ends: `max_connections_per_worker` is a hard cap,
+            // and so is what the open-file limit allows.
             monoio::time::sleep(Duration::from_millis(5)).await;
             continue;
         }

@@ -33,20 +33,40 @@ pub struct TargetTls {
 }
 
 /// Builds a route's client config. `None` spec: built-in roots, no client certificate.
-pub fn client_config(spec: Option<&UpstreamTlsSpec>) -> Result<Arc<ClientConfig>, String> {
+/// Every problem is returned, each with the `upstream_tls` key it concerns (`ca`,
+/// `client_cert`, `client_key`; `""` for the section as a whole): an unreadable CA and an
+/// unreadable client key are both reported.
+pub fn client_config(
+    spec: Option<&UpstreamTlsSpec>,
+) -> Result<Arc<ClientConfig>, Vec<(&'static str, String)>> {
+    let mut errors = Vec::new();
     let roots = match spec.and_then(|s| s.ca.as_deref()) {
-        Some(ca) => load_roots(ca)?,
-        None => builtin_roots(),
+        Some(ca) => load_roots(ca).map_err(|e| errors.push(("ca", e))).ok(),
+        None => Some(builtin_roots()),
+    };
+    let pair = spec.and_then(|s| s.client_cert.as_deref().zip(s.client_key.as_deref()));
+    let client = pair.map(|(cert, key)| {
+        let chain = load_certs(cert).map_err(|e| errors.push(("client_cert", e)));
+        let key = load_key(key).map_err(|e| errors.push(("client_key", e)));
+        (cert, chain, key)
+    });
+    let Some(roots) = roots.filter(|_| errors.is_empty()) else {
+        return Err(errors);
     };
     let builder = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(VERSIONS)
-        .map_err(|e| e.to_string())?
+        .map_err(|e| vec![("", e.to_string())])?
         .with_root_certificates(roots);
-    let mut config = match spec.and_then(|s| s.client_cert.as_deref().zip(s.client_key.as_deref()))
-    {
-        Some((cert, key)) => builder
-            .with_client_auth_cert(load_certs(cert)?, load_key(key)?)
-            .map_err(|e| format!("client certificate {}: {e}", cert.display()))?,
+    let mut config = match client {
+        Some((cert, Ok(chain), Ok(key))) => {
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                vec![(
+                    "client_key",
+                    format!("client certificate {}: {e}", cert.display()),
+                )]
+            })?
+        }
+        Some(_) => return Err(errors),
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];

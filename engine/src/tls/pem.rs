@@ -11,17 +11,20 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::RootCertStore;
 
+use crate::config::io_reason;
+
 /// Largest PEM file read (1 MiB): a chain or a CA bundle is far smaller.
 const MAX_PEM_BYTES: u64 = 1 << 20;
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let shown = path.display();
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {shown}: {}", io_reason(&e)))?;
     let mut bytes = Vec::new();
     file.take(MAX_PEM_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+        .map_err(|e| format!("cannot read {shown}: {}", io_reason(&e)))?;
     if bytes.len() as u64 > MAX_PEM_BYTES {
         return Err(format!("{shown} is larger than {MAX_PEM_BYTES} bytes"));
     }

@@ -111,11 +111,22 @@ impl TlsServer {
                     }
                     keys.push(Arc::new(key));
                 }
-                Err(message) => {
-                    errors.push(ConfigError::new(format!("certificates[{i}]"), message))
+                Err(found) => {
+                    for (key, message) in found {
+                        errors.push(ConfigError::new(
+                            format!("certificates[{i}].{key}"),
+                            message,
+                        ));
+                    }
                 }
             }
         }
+        // The client CA is read now, so that its problems are reported with the certificates'.
+        let verifier = client_auth.map(|spec| {
+            client_verifier(spec, &provider)
+                .map(|v| (v, spec))
+                .map_err(|m| errors.push(ConfigError::new("gateway.client_auth.ca", m)))
+        });
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -141,15 +152,14 @@ impl TlsServer {
             Ok::<_, String>(Arc::new(config))
         };
         let plain = build(None).map_err(|m| vec![ConfigError::new("certificates", m)])?;
-        let with_client_auth = match client_auth {
-            None => None,
-            Some(spec) => {
-                let verifier = client_verifier(spec, &provider)
-                    .map_err(|m| vec![ConfigError::new("gateway.client_auth", m)])?;
+        let with_client_auth = match verifier {
+            Some(Ok((verifier, spec))) => {
                 let config = build(Some(verifier))
                     .map_err(|m| vec![ConfigError::new("gateway.client_auth", m)])?;
                 Some((config, spec.clone()))
             }
+            // Its error is in `errors`, which were returned above.
+            Some(Err(())) | None => None,
         };
         Ok(Self {
             plain,
@@ -172,32 +182,55 @@ impl TlsServer {
     }
 }
 
+/// A problem of one `[[certificates]]` entry: the key it concerns (`cert`, `key`) and what.
+type KeyError = (&'static str, String);
+
 /// Loads one `[[certificates]]` entry and returns it with the DNS names of its leaf
 /// (lowercase; wildcards as `*.parent`).
+///
+/// Every problem is returned with the key it concerns: `cert` (the chain file), `key` (the key
+/// file, and a key that does not match the chain), so an unreadable chain and an unreadable key
+/// are both reported.
 fn certified_key(
     spec: &CertificateSpec,
     provider: &CryptoProvider,
-) -> Result<(CertifiedKey, Vec<String>), String> {
-    let chain = load_certs(&spec.cert)?;
-    let key = load_key(&spec.key)?;
+) -> Result<(CertifiedKey, Vec<String>), Vec<KeyError>> {
+    let chain = load_certs(&spec.cert);
+    let key = load_key(&spec.key);
+    let (chain, key) = match (chain, key) {
+        (Ok(chain), Ok(key)) => (chain, key),
+        (chain, key) => {
+            let errors = [("cert", chain.err()), ("key", key.err())];
+            return Err(errors
+                .into_iter()
+                .filter_map(|(k, e)| Some((k, e?)))
+                .collect());
+        }
+    };
     let names = match chain.first().map(webpki::EndEntityCert::try_from) {
         Some(Ok(leaf)) => leaf
             .valid_dns_names()
             .map(|n| n.to_ascii_lowercase())
             .collect(),
         _ => {
-            return Err(format!(
-                "{}: the first certificate is not a valid X.509 certificate",
-                spec.cert.display()
-            ))
+            return Err(vec![(
+                "cert",
+                format!(
+                    "{}: the first certificate is not a valid X.509 certificate",
+                    spec.cert.display()
+                ),
+            )])
         }
     };
     let key = CertifiedKey::from_der(chain, key, provider).map_err(|e| {
-        format!(
-            "{} and {} do not form a usable pair: {e}",
-            spec.cert.display(),
-            spec.key.display()
-        )
+        vec![(
+            "key",
+            format!(
+                "{} and {} do not form a usable pair: {e}",
+                spec.key.display(),
+                spec.cert.display()
+            ),
+        )]
     })?;
     Ok((key, names))
 }

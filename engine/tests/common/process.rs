@@ -58,14 +58,40 @@ pub fn spawn_env(
     args: &[&str],
     envs: &[(&str, &str)],
 ) -> (Child, Receiver<String>, Arc<Mutex<Vec<String>>>) {
-    let mut child = Command::new(torii_bin())
-        .args(args)
+    spawn_limited(args, envs, None)
+}
+
+/// [`spawn_env`], the child's soft and hard `RLIMIT_NOFILE` set to `nofile` when given.
+pub fn spawn_limited(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    nofile: Option<u64>,
+) -> (Child, Receiver<String>, Arc<Mutex<Vec<String>>>) {
+    let mut cmd = Command::new(torii_bin());
+    cmd.args(args)
         .env("TORII_LOG", "info")
         .envs(envs.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    if let Some(limit) = nofile {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: between fork and exec the closure only calls setrlimit, which is
+        // async-signal-safe, on a value on its own stack.
+        unsafe {
+            cmd.pre_exec(move || {
+                let rl = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &rl) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
+    let mut child = cmd.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = channel();
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -88,7 +114,13 @@ impl Torii {
 
     /// [`Torii::run`] with extra environment variables.
     pub fn run_env(config: &Path, envs: &[(&str, &str)]) -> Torii {
-        let (child, lines, log) = spawn_env(&["run", "--config", config.to_str().unwrap()], envs);
+        Self::run_limited(config, envs, None)
+    }
+
+    /// [`Torii::run_env`] under an `RLIMIT_NOFILE` of `nofile` (soft and hard) when given.
+    pub fn run_limited(config: &Path, envs: &[(&str, &str)], nofile: Option<u64>) -> Torii {
+        let (child, lines, log) =
+            spawn_limited(&["run", "--config", config.to_str().unwrap()], envs, nofile);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

@@ -24,6 +24,9 @@
 //!    than once ([`ApiKeyError::Duplicate`], 400);
 //! 2. [`authenticate`] verifies a bearer token (key pair chosen by `kid`, a map lookup) and
 //!    calls [`ApiKeyStore::validate_entry`];
+//!    When nothing was found, [`missing`] tells a request that sent nothing
+//!    ([`ApiKeyError::NoneProvided`]) from one that sent a credential where the route does not
+//!    read one ([`ApiKeyError::NotAccepted`], whose message lists what the route accepts);
 //! 3. on error, answer [`ApiKeyError::status`] with [`ApiKeyError::body`] and, for 401,
 //!    [`ApiKeyError::www_authenticate`]; log [`ApiKeyError::reason`];
 //! 4. on success, [`check_required`] applies the route's required scopes and claims (403
@@ -91,12 +94,14 @@
 //!   `monthly_quota`); the rules are in `crate::quota` and the counting is the engine's, which
 //!   finds a key's counters by [`StoredKey::position`].
 
+mod accepts;
 mod extract;
 mod model;
 mod required;
 mod validate;
 mod view;
 
+pub use accepts::{missing, Accepts};
 pub use extract::{
     authenticate, extract, Authenticated, BearerVerifier, Carrier, Carriers, Extraction,
     ExtractorKind, Extractors, Found, Presented, API_KEY_NAME, AUTHORIZATION, BASIC_HEADER,

@@ -11,12 +11,14 @@
 //! 3. the key is enabled (`Disabled`) and `now < valid_until` (`Expired`);
 //! 4. the key is authorised on the route (`NotAuthorized`, the only 403).
 //!
-//! Answers (docs/oauth2.md "Answers"): 401 `No ApiKey provided`, 401 `Bad API key`, 403
-//! `API key not authorized on this route`.
+//! Answers (docs/oauth2.md "Answers"): 401 `No ApiKey provided`, 401 `Credential not read on
+//! this route; it accepts: …` (see [`super::Accepts`]), 401 `Bad API key`, 403 `API key not
+//! authorized on this route`.
 
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
+use super::accepts::Accepts;
 use super::model::{secret_digest, ApiKey, ApiKeyStore, StoredKey};
 use crate::jws::{audience_contains, VerifiedToken};
 use crate::jwt_verifier::ClaimFailure;
@@ -57,6 +59,11 @@ pub enum ApiKeyError {
     /// No credential was found on the request.
     #[error("no API key provided")]
     NoneProvided,
+    /// No credential in a place the route reads, but a place of an extractor the route has
+    /// switched off is on the request (`Otoroshi-Client-Id` on a bearer-only route; see
+    /// [`super::missing`]): 401 with a message listing what the route reads.
+    #[error("credential in a place this route does not read")]
+    NotAccepted(Accepts),
     /// The client id names no key.
     #[error("unknown client id")]
     Unknown,
@@ -101,6 +108,7 @@ impl ApiKeyError {
     pub fn message(&self) -> &'static str {
         match self {
             ApiKeyError::NoneProvided => MSG_NONE_PROVIDED,
+            ApiKeyError::NotAccepted(accepts) => accepts.message(),
             ApiKeyError::NotAuthorized => MSG_NOT_AUTHORIZED,
             ApiKeyError::Forbidden(ClaimFailure::MissingScope) => MSG_INSUFFICIENT_SCOPE,
             ApiKeyError::Forbidden(ClaimFailure::ClaimNotAllowed) => MSG_CLAIM_NOT_ALLOWED,
@@ -113,6 +121,7 @@ impl ApiKeyError {
     pub fn body(&self) -> &'static str {
         match self {
             ApiKeyError::NoneProvided => "{\"Otoroshi-Error\":\"No ApiKey provided\"}",
+            ApiKeyError::NotAccepted(accepts) => accepts.body(),
             ApiKeyError::NotAuthorized => {
                 "{\"Otoroshi-Error\":\"API key not authorized on this route\"}"
             }
@@ -143,11 +152,12 @@ impl ApiKeyError {
         }
     }
 
-    /// A stable short label (`none_provided`, `unknown`, `bad_secret`, `disabled`, `expired`,
+    /// A stable short label (`none_provided`, `not_accepted`, `unknown`, `bad_secret`, `disabled`, `expired`,
     /// `not_authorized`, `duplicate`, or the token reason such as `expired_token`, `alg_mismatch`).
     pub fn reason(&self) -> &'static str {
         match self {
             ApiKeyError::NoneProvided => "none_provided",
+            ApiKeyError::NotAccepted(_) => "not_accepted",
             ApiKeyError::Unknown => "unknown",
             ApiKeyError::BadSecret => "bad_secret",
             ApiKeyError::Disabled => "disabled",
@@ -357,7 +367,27 @@ mod tests {
             assert_eq!(e.message(), "Bad API key");
             assert!(e.www_authenticate().is_some());
         }
-        for e in [ApiKeyError::NoneProvided, ApiKeyError::NotAuthorized] {
+        let bearer_only = super::super::Extractors {
+            client_id: false,
+            headers: false,
+            basic: false,
+            ..Default::default()
+        };
+        let not_accepted = ApiKeyError::NotAccepted(Accepts::of(&bearer_only));
+        assert_eq!(not_accepted.status(), 401);
+        assert_eq!(not_accepted.reason(), "not_accepted");
+        assert_eq!(
+            not_accepted.www_authenticate(),
+            ApiKeyError::NoneProvided.www_authenticate()
+        );
+        assert!(not_accepted
+            .message()
+            .starts_with("Credential not read on this route; it accepts: a bearer token"));
+        for e in [
+            ApiKeyError::NoneProvided,
+            ApiKeyError::NotAuthorized,
+            not_accepted,
+        ] {
             let v: Value = serde_json::from_str(e.body()).unwrap();
             assert_eq!(v["Otoroshi-Error"], e.message());
         }
