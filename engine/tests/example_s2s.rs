@@ -20,17 +20,6 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 
-fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-        || Command::new(tool)
-            .arg("version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-}
-
 /// A base port with the 5 ports from it free on 127.0.0.1 (checked by binding them).
 fn free_base() -> u16 {
     let start = 20_000 + (std::process::id() % 2_000) as u16 * 10;
@@ -46,7 +35,7 @@ fn free_base() -> u16 {
 #[test]
 fn service_to_service_example_runs_its_six_steps() {
     for tool in ["openssl", "curl"] {
-        if !have(tool) {
+        if !common::prereq::have(tool) {
             common::prereq::missing(
                 tool,
                 &format!("{tool} is not installed (the example's script runs it)"),

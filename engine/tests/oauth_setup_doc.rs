@@ -125,21 +125,10 @@ fn bash(dir: &Path, script: &str) -> String {
     stdout
 }
 
-fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-        || Command::new(tool)
-            .arg("version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn the_for_real_setup_issues_a_token_as_the_page_shows() {
     for tool in ["openssl", "curl"] {
-        if !have(tool) {
+        if !common::prereq::have(tool) {
             common::prereq::missing(tool, &format!("{tool} is not installed (the page runs it)"));
             return;
         }

@@ -59,3 +59,14 @@ pub fn missing(name: &str, why: &str) {
          set TORII_ALLOW_SKIP={name} (docs/testing.md)"
     );
 }
+
+/// True when `tool` runs (`tool --version`, or `tool version` for those that take no flag).
+pub fn have(tool: &str) -> bool {
+    let runs = |arg: &str| {
+        std::process::Command::new(tool)
+            .arg(arg)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    runs("--version") || runs("version")
+}
