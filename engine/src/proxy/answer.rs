@@ -25,10 +25,6 @@ pub async fn answer<C: Stream>(
 ) -> Outcome {
     log(&e);
     ctx.rec.reason = Some(e.reason);
-    if !ctx.consumed {
-        conn.rbuf.consume(ctx.head.head_len);
-        ctx.consumed = true;
-    }
     if e.is_silent() {
         return Outcome::Close;
     }

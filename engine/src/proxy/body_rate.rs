@@ -116,14 +116,15 @@ pub async fn read_body_bytes<S: AsyncReadRent>(
 pub enum BodyStart {
     /// No body, or an empty one.
     None,
-    /// The whole body (this many bytes) is buffered right after the head.
+    /// The whole body (this many bytes) is buffered at the start of the read buffer.
     Buffered(usize),
     /// At least the first body byte is buffered; the rest streams.
     Streaming,
 }
 
 /// Waits, before any upstream connection is taken, until the request's body is buffered (up
-/// to [`BUFFERED_BODY_BYTES`]) or its first byte arrived. Sends `100 Continue` first when the
+/// to [`BUFFERED_BODY_BYTES`]) or its first byte arrived, in `rbuf` (which starts with the
+/// body: the connection consumed the head when the request took it). Sends `100 Continue` first when the
 /// client asked for it and nothing of the body is here yet (then returns with
 /// `continue_sent = true` so that nobody sends it twice).
 pub async fn await_body<S: AsyncReadRent + AsyncWriteRent>(
@@ -140,7 +141,8 @@ pub async fn await_body<S: AsyncReadRent + AsyncWriteRent>(
         BodyFraming::Length(n) if n <= BUFFERED_BODY_BYTES => n as usize,
         BodyFraming::Length(_) | BodyFraming::Chunked => 1,
     };
-    let buffered = |rbuf: &ReadBuf| rbuf.len().saturating_sub(head.head_len);
+    // The head was consumed: the read buffer starts with the body.
+    let buffered = |rbuf: &ReadBuf| rbuf.len();
     if buffered(rbuf) < want && head.expect_continue && buffered(rbuf) == 0 && !*continue_sent {
         wbuf.clear();
         wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
@@ -149,7 +151,7 @@ pub async fn await_body<S: AsyncReadRent + AsyncWriteRent>(
             .map_err(|_| BodyWaitError::Gone)?;
         *continue_sent = true;
     }
-    let cap = head.head_len + want.max(BUFFERED_BODY_BYTES as usize);
+    let cap = want.max(BUFFERED_BODY_BYTES as usize);
     while buffered(rbuf) < want {
         read_body_bytes(client, rbuf, cap, clock, buffered(rbuf) as u64, idle).await?;
     }

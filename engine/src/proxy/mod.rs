@@ -16,6 +16,7 @@ pub mod client;
 pub mod connect;
 pub mod context;
 pub mod error;
+pub mod head;
 pub mod oauth_endpoint;
 pub mod phases;
 pub mod record;

@@ -16,7 +16,7 @@ use torii_protocol::oauth::{
 };
 
 use crate::http1::{
-    canonical_host, find_header, BodyFraming, ChunkedDecoder, ChunkedOutput, Method, MAX_HOST_BYTES,
+    canonical_host, BodyFraming, ChunkedDecoder, ChunkedOutput, Method, MAX_HOST_BYTES,
 };
 use crate::io::{write_all_timeout, Stream};
 use crate::proxy::answer::{answer, truncate_to_head};
@@ -35,9 +35,10 @@ const MAX_CHUNKED_RAW: usize = MAX_BODY_LEN * 2 + 1024;
 /// The endpoint this request is for, when the token service is on, the canonical path is under
 /// [`PREFIX`] and the canonical host ([`canonical_host`], the form routing matches) matches
 /// `domain`. Cost for other requests: one prefix comparison.
-pub fn endpoint_for(ctx: &RequestCtx<'_>, data: &[u8]) -> Option<Endpoint> {
+pub fn endpoint_for(ctx: &RequestCtx<'_>) -> Option<Endpoint> {
     let oauth = ctx.snap.auth.oauth.as_ref()?;
-    let path = ctx.canonical_path(data);
+    let data = ctx.data();
+    let path = ctx.canonical_path();
     if !path.starts_with(PREFIX.as_bytes()) {
         return None;
     }
@@ -59,10 +60,6 @@ async fn send<C: Stream>(
     ctx: &mut RequestCtx<'_>,
     answer: Result<Vec<u8>, OAuthError>,
 ) -> Outcome {
-    if !ctx.consumed {
-        conn.rbuf.consume(ctx.head.head_len);
-        ctx.consumed = true;
-    }
     let close = ctx.body_unread() || !ctx.head.keep_alive || worker.is_draining();
     conn.wbuf.clear();
     let mut extra: Vec<(&str, &str)> = NO_STORE_HEADERS[1..].to_vec();
@@ -96,7 +93,7 @@ async fn send<C: Stream>(
 
 /// How reading a token request body ended.
 enum BodyRead {
-    /// The body is in the output buffer; `raw` bytes follow the head in `rbuf`.
+    /// The body is in the output buffer; it was the first `raw` bytes of `rbuf`.
     Complete { raw: usize },
     /// Over [`MAX_BODY_LEN`].
     TooLarge,
@@ -106,17 +103,17 @@ enum BodyRead {
     Failed(BodyWaitError),
 }
 
-/// Reads the request body behind the head (the head stays in `rbuf`, so its spans stay valid).
+/// Reads the request body (the start of `rbuf`: the head was consumed from it), leaving it
+/// there until the answer is decided.
 async fn read_body<C: Stream>(
     conn: &mut ClientConn<C>,
     ctx: &mut RequestCtx<'_>,
     body: &mut Vec<u8>,
 ) -> BodyRead {
-    let start = ctx.head.head_len;
     let need = match ctx.head.body {
         BodyFraming::None | BodyFraming::Length(0) => return BodyRead::Complete { raw: 0 },
         BodyFraming::Length(n) if n > MAX_BODY_LEN as u64 => return BodyRead::TooLarge,
-        BodyFraming::Length(n) => Some(start + n as usize),
+        BodyFraming::Length(n) => Some(n as usize),
         BodyFraming::Chunked => None,
     };
     // The same rate and 100-continue rules as a proxied body (the rate counts from the head).
@@ -125,15 +122,15 @@ async fn read_body<C: Stream>(
         return BodyRead::Failed(e);
     }
     let idle = ctx.snap.limits.body_timeout;
-    let cap = need.unwrap_or(start + MAX_CHUNKED_RAW);
+    let cap = need.unwrap_or(MAX_CHUNKED_RAW);
     let mut decoder = ChunkedDecoder::new();
-    let mut pos = start;
+    let mut pos = 0;
     loop {
         let data = conn.rbuf.data();
         match need {
             Some(n) if data.len() >= n => {
-                body.extend_from_slice(data.get(start..n).unwrap_or_default());
-                return BodyRead::Complete { raw: n - start };
+                body.extend_from_slice(data.get(..n).unwrap_or_default());
+                return BodyRead::Complete { raw: n };
             }
             Some(_) => {}
             None => {
@@ -148,7 +145,7 @@ async fn read_body<C: Stream>(
                             return BodyRead::TooLarge;
                         }
                         if p.done {
-                            return BodyRead::Complete { raw: pos - start };
+                            return BodyRead::Complete { raw: pos };
                         }
                     }
                 }
@@ -157,7 +154,7 @@ async fn read_body<C: Stream>(
                 }
             }
         }
-        let arrived = conn.rbuf.len().saturating_sub(start) as u64;
+        let arrived = conn.rbuf.len() as u64;
         let read =
             read_body_bytes(&mut conn.stream, &mut conn.rbuf, cap, &clock, arrived, idle).await;
         if let Err(e) = read {
@@ -206,9 +203,9 @@ pub async fn serve<C: Stream>(
             return send(worker, conn, ctx, Err(e)).await;
         }
     };
-    let data = conn.rbuf.data();
-    let content_type = find_header(data, &ctx.bufs.headers, b"content-type");
-    let authorization = find_header(data, &ctx.bufs.headers, b"authorization");
+    let data = ctx.data();
+    let content_type = ctx.req.find(b"content-type");
+    let authorization = ctx.req.find(b"authorization");
     let now = unix_now();
     let answer = if endpoint == Endpoint::Token {
         let mut jti = [0u8; 36];
@@ -234,8 +231,7 @@ pub async fn serve<C: Stream>(
         tracing::debug!(error = %e, "client-credentials request refused");
     }
     ctx.bufs.scratch = body;
-    conn.rbuf.consume(ctx.head.head_len + raw);
-    ctx.consumed = true;
+    conn.rbuf.consume(raw);
     ctx.body_done = true;
     send(worker, conn, ctx, answer).await
 }

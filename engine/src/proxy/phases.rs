@@ -31,8 +31,8 @@ use crate::proxy::error::ProxyError;
 use crate::proxy::{oauth_endpoint, response, route, upgrade, upstream_call};
 use crate::worker::Worker;
 
-/// Runs the phases of the request in `ctx`, whose head is at the start of `conn.rbuf`, and says
-/// how the client connection goes on.
+/// Runs the phases of the request in `ctx` (which owns its head; `conn.rbuf` holds what
+/// follows it) and says how the client connection goes on.
 pub async fn handle_request<C: Stream>(
     worker: &Worker,
     conn: &mut ClientConn<C>,
@@ -77,14 +77,13 @@ fn before_upstream<C>(
     conn: &ClientConn<C>,
     ctx: &mut RequestCtx<'_>,
 ) -> Result<Option<torii_protocol::oauth::Endpoint>, ProxyError> {
-    let data = conn.rbuf.data();
-    route::canonicalize(ctx, data)?;
-    if let Some(endpoint) = oauth_endpoint::endpoint_for(ctx, data) {
+    route::canonicalize(ctx)?;
+    if let Some(endpoint) = oauth_endpoint::endpoint_for(ctx) {
         return Ok(Some(endpoint));
     }
-    route::route(ctx, data)?;
-    authenticate(worker, ctx, data)?;
+    route::route(ctx)?;
+    authenticate(worker, ctx)?;
     route::admit(worker.id, ctx, conn.peer.ip())?;
-    upgrade::admit_upgrade(worker, ctx, data)?;
+    upgrade::admit_upgrade(worker, ctx)?;
     Ok(None)
 }

@@ -80,18 +80,14 @@ pub fn websocket_asked(data: &[u8], head: &RequestHead, headers: &[HeaderField])
 /// Phase 4b: a WebSocket upgrade on a route that carries them takes one of the worker's
 /// tunnel slots (503 when none is left, before anything is sent upstream); a malformed one is
 /// refused (400). Runs after admission, so an upgrade counts against quotas like any call.
-pub fn admit_upgrade(
-    worker: &Worker,
-    ctx: &mut RequestCtx<'_>,
-    data: &[u8],
-) -> Result<(), ProxyError> {
+pub fn admit_upgrade(worker: &Worker, ctx: &mut RequestCtx<'_>) -> Result<(), ProxyError> {
     let Some(route) = ctx.route else {
         return Ok(());
     };
     if !route.websocket {
         return Ok(());
     }
-    let key = match websocket_asked(data, &ctx.head, &ctx.bufs.headers) {
+    let key = match websocket_asked(ctx.data(), &ctx.head, ctx.fields()) {
         Asked::No => return Ok(()),
         Asked::Refused(reason) => return Err(ProxyError::client(400, "Bad request", reason)),
         Asked::WebSocket(key) => key,

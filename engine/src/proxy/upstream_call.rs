@@ -49,7 +49,7 @@ pub async fn forward<C: Stream>(
     let (clock, waited) = await_request_body(conn, ctx).await;
     let body_start = waited.map_err(|e| ProxyError::from_body_wait(&e))?;
     let now = unix_now();
-    draw_security(worker, ctx, conn.rbuf.data());
+    draw_security(worker, ctx);
     let buffered = match body_start {
         BodyStart::Buffered(n) => Some(n),
         BodyStart::None | BodyStart::Streaming => None,
@@ -60,8 +60,8 @@ pub async fn forward<C: Stream>(
         _ => None,
     };
 
-    // The client head (and a buffered body) stay in `rbuf` until the request is sent for
-    // good, so that the upstream head can be rendered again for a retry or another target.
+    // A buffered body stays in `rbuf` (the head is the context's) until the request is sent
+    // for good, so that the upstream head can be rendered again for a retry or another target.
     let mut attempt = 0;
     let upstream_start = Instant::now();
     let result = loop {
@@ -80,11 +80,10 @@ pub async fn forward<C: Stream>(
                 (Some(info), Some(key)) => prefixes.get(snap.version, route_idx, info, key),
                 _ => None,
             };
-            let data = conn.rbuf.data();
             let input = UpstreamHead {
-                data,
+                data: ctx.data(),
                 head: &ctx.head,
-                headers: &ctx.bufs.headers,
+                headers: ctx.fields(),
                 canonical_path: ctx.path_rewritten.then_some(&ctx.bufs.path[..]),
                 allow_underscores: conn.allow_underscores,
                 route,
@@ -98,7 +97,7 @@ pub async fn forward<C: Stream>(
                 xff_line: &conn.xff_line,
                 proto: conn.proto,
                 websocket: ctx.upgrade.is_some(),
-                body: buffered.and_then(|n| data.get(ctx.head.head_len..ctx.head.head_len + n)),
+                body: buffered.and_then(|n| conn.rbuf.data().get(..n)),
             };
             input.render(&mut ctx.bufs.up_head, &mut ctx.bufs.scratch)
         };
@@ -119,8 +118,6 @@ pub async fn forward<C: Stream>(
             break Err(ProxyError::before_response(&e, false));
         }
         if let Some(framing) = streamed {
-            conn.rbuf.consume(ctx.head.head_len);
-            ctx.consumed = true;
             Box::pin(send_request_body(
                 conn, ctx, &mut up, framing, &limits, clock,
             ))
@@ -135,11 +132,8 @@ pub async fn forward<C: Stream>(
     ctx.rec.upstream = Some(upstream_start.elapsed());
     if let Some(n) = buffered {
         ctx.rec.bytes_in += n as u64;
-    }
-    if !ctx.consumed {
-        conn.rbuf.consume(ctx.head.head_len + buffered.unwrap_or(0));
-        ctx.consumed = true;
-        ctx.body_done |= buffered.is_some();
+        conn.rbuf.consume(n);
+        ctx.body_done = true;
     }
     result
 }
@@ -147,14 +141,14 @@ pub async fn forward<C: Stream>(
 /// Draws the per-request random values the route's security features need: the challenge
 /// state (unless the canonical path is excluded) and the tokens' `jti`s. No syscall: the
 /// worker's CSPRNG.
-fn draw_security(worker: &Worker, ctx: &mut RequestCtx<'_>, data: &[u8]) {
+fn draw_security(worker: &Worker, ctx: &mut RequestCtx<'_>) {
     let Some(route) = ctx.route else { return };
     if route.challenge.is_none() && route.info_token.is_none() {
         return;
     }
     let mut rng = worker.rng.borrow_mut();
     if let Some(ch) = &route.challenge {
-        if ch.applies(ctx.canonical_path(data)) {
+        if ch.applies(ctx.canonical_path()) {
             rng.fill_state(&mut ctx.security.state);
             rng.fill_jti(&mut ctx.security.state_jti);
             ctx.security.challenge_sent = true;
