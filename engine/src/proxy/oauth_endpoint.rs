@@ -5,8 +5,9 @@
 //! Owns the IO around `torii_protocol::oauth`: choosing the endpoint (canonical host and path),
 //! the `secure` rule (a connection is secure when its listener is TLS), reading a request body
 //! of at most [`MAX_BODY_LEN`] bytes (Content-Length or chunked, under the same minimum rate as a
-//! proxied body; a size declared or announced over the cap is refused at once), and writing
-//! RFC 6749 answers with `Cache-Control: no-store`. Decisions (who gets a token, what it says)
+//! proxied body; a size declared or announced over the cap is refused at once), and RFC 6749
+//! answers with `Cache-Control: no-store`, sent through the one answer path
+//! (`crate::proxy::answer::respond`). Decisions (who gets a token, what it says)
 //! are the protocol's. A body that was not read whole closes the connection after the answer
 //! (docs/security.md §5).
 
@@ -15,16 +16,14 @@ use torii_protocol::oauth::{
     MAX_BODY_LEN, NO_STORE_HEADERS, PREFIX,
 };
 
-use crate::http1::{
-    canonical_host, BodyFraming, ChunkedDecoder, ChunkedOutput, Method, MAX_HOST_BYTES,
-};
-use crate::io::{write_all_timeout, Stream};
-use crate::proxy::answer::{answer, truncate_to_head};
+use crate::http1::{canonical_host, BodyFraming, ChunkedDecoder, ChunkedOutput, MAX_HOST_BYTES};
+use crate::io::Stream;
+use crate::proxy::answer::{answer, respond};
 use crate::proxy::body_rate::{await_request_body, read_body_bytes, BodyWaitError};
 use crate::proxy::client::ClientConn;
 use crate::proxy::context::{Outcome, RequestCtx};
+use crate::proxy::downstream::{LocalAnswer, LocalBody};
 use crate::proxy::error::ProxyError;
-use crate::proxy::respond::write_json;
 use crate::secure::unix_now;
 use crate::worker::Worker;
 
@@ -53,42 +52,31 @@ pub fn endpoint_for(ctx: &RequestCtx<'_>) -> Option<Endpoint> {
     Endpoint::from_request(method, path)
 }
 
-/// Writes an RFC 6749 answer and says how the connection goes on.
+/// Sends an RFC 6749 answer through the one answer path and says how the connection goes on.
 async fn send<C: Stream>(
     worker: &Worker,
     conn: &mut ClientConn<C>,
     ctx: &mut RequestCtx<'_>,
     answer: Result<Vec<u8>, OAuthError>,
 ) -> Outcome {
-    let close = ctx.body_unread() || !ctx.head.keep_alive || worker.is_draining();
-    conn.wbuf.clear();
     let mut extra: Vec<(&str, &str)> = NO_STORE_HEADERS[1..].to_vec();
-    let status = match &answer {
-        Ok(body) => {
-            write_json(&mut conn.wbuf, 200, body, close, &extra);
-            200
-        }
+    let refused;
+    let (status, body) = match &answer {
+        Ok(body) => (200, &body[..]),
         Err(e) => {
             if let Some(www) = e.www_authenticate() {
                 extra.push(("www-authenticate", www));
             }
-            write_json(&mut conn.wbuf, e.status(), &e.body(), close, &extra);
-            e.status()
+            refused = e.body();
+            (e.status(), &refused[..])
         }
     };
-    if ctx.head.method == Method::Head {
-        // No content in an answer to HEAD (RFC 9110 §9.3.2).
-        truncate_to_head(&mut conn.wbuf);
-    }
-    ctx.rec.answered(status, conn.wbuf.len());
-    let written = write_all_timeout(
-        &mut conn.stream,
-        &mut conn.wbuf,
-        ctx.snap.limits.body_timeout,
-    )
-    .await
-    .is_ok();
-    Outcome::keep_alive_unless(close || !written)
+    let local = LocalAnswer {
+        status,
+        body: LocalBody::Json(body),
+        headers: &extra,
+    };
+    respond(worker, conn, ctx, &local, false).await
 }
 
 /// How reading a token request body ended.

@@ -21,6 +21,7 @@ use crate::io::{write_all_timeout, Stream};
 use crate::proxy::body::{pump, ChunkedMode, Framing, PumpOptions};
 use crate::proxy::client::ClientConn;
 use crate::proxy::context::{Outcome, RequestCtx};
+use crate::proxy::downstream::Downstream;
 use crate::proxy::error::{ProxyError, Side};
 use crate::proxy::respond::NOT_SECURED;
 use crate::proxy::upstream_call::BODY_BUFFER_BYTES;
@@ -138,7 +139,7 @@ pub async fn send_response<C: Stream>(
         ResponseBody::Chunked => (Some(Framing::Chunked), ChunkedMode::Rechunk, false),
         ResponseBody::UntilClose => (Some(Framing::UntilClose), ChunkedMode::Rechunk, true),
     };
-    let close = close_after || !ctx.head.keep_alive || worker.is_draining();
+    let close = close_after || conn.must_close(ctx, worker.is_draining());
 
     conn.wbuf.clear();
     let data = up.buf.data();
