@@ -1,23 +1,24 @@
-//! The client side of a request as the phases answer through it: the [`Downstream`] interface
-//! and its HTTP/1.1 implementation over [`ClientConn`].
+//! The client side of a request as the phases see it: the [`Downstream`] interface, one
+//! implementation per wire protocol (HTTP/1.1: `ClientConn`, in `downstream_h1.rs`).
 //!
-//! Owns the keep-alive rule of every response (RFC 9112 §9.3, §9.6: the connection closes when
-//! the client asked for it, when an HTTP/1.0 client did not ask to keep it, when part of the
-//! request body is still unread — it would be read as the next request — or while draining;
-//! plus whatever the caller forces) and the writing of the complete responses Torii makes
-//! itself ([`LocalAnswer`]: errors, the token service, introspection, JWKS), in the client's
-//! protocol. The phases decide what to answer; how it is framed and whether the connection
-//! survives it is decided here, once. What a response says is not decided here
-//! (`respond.rs` renders Torii's bodies; `answer.rs` is the one function that answers).
+//! Owns what the phases may ask of the client side and nothing of how it is done: the facts of
+//! the client's connection (address, scheme, header policy), the keep-alive rule of a response
+//! (`must_close`), the request body (waiting for its start, the part already buffered, the
+//! rest streamed to the upstream or read whole for a local endpoint), the complete responses
+//! Torii makes itself ([`LocalAnswer`]: errors, the token service, introspection, JWKS), the
+//! upstream's response relayed (head filtered, body streamed) and the WebSocket switch.
+//! Framing, what was consumed and the `Connection` rules stay inside the implementation: no
+//! phase reads or writes a connection buffer.
 
-use std::time::Duration;
+use std::net::IpAddr;
 
-use crate::http1::Method;
-use crate::io::{write_all_timeout, Stream};
+use crate::http1::{Method, ResponseHead};
 use crate::metrics::RequestRecord;
-use crate::proxy::client::ClientConn;
+use crate::proxy::body::{Framing, PumpError, PumpOptions};
+use crate::proxy::body_rate::{BodyClock, BodyStart, BodyWaitError};
 use crate::proxy::context::RequestCtx;
-use crate::proxy::respond::{write_error, write_json};
+use crate::tls::stream::UpStream;
+use crate::upstream::pool::UpstreamConn;
 
 /// The body of a response Torii makes itself.
 #[derive(Debug, Clone, Copy)]
@@ -40,13 +41,93 @@ pub struct LocalAnswer<'a> {
     pub headers: &'a [(&'a str, &'a str)],
 }
 
+/// How reading a small request body whole ended ([`Downstream::read_small_body`]).
+#[derive(Debug)]
+pub enum SmallBody {
+    /// The payload is in the output buffer; `raw` bytes of the connection were its framing
+    /// and payload (consumed by [`Downstream::consume_body`] once the answer is decided).
+    Complete {
+        /// Bytes the body took on the wire.
+        raw: usize,
+    },
+    /// Over the cap.
+    TooLarge,
+    /// Bad framing.
+    Malformed,
+    /// The body did not come (too slow, idle) or the client left.
+    Failed(BodyWaitError),
+}
+
+/// How relaying the upstream's response ended ([`Downstream::relay_response`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relayed {
+    /// The whole response went to the client; the connection closes after it when `close`.
+    Complete {
+        /// The connection ends after this response.
+        close: bool,
+    },
+    /// The client or the upstream failed mid-way: the connection closes, the upstream
+    /// connection is not reusable.
+    Failed,
+}
+
 /// The client side of one request, whatever its wire protocol. Tasks stay on their worker
 /// thread, so the futures need no `Send` bound.
 #[allow(async_fn_in_trait)]
 pub trait Downstream {
+    /// The client's IP address.
+    fn peer_ip(&self) -> IpAddr;
+
+    /// `x-forwarded-for: <client ip>\r\n`, rendered once per connection.
+    fn xff_line(&self) -> &[u8];
+
+    /// The scheme the client sees (`http` or `https`).
+    fn scheme(&self) -> &'static [u8];
+
+    /// The listener lets header names with `_` through.
+    fn allow_underscores(&self) -> bool;
+
+    /// True when the client's connection is TLS.
+    fn is_secure(&self) -> bool {
+        self.scheme() == b"https"
+    }
+
     /// The keep-alive rule: true when the connection ends after the response to the request
     /// in `ctx` (`draining`: the worker is draining).
     fn must_close(&self, ctx: &RequestCtx<'_>, draining: bool) -> bool;
+
+    /// Waits, before any upstream connection is taken, until the request's body is buffered
+    /// whole (small bodies) or its first byte arrived, answering `Expect: 100-continue`.
+    /// Returns the body's rate clock (counting from the end of the head) with the outcome.
+    async fn await_body(
+        &mut self,
+        ctx: &mut RequestCtx<'_>,
+    ) -> (BodyClock, Result<BodyStart, BodyWaitError>);
+
+    /// The first `n` bytes of the body, buffered ([`BodyStart::Buffered`]).
+    fn buffered_body(&self, n: usize) -> &[u8];
+
+    /// Marks `n` buffered body bytes as read.
+    fn consume_body(&mut self, n: usize);
+
+    /// Streams the rest of the request body, framed as `framing` says, to `dst`.
+    async fn send_body(
+        &mut self,
+        dst: &mut UpStream,
+        framing: Framing,
+        scratch: &mut Vec<u8>,
+        opts: PumpOptions,
+    ) -> Result<u64, PumpError>;
+
+    /// Reads the request body whole into `out` (a local endpoint's), at most `max` payload
+    /// bytes, under `clock`. Nothing is consumed: see [`SmallBody::Complete`].
+    async fn read_small_body(
+        &mut self,
+        ctx: &RequestCtx<'_>,
+        clock: &BodyClock,
+        out: &mut Vec<u8>,
+        max: usize,
+    ) -> SmallBody;
 
     /// Sends `answer` whole, closing the connection after it when `close`, within `timeout`,
     /// and notes its status and size in `rec`. `head_only`: the request was `HEAD`, so the
@@ -57,68 +138,33 @@ pub trait Downstream {
         answer: &LocalAnswer<'_>,
         close: bool,
         head_only: bool,
-        timeout: Duration,
+        timeout: std::time::Duration,
     ) -> bool;
-}
 
-impl<C: Stream> Downstream for ClientConn<C> {
-    fn must_close(&self, ctx: &RequestCtx<'_>, draining: bool) -> bool {
-        ctx.body_unread() || !ctx.head.keep_alive || draining
-    }
-
-    async fn send_local(
+    /// Relays the upstream's response `resp` (its head in `up.buf`, its fields in
+    /// `ctx.bufs.resp_headers`) and its body to the client, minus the header fields `hidden`
+    /// names and plus the request's quota headers. `draining`: the worker is draining.
+    async fn relay_response(
         &mut self,
-        rec: &mut RequestRecord,
-        answer: &LocalAnswer<'_>,
-        close: bool,
-        head_only: bool,
-        timeout: Duration,
-    ) -> bool {
-        self.wbuf.clear();
-        match answer.body {
-            LocalBody::Error(message) => write_error(
-                &mut self.wbuf,
-                answer.status,
-                message,
-                close,
-                answer.headers,
-            ),
-            LocalBody::Json(body) => {
-                write_json(&mut self.wbuf, answer.status, body, close, answer.headers)
-            }
-        }
-        if head_only {
-            truncate_to_head(&mut self.wbuf);
-        }
-        rec.answered(answer.status, self.wbuf.len());
-        write_all_timeout(&mut self.stream, &mut self.wbuf, timeout)
-            .await
-            .is_ok()
-    }
+        ctx: &mut RequestCtx<'_>,
+        up: &mut UpstreamConn<UpStream>,
+        resp: &ResponseHead,
+        hidden: impl Fn(&[u8]) -> bool,
+        draining: bool,
+    ) -> Relayed;
+
+    /// Sends a verified `101` on (head filtered like [`Downstream::relay_response`]'s, plus
+    /// `Upgrade: websocket`): the connection becomes a tunnel. False when it could not be sent.
+    async fn send_switch(
+        &mut self,
+        ctx: &mut RequestCtx<'_>,
+        up: &mut UpstreamConn<UpStream>,
+        resp: &ResponseHead,
+        hidden: impl Fn(&[u8]) -> bool,
+    ) -> bool;
 }
 
 /// True when the request in `ctx` was `HEAD`: its answers carry no content.
 pub fn is_head(ctx: &RequestCtx<'_>) -> bool {
     ctx.head.method == Method::Head
-}
-
-/// Cuts a rendered HTTP/1.1 response after its head (the first blank line).
-fn truncate_to_head(out: &mut Vec<u8>) {
-    if let Some(end) = memchr::memmem::find(out, b"\r\n\r\n") {
-        out.truncate(end + 4);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_head_answer_keeps_the_head_and_its_content_length() {
-        let mut out = Vec::new();
-        write_json(&mut out, 200, b"{\"a\":1}", false, &[]);
-        truncate_to_head(&mut out);
-        let text = String::from_utf8_lossy(&out);
-        assert!(text.ends_with("content-length: 7\r\n\r\n"), "{text}");
-    }
 }

@@ -18,6 +18,7 @@ pub mod client;
 pub mod connect;
 pub mod context;
 pub mod downstream;
+pub mod downstream_h1;
 pub mod error;
 pub mod head;
 pub mod oauth_endpoint;
