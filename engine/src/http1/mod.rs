@@ -25,6 +25,7 @@ mod writer;
 #[allow(clippy::unwrap_used)]
 mod roundtrip_tests;
 
+pub(crate) use chunked::push_hex_line;
 pub use chunked::{ChunkedDecoder, ChunkedError, ChunkedOutput, DecodeProgress, MAX_CHUNK_SIZE};
 pub use header::{eq_name_dashed, HeaderField, HeaderKind};
 pub use host::{canonical_host, MAX_HOST_BYTES};

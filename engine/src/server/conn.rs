@@ -19,7 +19,7 @@ use monoio::io::Split;
 
 use crate::http1::{parse_request_head, RequestError, RequestHead};
 use crate::io::Stream;
-use crate::metrics::RequestRecord;
+use crate::metrics::{Protocol, RequestRecord};
 use crate::proxy::answer::answer_unparsed;
 use crate::proxy::client::ClientConn;
 use crate::proxy::context::Upgraded;
@@ -101,10 +101,8 @@ pub struct BecameTunnel<C> {
 }
 
 /// The connection loop of [`serve_client`] over a connection already set up: its read buffer
-/// may hold bytes read before (the bytes sniffed for the HTTP/2 preface), and its stream may
-/// be an HTTP/2 stream's adapter (`crate::h2::exchange`), which yields one request and then
-/// the end of the stream. Returns the connection when a request made it a WebSocket tunnel
-/// (never over HTTP/2: its adapter refuses `Upgrade`, a connection-specific field).
+/// may hold bytes read before (the bytes sniffed for the HTTP/2 preface). Returns the
+/// connection when a request made it a WebSocket tunnel.
 pub async fn serve_conn<C: Stream>(
     worker: &Rc<Worker>,
     mut conn: ClientConn<C>,
@@ -120,7 +118,7 @@ pub async fn serve_conn<C: Stream>(
                 let snap = worker.snapshot();
                 let started = Instant::now();
                 let mut ctx = RequestCtx::new(&snap, head, &req, &mut bufs, started);
-                ctx.rec.protocol = conn.protocol;
+                ctx.rec.protocol = Protocol::Http11;
                 record::begin(worker, &mut ctx);
                 let outcome = phases::handle_request(worker, &mut conn, &mut ctx).await;
                 if let Outcome::Upgrade(upgraded) = outcome {
@@ -171,7 +169,7 @@ pub async fn serve_conn<C: Stream>(
                 let snap = worker.snapshot();
                 let started = Instant::now();
                 let mut rec = RequestRecord {
-                    protocol: conn.protocol,
+                    protocol: Protocol::Http11,
                     ..RequestRecord::default()
                 };
                 let logged = record::begin_unparsed(
