@@ -3,14 +3,16 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`request_head`] | an HTTP/2 request head checked (RFC 9113 §8) and rendered for the head parser |
+//! | [`request_head`] | an HTTP/2 request head checked (RFC 9113 §8, the HTTP/1.1 head rules) and read into the request's `OwnedHead` |
 //! | [`downstream`] | [`downstream::H2Downstream`]: `proxy::downstream::Downstream` over one stream's `RecvStream` and sending half |
 //! | [`send`] | [`send::ResponseSide`] (a stream's sending half, its reset), [`send::DataSink`] (a body as DATA frames under flow control) |
 //! | [`io`] | [`io::H2Io`]: the connection's transport in the poll form `h2` drives; [`io::WatchedIo`] over it |
 //! | [`head_watch`] | [`head_watch::HeaderBlockWatch`]: whether the client is inside an unfinished header block |
 //!
 //! Nothing here accepts connections or reads the config; `downstream` implements the proxy's
-//! interface (it imports `proxy`, which imports nothing of `h2`). The choice of the `h2` crate
+//! interface and `request_head` fills the proxy's `OwnedHead` (both import `proxy`, which
+//! imports nothing of `h2`). An HTTP/2 stream never becomes HTTP/1.1 bytes: its fields are
+//! laid out as the lines the HTTP/1.1 upstream receives, and nothing parses them back. The choice of the `h2` crate
 //! on monoio's poll-io is in `docs/architecture.md` ("HTTP/2"), its cost in
 //! `docs/performance.md`.
 

@@ -12,7 +12,7 @@
 //! It must not hold anything per connection (the peer, the scheme: `ClientConn`'s) or anything
 //! a phase decides (`RequestCtx`'s).
 
-use crate::http1::{find_header, HeaderField, RequestHead};
+use crate::http1::{find_header, HeaderField, HeaderKind, RequestHead, Span};
 
 /// Initial capacity of the head bytes (a typical head fits; a larger one grows it once per
 /// connection).
@@ -67,6 +67,49 @@ impl OwnedHead {
     /// The header fields, as spans of [`OwnedHead::bytes`].
     pub fn fields(&self) -> &[HeaderField] {
         &self.fields
+    }
+
+    /// Empties the head, for one built piece by piece (an HTTP/2 stream's, by
+    /// `crate::h2::request_head`).
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.fields.clear();
+    }
+
+    /// Appends `bytes`; the span they take (`None` past 4 GiB).
+    pub fn push(&mut self, bytes: &[u8]) -> Option<Span> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(bytes);
+        Span::from_range(start, self.bytes.len())
+    }
+
+    /// Appends a field named `name` (a valid, lower-case token) whose value `value` writes,
+    /// laid out as the line an HTTP/1.1 upstream receives it (`name: value` CRLF: the upstream
+    /// head copies such lines whole), classified as the HTTP/1.1 parser classifies it.
+    pub fn push_field_with(
+        &mut self,
+        name: &[u8],
+        value: impl FnOnce(&mut Vec<u8>),
+    ) -> Option<HeaderField> {
+        let line_start = self.bytes.len();
+        self.bytes.extend_from_slice(name);
+        let name_span = Span::from_range(line_start, self.bytes.len())?;
+        self.bytes.extend_from_slice(b": ");
+        let value_start = self.bytes.len();
+        value(&mut self.bytes);
+        let value_span = Span::from_range(value_start, self.bytes.len())?;
+        self.bytes.extend_from_slice(b"\r\n");
+        let kind = HeaderKind::classify(name);
+        let field = HeaderField {
+            name: name_span,
+            value: value_span,
+            line: Span::from_range(line_start, self.bytes.len())?,
+            kind,
+            underscore: memchr::memchr(b'_', name).is_some(),
+            hop_by_hop: kind.is_hop_by_hop(),
+        };
+        self.fields.push(field);
+        Some(field)
     }
 
     /// The value of the first field named `name` (ASCII case-insensitive).

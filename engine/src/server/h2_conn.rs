@@ -34,9 +34,9 @@ use monoio::time::{sleep_until, Instant};
 
 use crate::h2::downstream::H2Downstream;
 use crate::h2::io::{H2Io, HeadOpenSince, WatchedIo};
-use crate::h2::request_head::{render_request_head, Malformed};
+use crate::h2::request_head::{read_request_head, Refusal};
 use crate::h2::send::{reset_of, ResponseSide};
-use crate::http1::{parse_request_head, RequestError};
+use crate::http1::{RequestError, RequestHead};
 use crate::metrics::{Protocol, RequestRecord};
 use crate::proxy::answer::answer_unparsed;
 use crate::proxy::context::{RequestBuffers, RequestCtx};
@@ -65,8 +65,6 @@ pub const GOAWAY_GRACE: Duration = Duration::from_secs(1);
 /// How long stream tasks get to end on their own once the connection is gone, before they are
 /// cancelled.
 const STREAM_END_GRACE: Duration = Duration::from_secs(1);
-/// Initial capacity of a stream's rendered request head.
-const REQUEST_HEAD_CAPACITY: usize = 512;
 
 /// What a stream's request is served with: the facts of its connection.
 #[derive(Debug, Clone, Copy)]
@@ -421,19 +419,26 @@ async fn serve_stream(
 ) {
     let (parts, body) = req.into_parts();
     let side = ResponseSide::new(respond);
-    let mut rendered = Vec::with_capacity(REQUEST_HEAD_CAPACITY);
-    if let Err(Malformed(why)) = render_request_head(
+    let limits = worker.snapshot().limits;
+    let mut head_store = OwnedHead::new();
+    let head = read_request_head(
         &parts.method,
         &parts.uri,
         &parts.headers,
         body.is_end_stream(),
-        &mut rendered,
-    ) {
-        tracing::debug!(peer = %facts.peer, why, "malformed HTTP/2 request; stream reset");
-        side.borrow_mut().reset(h2::Reason::PROTOCOL_ERROR);
-        record_malformed(worker, facts.peer);
-        return;
-    }
+        &limits.head,
+        &mut head_store,
+    );
+    let head = match head {
+        Ok(head) => Ok(head),
+        Err(Refusal::Refused(e)) => Err(e),
+        Err(Refusal::Malformed(why)) => {
+            tracing::debug!(peer = %facts.peer, why, "malformed HTTP/2 request; stream reset");
+            side.borrow_mut().reset(h2::Reason::PROTOCOL_ERROR);
+            record_malformed(worker, facts.peer);
+            return;
+        }
+    };
     let mut down = H2Downstream::new(
         body,
         side.clone(),
@@ -442,7 +447,7 @@ async fn serve_stream(
         facts.allow_underscores,
     );
     monoio::select! {
-        _ = serve_request(worker, &mut down, &rendered) => {}
+        _ = serve_request(worker, &mut down, head, &head_store) => {}
         reason = reset_of(&side) => {
             // The upstream request, if any, goes with the dropped future: its connection is
             // closed, never pooled.
@@ -451,31 +456,30 @@ async fn serve_stream(
     }
 }
 
-/// Runs the one request of a stream whose checked head is `rendered`: the head limits (431,
-/// 414, 400 answered and recorded as for an HTTP/1.1 client), the phases, the record, and the
-/// end of the stream.
-async fn serve_request(worker: &Rc<Worker>, down: &mut H2Downstream, rendered: &[u8]) {
-    let limits = worker.snapshot().limits;
-    let mut req = OwnedHead::new();
-    let parsed = match parse_request_head(rendered, &limits.head, req.fields_mut()) {
-        Ok(Some(head)) => Ok(head),
-        Ok(None) => Err(RequestError::Invalid("malformed head")),
-        Err(e) => Err(e),
-    };
-    let head = match parsed {
+/// Runs the one request of a stream, whose head (read into `req`) is `head` or was refused as
+/// an HTTP/1.1 head would be (431, 414, 400: answered and recorded as for an HTTP/1.1 client):
+/// the phases, the record, and the end of the stream.
+async fn serve_request(
+    worker: &Rc<Worker>,
+    down: &mut H2Downstream,
+    head: Result<RequestHead, RequestError>,
+    req: &OwnedHead,
+) {
+    let snap = worker.snapshot();
+    let started = std::time::Instant::now();
+    let head = match head {
         Ok(head) => head,
         Err(e) => {
-            let snap = worker.snapshot();
-            let started = std::time::Instant::now();
             let mut rec = RequestRecord {
                 protocol: Protocol::H2,
                 ..RequestRecord::default()
             };
             let mut log_head = Vec::new();
             let logged =
-                record::begin_unparsed(worker, &snap, &mut rec, &mut log_head, rendered.len());
+                record::begin_unparsed(worker, &snap, &mut rec, &mut log_head, req.bytes().len());
             let e = ProxyError::from_head(&e);
-            answer_unparsed(down, &mut rec, &e, limits.client_header_timeout).await;
+            let timeout = snap.limits.client_header_timeout;
+            answer_unparsed(down, &mut rec, &e, timeout).await;
             record::finish(
                 worker,
                 &snap,
@@ -489,11 +493,8 @@ async fn serve_request(worker: &Rc<Worker>, down: &mut H2Downstream, rendered: &
             return;
         }
     };
-    req.take_bytes(&head, rendered);
-    let snap = worker.snapshot();
-    let started = std::time::Instant::now();
     let mut bufs = RequestBuffers::new();
-    let mut ctx = RequestCtx::new(&snap, head, &req, &mut bufs, started);
+    let mut ctx = RequestCtx::new(&snap, head, req, &mut bufs, started);
     ctx.rec.protocol = Protocol::H2;
     record::begin(worker, &mut ctx);
     // `Outcome` means nothing here: the stream carries one request (and no upgrade: `Upgrade`
