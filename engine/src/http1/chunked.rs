@@ -121,7 +121,7 @@ fn is_text(b: u8) -> bool {
 }
 
 /// Appends `"{len:x}\r\n"` without allocating.
-fn push_hex_line(out: &mut Vec<u8>, mut n: u64) {
+pub(crate) fn push_hex_line(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 16];
     let mut i = digits.len();
     loop {

@@ -25,10 +25,14 @@ mod writer;
 #[allow(clippy::unwrap_used)]
 mod roundtrip_tests;
 
+pub(crate) use chunked::push_hex_line;
 pub use chunked::{ChunkedDecoder, ChunkedError, ChunkedOutput, DecodeProgress, MAX_CHUNK_SIZE};
 pub use header::{eq_name_dashed, HeaderField, HeaderKind};
 pub use host::{canonical_host, MAX_HOST_BYTES};
 pub use path::{canonicalize_path, is_plainly_canonical, PathError};
+pub(crate) use request::{
+    check_target, is_authority_byte, is_disguised_framing, MAX_PARSED_HEADERS,
+};
 pub use request::{parse_request_head, BodyFraming, Method, RequestError, RequestHead};
 pub use response::{
     parse_response_head, status_has_no_content, ResponseBody, ResponseError, ResponseHead,

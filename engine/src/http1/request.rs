@@ -204,7 +204,7 @@ fn is_version_shaped(v: &[u8]) -> bool {
 }
 
 /// Bytes allowed in a Host value / absolute-form authority: reg-name, IP literals, port.
-fn is_authority_byte(b: u8) -> bool {
+pub(crate) fn is_authority_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]%".contains(&b)
 }
 
@@ -225,7 +225,7 @@ fn is_authority_byte(b: u8) -> bool {
 /// the same. What matters is that the path routed and the path forwarded are one: a fragment
 /// forwarded to a backend that reads it as part of the path (HAProxy's CVE-2023-45539) is what
 /// made `#` dangerous.
-fn check_target(
+pub(crate) fn check_target(
     buf: &[u8],
     target: Span,
     method: Method,
@@ -398,7 +398,7 @@ pub fn parse_request_head(
 /// True for `Content_Length` / `Transfer_Encoding` in any mix of `_` and `-` with at least one
 /// `_`: servers that map `_` to `-` (CGI-style environments) would read a second framing header
 /// that this parser does not see, so such names are refused rather than forwarded.
-fn is_disguised_framing(name: &[u8]) -> bool {
+pub(crate) fn is_disguised_framing(name: &[u8]) -> bool {
     let same = |want: &[u8]| {
         name.len() == want.len()
             && name.contains(&b'_')

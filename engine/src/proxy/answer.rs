@@ -1,98 +1,96 @@
-//! The one way a [`ProxyError`] becomes an answer: the Otoroshi error response on the wire,
-//! the request's record, and whether the client connection stays open.
+//! The one answer path: every response Torii makes itself — a [`ProxyError`] as the Otoroshi
+//! error response, the token service's RFC 6749 answers, introspection, the JWKS document —
+//! goes through [`respond`], over the request's [`Downstream`].
 //!
-//! Owns the keep-alive rule for Torii's own answers (docs/security.md §5): the
-//! connection closes when the error says so, when part of the request body is still unread
-//! (it would be read as the next request), when the client asked for it, or while draining.
-//! Every error answer of every phase goes through [`answer`]; a head refused before a request
-//! context exists goes through [`answer_unparsed`], which shares the writer.
+//! Owns turning an answer into the request's record and the connection's [`Outcome`]: the
+//! keep-alive decision is the downstream's (`Downstream::must_close`, docs/security.md §5),
+//! plus what the answer forces (an error that says the connection ends). A head refused
+//! before a request context exists goes through [`answer_unparsed`], which shares the
+//! downstream's writer and always closes.
 
-use crate::http1::Method;
-use crate::io::{write_all_timeout, Stream};
 use crate::metrics::RequestRecord;
-use crate::proxy::client::ClientConn;
 use crate::proxy::context::{Outcome, RequestCtx};
+use crate::proxy::downstream::{is_head, Downstream, LocalAnswer, LocalBody};
 use crate::proxy::error::{ProxyError, Side};
-use crate::proxy::respond::write_error;
 use crate::worker::Worker;
 
-/// Answers `e` for the request in `ctx` and says how the connection goes on.
-pub async fn answer<C: Stream>(
+/// Sends `local`, Torii's own answer to the request in `ctx`, through `down` and says how the
+/// connection goes on. `force_close`: the answer ends the connection whatever the keep-alive
+/// rule says.
+pub async fn respond<D: Downstream>(
     worker: &Worker,
-    conn: &mut ClientConn<C>,
+    down: &mut D,
     ctx: &mut RequestCtx<'_>,
-    e: ProxyError,
+    local: &LocalAnswer<'_>,
+    force_close: bool,
 ) -> Outcome {
-    log(&e);
-    ctx.rec.reason = Some(e.reason);
-    if !ctx.consumed {
-        conn.rbuf.consume(ctx.head.head_len);
-        ctx.consumed = true;
-    }
-    if e.is_silent() {
-        return Outcome::Close;
-    }
-    let close = e.close || ctx.body_unread() || !ctx.head.keep_alive || worker.is_draining();
+    let close = force_close || down.must_close(ctx, worker.is_draining());
     let timeout = ctx.snap.limits.body_timeout;
-    let head_only = ctx.head.method == Method::Head;
-    if send(conn, &mut ctx.rec, &e, close, head_only, timeout).await {
+    let head_only = is_head(ctx);
+    if down
+        .send_local(&mut ctx.rec, local, close, head_only, timeout)
+        .await
+    {
         Outcome::keep_alive_unless(close)
     } else {
         Outcome::Close
     }
 }
 
+/// Answers `e` for the request in `ctx` and says how the connection goes on.
+pub async fn answer<D: Downstream>(
+    worker: &Worker,
+    down: &mut D,
+    ctx: &mut RequestCtx<'_>,
+    e: ProxyError,
+) -> Outcome {
+    log(&e);
+    ctx.rec.reason = Some(e.reason);
+    if e.is_silent() {
+        return Outcome::Close;
+    }
+    let mut digits = [0u8; 20];
+    let mut headers = [("", ""); 2];
+    let local = error_answer(&e, &mut digits, &mut headers);
+    respond(worker, down, ctx, &local, e.close).await
+}
+
 /// Answers a head that could not be parsed (no request context exists) and closes.
-pub async fn answer_unparsed<C: Stream>(
-    conn: &mut ClientConn<C>,
+pub async fn answer_unparsed<D: Downstream>(
+    down: &mut D,
     rec: &mut RequestRecord,
     e: &ProxyError,
     timeout: std::time::Duration,
 ) -> Outcome {
     rec.reason = Some(e.reason);
-    send(conn, rec, e, true, false, timeout).await;
+    let mut digits = [0u8; 20];
+    let mut headers = [("", ""); 2];
+    let local = error_answer(e, &mut digits, &mut headers);
+    down.send_local(rec, &local, true, false, timeout).await;
     Outcome::Close
 }
 
-/// Writes the error response and notes it in `rec`. False when the write failed.
-/// `head_only`: the request was `HEAD`, so the answer has no content (RFC 9110 §9.3.2: the
-/// head, with the `Content-Length` a GET would get, and no body; a body would be read by the
-/// client as the start of the next response).
-async fn send<C: Stream>(
-    conn: &mut ClientConn<C>,
-    rec: &mut RequestRecord,
-    e: &ProxyError,
-    close: bool,
-    head_only: bool,
-    timeout: std::time::Duration,
-) -> bool {
-    conn.wbuf.clear();
-    let mut digits = [0u8; 20];
-    let retry_after = e.retry_after.map(|s| decimal(s, &mut digits));
-    let extra = [
-        e.www_authenticate.map(|v| ("www-authenticate", v)),
-        retry_after.map(|v| ("retry-after", v)),
-    ];
-    let (one, two);
-    let extra: &[(&str, &str)] = match extra {
-        [Some(a), Some(b)] => {
-            two = [a, b];
-            &two
-        }
-        [Some(a), None] | [None, Some(a)] => {
-            one = [a];
-            &one
-        }
-        [None, None] => &[],
-    };
-    write_error(&mut conn.wbuf, e.status, e.message, close, extra);
-    if head_only {
-        truncate_to_head(&mut conn.wbuf);
+/// The Otoroshi error answer of `e`, its extra headers written into `headers` (the
+/// `Retry-After` digits into `digits`): no allocation.
+fn error_answer<'a>(
+    e: &'a ProxyError,
+    digits: &'a mut [u8; 20],
+    headers: &'a mut [(&'a str, &'a str); 2],
+) -> LocalAnswer<'a> {
+    let mut n = 0;
+    if let Some(v) = e.www_authenticate {
+        headers[n] = ("www-authenticate", v);
+        n += 1;
     }
-    rec.answered(e.status, conn.wbuf.len());
-    write_all_timeout(&mut conn.stream, &mut conn.wbuf, timeout)
-        .await
-        .is_ok()
+    if let Some(secs) = e.retry_after {
+        headers[n] = ("retry-after", decimal(secs, digits));
+        n += 1;
+    }
+    LocalAnswer {
+        status: e.status,
+        body: LocalBody::Error(e.message),
+        headers: &headers[..n],
+    }
 }
 
 /// `n` in decimal, written into `buf`.
@@ -109,13 +107,6 @@ fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
     std::str::from_utf8(&buf[i..]).unwrap_or("0")
 }
 
-/// Cuts a rendered response after its head (the first blank line).
-pub(crate) fn truncate_to_head(out: &mut Vec<u8>) {
-    if let Some(end) = memchr::memmem::find(out, b"\r\n\r\n") {
-        out.truncate(end + 4);
-    }
-}
-
 /// Logs an error at the level its side deserves: Torii's own failures always, the others at
 /// debug (they are counted in metrics; a flood of refused clients must not flood the log).
 fn log(e: &ProxyError) {
@@ -125,5 +116,27 @@ fn log(e: &ProxyError) {
         }
         Side::Upstream => tracing::debug!(reason = e.reason, status = e.status, "upstream failure"),
         Side::Client => tracing::debug!(reason = e.reason, status = e.status, "request refused"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_and_www_authenticate_are_rendered_without_allocation() {
+        let e = ProxyError::client(429, "You performed too much requests", "quota.window")
+            .with_www_authenticate(Some("Bearer"));
+        let mut e = e;
+        e.retry_after = Some(1234);
+        let mut digits = [0u8; 20];
+        let mut headers = [("", ""); 2];
+        let local = error_answer(&e, &mut digits, &mut headers);
+        assert_eq!(
+            local.headers,
+            &[("www-authenticate", "Bearer"), ("retry-after", "1234")]
+        );
+        assert_eq!(decimal(0, &mut [0u8; 20]), "0");
+        assert_eq!(decimal(u64::MAX, &mut [0u8; 20]), "18446744073709551615");
     }
 }

@@ -19,13 +19,9 @@ use crate::secure::unix_now;
 use crate::snapshot::Route;
 use crate::worker::Worker;
 
-/// Runs the route's checks on the request whose head bytes are `data`, with the worker's
-/// verified-token cache (`limits.verified_token_cache`) and metrics slot.
-pub fn authenticate(
-    worker: &Worker,
-    ctx: &mut RequestCtx<'_>,
-    data: &[u8],
-) -> Result<(), ProxyError> {
+/// Runs the route's checks on the request's head, with the worker's verified-token cache
+/// (`limits.verified_token_cache`) and metrics slot.
+pub fn authenticate(worker: &Worker, ctx: &mut RequestCtx<'_>) -> Result<(), ProxyError> {
     let Some(route) = ctx.route else {
         return Ok(());
     };
@@ -35,9 +31,9 @@ pub fn authenticate(
         version: ctx.snap.version,
         cap: ctx.snap.limits.verified_token_cache,
     };
-    external_jwt(worker.id, route, ctx, data, now, cache)?;
+    external_jwt(worker.id, route, ctx, now, cache)?;
     if let Some(keys) = &route.apikeys {
-        let view = HeadView::new(data, &ctx.bufs.headers, &ctx.head);
+        let view = HeadView::new(ctx.data(), ctx.fields(), &ctx.head);
         match check(&ctx.snap.auth, keys, &route.id, &view, now, Some(cache)) {
             Ok(admitted) => ctx.admitted = admitted,
             Err(e) => {
@@ -57,7 +53,6 @@ fn external_jwt(
     worker: usize,
     route: &Route,
     ctx: &mut RequestCtx<'_>,
-    data: &[u8],
     now: u64,
     cache: CacheUse<'_>,
 ) -> Result<(), ProxyError> {
@@ -66,9 +61,9 @@ fn external_jwt(
     };
     let route_idx = ctx.rec.route.unwrap_or(usize::MAX);
     match jwt.check(
-        data,
+        ctx.data(),
         &ctx.head,
-        &ctx.bufs.headers,
+        ctx.fields(),
         now,
         Some((cache, route_idx)),
     ) {

@@ -22,6 +22,9 @@ use crate::http1::{ChunkedDecoder, ChunkedError, ChunkedOutput};
 use crate::io::{write_all, ReadBuf};
 use crate::proxy::body_rate::BodyClock;
 
+/// Read-buffer cap while streaming a body (either direction).
+pub const BODY_BUFFER_BYTES: usize = 64 * 1024;
+
 /// How the body to forward is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {

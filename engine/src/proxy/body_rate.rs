@@ -13,7 +13,7 @@
 //! chunked bodies, which then stream). A client that never sends its body therefore never holds
 //! an upstream connection. `Expect: 100-continue` is answered here, since the client waits for
 //! it before sending the body. No allocation: bytes go into the connection's read buffer.
-//! [`await_request_body`] is the same wait for one request of a client connection, under the
+//! `Downstream::await_body` of an HTTP/1.1 connection runs it for one request, under the
 //! snapshot's limits: what the proxy and the token endpoint both call.
 
 use std::io;
@@ -22,9 +22,7 @@ use std::time::{Duration, Instant};
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
 use crate::http1::{BodyFraming, RequestHead};
-use crate::io::{write_all_timeout, ReadBuf, Stream};
-use crate::proxy::client::ClientConn;
-use crate::proxy::context::RequestCtx;
+use crate::io::{write_all_timeout, ReadBuf};
 
 /// Bodies up to this size are read whole before the upstream connection is taken, and sent in
 /// the same write as the head. Larger bodies wait only for their first byte, then stream.
@@ -116,14 +114,15 @@ pub async fn read_body_bytes<S: AsyncReadRent>(
 pub enum BodyStart {
     /// No body, or an empty one.
     None,
-    /// The whole body (this many bytes) is buffered right after the head.
+    /// The whole body (this many bytes) is buffered at the start of the read buffer.
     Buffered(usize),
     /// At least the first body byte is buffered; the rest streams.
     Streaming,
 }
 
 /// Waits, before any upstream connection is taken, until the request's body is buffered (up
-/// to [`BUFFERED_BODY_BYTES`]) or its first byte arrived. Sends `100 Continue` first when the
+/// to [`BUFFERED_BODY_BYTES`]) or its first byte arrived, in `rbuf` (which starts with the
+/// body: the connection consumed the head when the request took it). Sends `100 Continue` first when the
 /// client asked for it and nothing of the body is here yet (then returns with
 /// `continue_sent = true` so that nobody sends it twice).
 pub async fn await_body<S: AsyncReadRent + AsyncWriteRent>(
@@ -140,7 +139,8 @@ pub async fn await_body<S: AsyncReadRent + AsyncWriteRent>(
         BodyFraming::Length(n) if n <= BUFFERED_BODY_BYTES => n as usize,
         BodyFraming::Length(_) | BodyFraming::Chunked => 1,
     };
-    let buffered = |rbuf: &ReadBuf| rbuf.len().saturating_sub(head.head_len);
+    // The head was consumed: the read buffer starts with the body.
+    let buffered = |rbuf: &ReadBuf| rbuf.len();
     if buffered(rbuf) < want && head.expect_continue && buffered(rbuf) == 0 && !*continue_sent {
         wbuf.clear();
         wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
@@ -149,7 +149,7 @@ pub async fn await_body<S: AsyncReadRent + AsyncWriteRent>(
             .map_err(|_| BodyWaitError::Gone)?;
         *continue_sent = true;
     }
-    let cap = head.head_len + want.max(BUFFERED_BODY_BYTES as usize);
+    let cap = want.max(BUFFERED_BODY_BYTES as usize);
     while buffered(rbuf) < want {
         read_body_bytes(client, rbuf, cap, clock, buffered(rbuf) as u64, idle).await?;
     }
@@ -157,34 +157,6 @@ pub async fn await_body<S: AsyncReadRent + AsyncWriteRent>(
         BodyFraming::Length(n) if n <= BUFFERED_BODY_BYTES => BodyStart::Buffered(n as usize),
         _ => BodyStart::Streaming,
     })
-}
-
-/// [`await_body`] for the request in `ctx` on `conn`, under the snapshot's limits: the body
-/// clock starts when the head was complete (`limits.body_min_rate` after
-/// `limits.body_min_rate_grace`), each read waits at most `limits.body_timeout`, and a
-/// `100 Continue` sent is recorded in the context. Returns the clock with the outcome: whoever
-/// reads the rest of the body goes on measuring the rate from the same start.
-pub async fn await_request_body<C: Stream>(
-    conn: &mut ClientConn<C>,
-    ctx: &mut RequestCtx<'_>,
-) -> (BodyClock, Result<BodyStart, BodyWaitError>) {
-    let limits = &ctx.snap.limits;
-    let clock = BodyClock::new(
-        ctx.head_done,
-        limits.body_min_rate,
-        limits.body_min_rate_grace,
-    );
-    let waited = await_body(
-        &mut conn.stream,
-        &mut conn.rbuf,
-        &mut conn.wbuf,
-        &ctx.head,
-        &clock,
-        limits.body_timeout,
-        &mut ctx.continue_sent,
-    )
-    .await;
-    (clock, waited)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! One client connection as the request phases see it: the stream, its buffers and the facts
-//! about the peer and the listener. Nothing here belongs to a single request.
+//! One HTTP/1.1 client connection: the stream, its buffers and the facts about the peer and
+//! the listener. Nothing here belongs to a single request; the phases reach it only through
+//! its `Downstream` implementation (`downstream_h1.rs`).
 //!
 //! Owns [`ClientConn`]. The read buffer holds what the client sent and nobody consumed yet (the
 //! head of the request in progress, the start of its body, pipelined requests behind it); the
@@ -9,7 +10,6 @@
 use std::net::SocketAddr;
 
 use crate::io::ReadBuf;
-use crate::metrics::Protocol;
 
 /// Initial capacity of a connection's read buffer.
 const READ_BUF_INITIAL: usize = 4096;
@@ -34,9 +34,6 @@ pub struct ClientConn<C> {
     /// The listener lets header names with `_` through (`gateway.underscores_in_headers`, as
     /// in force when the connection was accepted).
     pub allow_underscores: bool,
-    /// The client's protocol (`Http11` unless an HTTP/2 stream is served over this
-    /// connection's stream type), for metrics and the access log.
-    pub protocol: Protocol,
 }
 
 impl<C> ClientConn<C> {
@@ -50,7 +47,6 @@ impl<C> ClientConn<C> {
             xff_line: format!("x-forwarded-for: {}\r\n", peer.ip()).into_bytes(),
             proto,
             allow_underscores,
-            protocol: Protocol::Http11,
         }
     }
 

@@ -1,10 +1,10 @@
 //! The room of one request: everything the phases learn and decide about it, from its parsed
 //! head to the record written when it ends.
 //!
-//! Owns [`RequestCtx`] (per request: the head, the snapshot it runs on, the route, the admitted
-//! key or verified token, the challenge state and token ids, a WebSocket upgrade asked for, the
-//! record), [`RequestBuffers`] (the reusable buffers a request works in: head spans, the
-//! upstream head, the canonical path) and [`Outcome`] (how the client connection goes on once
+//! Owns [`RequestCtx`] (per request: the head it owns, the snapshot it runs on, the route, the
+//! admitted key or verified token, the challenge state and token ids, a WebSocket upgrade asked
+//! for, the record), [`RequestBuffers`] (the reusable buffers a request works in: the upstream
+//! head, the canonical path) and [`Outcome`] (how the client connection goes on once
 //! the request ended, [`Upgraded`] for a WebSocket tunnel). Nothing here is
 //! connection-level: a connection's stream and buffers are `ClientConn`'s. An HTTP/1.1
 //! connection runs one context at a time and lends it the same buffers each time (no allocation
@@ -19,6 +19,7 @@ use torii_protocol::websocket::KEY_LEN;
 use crate::auth::check::Admitted;
 use crate::http1::{BodyFraming, HeaderField, RequestHead};
 use crate::metrics::RequestRecord;
+use crate::proxy::head::OwnedHead;
 use crate::snapshot::{Route, Snapshot};
 use crate::tls::stream::UpStream;
 use crate::upstream::pool::UpstreamConn;
@@ -73,8 +74,6 @@ impl Outcome {
 /// Reusable buffers of a request. Cleared, never shrunk, between requests.
 #[derive(Debug, Default)]
 pub struct RequestBuffers {
-    /// Header spans of the request head.
-    pub headers: Vec<HeaderField>,
     /// The upstream request head being sent (kept until the response head arrives, so that a
     /// request can be retried on a fresh connection).
     pub up_head: Vec<u8>,
@@ -94,7 +93,6 @@ impl RequestBuffers {
     /// Buffers sized for a typical request.
     pub fn new() -> Self {
         Self {
-            headers: Vec::with_capacity(32),
             up_head: Vec::with_capacity(1024),
             resp_headers: Vec::with_capacity(32),
             ..Self::default()
@@ -133,8 +131,11 @@ impl Default for SecurityDraw {
 pub struct RequestCtx<'r> {
     /// The config the request runs on.
     pub snap: &'r Snapshot,
-    /// The parsed head; its spans index the bytes the head was parsed from.
+    /// The parsed head; its spans index [`RequestCtx::data`].
     pub head: RequestHead,
+    /// The head's bytes and header fields, owned by the request (no phase reads a connection
+    /// buffer for them).
+    pub req: &'r OwnedHead,
     /// The request's buffers.
     pub bufs: &'r mut RequestBuffers,
     /// When the head was complete: the request's duration and its body's minimum rate count
@@ -154,8 +155,6 @@ pub struct RequestCtx<'r> {
     pub upgrade: Option<WebSocketUpgrade>,
     /// `100 Continue` was sent.
     pub continue_sent: bool,
-    /// The head (and a buffered body) were consumed from the connection's read buffer.
-    pub consumed: bool,
     /// The whole request body was read (buffered or streamed upstream).
     pub body_done: bool,
     /// What the request did, for metrics and the access log.
@@ -165,11 +164,12 @@ pub struct RequestCtx<'r> {
 }
 
 impl<'r> RequestCtx<'r> {
-    /// A context for `head`, complete at `head_done`, on `snap`, working in `bufs` (whose
-    /// `headers` already hold the head's spans).
+    /// A context for `head` (whose spans index `req`), complete at `head_done`, on `snap`,
+    /// working in `bufs`.
     pub fn new(
         snap: &'r Snapshot,
         head: RequestHead,
+        req: &'r OwnedHead,
         bufs: &'r mut RequestBuffers,
         head_done: Instant,
     ) -> Self {
@@ -180,6 +180,7 @@ impl<'r> RequestCtx<'r> {
             snap,
             body_done: !has_body(&head),
             head,
+            req,
             bufs,
             head_done,
             path_rewritten: false,
@@ -189,19 +190,30 @@ impl<'r> RequestCtx<'r> {
             security: SecurityDraw::default(),
             upgrade: None,
             continue_sent: false,
-            consumed: false,
             rec,
             logged: false,
         }
     }
 
+    /// The head's bytes, which the spans of [`RequestCtx::head`] and of the header fields
+    /// index. Borrowed from the request, not from the context: a phase may hold them while it
+    /// changes the context.
+    pub fn data(&self) -> &'r [u8] {
+        self.req.bytes()
+    }
+
+    /// The head's header fields, as spans of [`RequestCtx::data`].
+    pub fn fields(&self) -> &'r [HeaderField] {
+        self.req.fields()
+    }
+
     /// The canonical path: what routing matched and, unless the route forwards raw paths,
-    /// what the backend receives. `data` is the buffer the head was parsed from.
-    pub fn canonical_path<'a>(&'a self, data: &'a [u8]) -> &'a [u8] {
+    /// what the backend receives.
+    pub fn canonical_path(&self) -> &[u8] {
         if self.path_rewritten {
             &self.bufs.path
         } else {
-            self.head.path.get(data)
+            self.head.path.get(self.data())
         }
     }
 

@@ -3,8 +3,10 @@
 //! Three kinds of state, each in its own place: the worker (`crate::worker`: pools, RNG,
 //! caches), the connection ([`client::ClientConn`]: stream and buffers) and the request
 //! ([`context::RequestCtx`]: everything about one request). [`phases::handle_request`] runs the
-//! phases in order (the table is in [`phases`]); every error is a [`error::ProxyError`], answered
-//! by [`answer::answer`]; the connection's fate is an [`context::Outcome`].
+//! phases in order (the table is in [`phases`]); they answer the client through
+//! [`downstream::Downstream`]; every error is a [`error::ProxyError`], answered by
+//! [`answer::answer`] (every answer Torii makes itself goes through [`answer::respond`]); the
+//! connection's fate is an [`context::Outcome`].
 //!
 //! This module never imports `server/` (which drives it) and imports `worker/` from below.
 
@@ -15,7 +17,10 @@ pub mod body_rate;
 pub mod client;
 pub mod connect;
 pub mod context;
+pub mod downstream;
+pub mod downstream_h1;
 pub mod error;
+pub mod head;
 pub mod oauth_endpoint;
 pub mod phases;
 pub mod record;

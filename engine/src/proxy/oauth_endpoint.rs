@@ -5,8 +5,9 @@
 //! Owns the IO around `torii_protocol::oauth`: choosing the endpoint (canonical host and path),
 //! the `secure` rule (a connection is secure when its listener is TLS), reading a request body
 //! of at most [`MAX_BODY_LEN`] bytes (Content-Length or chunked, under the same minimum rate as a
-//! proxied body; a size declared or announced over the cap is refused at once), and writing
-//! RFC 6749 answers with `Cache-Control: no-store`. Decisions (who gets a token, what it says)
+//! proxied body; a size declared or announced over the cap is refused at once), and RFC 6749
+//! answers with `Cache-Control: no-store`, sent through the one answer path
+//! (`crate::proxy::answer::respond`). Decisions (who gets a token, what it says)
 //! are the protocol's. A body that was not read whole closes the connection after the answer
 //! (docs/security.md §5).
 
@@ -15,29 +16,21 @@ use torii_protocol::oauth::{
     MAX_BODY_LEN, NO_STORE_HEADERS, PREFIX,
 };
 
-use crate::http1::{
-    canonical_host, find_header, BodyFraming, ChunkedDecoder, ChunkedOutput, Method, MAX_HOST_BYTES,
-};
-use crate::io::{write_all_timeout, Stream};
-use crate::proxy::answer::{answer, truncate_to_head};
-use crate::proxy::body_rate::{await_request_body, read_body_bytes, BodyWaitError};
-use crate::proxy::client::ClientConn;
+use crate::http1::{canonical_host, BodyFraming, MAX_HOST_BYTES};
+use crate::proxy::answer::{answer, respond};
 use crate::proxy::context::{Outcome, RequestCtx};
+use crate::proxy::downstream::{Downstream, LocalAnswer, LocalBody, SmallBody};
 use crate::proxy::error::ProxyError;
-use crate::proxy::respond::write_json;
 use crate::secure::unix_now;
 use crate::worker::Worker;
-
-/// Raw chunked bytes read at most for a body of [`MAX_BODY_LEN`] payload bytes (framing and
-/// small chunks cost extra).
-const MAX_CHUNKED_RAW: usize = MAX_BODY_LEN * 2 + 1024;
 
 /// The endpoint this request is for, when the token service is on, the canonical path is under
 /// [`PREFIX`] and the canonical host ([`canonical_host`], the form routing matches) matches
 /// `domain`. Cost for other requests: one prefix comparison.
-pub fn endpoint_for(ctx: &RequestCtx<'_>, data: &[u8]) -> Option<Endpoint> {
+pub fn endpoint_for(ctx: &RequestCtx<'_>) -> Option<Endpoint> {
     let oauth = ctx.snap.auth.oauth.as_ref()?;
-    let path = ctx.canonical_path(data);
+    let data = ctx.data();
+    let path = ctx.canonical_path();
     if !path.starts_with(PREFIX.as_bytes()) {
         return None;
     }
@@ -52,124 +45,57 @@ pub fn endpoint_for(ctx: &RequestCtx<'_>, data: &[u8]) -> Option<Endpoint> {
     Endpoint::from_request(method, path)
 }
 
-/// Writes an RFC 6749 answer and says how the connection goes on.
-async fn send<C: Stream>(
+/// Sends an RFC 6749 answer through the one answer path and says how the connection goes on.
+async fn send<D: Downstream>(
     worker: &Worker,
-    conn: &mut ClientConn<C>,
+    down: &mut D,
     ctx: &mut RequestCtx<'_>,
     answer: Result<Vec<u8>, OAuthError>,
 ) -> Outcome {
-    if !ctx.consumed {
-        conn.rbuf.consume(ctx.head.head_len);
-        ctx.consumed = true;
-    }
-    let close = ctx.body_unread() || !ctx.head.keep_alive || worker.is_draining();
-    conn.wbuf.clear();
     let mut extra: Vec<(&str, &str)> = NO_STORE_HEADERS[1..].to_vec();
-    let status = match &answer {
-        Ok(body) => {
-            write_json(&mut conn.wbuf, 200, body, close, &extra);
-            200
-        }
+    let refused;
+    let (status, body) = match &answer {
+        Ok(body) => (200, &body[..]),
         Err(e) => {
             if let Some(www) = e.www_authenticate() {
                 extra.push(("www-authenticate", www));
             }
-            write_json(&mut conn.wbuf, e.status(), &e.body(), close, &extra);
-            e.status()
+            refused = e.body();
+            (e.status(), &refused[..])
         }
     };
-    if ctx.head.method == Method::Head {
-        // No content in an answer to HEAD (RFC 9110 §9.3.2).
-        truncate_to_head(&mut conn.wbuf);
-    }
-    ctx.rec.answered(status, conn.wbuf.len());
-    let written = write_all_timeout(
-        &mut conn.stream,
-        &mut conn.wbuf,
-        ctx.snap.limits.body_timeout,
-    )
-    .await
-    .is_ok();
-    Outcome::keep_alive_unless(close || !written)
+    let local = LocalAnswer {
+        status,
+        body: LocalBody::Json(body),
+        headers: &extra,
+    };
+    respond(worker, down, ctx, &local, false).await
 }
 
-/// How reading a token request body ended.
-enum BodyRead {
-    /// The body is in the output buffer; `raw` bytes follow the head in `rbuf`.
-    Complete { raw: usize },
-    /// Over [`MAX_BODY_LEN`].
-    TooLarge,
-    /// Bad chunked framing.
-    Malformed,
-    /// The body did not come (too slow, idle) or the client left.
-    Failed(BodyWaitError),
-}
-
-/// Reads the request body behind the head (the head stays in `rbuf`, so its spans stay valid).
-async fn read_body<C: Stream>(
-    conn: &mut ClientConn<C>,
+/// Reads the token request's body whole (at most [`MAX_BODY_LEN`] payload bytes) under the
+/// same rate and `100-continue` rules as a proxied body (the rate counts from the head).
+async fn read_body<D: Downstream>(
+    down: &mut D,
     ctx: &mut RequestCtx<'_>,
     body: &mut Vec<u8>,
-) -> BodyRead {
-    let start = ctx.head.head_len;
-    let need = match ctx.head.body {
-        BodyFraming::None | BodyFraming::Length(0) => return BodyRead::Complete { raw: 0 },
-        BodyFraming::Length(n) if n > MAX_BODY_LEN as u64 => return BodyRead::TooLarge,
-        BodyFraming::Length(n) => Some(start + n as usize),
-        BodyFraming::Chunked => None,
-    };
-    // The same rate and 100-continue rules as a proxied body (the rate counts from the head).
-    let (clock, waited) = await_request_body(conn, ctx).await;
+) -> SmallBody {
+    if let BodyFraming::Length(n) = ctx.head.body {
+        if n > MAX_BODY_LEN as u64 {
+            // Refused at once: a local endpoint does not wait for what it will refuse.
+            return SmallBody::TooLarge;
+        }
+    }
+    let (clock, waited) = down.await_body(ctx).await;
     if let Err(e) = waited {
-        return BodyRead::Failed(e);
+        return SmallBody::Failed(e);
     }
-    let idle = ctx.snap.limits.body_timeout;
-    let cap = need.unwrap_or(start + MAX_CHUNKED_RAW);
-    let mut decoder = ChunkedDecoder::new();
-    let mut pos = start;
-    loop {
-        let data = conn.rbuf.data();
-        match need {
-            Some(n) if data.len() >= n => {
-                body.extend_from_slice(data.get(start..n).unwrap_or_default());
-                return BodyRead::Complete { raw: n - start };
-            }
-            Some(_) => {}
-            None => {
-                let input = data.get(pos..).unwrap_or_default();
-                match decoder.decode(input, body, ChunkedOutput::Payload) {
-                    Err(_) => return BodyRead::Malformed,
-                    Ok(p) => {
-                        pos += p.consumed;
-                        // A chunk announced over the cap is refused at once, before its data
-                        // (a local endpoint does not wait for what it will refuse).
-                        if decoder.committed_bytes() > MAX_BODY_LEN as u64 {
-                            return BodyRead::TooLarge;
-                        }
-                        if p.done {
-                            return BodyRead::Complete { raw: pos - start };
-                        }
-                    }
-                }
-                if conn.rbuf.len() >= cap {
-                    return BodyRead::TooLarge;
-                }
-            }
-        }
-        let arrived = conn.rbuf.len().saturating_sub(start) as u64;
-        let read =
-            read_body_bytes(&mut conn.stream, &mut conn.rbuf, cap, &clock, arrived, idle).await;
-        if let Err(e) = read {
-            return BodyRead::Failed(e);
-        }
-    }
+    down.read_small_body(ctx, &clock, body, MAX_BODY_LEN).await
 }
 
 /// Answers one request for the token service and says how the connection goes on.
-pub async fn serve<C: Stream>(
+pub async fn serve<D: Downstream>(
     worker: &Worker,
-    conn: &mut ClientConn<C>,
+    down: &mut D,
     ctx: &mut RequestCtx<'_>,
     endpoint: Endpoint,
 ) -> Outcome {
@@ -177,44 +103,44 @@ pub async fn serve<C: Stream>(
     ctx.rec.token_service = true;
     let (Some(oauth), Some(keys)) = (snap.auth.oauth.as_ref(), snap.auth.key_pairs.as_ref()) else {
         let e = OAuthError::new(ErrorCode::ServerError, "token service unavailable");
-        return send(worker, conn, ctx, Err(e)).await;
+        return send(worker, down, ctx, Err(e)).await;
     };
     let early = match endpoint {
         Endpoint::NotFound => Some(Err(OAuthError::not_found())),
-        _ if oauth.secure && !conn.is_secure() => Some(Err(OAuthError::insecure())),
+        _ if oauth.secure && !down.is_secure() => Some(Err(OAuthError::insecure())),
         Endpoint::Jwks => Some(Ok(keys.jwks_json().to_vec())),
         Endpoint::Token | Endpoint::Introspect => None,
     };
     if let Some(answer) = early {
-        return send(worker, conn, ctx, answer).await;
+        return send(worker, down, ctx, answer).await;
     }
     let mut body = std::mem::take(&mut ctx.bufs.scratch);
     body.clear();
-    let read = read_body(conn, ctx, &mut body).await;
+    let read = read_body(down, ctx, &mut body).await;
     let raw = match read {
-        BodyRead::Complete { raw } => raw,
-        BodyRead::Failed(e) => {
+        SmallBody::Complete { raw } => raw,
+        SmallBody::Failed(e) => {
             ctx.bufs.scratch = body;
-            return answer(worker, conn, ctx, ProxyError::from_body_wait(&e)).await;
+            return answer(worker, down, ctx, ProxyError::from_body_wait(&e)).await;
         }
-        BodyRead::TooLarge | BodyRead::Malformed => {
+        SmallBody::TooLarge | SmallBody::Malformed => {
             ctx.bufs.scratch = body;
             let e = match read {
-                BodyRead::TooLarge => OAuthError::body_too_large(),
+                SmallBody::TooLarge => OAuthError::body_too_large(),
                 _ => OAuthError::new(ErrorCode::InvalidRequest, "malformed chunked body"),
             };
-            return send(worker, conn, ctx, Err(e)).await;
+            return send(worker, down, ctx, Err(e)).await;
         }
     };
-    let data = conn.rbuf.data();
-    let content_type = find_header(data, &ctx.bufs.headers, b"content-type");
-    let authorization = find_header(data, &ctx.bufs.headers, b"authorization");
+    let data = ctx.data();
+    let content_type = ctx.req.find(b"content-type");
+    let authorization = ctx.req.find(b"authorization");
     let now = unix_now();
     let answer = if endpoint == Endpoint::Token {
         let mut jti = [0u8; 36];
         worker.rng.borrow_mut().fill_jti(&mut jti);
         let jti = std::str::from_utf8(&jti).unwrap_or("0");
-        let scheme = if conn.is_secure() { "https" } else { "http" };
+        let scheme = if down.is_secure() { "https" } else { "http" };
         let host = ctx.head.host.map(|h| h.get(data)).unwrap_or_default();
         let issuer = oauth
             .service
@@ -234,8 +160,7 @@ pub async fn serve<C: Stream>(
         tracing::debug!(error = %e, "client-credentials request refused");
     }
     ctx.bufs.scratch = body;
-    conn.rbuf.consume(ctx.head.head_len + raw);
-    ctx.consumed = true;
+    down.consume_body(raw);
     ctx.body_done = true;
-    send(worker, conn, ctx, answer).await
+    send(worker, down, ctx, answer).await
 }

@@ -21,46 +21,45 @@
 //! A verified switch ends the request with [`Outcome::Upgrade`]: the connection loop, not the
 //! phases, runs the tunnel.
 
-use crate::io::Stream;
 use crate::metrics::TunnelResult;
 use crate::proxy::answer::answer;
 use crate::proxy::authenticate::authenticate;
-use crate::proxy::client::ClientConn;
 use crate::proxy::context::{Outcome, RequestCtx};
+use crate::proxy::downstream::Downstream;
 use crate::proxy::error::ProxyError;
 use crate::proxy::{oauth_endpoint, response, route, upgrade, upstream_call};
 use crate::worker::Worker;
 
-/// Runs the phases of the request in `ctx`, whose head is at the start of `conn.rbuf`, and says
-/// how the client connection goes on.
-pub async fn handle_request<C: Stream>(
+/// Runs the phases of the request in `ctx` (which owns its head), answering through the
+/// client's downstream `down`, and says how the client connection goes on.
+pub async fn handle_request<D: Downstream>(
     worker: &Worker,
-    conn: &mut ClientConn<C>,
+    down: &mut D,
     ctx: &mut RequestCtx<'_>,
 ) -> Outcome {
-    match before_upstream(worker, conn, ctx) {
+    match before_upstream(worker, down, ctx) {
         Ok(None) => {}
         Ok(Some(endpoint)) => {
-            return Box::pin(oauth_endpoint::serve(worker, conn, ctx, endpoint)).await;
+            return Box::pin(oauth_endpoint::serve(worker, down, ctx, endpoint)).await;
         }
-        Err(e) => return Box::pin(answer(worker, conn, ctx, e)).await,
+        Err(e) => return Box::pin(answer(worker, down, ctx, e)).await,
     }
-    let (up, resp) = match upstream_call::forward(worker, conn, ctx).await {
+    let (up, resp) = match upstream_call::forward(worker, down, ctx).await {
         Ok(exchange) => exchange,
-        Err(e) => return Box::pin(answer(worker, conn, ctx, e)).await,
+        Err(e) => return Box::pin(answer(worker, down, ctx, e)).await,
     };
     let up = match response::check_challenge(worker, ctx, up, &resp) {
         Ok(up) => up,
         Err(e) => {
             upgrade::count(worker, ctx, TunnelResult::BadHandshake);
-            return Box::pin(answer(worker, conn, ctx, e)).await;
+            return Box::pin(answer(worker, down, ctx, e)).await;
         }
     };
     if ctx.upgrade.is_some() {
         if resp.status == 101 {
-            return match Box::pin(upgrade::switch(worker, conn, ctx, up, resp)).await {
+            return match Box::pin(upgrade::switch(worker, down, ctx, up, resp)).await {
                 Ok(outcome) => outcome,
-                Err(e) => Box::pin(answer(worker, conn, ctx, e)).await,
+                Err(e) => Box::pin(answer(worker, down, ctx, e)).await,
             };
         }
         // The backend refused the upgrade: its answer is relayed like any response and the
@@ -68,23 +67,22 @@ pub async fn handle_request<C: Stream>(
         upgrade::count(worker, ctx, TunnelResult::Refused);
         ctx.upgrade = None;
     }
-    response::send_response(worker, conn, ctx, up, resp).await
+    response::send_response(worker, down, ctx, up, resp).await
 }
 
 /// Phases 0 to 4, which decide from the head alone. `Ok(Some(_))`: a local endpoint answers.
-fn before_upstream<C>(
+fn before_upstream<D: Downstream>(
     worker: &Worker,
-    conn: &ClientConn<C>,
+    down: &D,
     ctx: &mut RequestCtx<'_>,
 ) -> Result<Option<torii_protocol::oauth::Endpoint>, ProxyError> {
-    let data = conn.rbuf.data();
-    route::canonicalize(ctx, data)?;
-    if let Some(endpoint) = oauth_endpoint::endpoint_for(ctx, data) {
+    route::canonicalize(ctx)?;
+    if let Some(endpoint) = oauth_endpoint::endpoint_for(ctx) {
         return Ok(Some(endpoint));
     }
-    route::route(ctx, data)?;
-    authenticate(worker, ctx, data)?;
-    route::admit(worker.id, ctx, conn.peer.ip())?;
-    upgrade::admit_upgrade(worker, ctx, data)?;
+    route::route(ctx)?;
+    authenticate(worker, ctx)?;
+    route::admit(worker.id, ctx, down.peer_ip())?;
+    upgrade::admit_upgrade(worker, ctx)?;
     Ok(None)
 }

@@ -18,14 +18,15 @@ use crate::proxy::context::RequestCtx;
 use crate::snapshot::{Route, Snapshot};
 use crate::worker::Worker;
 
-/// Starts the record of the request in `ctx` (its head bytes are `data`): draws the request id
-/// and, when the access log is on, captures the head's fields for the line.
-pub fn begin(worker: &Worker, ctx: &mut RequestCtx<'_>, data: &[u8]) {
+/// Starts the record of the request in `ctx`: draws the request id and, when the access log is
+/// on, captures the head's fields for the line.
+pub fn begin(worker: &Worker, ctx: &mut RequestCtx<'_>) {
     worker.rng.borrow_mut().fill_jti(&mut ctx.rec.request_id);
     ctx.logged = ctx.snap.config.access_log.is_some();
     if !ctx.logged {
         return;
     }
+    let data = ctx.data();
     let host = ctx.head.host.map_or(&b""[..], |h| h.get(data));
     capture_head(
         &mut ctx.bufs.log_head,

@@ -16,32 +16,30 @@ use std::time::Instant;
 
 use torii_protocol::ChallengeFailure;
 
-use crate::http1::{copy_response_head, eq_ignore_case, find_header, ResponseBody, ResponseHead};
-use crate::io::{write_all_timeout, Stream};
-use crate::proxy::body::{pump, ChunkedMode, Framing, PumpOptions};
-use crate::proxy::client::ClientConn;
+use crate::http1::{eq_ignore_case, find_header, ResponseBody, ResponseHead};
 use crate::proxy::context::{Outcome, RequestCtx};
+use crate::proxy::downstream::{Downstream, Relayed};
 use crate::proxy::error::{ProxyError, Side};
 use crate::proxy::respond::NOT_SECURED;
-use crate::proxy::upstream_call::BODY_BUFFER_BYTES;
 use crate::secure::unix_now;
 use crate::tls::stream::UpStream;
 use crate::upstream::pool::UpstreamConn;
 use crate::worker::Worker;
 
-/// Response bodies up to this size that are already buffered go out in the head's write.
-const COALESCE_RESPONSE_BYTES: u64 = 16 * 1024;
-
 /// Default name of the answer header, always removed from responses (Otoroshi strips it).
 const DEFAULT_STATE_RESP: &[u8] = b"otoroshi-state-resp";
 
-/// True for the header lines that carry the backend's challenge answer (the route's response
-/// header, and the default name on every route): never sent on to the client.
-pub fn is_answer_header(ctx: &RequestCtx<'_>, name: &[u8]) -> bool {
-    let answer_header: &[u8] = ctx
-        .route
+/// The name of the header that carries the backend's challenge answer on the request's route
+/// (the default name when the route has no challenge).
+pub fn answer_header_of<'r>(ctx: &RequestCtx<'r>) -> &'r [u8] {
+    ctx.route
         .and_then(|r| r.challenge.as_ref())
-        .map_or(DEFAULT_STATE_RESP, |c| &c.response_header);
+        .map_or(DEFAULT_STATE_RESP, |c| &c.response_header)
+}
+
+/// True for the header lines that carry the backend's challenge answer (`answer_header`, the
+/// route's response header, and the default name on every route): never sent on to the client.
+pub fn is_hidden(answer_header: &[u8], name: &[u8]) -> bool {
     eq_ignore_case(name, answer_header) || eq_ignore_case(name, DEFAULT_STATE_RESP)
 }
 
@@ -118,98 +116,29 @@ fn discard(worker: &Worker, mut up: UpstreamConn<UpStream>, resp: &ResponseHead)
     }
 }
 
-/// Phase 7: sends the response head and body to the client, then returns the upstream
-/// connection to the pool when it is clean. Says how the client connection goes on.
-pub async fn send_response<C: Stream>(
+/// Phase 7: relays the response head and body to the client through its downstream (minus
+/// the challenge answer), then returns the upstream connection to the pool when it is clean.
+/// Says how the client connection goes on.
+pub async fn send_response<D: Downstream>(
     worker: &Worker,
-    conn: &mut ClientConn<C>,
+    down: &mut D,
     ctx: &mut RequestCtx<'_>,
     mut up: UpstreamConn<UpStream>,
     resp: ResponseHead,
 ) -> Outcome {
-    let limits = ctx.snap.limits;
-    let http10_client = ctx.head.version_minor == 0;
-    let (framing, chunked_mode, close_after) = match resp.body {
-        ResponseBody::None => (None, ChunkedMode::Rechunk, false),
-        ResponseBody::Length(n) => (Some(Framing::Length(n)), ChunkedMode::Rechunk, false),
-        ResponseBody::Chunked if http10_client => {
-            (Some(Framing::Chunked), ChunkedMode::Dechunk, true)
-        }
-        ResponseBody::Chunked => (Some(Framing::Chunked), ChunkedMode::Rechunk, false),
-        ResponseBody::UntilClose => (Some(Framing::UntilClose), ChunkedMode::Rechunk, true),
-    };
-    let close = close_after || !ctx.head.keep_alive || worker.is_draining();
-
-    conn.wbuf.clear();
-    let data = up.buf.data();
-    copy_response_head(data, &resp, &ctx.bufs.resp_headers, &mut conn.wbuf, |f| {
-        is_answer_header(ctx, f.name.get(data))
-    });
-    if chunked_mode == ChunkedMode::Rechunk && matches!(resp.body, ResponseBody::Chunked) {
-        conn.wbuf
-            .extend_from_slice(b"transfer-encoding: chunked\r\n");
-    }
-    if close {
-        conn.wbuf.extend_from_slice(b"connection: close\r\n");
-    } else if http10_client {
-        conn.wbuf.extend_from_slice(b"connection: keep-alive\r\n");
-    }
-    conn.wbuf.extend_from_slice(&ctx.bufs.quota_headers);
-    conn.wbuf.extend_from_slice(b"\r\n");
-    up.buf.consume(resp.head_len);
-
-    let mut body_done = framing.is_none();
-    if let Some(Framing::Length(n)) = framing {
-        if n <= COALESCE_RESPONSE_BYTES && up.buf.len() as u64 >= n {
-            let n = n as usize;
-            conn.wbuf.extend_from_slice(&up.buf.data()[..n]);
-            up.buf.consume(n);
-            body_done = true;
-        }
-    }
-    ctx.rec.answered(resp.status, conn.wbuf.len());
-    if write_all_timeout(&mut conn.stream, &mut conn.wbuf, limits.body_timeout)
+    let hidden = answer_header_of(ctx);
+    let hidden = |name: &[u8]| is_hidden(hidden, name);
+    match down
+        .relay_response(ctx, &mut up, &resp, hidden, worker.is_draining())
         .await
-        .is_err()
     {
-        return Outcome::Close;
-    }
-    if !body_done {
-        let Some(framing) = framing else {
-            return Outcome::Close;
-        };
-        let opts = PumpOptions {
-            read_timeout: limits.upstream_timeout,
-            write_timeout: limits.body_timeout,
-            max_bytes: u64::MAX,
-            buffer_bytes: BODY_BUFFER_BYTES,
-            chunked: chunked_mode,
-            min_rate: None,
-            min_send_rate: Some((limits.response_min_rate, limits.response_min_rate_grace)),
-        };
-        // Boxed (one allocation per streamed body): inline, the pump's ~2.7 KB state would
-        // be copied with every request's future, small coalesced responses included.
-        match Box::pin(pump(
-            &mut up.stream,
-            &mut up.buf,
-            &mut conn.stream,
-            framing,
-            &mut ctx.bufs.scratch,
-            opts,
-        ))
-        .await
-        {
-            Ok(n) => ctx.rec.bytes_out += n,
-            Err(e) => {
-                // The status line is already out: the only honest signal left is closing. The
-                // upstream connection is dropped (closed), never pooled mid-body.
-                tracing::debug!(error = %e, "response body failed");
-                return Outcome::Close;
-            }
+        Relayed::Complete { close } => {
+            release(worker, up, &resp);
+            Outcome::keep_alive_unless(close)
         }
+        // The upstream connection is dropped (closed), never pooled mid-body.
+        Relayed::Failed => Outcome::Close,
     }
-    release(worker, up, &resp);
-    Outcome::keep_alive_unless(close)
 }
 
 /// Returns a fully read upstream connection to the pool, unless its response said it ends.

@@ -17,10 +17,10 @@ use crate::proxy::context::RequestCtx;
 use crate::proxy::error::ProxyError;
 use crate::quota::{unix_ms, Refused};
 
-/// Computes the canonical path of the request whose head bytes are `data` into the context;
-/// a path with no single meaning is refused (400).
-pub fn canonicalize(ctx: &mut RequestCtx<'_>, data: &[u8]) -> Result<(), ProxyError> {
-    match canonicalize_path(ctx.head.path.get(data), true, &mut ctx.bufs.path) {
+/// Computes the canonical path of the request into the context; a path with no single meaning
+/// is refused (400).
+pub fn canonicalize(ctx: &mut RequestCtx<'_>) -> Result<(), ProxyError> {
+    match canonicalize_path(ctx.head.path.get(ctx.data()), true, &mut ctx.bufs.path) {
         Ok(rewritten) => {
             ctx.path_rewritten = rewritten;
             Ok(())
@@ -31,9 +31,9 @@ pub fn canonicalize(ctx: &mut RequestCtx<'_>, data: &[u8]) -> Result<(), ProxyEr
 
 /// Phase 2: the route serving the request's canonical host and path (404 when none), and the
 /// route's path rule.
-pub fn route(ctx: &mut RequestCtx<'_>, data: &[u8]) -> Result<(), ProxyError> {
-    let host = ctx.head.host.map(|s| s.get(data)).unwrap_or(b"");
-    let Some(idx) = ctx.snap.table.find(host, ctx.canonical_path(data)) else {
+pub fn route(ctx: &mut RequestCtx<'_>) -> Result<(), ProxyError> {
+    let host = ctx.head.host.map(|s| s.get(ctx.data())).unwrap_or(b"");
+    let Some(idx) = ctx.snap.table.find(host, ctx.canonical_path()) else {
         return Err(ProxyError::no_route());
     };
     let route = &ctx.snap.routes[idx];

@@ -17,15 +17,12 @@
 
 use torii_protocol::websocket::{accept_matches, is_valid_key, list_has_token, KEY_LEN};
 
-use crate::http1::{
-    copy_response_head, eq_ignore_case, HeaderField, HeaderKind, Method, RequestHead, ResponseHead,
-};
-use crate::io::{write_all_timeout, Stream};
+use crate::http1::{eq_ignore_case, HeaderField, HeaderKind, Method, RequestHead, ResponseHead};
 use crate::metrics::TunnelResult;
-use crate::proxy::client::ClientConn;
 use crate::proxy::context::{has_body, Outcome, RequestCtx, Upgraded, WebSocketUpgrade};
+use crate::proxy::downstream::Downstream;
 use crate::proxy::error::{ProxyError, Side};
-use crate::proxy::response::is_answer_header;
+use crate::proxy::response::{answer_header_of, is_hidden};
 use crate::tls::stream::UpStream;
 use crate::upstream::pool::UpstreamConn;
 use crate::worker::Worker;
@@ -80,18 +77,14 @@ pub fn websocket_asked(data: &[u8], head: &RequestHead, headers: &[HeaderField])
 /// Phase 4b: a WebSocket upgrade on a route that carries them takes one of the worker's
 /// tunnel slots (503 when none is left, before anything is sent upstream); a malformed one is
 /// refused (400). Runs after admission, so an upgrade counts against quotas like any call.
-pub fn admit_upgrade(
-    worker: &Worker,
-    ctx: &mut RequestCtx<'_>,
-    data: &[u8],
-) -> Result<(), ProxyError> {
+pub fn admit_upgrade(worker: &Worker, ctx: &mut RequestCtx<'_>) -> Result<(), ProxyError> {
     let Some(route) = ctx.route else {
         return Ok(());
     };
     if !route.websocket {
         return Ok(());
     }
-    let key = match websocket_asked(data, &ctx.head, &ctx.bufs.headers) {
+    let key = match websocket_asked(ctx.data(), &ctx.head, ctx.fields()) {
         Asked::No => return Ok(()),
         Asked::Refused(reason) => return Err(ProxyError::client(400, "Bad request", reason)),
         Asked::WebSocket(key) => key,
@@ -144,9 +137,9 @@ pub fn check_switch(
 /// them minus hop-by-hop ones and the challenge answer, plus Torii's own `Upgrade` and
 /// `Connection`) and the connection's fate is [`Outcome::Upgrade`]. A failed check is the 502
 /// to answer; the upstream connection is dropped (closed) with it.
-pub async fn switch<C: Stream>(
+pub async fn switch<D: Downstream>(
     worker: &Worker,
-    conn: &mut ClientConn<C>,
+    down: &mut D,
     ctx: &mut RequestCtx<'_>,
     mut up: UpstreamConn<UpStream>,
     resp: ResponseHead,
@@ -170,19 +163,9 @@ pub async fn switch<C: Stream>(
         )
         .closing());
     }
-    conn.wbuf.clear();
-    copy_response_head(data, &resp, &ctx.bufs.resp_headers, &mut conn.wbuf, |f| {
-        is_answer_header(ctx, f.name.get(data))
-    });
-    conn.wbuf
-        .extend_from_slice(b"upgrade: websocket\r\nconnection: upgrade\r\n\r\n");
-    up.buf.consume(resp.head_len);
-    ctx.rec.answered(101, conn.wbuf.len());
-    let timeout = ctx.snap.limits.body_timeout;
-    if write_all_timeout(&mut conn.stream, &mut conn.wbuf, timeout)
-        .await
-        .is_err()
-    {
+    let answer_header = answer_header_of(ctx);
+    let hidden = |name: &[u8]| is_hidden(answer_header, name);
+    if !down.send_switch(ctx, &mut up, &resp, hidden).await {
         if let Some(route) = ctx.route {
             route.metrics.tunnel(worker.id, TunnelResult::ClientClosed);
         }

@@ -13,12 +13,12 @@ use std::io;
 use std::time::Instant;
 
 use crate::http1::{parse_response_head, BodyFraming, ResponseHead};
-use crate::io::{write_all_timeout, Stream};
-use crate::proxy::body::{pump, ChunkedMode, Framing, PumpOptions};
-use crate::proxy::body_rate::{await_request_body, BodyClock, BodyStart};
-use crate::proxy::client::ClientConn;
+use crate::io::write_all_timeout;
+use crate::proxy::body::{ChunkedMode, Framing, PumpOptions, BODY_BUFFER_BYTES};
+use crate::proxy::body_rate::{BodyClock, BodyStart};
 use crate::proxy::connect::connect;
 use crate::proxy::context::RequestCtx;
+use crate::proxy::downstream::Downstream;
 use crate::proxy::error::{retry_allowed, ProxyError};
 use crate::proxy::upstream_head::UpstreamHead;
 use crate::secure::unix_now;
@@ -27,16 +27,13 @@ use crate::tls::stream::UpStream;
 use crate::upstream::pool::UpstreamConn;
 use crate::worker::Worker;
 
-/// Read-buffer cap while streaming bodies.
-pub(crate) const BODY_BUFFER_BYTES: usize = 64 * 1024;
-
 /// An upstream connection whose response head was read.
 pub type UpstreamResponse = (UpstreamConn<UpStream>, ResponseHead);
 
 /// Sends the routed, admitted request upstream and reads the response head.
-pub async fn forward<C: Stream>(
+pub async fn forward<D: Downstream>(
     worker: &Worker,
-    conn: &mut ClientConn<C>,
+    down: &mut D,
     ctx: &mut RequestCtx<'_>,
 ) -> Result<UpstreamResponse, ProxyError> {
     let snap = ctx.snap;
@@ -46,10 +43,10 @@ pub async fn forward<C: Stream>(
     let limits = snap.limits;
     // No upstream connection is taken before the body is here (small bodies whole, larger
     // ones their first byte): a client that announces a body and never sends it holds none.
-    let (clock, waited) = await_request_body(conn, ctx).await;
+    let (clock, waited) = down.await_body(ctx).await;
     let body_start = waited.map_err(|e| ProxyError::from_body_wait(&e))?;
     let now = unix_now();
-    draw_security(worker, ctx, conn.rbuf.data());
+    draw_security(worker, ctx);
     let buffered = match body_start {
         BodyStart::Buffered(n) => Some(n),
         BodyStart::None | BodyStart::Streaming => None,
@@ -60,8 +57,8 @@ pub async fn forward<C: Stream>(
         _ => None,
     };
 
-    // The client head (and a buffered body) stay in `rbuf` until the request is sent for
-    // good, so that the upstream head can be rendered again for a retry or another target.
+    // A buffered body stays with the downstream (the head is the context's) until the
+    // request is sent for good, so that the upstream head can be rendered again for a retry or another target.
     let mut attempt = 0;
     let upstream_start = Instant::now();
     let result = loop {
@@ -80,13 +77,12 @@ pub async fn forward<C: Stream>(
                 (Some(info), Some(key)) => prefixes.get(snap.version, route_idx, info, key),
                 _ => None,
             };
-            let data = conn.rbuf.data();
             let input = UpstreamHead {
-                data,
+                data: ctx.data(),
                 head: &ctx.head,
-                headers: &ctx.bufs.headers,
+                headers: ctx.fields(),
                 canonical_path: ctx.path_rewritten.then_some(&ctx.bufs.path[..]),
-                allow_underscores: conn.allow_underscores,
+                allow_underscores: down.allow_underscores(),
                 route,
                 target: &route.targets[target_idx],
                 admitted: &ctx.admitted,
@@ -95,10 +91,10 @@ pub async fn forward<C: Stream>(
                 security: &ctx.security,
                 now,
                 request_id: &ctx.rec.request_id,
-                xff_line: &conn.xff_line,
-                proto: conn.proto,
+                xff_line: down.xff_line(),
+                proto: down.scheme(),
                 websocket: ctx.upgrade.is_some(),
-                body: buffered.and_then(|n| data.get(ctx.head.head_len..ctx.head.head_len + n)),
+                body: buffered.map(|n| down.buffered_body(n)),
             };
             input.render(&mut ctx.bufs.up_head, &mut ctx.bufs.scratch)
         };
@@ -119,10 +115,8 @@ pub async fn forward<C: Stream>(
             break Err(ProxyError::before_response(&e, false));
         }
         if let Some(framing) = streamed {
-            conn.rbuf.consume(ctx.head.head_len);
-            ctx.consumed = true;
             Box::pin(send_request_body(
-                conn, ctx, &mut up, framing, &limits, clock,
+                down, ctx, &mut up, framing, &limits, clock,
             ))
             .await?;
         }
@@ -135,11 +129,8 @@ pub async fn forward<C: Stream>(
     ctx.rec.upstream = Some(upstream_start.elapsed());
     if let Some(n) = buffered {
         ctx.rec.bytes_in += n as u64;
-    }
-    if !ctx.consumed {
-        conn.rbuf.consume(ctx.head.head_len + buffered.unwrap_or(0));
-        ctx.consumed = true;
-        ctx.body_done |= buffered.is_some();
+        down.consume_body(n);
+        ctx.body_done = true;
     }
     result
 }
@@ -147,14 +138,14 @@ pub async fn forward<C: Stream>(
 /// Draws the per-request random values the route's security features need: the challenge
 /// state (unless the canonical path is excluded) and the tokens' `jti`s. No syscall: the
 /// worker's CSPRNG.
-fn draw_security(worker: &Worker, ctx: &mut RequestCtx<'_>, data: &[u8]) {
+fn draw_security(worker: &Worker, ctx: &mut RequestCtx<'_>) {
     let Some(route) = ctx.route else { return };
     if route.challenge.is_none() && route.info_token.is_none() {
         return;
     }
     let mut rng = worker.rng.borrow_mut();
     if let Some(ch) = &route.challenge {
-        if ch.applies(ctx.canonical_path(data)) {
+        if ch.applies(ctx.canonical_path()) {
             rng.fill_state(&mut ctx.security.state);
             rng.fill_jti(&mut ctx.security.state_jti);
             ctx.security.challenge_sent = true;
@@ -168,8 +159,8 @@ fn draw_security(worker: &Worker, ctx: &mut RequestCtx<'_>, data: &[u8]) {
 /// Streams the rest of the request body to the upstream (`100 Continue` was answered, when
 /// asked for, before the upstream connection was taken). A failure is answered with close:
 /// the body's end is unknown.
-async fn send_request_body<C: Stream>(
-    conn: &mut ClientConn<C>,
+async fn send_request_body<D: Downstream>(
+    down: &mut D,
     ctx: &mut RequestCtx<'_>,
     up: &mut UpstreamConn<UpStream>,
     framing: Framing,
@@ -186,16 +177,10 @@ async fn send_request_body<C: Stream>(
         // A slow upstream reader is bounded by `upstream_timeout` per write.
         min_send_rate: None,
     };
-    let n = pump(
-        &mut conn.stream,
-        &mut conn.rbuf,
-        &mut up.stream,
-        framing,
-        &mut ctx.bufs.scratch,
-        opts,
-    )
-    .await
-    .map_err(|e| ProxyError::from_request_body(&e))?;
+    let n = down
+        .send_body(&mut up.stream, framing, &mut ctx.bufs.scratch, opts)
+        .await
+        .map_err(|e| ProxyError::from_request_body(&e))?;
     ctx.rec.bytes_in += n;
     ctx.body_done = true;
     Ok(())

@@ -4,7 +4,8 @@
 //! Owns the rules for reading a head: the idle deadline between requests, the absolute deadline
 //! for a head once its first byte arrived (408), the size limits (431/414, from the parser) and
 //! closing idle connections when draining starts. HTTP/1.1 runs one request at a time: the
-//! connection lends the same [`RequestBuffers`] to each request's context (no allocation per
+//! connection copies each parsed head out of its read buffer into the same [`OwnedHead`] and
+//! lends it and the same [`RequestBuffers`] to each request's context (no allocation per
 //! request), records each request when it ends, and goes on as the [`Outcome`] says — for
 //! [`Outcome::Upgrade`], by running the WebSocket tunnel the connection became.
 
@@ -18,12 +19,13 @@ use monoio::io::Split;
 
 use crate::http1::{parse_request_head, RequestError, RequestHead};
 use crate::io::Stream;
-use crate::metrics::RequestRecord;
+use crate::metrics::{Protocol, RequestRecord};
 use crate::proxy::answer::answer_unparsed;
 use crate::proxy::client::ClientConn;
 use crate::proxy::context::Upgraded;
 use crate::proxy::context::{Outcome, RequestBuffers, RequestCtx};
 use crate::proxy::error::ProxyError;
+use crate::proxy::head::OwnedHead;
 use crate::proxy::record::UpgradeRecord;
 use crate::proxy::{phases, record};
 use crate::snapshot::RuntimeLimits;
@@ -37,7 +39,7 @@ const READ_BUF_IDLE: usize = 4096;
 
 /// Outcome of waiting for a request head.
 enum HeadRead {
-    /// A complete head is at the start of `rbuf`.
+    /// A complete head, copied into the connection's [`OwnedHead`] and consumed from `rbuf`.
     Head(RequestHead),
     /// The client went away, stayed idle too long, or draining started while idle.
     Closed,
@@ -99,26 +101,25 @@ pub struct BecameTunnel<C> {
 }
 
 /// The connection loop of [`serve_client`] over a connection already set up: its read buffer
-/// may hold bytes read before (the bytes sniffed for the HTTP/2 preface), and its stream may
-/// be an HTTP/2 stream's adapter (`crate::h2::exchange`), which yields one request and then
-/// the end of the stream. Returns the connection when a request made it a WebSocket tunnel
-/// (never over HTTP/2: its adapter refuses `Upgrade`, a connection-specific field).
+/// may hold bytes read before (the bytes sniffed for the HTTP/2 preface). Returns the
+/// connection when a request made it a WebSocket tunnel.
 pub async fn serve_conn<C: Stream>(
     worker: &Rc<Worker>,
     mut conn: ClientConn<C>,
 ) -> Option<BecameTunnel<C>> {
     let mut bufs = RequestBuffers::new();
+    let mut req = OwnedHead::new();
     loop {
         let limits = worker.snapshot().limits;
-        match read_head(worker, &mut conn, &mut bufs, &limits).await {
+        match read_head(worker, &mut conn, &mut req, &limits).await {
             HeadRead::Head(head) => {
                 // Loaded once the head is in, so a request that waited on an idle keep-alive
                 // connection runs on the config in force when it arrived.
                 let snap = worker.snapshot();
                 let started = Instant::now();
-                let mut ctx = RequestCtx::new(&snap, head, &mut bufs, started);
-                ctx.rec.protocol = conn.protocol;
-                record::begin(worker, &mut ctx, conn.rbuf.data());
+                let mut ctx = RequestCtx::new(&snap, head, &req, &mut bufs, started);
+                ctx.rec.protocol = Protocol::Http11;
+                record::begin(worker, &mut ctx);
                 let outcome = phases::handle_request(worker, &mut conn, &mut ctx).await;
                 if let Outcome::Upgrade(upgraded) = outcome {
                     let limits = TunnelLimits {
@@ -168,7 +169,7 @@ pub async fn serve_conn<C: Stream>(
                 let snap = worker.snapshot();
                 let started = Instant::now();
                 let mut rec = RequestRecord {
-                    protocol: conn.protocol,
+                    protocol: Protocol::Http11,
                     ..RequestRecord::default()
                 };
                 let logged = record::begin_unparsed(
@@ -196,11 +197,12 @@ pub async fn serve_conn<C: Stream>(
     None
 }
 
-/// Waits for the next complete request head on the connection.
+/// Waits for the next complete request head on the connection; once parsed, it is copied into
+/// `req` and consumed from the read buffer.
 async fn read_head<C: Stream>(
     worker: &Worker,
     conn: &mut ClientConn<C>,
-    bufs: &mut RequestBuffers,
+    req: &mut OwnedHead,
     limits: &RuntimeLimits,
 ) -> HeadRead {
     // Room for the whole head plus one byte, so an over-long head is seen as such.
@@ -208,8 +210,12 @@ async fn read_head<C: Stream>(
     let mut deadline: Option<Instant> = None;
     loop {
         if !conn.rbuf.is_empty() {
-            match parse_request_head(conn.rbuf.data(), &limits.head, &mut bufs.headers) {
-                Ok(Some(head)) => return HeadRead::Head(head),
+            match parse_request_head(conn.rbuf.data(), &limits.head, req.fields_mut()) {
+                Ok(Some(head)) => {
+                    req.take_bytes(&head, conn.rbuf.data());
+                    conn.rbuf.consume(head.head_len);
+                    return HeadRead::Head(head);
+                }
                 Ok(None) => {}
                 Err(e) => return reject(&e),
             }

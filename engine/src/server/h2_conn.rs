@@ -1,7 +1,7 @@
 //! One HTTP/2 client connection: the `h2` server connection driven on the worker, one task per
-//! stream, each stream served as a request by the HTTP/1.1 connection code over its
-//! [`H2Exchange`] (so every stream goes through the same phases, error answers, records and
-//! upstream pools as an HTTP/1.1 request).
+//! stream, each stream's request run through the phases over its [`H2Downstream`] (so every
+//! stream goes through the same phases, error answers, records and upstream pools as an
+//! HTTP/1.1 request, with no HTTP/1.1 connection loop and no response translation).
 //!
 //! Owns the connection's settings and lifetime: `SETTINGS_MAX_CONCURRENT_STREAMS` =
 //! `limits.h2_max_concurrent_streams` (more are refused with `REFUSED_STREAM`), the header list
@@ -14,8 +14,8 @@
 //! and GOAWAY when the worker drains (the listeners stop) or the connection idles out: streams
 //! in flight finish (drain is bounded by `gateway.drain_timeout`), new ones are refused. A
 //! stream the client resets — or whose connection dies — has its task's future dropped, and
-//! with it the upstream connection it held (closed, never pooled). It must not parse HTTP:
-//! `crate::h2` renders and translates.
+//! with it the upstream connection it held (closed, never pooled). It must not frame HTTP:
+//! `crate::h2` checks heads and answers.
 
 use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
@@ -32,16 +32,17 @@ use h2::{Ping, RecvStream};
 use http::Request;
 use monoio::time::{sleep_until, Instant};
 
-use crate::h2::exchange::{reset_of, H2Exchange, ResponseSide};
+use crate::h2::downstream::H2Downstream;
 use crate::h2::io::{H2Io, HeadOpenSince, WatchedIo};
-use crate::h2::request_head::{render_request_head, Malformed};
-use crate::h2::response::ResponseTranslator;
-use crate::http1::{HeadLimits, Method, RequestError};
+use crate::h2::request_head::{read_request_head, Refusal};
+use crate::h2::send::{reset_of, ResponseSide};
+use crate::http1::{RequestError, RequestHead};
 use crate::metrics::{Protocol, RequestRecord};
-use crate::proxy::client::ClientConn;
+use crate::proxy::answer::answer_unparsed;
+use crate::proxy::context::{RequestBuffers, RequestCtx};
 use crate::proxy::error::ProxyError;
-use crate::proxy::record;
-use crate::server::conn::serve_conn;
+use crate::proxy::head::OwnedHead;
+use crate::proxy::{phases, record};
 use crate::worker::signal::Signal;
 use crate::worker::{ConnGuard, Worker};
 
@@ -64,11 +65,6 @@ pub const GOAWAY_GRACE: Duration = Duration::from_secs(1);
 /// How long stream tasks get to end on their own once the connection is gone, before they are
 /// cancelled.
 const STREAM_END_GRACE: Duration = Duration::from_secs(1);
-/// Room a response head may take beyond `limits.max_header_bytes`: the lines the phases add to
-/// the upstream's head (`connection`, `transfer-encoding`).
-const RESPONSE_HEAD_SLACK: usize = 1024;
-/// Initial capacity of a stream's rendered request head.
-const REQUEST_HEAD_CAPACITY: usize = 512;
 
 /// What a stream's request is served with: the facts of its connection.
 #[derive(Debug, Clone, Copy)]
@@ -412,8 +408,9 @@ fn record_malformed(worker: &Worker, peer: SocketAddr) {
     );
 }
 
-/// Serves one stream: its head checked and rendered, then the HTTP/1.1 connection code over
-/// the stream's exchange, until the response is sent or the stream is reset.
+/// Serves one stream: its head checked (RFC 9113 §8) and read into the request's own head,
+/// then the phases over the stream's [`H2Downstream`], until the response is sent or the
+/// stream is reset.
 async fn serve_stream(
     worker: &Rc<Worker>,
     req: Request<RecvStream>,
@@ -422,40 +419,95 @@ async fn serve_stream(
 ) {
     let (parts, body) = req.into_parts();
     let side = ResponseSide::new(respond);
-    let mut head = Vec::with_capacity(REQUEST_HEAD_CAPACITY);
-    let framing = match render_request_head(
+    let limits = worker.snapshot().limits;
+    let mut head_store = OwnedHead::new();
+    let head = read_request_head(
         &parts.method,
         &parts.uri,
         &parts.headers,
         body.is_end_stream(),
-        &mut head,
-    ) {
-        Ok(f) => f,
-        Err(Malformed(why)) => {
+        &limits.head,
+        &mut head_store,
+    );
+    let head = match head {
+        Ok(head) => Ok(head),
+        Err(Refusal::Refused(e)) => Err(e),
+        Err(Refusal::Malformed(why)) => {
             tracing::debug!(peer = %facts.peer, why, "malformed HTTP/2 request; stream reset");
             side.borrow_mut().reset(h2::Reason::PROTOCOL_ERROR);
             record_malformed(worker, facts.peer);
             return;
         }
     };
-    let head_limits = worker.snapshot().limits.head;
-    let translator = ResponseTranslator::new(
-        Method::from_bytes(parts.method.as_str().as_bytes()),
-        HeadLimits {
-            max_head_bytes: head_limits.max_head_bytes + RESPONSE_HEAD_SLACK,
-            max_headers: head_limits.max_headers + 8,
-            ..head_limits
-        },
+    let mut down = H2Downstream::new(
+        body,
+        side.clone(),
+        facts.peer,
+        facts.scheme,
+        facts.allow_underscores,
     );
-    let exchange = H2Exchange::new(head, framing, body, side.clone(), translator);
-    let mut conn = ClientConn::new(exchange, facts.peer, facts.scheme, facts.allow_underscores);
-    conn.protocol = Protocol::H2;
     monoio::select! {
-        _ = serve_conn(worker, conn) => {}
+        _ = serve_request(worker, &mut down, head, &head_store) => {}
         reason = reset_of(&side) => {
             // The upstream request, if any, goes with the dropped future: its connection is
             // closed, never pooled.
             tracing::debug!(peer = %facts.peer, %reason, "HTTP/2 stream reset; request cancelled");
         }
     }
+}
+
+/// Runs the one request of a stream, whose head (read into `req`) is `head` or was refused as
+/// an HTTP/1.1 head would be (431, 414, 400: answered and recorded as for an HTTP/1.1 client):
+/// the phases, the record, and the end of the stream.
+async fn serve_request(
+    worker: &Rc<Worker>,
+    down: &mut H2Downstream,
+    head: Result<RequestHead, RequestError>,
+    req: &OwnedHead,
+) {
+    let snap = worker.snapshot();
+    let started = std::time::Instant::now();
+    let head = match head {
+        Ok(head) => head,
+        Err(e) => {
+            let mut rec = RequestRecord {
+                protocol: Protocol::H2,
+                ..RequestRecord::default()
+            };
+            let mut log_head = Vec::new();
+            let logged =
+                record::begin_unparsed(worker, &snap, &mut rec, &mut log_head, req.bytes().len());
+            let e = ProxyError::from_head(&e);
+            let timeout = snap.limits.client_header_timeout;
+            answer_unparsed(down, &mut rec, &e, timeout).await;
+            record::finish(
+                worker,
+                &snap,
+                &rec,
+                &log_head,
+                logged,
+                down.client_ip(),
+                started,
+            );
+            down.finish();
+            return;
+        }
+    };
+    let mut bufs = RequestBuffers::new();
+    let mut ctx = RequestCtx::new(&snap, head, req, &mut bufs, started);
+    ctx.rec.protocol = Protocol::H2;
+    record::begin(worker, &mut ctx);
+    // `Outcome` means nothing here: the stream carries one request (and no upgrade: `Upgrade`
+    // is refused with the head).
+    let _ = phases::handle_request(worker, down, &mut ctx).await;
+    record::finish(
+        worker,
+        &snap,
+        &ctx.rec,
+        &ctx.bufs.log_head,
+        ctx.logged,
+        down.client_ip(),
+        started,
+    );
+    down.finish();
 }
