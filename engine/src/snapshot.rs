@@ -509,3 +509,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "snapshot_positions_tests.rs"]
+mod positions_tests;

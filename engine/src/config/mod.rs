@@ -26,13 +26,11 @@ mod route_spec;
 pub mod schema;
 mod secret;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
 mod tests_auth;
 #[cfg(test)]
 mod tests_jwt;
-#[cfg(test)]
-mod tests_positions;
 #[cfg(test)]
 mod tests_quotas;
 #[cfg(test)]

@@ -99,7 +99,7 @@ source = { header = "Authorization", prefix = "Bearer " }   # or { query = "toke
 forward = "strip"                    # "pass" | "strip" | "exchange" (re-sign as the info token)
 "#;
 
-pub(super) fn env() -> MapEnv {
+pub(crate) fn env() -> MapEnv {
     MapEnv::new([
         ("CHALLENGE_SECRET", "a-challenge-secret-of-32-bytes-or-more"),
         ("CLAIM_SHAREDKEY", "a-claim-secret-of-32-bytes-or-more!!"),

@@ -1,22 +1,20 @@
 //! What a route's API-key extractors read, told to a client whose credential the route did not
-//! find: [`Accepts`] (the route's enabled extractors as a small set) and [`missing`], which
-//! tells "nothing was sent" (Otoroshi's `No ApiKey provided`, kept word for word) from "a
+//! find: [`Accepts`] (the route's enabled extractors as a small set) and its messages;
+//! `extract::missing` tells "nothing was sent" (Otoroshi's `No ApiKey provided`, kept word for word) from "a
 //! credential was sent in a place of an extractor the route has switched off", such as
-//! `Otoroshi-Client-Id` on a bearer-only route ([`ApiKeyError::NotAccepted`], 401, whose message
+//! `Otoroshi-Client-Id` on a bearer-only route (`ApiKeyError::NotAccepted`, 401, whose message
 //! lists what the route reads).
 //!
 //! Only places are looked at, never values: no message holds anything the client sent. The
 //! texts depend on the set alone (the route's custom header names are not in them), so there
-//! are 32 of them, built once per process; [`missing`] runs only when a request is refused.
+//! are 32 of them, built once per process; `missing` runs only when a request is refused.
 
 use std::sync::OnceLock;
 
-use super::extract::{
-    Extractors, API_KEY_NAME, AUTHORIZATION, BASIC_HEADER, BASIC_QUERY, BEARER_COOKIE,
-    BEARER_QUERY, CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, TOKEN_HEADER,
-};
-use super::validate::ApiKeyError;
-use super::view::{strip_scheme, Occurs, RequestView};
+use super::places::Extractors;
+
+/// Message when no credential was found.
+pub const MSG_NONE_PROVIDED: &str = "No ApiKey provided";
 
 const CLIENT_ID: u8 = 1;
 const HEADERS: u8 = 1 << 1;
@@ -87,7 +85,7 @@ fn texts() -> &'static [(String, String)] {
                     .map(|(_, text)| *text)
                     .collect();
                 let message = if places.is_empty() {
-                    super::validate::MSG_NONE_PROVIDED.to_owned()
+                    MSG_NONE_PROVIDED.to_owned()
                 } else {
                     format!(
                         "Credential not read on this route; it accepts: {}",
@@ -101,38 +99,9 @@ fn texts() -> &'static [(String, String)] {
     })
 }
 
-/// The refusal of a request on which no enabled extractor of `ex` found a credential:
-/// [`ApiKeyError::NotAccepted`] when the request carries a place of a standard extractor that
-/// `ex` switches off (an `Authorization` header counts only with that extractor's scheme),
-/// [`ApiKeyError::NoneProvided`] otherwise. A few header lookups, on refused requests only.
-pub fn missing<V: RequestView + ?Sized>(view: &V, ex: &Extractors) -> ApiKeyError {
-    let header = |name: &str| !matches!(view.header(name.as_bytes()), Occurs::Absent);
-    let query = |name: &str| !matches!(view.query_param(name), Occurs::Absent);
-    let cookie = |name: &str| !matches!(view.cookie(name), Occurs::Absent);
-    let authorization = |scheme: &str| match view.header(AUTHORIZATION.as_bytes()) {
-        Occurs::Once(v) => strip_scheme(v, scheme).is_some(),
-        Occurs::Absent | Occurs::Repeated => false,
-    };
-    let elsewhere = (!ex.client_id
-        && (header(API_KEY_NAME) || query(API_KEY_NAME) || cookie(API_KEY_NAME)))
-        || (!ex.headers && (header(CLIENT_ID_HEADER) || header(CLIENT_SECRET_HEADER)))
-        || (!ex.bearer
-            && (header(TOKEN_HEADER)
-                || authorization("Bearer")
-                || query(BEARER_QUERY)
-                || cookie(BEARER_COOKIE)))
-        || (!ex.basic && (header(BASIC_HEADER) || authorization("Basic") || query(BASIC_QUERY)));
-    if elsewhere {
-        ApiKeyError::NotAccepted(Accepts::of(ex))
-    } else {
-        ApiKeyError::NoneProvided
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::super::view::SimpleRequest;
     use super::*;
 
     fn only(f: impl FnOnce(&mut Extractors)) -> Extractors {
@@ -183,54 +152,5 @@ mod tests {
             assert_eq!(listed, bits.count_ones() as usize, "{m}");
         }
         assert_eq!(Accepts(0).message(), "No ApiKey provided");
-    }
-
-    /// A place of each switched-off extractor, alone on the request, gives `NotAccepted`; the
-    /// same request on a route that reads it, or nothing at all, gives `NoneProvided`.
-    #[test]
-    fn a_place_of_a_switched_off_extractor_is_told_apart() {
-        let bearer_only = only(|e| e.bearer = true);
-        let basic_only = only(|e| e.basic = true);
-        let not_accepted = ApiKeyError::NotAccepted(Accepts::of(&bearer_only));
-        let cases = [
-            SimpleRequest::new().with_header("x-api-key", "a"),
-            SimpleRequest::new().with_query("x-api-key=a"),
-            SimpleRequest::new().with_header("cookie", "x-api-key=a"),
-            SimpleRequest::new().with_header("otoroshi-client-id", "a"),
-            SimpleRequest::new().with_header("otoroshi-client-secret", "s"),
-            SimpleRequest::new().with_header("otoroshi-authorization", "YTpi"),
-            SimpleRequest::new().with_header("authorization", "Basic YTpi"),
-            SimpleRequest::new().with_query("basic_auth=YTpi"),
-        ];
-        for req in &cases {
-            assert_eq!(missing(req, &bearer_only), not_accepted, "{req:?}");
-        }
-        for req in [
-            SimpleRequest::new().with_header("otoroshi-token", "t"),
-            SimpleRequest::new().with_header("authorization", "Bearer t"),
-            SimpleRequest::new().with_query("bearer_auth=t"),
-            SimpleRequest::new().with_header("cookie", "access_token=t"),
-        ] {
-            assert_eq!(
-                missing(&req, &basic_only),
-                ApiKeyError::NotAccepted(Accepts::of(&basic_only)),
-                "{req:?}"
-            );
-            assert_eq!(missing(&req, &bearer_only), ApiKeyError::NoneProvided);
-        }
-        let all = Extractors::default();
-        for req in &cases {
-            assert_eq!(missing(req, &all), ApiKeyError::NoneProvided, "{req:?}");
-        }
-        // Nothing sent, or only what no extractor reads.
-        for req in [
-            SimpleRequest::new(),
-            SimpleRequest::new()
-                .with_header("authorization", "Digest x")
-                .with_header("cookie", "session=1")
-                .with_query("token=t"),
-        ] {
-            assert_eq!(missing(&req, &bearer_only), ApiKeyError::NoneProvided);
-        }
     }
 }

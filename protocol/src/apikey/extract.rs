@@ -24,57 +24,15 @@
 
 use std::borrow::Cow;
 
+use super::accepts::Accepts;
 use super::model::{ApiKeyStore, StoredKey};
+use super::places::{
+    Extractors, API_KEY_NAME, AUTHORIZATION, BASIC_HEADER, BASIC_QUERY, BEARER_COOKIE,
+    BEARER_QUERY, CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, TOKEN_HEADER,
+};
 use super::validate::{ApiKeyError, Credentials};
 use super::view::{cow_bytes, strip_scheme, BasicCredentials, Occurs, RequestView};
 use crate::jws::VerifiedToken;
-
-/// Default client-id-only name (header, query parameter and cookie).
-pub const API_KEY_NAME: &str = "x-api-key";
-/// Client id header of the `headers` extractor.
-pub const CLIENT_ID_HEADER: &str = "Otoroshi-Client-Id";
-/// Client secret header of the `headers` extractor.
-pub const CLIENT_SECRET_HEADER: &str = "Otoroshi-Client-Secret";
-/// Token header of the `bearer` extractor.
-pub const TOKEN_HEADER: &str = "Otoroshi-Token";
-/// Query parameter of the `bearer` extractor.
-pub const BEARER_QUERY: &str = "bearer_auth";
-/// Cookie of the `bearer` extractor.
-pub const BEARER_COOKIE: &str = "access_token";
-/// Header of the `basic` extractor (value with or without `Basic `).
-pub const BASIC_HEADER: &str = "Otoroshi-Authorization";
-/// Query parameter of the `basic` extractor.
-pub const BASIC_QUERY: &str = "basic_auth";
-/// The standard authorization header.
-pub const AUTHORIZATION: &str = "Authorization";
-
-/// Which extractors run on a route (`[routes.apikeys] extractors`, `custom_headers`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Extractors {
-    /// Client id alone from `x-api-key`.
-    pub client_id: bool,
-    /// `Otoroshi-Client-Id` / `Otoroshi-Client-Secret`.
-    pub headers: bool,
-    /// Access tokens.
-    pub bearer: bool,
-    /// HTTP Basic.
-    pub basic: bool,
-    /// The route's own (client id header, client secret header).
-    pub custom: Option<(String, String)>,
-}
-
-impl Default for Extractors {
-    /// All four standard extractors on, no custom headers.
-    fn default() -> Self {
-        Extractors {
-            client_id: true,
-            headers: true,
-            bearer: true,
-            basic: true,
-            custom: None,
-        }
-    }
-}
 
 /// The extractor that found a credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -388,6 +346,34 @@ pub fn extract<'a, V: RequestView + ?Sized>(view: &'a V, ex: &'a Extractors) -> 
         run.pair(ExtractorKind::Custom, id, secret);
     }
     run.out
+}
+
+/// The refusal of a request on which no enabled extractor of `ex` found a credential:
+/// [`ApiKeyError::NotAccepted`] when the request carries a place of a standard extractor that
+/// `ex` switches off (an `Authorization` header counts only with that extractor's scheme),
+/// [`ApiKeyError::NoneProvided`] otherwise. A few header lookups, on refused requests only.
+pub fn missing<V: RequestView + ?Sized>(view: &V, ex: &Extractors) -> ApiKeyError {
+    let header = |name: &str| !matches!(view.header(name.as_bytes()), Occurs::Absent);
+    let query = |name: &str| !matches!(view.query_param(name), Occurs::Absent);
+    let cookie = |name: &str| !matches!(view.cookie(name), Occurs::Absent);
+    let authorization = |scheme: &str| match view.header(AUTHORIZATION.as_bytes()) {
+        Occurs::Once(v) => strip_scheme(v, scheme).is_some(),
+        Occurs::Absent | Occurs::Repeated => false,
+    };
+    let elsewhere = (!ex.client_id
+        && (header(API_KEY_NAME) || query(API_KEY_NAME) || cookie(API_KEY_NAME)))
+        || (!ex.headers && (header(CLIENT_ID_HEADER) || header(CLIENT_SECRET_HEADER)))
+        || (!ex.bearer
+            && (header(TOKEN_HEADER)
+                || authorization("Bearer")
+                || query(BEARER_QUERY)
+                || cookie(BEARER_COOKIE)))
+        || (!ex.basic && (header(BASIC_HEADER) || authorization("Basic") || query(BASIC_QUERY)));
+    if elsewhere {
+        ApiKeyError::NotAccepted(Accepts::of(ex))
+    } else {
+        ApiKeyError::NoneProvided
+    }
 }
 
 /// Verifies bearer tokens for [`authenticate`]: signature with the key named by `kid`, time

@@ -233,3 +233,64 @@ fn secrets_not_in_debug() {
     let p = Presented::IdSecret(Cow::Borrowed(b"id"), Cow::Borrowed(b"topsecret"));
     assert!(!format!("{p:?}").contains("topsecret"));
 }
+
+fn only(f: impl FnOnce(&mut Extractors)) -> Extractors {
+    let mut ex = Extractors {
+        client_id: false,
+        headers: false,
+        bearer: false,
+        basic: false,
+        custom: None,
+    };
+    f(&mut ex);
+    ex
+}
+
+/// A place of each switched-off extractor, alone on the request, gives `NotAccepted`; the
+/// same request on a route that reads it, or nothing at all, gives `NoneProvided`.
+#[test]
+fn a_place_of_a_switched_off_extractor_is_told_apart() {
+    let bearer_only = only(|e| e.bearer = true);
+    let basic_only = only(|e| e.basic = true);
+    let not_accepted = ApiKeyError::NotAccepted(Accepts::of(&bearer_only));
+    let cases = [
+        SimpleRequest::new().with_header("x-api-key", "a"),
+        SimpleRequest::new().with_query("x-api-key=a"),
+        SimpleRequest::new().with_header("cookie", "x-api-key=a"),
+        SimpleRequest::new().with_header("otoroshi-client-id", "a"),
+        SimpleRequest::new().with_header("otoroshi-client-secret", "s"),
+        SimpleRequest::new().with_header("otoroshi-authorization", "YTpi"),
+        SimpleRequest::new().with_header("authorization", "Basic YTpi"),
+        SimpleRequest::new().with_query("basic_auth=YTpi"),
+    ];
+    for req in &cases {
+        assert_eq!(missing(req, &bearer_only), not_accepted, "{req:?}");
+    }
+    for req in [
+        SimpleRequest::new().with_header("otoroshi-token", "t"),
+        SimpleRequest::new().with_header("authorization", "Bearer t"),
+        SimpleRequest::new().with_query("bearer_auth=t"),
+        SimpleRequest::new().with_header("cookie", "access_token=t"),
+    ] {
+        assert_eq!(
+            missing(&req, &basic_only),
+            ApiKeyError::NotAccepted(Accepts::of(&basic_only)),
+            "{req:?}"
+        );
+        assert_eq!(missing(&req, &bearer_only), ApiKeyError::NoneProvided);
+    }
+    let all = Extractors::default();
+    for req in &cases {
+        assert_eq!(missing(req, &all), ApiKeyError::NoneProvided, "{req:?}");
+    }
+    // Nothing sent, or only what no extractor reads.
+    for req in [
+        SimpleRequest::new(),
+        SimpleRequest::new()
+            .with_header("authorization", "Digest x")
+            .with_header("cookie", "session=1")
+            .with_query("token=t"),
+    ] {
+        assert_eq!(missing(&req, &bearer_only), ApiKeyError::NoneProvided);
+    }
+}

@@ -97,19 +97,22 @@
 mod accepts;
 mod extract;
 mod model;
+mod places;
 mod required;
 mod validate;
 mod view;
 
-pub use accepts::{missing, Accepts};
+pub use accepts::Accepts;
 pub use extract::{
-    authenticate, extract, Authenticated, BearerVerifier, Carrier, Carriers, Extraction,
-    ExtractorKind, Extractors, Found, Presented, API_KEY_NAME, AUTHORIZATION, BASIC_HEADER,
-    BASIC_QUERY, BEARER_COOKIE, BEARER_QUERY, CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, MAX_CARRIERS,
-    TOKEN_HEADER,
+    authenticate, extract, missing, Authenticated, BearerVerifier, Carrier, Carriers, Extraction,
+    ExtractorKind, Found, Presented, MAX_CARRIERS,
 };
 pub use model::{
     ApiKey, ApiKeyStore, ClientSecret, StoreError, StoredKey, META_JWT_SIGN_KEYPAIR, META_SCOPE,
+};
+pub use places::{
+    Extractors, API_KEY_NAME, AUTHORIZATION, BASIC_HEADER, BASIC_QUERY, BEARER_COOKIE,
+    BEARER_QUERY, CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, TOKEN_HEADER,
 };
 pub use required::check_required;
 pub use validate::{

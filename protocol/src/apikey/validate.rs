@@ -27,8 +27,7 @@ use crate::jwt_verifier::ClaimFailure;
 /// exchange protocol uses `Otoroshi` (capital O), so challenge tokens never pass as bearers.
 pub const ACCESS_TOKEN_AUDIENCE: &str = "otoroshi";
 
-/// Message when no credential was found.
-pub const MSG_NONE_PROVIDED: &str = "No ApiKey provided";
+pub use super::accepts::MSG_NONE_PROVIDED;
 /// Message for every 401 once a credential was found.
 pub const MSG_BAD_KEY: &str = "Bad API key";
 /// Message for a valid key used on a route it is not authorised on.

@@ -7,12 +7,13 @@
 //! a TOML syntax error is reported at the line to edit; every error of every stage is reported
 //! (a missing certificate *and* key file, a missing key file beside an unresolvable target);
 //! an id that names nothing gets the nearest id, as a misspelt key gets the nearest key.
+//! (A test of the snapshot's module, below which `config` sits: the cases need both.)
 
 use std::path::Path;
 
-use super::tests::env;
-use super::*;
-use crate::snapshot::{every_error, Snapshot};
+use super::{every_error, Snapshot};
+use crate::config::tests::env;
+use crate::config::{load_file_checked, load_str_checked, Rejected};
 
 /// Relative files resolve here, where nothing exists.
 const BASE: &str = "/nonexistent-torii";
