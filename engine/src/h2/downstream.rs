@@ -27,17 +27,17 @@ use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, Response, StatusCode};
 
 use crate::h2::send::{DataSink, ResponseSide};
+use crate::http1::ResponseHead;
 use crate::http1::{push_hex_line, status_has_no_content, BodyFraming, HeaderKind};
-use crate::http1::{ResponseBody, ResponseHead};
 use crate::io::write_all_timeout;
 use crate::metrics::RequestRecord;
-use crate::proxy::body::{pump, ChunkedMode, Framing, PumpError, PumpOptions, BODY_BUFFER_BYTES};
+use crate::proxy::body::{ChunkedMode, Framing, PumpError, PumpOptions, BODY_BUFFER_BYTES};
 use crate::proxy::body_rate::{BodyClock, BodyStart, BodyWaitError, BUFFERED_BODY_BYTES};
 use crate::proxy::context::RequestCtx;
 use crate::proxy::downstream::{Downstream, LocalAnswer, LocalBody, Relayed, SmallBody};
 use crate::proxy::respond::push_json_escaped;
+use crate::proxy::upstream_response::UpstreamResponse;
 use crate::tls::stream::UpStream;
-use crate::upstream::pool::UpstreamConn;
 
 /// One HTTP/2 stream as the phases' downstream. See the module header.
 #[derive(Debug)]
@@ -367,34 +367,27 @@ impl Downstream for H2Downstream {
     async fn relay_response(
         &mut self,
         ctx: &mut RequestCtx<'_>,
-        up: &mut UpstreamConn<UpStream>,
-        resp: &ResponseHead,
+        resp: &mut UpstreamResponse,
         hidden: impl Fn(&[u8]) -> bool,
         _draining: bool,
     ) -> Relayed {
         let limits = ctx.snap.limits;
-        let Ok(status) = StatusCode::from_u16(resp.status) else {
+        let Ok(status) = StatusCode::from_u16(resp.status()) else {
             return Relayed::Failed;
         };
         let mut head = Response::new(());
         *head.status_mut() = status;
-        let data = up.buf.data();
         fill_fields(
             head.headers_mut(),
-            data,
-            resp,
+            resp.head_bytes(),
+            &resp.head,
             &ctx.bufs.resp_headers,
             &hidden,
         );
         append_lines(head.headers_mut(), &ctx.bufs.quota_headers);
-        let framing = match resp.body {
-            ResponseBody::None | ResponseBody::Length(0) => None,
-            ResponseBody::Length(n) => Some(Framing::Length(n)),
-            ResponseBody::Chunked => Some(Framing::Chunked),
-            ResponseBody::UntilClose => Some(Framing::UntilClose),
-        };
-        up.buf.consume(resp.head_len);
-        ctx.rec.answered(resp.status, 0);
+        let framing = resp.body_framing();
+        resp.start_body();
+        ctx.rec.answered(resp.status(), 0);
         if self
             .side
             .borrow_mut()
@@ -416,27 +409,14 @@ impl Downstream for H2Downstream {
             min_send_rate: Some((limits.response_min_rate, limits.response_min_rate_grace)),
         };
         let mut sink = DataSink::new(&self.side, &mut self.arena);
-        // Boxed, as for HTTP/1.1: the pump's state is large.
-        let pumped = Box::pin(pump(
-            &mut up.stream,
-            &mut up.buf,
-            &mut sink,
-            framing,
-            &mut ctx.bufs.scratch,
-            opts,
-        ))
-        .await;
+        let pumped = resp
+            .pump_body(&mut sink, framing, &mut ctx.bufs.scratch, opts)
+            .await;
+        ctx.rec.bytes_out += sink.sent;
         match pumped {
-            Ok(_) => {
-                ctx.rec.bytes_out += sink.sent;
-                if sink.end().is_err() {
-                    return Relayed::Failed;
-                }
-                // A body delimited by the upstream's close leaves a connection that ends.
-                Relayed::Complete { close: false }
-            }
+            Ok(_) if sink.end().is_ok() => Relayed::Complete { close: false },
+            Ok(_) => Relayed::Failed,
             Err(e) => {
-                ctx.rec.bytes_out += sink.sent;
                 tracing::debug!(error = %e, "response body failed; stream reset");
                 Relayed::Failed
             }
@@ -448,14 +428,12 @@ impl Downstream for H2Downstream {
     async fn send_switch(
         &mut self,
         _ctx: &mut RequestCtx<'_>,
-        _up: &mut UpstreamConn<UpStream>,
-        _resp: &ResponseHead,
+        _resp: &mut UpstreamResponse,
         _hidden: impl Fn(&[u8]) -> bool,
     ) -> bool {
         false
     }
 }
-
 /// The upstream's fields that go on to an HTTP/2 client: not hop-by-hop (by name, or named by
 /// its `Connection`), not `hidden`, no `content-length` on a status without content. A field
 /// `http` refuses (a byte HTTP/2 cannot carry) is dropped alone.

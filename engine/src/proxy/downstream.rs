@@ -12,13 +12,13 @@
 
 use std::net::IpAddr;
 
-use crate::http1::{Method, ResponseHead};
+use crate::http1::Method;
 use crate::metrics::RequestRecord;
 use crate::proxy::body::{Framing, PumpError, PumpOptions};
 use crate::proxy::body_rate::{BodyClock, BodyStart, BodyWaitError};
 use crate::proxy::context::RequestCtx;
+use crate::proxy::upstream_response::UpstreamResponse;
 use crate::tls::stream::UpStream;
-use crate::upstream::pool::UpstreamConn;
 
 /// The body of a response Torii makes itself.
 #[derive(Debug, Clone, Copy)]
@@ -141,14 +141,13 @@ pub trait Downstream {
         timeout: std::time::Duration,
     ) -> bool;
 
-    /// Relays the upstream's response `resp` (its head in `up.buf`, its fields in
-    /// `ctx.bufs.resp_headers`) and its body to the client, minus the header fields `hidden`
-    /// names and plus the request's quota headers. `draining`: the worker is draining.
+    /// Relays the upstream's response `resp` (its fields in `ctx.bufs.resp_headers`) and its
+    /// body to the client, minus the header fields `hidden` names and plus the request's quota
+    /// headers. `draining`: the worker is draining.
     async fn relay_response(
         &mut self,
         ctx: &mut RequestCtx<'_>,
-        up: &mut UpstreamConn<UpStream>,
-        resp: &ResponseHead,
+        resp: &mut UpstreamResponse,
         hidden: impl Fn(&[u8]) -> bool,
         draining: bool,
     ) -> Relayed;
@@ -158,8 +157,7 @@ pub trait Downstream {
     async fn send_switch(
         &mut self,
         ctx: &mut RequestCtx<'_>,
-        up: &mut UpstreamConn<UpStream>,
-        resp: &ResponseHead,
+        resp: &mut UpstreamResponse,
         hidden: impl Fn(&[u8]) -> bool,
     ) -> bool;
 }

@@ -14,8 +14,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::http1::ResponseBody;
 use crate::http1::{copy_response_head, BodyFraming, ChunkedDecoder, ChunkedOutput};
-use crate::http1::{ResponseBody, ResponseHead};
 use crate::io::{write_all_timeout, Stream};
 use crate::metrics::RequestRecord;
 use crate::proxy::body::{pump, ChunkedMode, Framing, PumpError, PumpOptions, BODY_BUFFER_BYTES};
@@ -24,8 +24,8 @@ use crate::proxy::client::ClientConn;
 use crate::proxy::context::RequestCtx;
 use crate::proxy::downstream::{Downstream, LocalAnswer, LocalBody, Relayed, SmallBody};
 use crate::proxy::respond::{write_error, write_json};
+use crate::proxy::upstream_response::UpstreamResponse;
 use crate::tls::stream::UpStream;
-use crate::upstream::pool::UpstreamConn;
 
 /// Response bodies up to this size that are already buffered go out in the head's write.
 const COALESCE_RESPONSE_BYTES: u64 = 16 * 1024;
@@ -190,30 +190,30 @@ impl<C: Stream> Downstream for ClientConn<C> {
     async fn relay_response(
         &mut self,
         ctx: &mut RequestCtx<'_>,
-        up: &mut UpstreamConn<UpStream>,
-        resp: &ResponseHead,
+        resp: &mut UpstreamResponse,
         hidden: impl Fn(&[u8]) -> bool,
         draining: bool,
     ) -> Relayed {
         let limits = ctx.snap.limits;
         let http10_client = ctx.head.version_minor == 0;
-        let (framing, chunked_mode, close_after) = match resp.body {
-            ResponseBody::None => (None, ChunkedMode::Rechunk, false),
-            ResponseBody::Length(n) => (Some(Framing::Length(n)), ChunkedMode::Rechunk, false),
-            ResponseBody::Chunked if http10_client => {
-                (Some(Framing::Chunked), ChunkedMode::Dechunk, true)
-            }
-            ResponseBody::Chunked => (Some(Framing::Chunked), ChunkedMode::Rechunk, false),
-            ResponseBody::UntilClose => (Some(Framing::UntilClose), ChunkedMode::Rechunk, true),
+        let framing = resp.body_framing();
+        let (chunked_mode, close_after) = match resp.head.body {
+            ResponseBody::Chunked if http10_client => (ChunkedMode::Dechunk, true),
+            ResponseBody::UntilClose => (ChunkedMode::Rechunk, true),
+            _ => (ChunkedMode::Rechunk, false),
         };
         let close = close_after || self.must_close(ctx, draining);
 
         self.wbuf.clear();
-        let data = up.buf.data();
-        copy_response_head(data, resp, &ctx.bufs.resp_headers, &mut self.wbuf, |f| {
-            hidden(f.name.get(data))
-        });
-        if chunked_mode == ChunkedMode::Rechunk && matches!(resp.body, ResponseBody::Chunked) {
+        let data = resp.head_bytes();
+        copy_response_head(
+            data,
+            &resp.head,
+            &ctx.bufs.resp_headers,
+            &mut self.wbuf,
+            |f| hidden(f.name.get(data)),
+        );
+        if chunked_mode == ChunkedMode::Rechunk && matches!(resp.head.body, ResponseBody::Chunked) {
             self.wbuf
                 .extend_from_slice(b"transfer-encoding: chunked\r\n");
         }
@@ -224,29 +224,19 @@ impl<C: Stream> Downstream for ClientConn<C> {
         }
         self.wbuf.extend_from_slice(&ctx.bufs.quota_headers);
         self.wbuf.extend_from_slice(b"\r\n");
-        up.buf.consume(resp.head_len);
-
-        let mut body_done = framing.is_none();
-        if let Some(Framing::Length(n)) = framing {
-            if n <= COALESCE_RESPONSE_BYTES && up.buf.len() as u64 >= n {
-                let n = n as usize;
-                self.wbuf.extend_from_slice(&up.buf.data()[..n]);
-                up.buf.consume(n);
-                body_done = true;
-            }
-        }
-        ctx.rec.answered(resp.status, self.wbuf.len());
+        resp.start_body();
+        // A small body already here goes out in the head's write.
+        let body_done =
+            framing.is_none() || resp.take_small_body(COALESCE_RESPONSE_BYTES, &mut self.wbuf);
+        ctx.rec.answered(resp.status(), self.wbuf.len());
         if write_all_timeout(&mut self.stream, &mut self.wbuf, limits.body_timeout)
             .await
             .is_err()
         {
             return Relayed::Failed;
         }
-        if body_done {
+        let Some(framing) = framing.filter(|_| !body_done) else {
             return Relayed::Complete { close };
-        }
-        let Some(framing) = framing else {
-            return Relayed::Failed;
         };
         let opts = PumpOptions {
             read_timeout: limits.upstream_timeout,
@@ -257,17 +247,9 @@ impl<C: Stream> Downstream for ClientConn<C> {
             min_rate: None,
             min_send_rate: Some((limits.response_min_rate, limits.response_min_rate_grace)),
         };
-        // Boxed (one allocation per streamed body): inline, the pump's ~2.7 KB state would
-        // be copied with every request's future, small coalesced responses included.
-        match Box::pin(pump(
-            &mut up.stream,
-            &mut up.buf,
-            &mut self.stream,
-            framing,
-            &mut ctx.bufs.scratch,
-            opts,
-        ))
-        .await
+        match resp
+            .pump_body(&mut self.stream, framing, &mut ctx.bufs.scratch, opts)
+            .await
         {
             Ok(n) => {
                 ctx.rec.bytes_out += n;
@@ -284,18 +266,21 @@ impl<C: Stream> Downstream for ClientConn<C> {
     async fn send_switch(
         &mut self,
         ctx: &mut RequestCtx<'_>,
-        up: &mut UpstreamConn<UpStream>,
-        resp: &ResponseHead,
+        resp: &mut UpstreamResponse,
         hidden: impl Fn(&[u8]) -> bool,
     ) -> bool {
         self.wbuf.clear();
-        let data = up.buf.data();
-        copy_response_head(data, resp, &ctx.bufs.resp_headers, &mut self.wbuf, |f| {
-            hidden(f.name.get(data))
-        });
+        let data = resp.head_bytes();
+        copy_response_head(
+            data,
+            &resp.head,
+            &ctx.bufs.resp_headers,
+            &mut self.wbuf,
+            |f| hidden(f.name.get(data)),
+        );
         self.wbuf
             .extend_from_slice(b"upgrade: websocket\r\nconnection: upgrade\r\n\r\n");
-        up.buf.consume(resp.head_len);
+        resp.start_body();
         ctx.rec.answered(101, self.wbuf.len());
         let timeout = ctx.snap.limits.body_timeout;
         write_all_timeout(&mut self.stream, &mut self.wbuf, timeout)

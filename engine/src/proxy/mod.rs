@@ -30,3 +30,4 @@ pub mod route;
 pub mod upgrade;
 pub mod upstream_call;
 pub mod upstream_head;
+pub mod upstream_response;

@@ -44,20 +44,20 @@ pub async fn handle_request<D: Downstream>(
         }
         Err(e) => return Box::pin(answer(worker, down, ctx, e)).await,
     }
-    let (up, resp) = match upstream_call::forward(worker, down, ctx).await {
-        Ok(exchange) => exchange,
+    let resp = match upstream_call::forward(worker, down, ctx).await {
+        Ok(resp) => resp,
         Err(e) => return Box::pin(answer(worker, down, ctx, e)).await,
     };
-    let up = match response::check_challenge(worker, ctx, up, &resp) {
-        Ok(up) => up,
+    let resp = match response::check_challenge(worker, ctx, resp) {
+        Ok(resp) => resp,
         Err(e) => {
             upgrade::count(worker, ctx, TunnelResult::BadHandshake);
             return Box::pin(answer(worker, down, ctx, e)).await;
         }
     };
     if ctx.upgrade.is_some() {
-        if resp.status == 101 {
-            return match Box::pin(upgrade::switch(worker, down, ctx, up, resp)).await {
+        if resp.status() == 101 {
+            return match Box::pin(upgrade::switch(worker, down, ctx, resp)).await {
                 Ok(outcome) => outcome,
                 Err(e) => Box::pin(answer(worker, down, ctx, e)).await,
             };
@@ -67,7 +67,7 @@ pub async fn handle_request<D: Downstream>(
         upgrade::count(worker, ctx, TunnelResult::Refused);
         ctx.upgrade = None;
     }
-    response::send_response(worker, down, ctx, up, resp).await
+    response::send_response(worker, down, ctx, resp).await
 }
 
 /// Phases 0 to 4, which decide from the head alone. `Ok(Some(_))`: a local endpoint answers.

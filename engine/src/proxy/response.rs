@@ -1,29 +1,26 @@
 //! Phases 6 and 7, the response: the backend's challenge answer checked on the response head,
-//! then the head and body sent on to the client, and the upstream connection's reuse.
+//! then the response relayed to the client through its downstream, and the upstream
+//! connection's reuse.
 //!
-//! Owns the response-side rules: a backend that fails the exchange protocol never reaches the
-//! client (502, its body discarded: the upstream connection is pooled only when that body was
-//! already buffered whole); header lines copied verbatim minus hop-by-hop ones, the
-//! state-response header (the route's and the default name, on every route) and
-//! `Content-Length` on 1xx, 204 and 304 (`http1::status_has_no_content`); framing chosen for
-//! the client's HTTP version (chunked re-framed for HTTP/1.1 clients, de-chunked and
-//! close-delimited for HTTP/1.0 ones); `Connection: close` when the connection ends; and the
-//! decision to return the upstream connection to the pool — only after a complete, cleanly
-//! framed response with no extra bytes behind it, and never after a 204 or 304 whose head
-//! announced a body (its bytes would be read as the next response: `ResponseHead::keep_alive`).
+//! Owns the response-side rules the phases decide: a backend that fails the exchange protocol
+//! never reaches the client (502, its body discarded: `UpstreamResponse::discard` pools the
+//! connection only when that body was already buffered whole); the state-response header (the
+//! route's and the default name, on every route) is never sent on (`is_hidden`); the upstream
+//! connection goes back to the pool only after the downstream relayed the whole response
+//! (`UpstreamResponse::release`). How the head and body are framed for the client is the
+//! downstream's (`proxy::downstream_h1`, `h2::downstream`).
 
 use std::time::Instant;
 
 use torii_protocol::ChallengeFailure;
 
-use crate::http1::{eq_ignore_case, find_header, ResponseBody, ResponseHead};
+use crate::http1::{eq_ignore_case, find_header};
 use crate::proxy::context::{Outcome, RequestCtx};
 use crate::proxy::downstream::{Downstream, Relayed};
 use crate::proxy::error::{ProxyError, Side};
 use crate::proxy::respond::NOT_SECURED;
+use crate::proxy::upstream_response::UpstreamResponse;
 use crate::secure::unix_now;
-use crate::tls::stream::UpStream;
-use crate::upstream::pool::UpstreamConn;
 use crate::worker::Worker;
 
 /// Default name of the answer header, always removed from responses (Otoroshi strips it).
@@ -50,30 +47,33 @@ pub fn is_hidden(answer_header: &[u8], name: &[u8]) -> bool {
 pub fn check_challenge(
     worker: &Worker,
     ctx: &RequestCtx<'_>,
-    up: UpstreamConn<UpStream>,
-    resp: &ResponseHead,
-) -> Result<UpstreamConn<UpStream>, ProxyError> {
+    resp: UpstreamResponse,
+) -> Result<UpstreamResponse, ProxyError> {
     let (Some(route), true) = (ctx.route, ctx.security.challenge_sent) else {
-        return Ok(up);
+        return Ok(resp);
     };
     let Some(ch) = &route.challenge else {
-        return Ok(up);
+        return Ok(resp);
     };
-    let answer = find_header(up.buf.data(), &ctx.bufs.resp_headers, &ch.response_header);
+    let answer = find_header(
+        resp.head_bytes(),
+        &ctx.bufs.resp_headers,
+        &ch.response_header,
+    );
     let Err(failure) = ch.check_answer(answer, &ctx.security.state, unix_now()) else {
-        return Ok(up);
+        return Ok(resp);
     };
     route.metrics.challenge_failure(worker.id, failure);
     if let Some(suppressed) = worker.failure_log.admit(Instant::now()) {
         tracing::warn!(
             route = %route.id,
             reason = failure.reason(),
-            status = resp.status,
+            status = resp.status(),
             suppressed,
             "backend failed the exchange protocol; answering 502"
         );
     }
-    discard(worker, up, resp);
+    resp.discard(worker);
     Err(ProxyError::new(
         Side::Upstream,
         502,
@@ -99,23 +99,6 @@ fn challenge_reason(failure: ChallengeFailure) -> &'static str {
     }
 }
 
-/// A response the client will not get: its upstream connection is pooled only when the whole
-/// body is already buffered (then skipped), else dropped (closed).
-fn discard(worker: &Worker, mut up: UpstreamConn<UpStream>, resp: &ResponseHead) {
-    up.buf.consume(resp.head_len);
-    let body_buffered = match resp.body {
-        ResponseBody::None => true,
-        ResponseBody::Length(n) => up.buf.len() as u64 >= n,
-        _ => false,
-    };
-    if body_buffered && resp.keep_alive {
-        if let ResponseBody::Length(n) = resp.body {
-            up.buf.consume(n as usize);
-        }
-        worker.pool.borrow_mut().checkin(up, Instant::now());
-    }
-}
-
 /// Phase 7: relays the response head and body to the client through its downstream (minus
 /// the challenge answer), then returns the upstream connection to the pool when it is clean.
 /// Says how the client connection goes on.
@@ -123,28 +106,19 @@ pub async fn send_response<D: Downstream>(
     worker: &Worker,
     down: &mut D,
     ctx: &mut RequestCtx<'_>,
-    mut up: UpstreamConn<UpStream>,
-    resp: ResponseHead,
+    mut resp: UpstreamResponse,
 ) -> Outcome {
     let hidden = answer_header_of(ctx);
     let hidden = |name: &[u8]| is_hidden(hidden, name);
     match down
-        .relay_response(ctx, &mut up, &resp, hidden, worker.is_draining())
+        .relay_response(ctx, &mut resp, hidden, worker.is_draining())
         .await
     {
         Relayed::Complete { close } => {
-            release(worker, up, &resp);
+            resp.release(worker);
             Outcome::keep_alive_unless(close)
         }
         // The upstream connection is dropped (closed), never pooled mid-body.
         Relayed::Failed => Outcome::Close,
-    }
-}
-
-/// Returns a fully read upstream connection to the pool, unless its response said it ends.
-fn release(worker: &Worker, up: UpstreamConn<UpStream>, resp: &ResponseHead) {
-    let reusable = resp.keep_alive && !matches!(resp.body, ResponseBody::UntilClose);
-    if reusable {
-        worker.pool.borrow_mut().checkin(up, Instant::now());
     }
 }

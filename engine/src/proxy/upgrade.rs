@@ -17,14 +17,13 @@
 
 use torii_protocol::websocket::{accept_matches, is_valid_key, list_has_token, KEY_LEN};
 
-use crate::http1::{eq_ignore_case, HeaderField, HeaderKind, Method, RequestHead, ResponseHead};
+use crate::http1::{eq_ignore_case, HeaderField, HeaderKind, Method, RequestHead};
 use crate::metrics::TunnelResult;
 use crate::proxy::context::{has_body, Outcome, RequestCtx, Upgraded, WebSocketUpgrade};
 use crate::proxy::downstream::Downstream;
 use crate::proxy::error::{ProxyError, Side};
 use crate::proxy::response::{answer_header_of, is_hidden};
-use crate::tls::stream::UpStream;
-use crate::upstream::pool::UpstreamConn;
+use crate::proxy::upstream_response::UpstreamResponse;
 use crate::worker::Worker;
 
 /// `Sec-WebSocket-Key`, `Sec-WebSocket-Accept`.
@@ -141,14 +140,12 @@ pub async fn switch<D: Downstream>(
     worker: &Worker,
     down: &mut D,
     ctx: &mut RequestCtx<'_>,
-    mut up: UpstreamConn<UpStream>,
-    resp: ResponseHead,
+    mut resp: UpstreamResponse,
 ) -> Result<Outcome, ProxyError> {
     let Some(ws) = ctx.upgrade.take() else {
         return Err(ProxyError::bad_response("upstream.unexpected_101"));
     };
-    let data = up.buf.data();
-    if let Err(reason) = check_switch(data, &ctx.bufs.resp_headers, &ws.key) {
+    if let Err(reason) = check_switch(resp.head_bytes(), &ctx.bufs.resp_headers, &ws.key) {
         if let Some(route) = ctx.route {
             route.metrics.tunnel(worker.id, TunnelResult::BadHandshake);
             tracing::debug!(route = %route.id, reason, "backend's 101 refused; answering 502");
@@ -165,13 +162,16 @@ pub async fn switch<D: Downstream>(
     }
     let answer_header = answer_header_of(ctx);
     let hidden = |name: &[u8]| is_hidden(answer_header, name);
-    if !down.send_switch(ctx, &mut up, &resp, hidden).await {
+    if !down.send_switch(ctx, &mut resp, hidden).await {
         if let Some(route) = ctx.route {
             route.metrics.tunnel(worker.id, TunnelResult::ClientClosed);
         }
         return Ok(Outcome::Close);
     }
-    Ok(Outcome::Upgrade(Box::new(Upgraded { up, slot: ws.slot })))
+    Ok(Outcome::Upgrade(Box::new(Upgraded {
+        up: resp.into_tunnel(),
+        slot: ws.slot,
+    })))
 }
 
 #[cfg(test)]

@@ -21,14 +21,12 @@ use crate::proxy::context::RequestCtx;
 use crate::proxy::downstream::Downstream;
 use crate::proxy::error::{retry_allowed, ProxyError};
 use crate::proxy::upstream_head::UpstreamHead;
+use crate::proxy::upstream_response::UpstreamResponse;
 use crate::secure::unix_now;
 use crate::snapshot::RuntimeLimits;
 use crate::tls::stream::UpStream;
 use crate::upstream::pool::UpstreamConn;
 use crate::worker::Worker;
-
-/// An upstream connection whose response head was read.
-pub type UpstreamResponse = (UpstreamConn<UpStream>, ResponseHead);
 
 /// Sends the routed, admitted request upstream and reads the response head.
 pub async fn forward<D: Downstream>(
@@ -121,7 +119,7 @@ pub async fn forward<D: Downstream>(
             .await?;
         }
         match read_response_head(&mut up, ctx, &limits, retry).await {
-            Ok(resp) => break Ok((up, resp)),
+            Ok(resp) => break Ok(UpstreamResponse::new(up, resp)),
             Err(e) if e.retry => continue,
             Err(e) => break Err(e),
         }

@@ -1,0 +1,145 @@
+//! The upstream's answer as the phases hand it to the client's downstream: a response head and
+//! a body stream, over the upstream connection that carries them.
+//!
+//! Owns [`UpstreamResponse`]: the parsed head (its spans index [`UpstreamResponse::head_bytes`],
+//! its fields are the request's `bufs.resp_headers`), the body's framing as the upstream sent
+//! it, the body itself (taken whole when small and already buffered, or pumped to any byte sink
+//! through `body::pump`, unframed or re-framed as the downstream asks), and what becomes of the
+//! connection afterwards: back to the worker's pool only after a complete, cleanly framed
+//! response that allowed keep-alive and left no stray bytes (`Pool::checkin` checks those),
+//! never after a body delimited by the upstream's close or a 204/304 whose head announced one
+//! (`ResponseHead::keep_alive`). Downstreams read the head and the body through it and never
+//! touch the connection's buffer.
+
+use std::time::Instant;
+
+use monoio::io::AsyncWriteRent;
+
+use crate::http1::{ResponseBody, ResponseHead};
+use crate::proxy::body::{pump, Framing, PumpError, PumpOptions};
+use crate::tls::stream::UpStream;
+use crate::upstream::pool::UpstreamConn;
+use crate::worker::Worker;
+
+/// An upstream response whose head was read; its body, if any, is still on the connection.
+#[derive(Debug)]
+pub struct UpstreamResponse {
+    conn: UpstreamConn<UpStream>,
+    /// The parsed head.
+    pub head: ResponseHead,
+    /// The head was consumed from the connection's buffer: what is buffered is body.
+    body_started: bool,
+}
+
+impl UpstreamResponse {
+    /// The response whose head `head` was parsed at the start of `conn`'s buffer.
+    pub fn new(conn: UpstreamConn<UpStream>, head: ResponseHead) -> Self {
+        Self {
+            conn,
+            head,
+            body_started: false,
+        }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.head.status
+    }
+
+    /// The bytes the head's spans and fields index (until [`UpstreamResponse::start_body`]).
+    pub fn head_bytes(&self) -> &[u8] {
+        self.conn.buf.data()
+    }
+
+    /// The body's framing as the upstream sent it; `None` without a body.
+    pub fn body_framing(&self) -> Option<Framing> {
+        match self.head.body {
+            ResponseBody::None | ResponseBody::Length(0) => None,
+            ResponseBody::Length(n) => Some(Framing::Length(n)),
+            ResponseBody::Chunked => Some(Framing::Chunked),
+            ResponseBody::UntilClose => Some(Framing::UntilClose),
+        }
+    }
+
+    /// Consumes the head from the connection's buffer: from here on, the buffer holds body.
+    pub fn start_body(&mut self) {
+        if !self.body_started {
+            self.conn.buf.consume(self.head.head_len);
+            self.body_started = true;
+        }
+    }
+
+    /// When the body is a `Content-Length` body of at most `max` bytes already buffered
+    /// whole, appends it to `out` and returns true (the body is then complete). Starts the body.
+    pub fn take_small_body(&mut self, max: u64, out: &mut Vec<u8>) -> bool {
+        self.start_body();
+        let ResponseBody::Length(n) = self.head.body else {
+            return false;
+        };
+        if n > max || (self.conn.buf.len() as u64) < n {
+            return false;
+        }
+        let n = n as usize;
+        out.extend_from_slice(self.conn.buf.data().get(..n).unwrap_or_default());
+        self.conn.buf.consume(n);
+        true
+    }
+
+    /// Pumps the body to `dst` (`framing` from [`UpstreamResponse::body_framing`]; a chunked
+    /// body re-framed or unframed as `opts.chunked` says), through `scratch`. Starts the body.
+    /// Returns the payload bytes sent.
+    pub async fn pump_body<W: AsyncWriteRent>(
+        &mut self,
+        dst: &mut W,
+        framing: Framing,
+        scratch: &mut Vec<u8>,
+        opts: PumpOptions,
+    ) -> Result<u64, PumpError> {
+        self.start_body();
+        // Boxed (one allocation per streamed body): inline, the pump's ~2.7 KB state would
+        // be copied with every request's future, small coalesced responses included.
+        Box::pin(pump(
+            &mut self.conn.stream,
+            &mut self.conn.buf,
+            dst,
+            framing,
+            scratch,
+            opts,
+        ))
+        .await
+    }
+
+    /// After the whole body went to the client: the connection back to the worker's pool,
+    /// unless the response said it ends.
+    pub fn release(self, worker: &Worker) {
+        let reusable = self.head.keep_alive && !matches!(self.head.body, ResponseBody::UntilClose);
+        if reusable {
+            worker.pool.borrow_mut().checkin(self.conn, Instant::now());
+        }
+    }
+
+    /// A response the client will not get: its connection is pooled only when the whole body
+    /// is already buffered (then skipped) and the response allowed keep-alive, else dropped
+    /// (closed).
+    pub fn discard(mut self, worker: &Worker) {
+        self.start_body();
+        let body_buffered = match self.head.body {
+            ResponseBody::None => true,
+            ResponseBody::Length(n) => self.conn.buf.len() as u64 >= n,
+            _ => false,
+        };
+        if body_buffered && self.head.keep_alive {
+            if let ResponseBody::Length(n) = self.head.body {
+                self.conn.buf.consume(n as usize);
+            }
+            worker.pool.borrow_mut().checkin(self.conn, Instant::now());
+        }
+    }
+
+    /// The connection, its head consumed, for a WebSocket tunnel (never pooled again; its
+    /// buffer may already hold the backend's first frames).
+    pub fn into_tunnel(mut self) -> UpstreamConn<UpStream> {
+        self.start_body();
+        self.conn
+    }
+}
