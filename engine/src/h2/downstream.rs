@@ -17,7 +17,6 @@
 use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -33,6 +32,7 @@ use crate::io::write_all_timeout;
 use crate::metrics::RequestRecord;
 use crate::proxy::body::{ChunkedMode, Framing, PumpError, PumpOptions, BODY_BUFFER_BYTES};
 use crate::proxy::body_rate::{BodyClock, BodyStart, BodyWaitError, BUFFERED_BODY_BYTES};
+use crate::proxy::client::ClientFacts;
 use crate::proxy::context::RequestCtx;
 use crate::proxy::downstream::{Downstream, LocalAnswer, LocalBody, Relayed, SmallBody};
 use crate::proxy::respond::push_json_escaped;
@@ -44,10 +44,8 @@ use crate::tls::stream::UpStream;
 pub struct H2Downstream {
     recv: RecvStream,
     side: Rc<RefCell<ResponseSide>>,
-    peer: SocketAddr,
-    xff_line: Vec<u8>,
-    scheme: &'static [u8],
-    allow_underscores: bool,
+    /// The connection's client, shared by its streams.
+    client: Rc<ClientFacts>,
     /// Request body bytes received and not yet taken by the phases.
     body: Vec<u8>,
     /// Request body bytes received so far (the rate's measure).
@@ -59,35 +57,18 @@ pub struct H2Downstream {
 }
 
 impl H2Downstream {
-    /// The downstream of a stream whose request body is `recv`, answering through `side`,
-    /// from `peer` on a listener whose clients see `scheme`.
-    pub fn new(
-        recv: RecvStream,
-        side: Rc<RefCell<ResponseSide>>,
-        peer: SocketAddr,
-        scheme: &'static [u8],
-        allow_underscores: bool,
-    ) -> Self {
+    /// The downstream of a stream whose request body is `recv`, answering through `side`, on
+    /// a connection of `client`'s.
+    pub fn new(recv: RecvStream, side: Rc<RefCell<ResponseSide>>, client: Rc<ClientFacts>) -> Self {
         Self {
             body_ended: recv.is_end_stream(),
             recv,
             side,
-            peer,
-            xff_line: format!("x-forwarded-for: {}\r\n", peer.ip()).into_bytes(),
-            scheme,
-            allow_underscores,
+            client,
             body: Vec::new(),
             received: 0,
             arena: BytesMut::new(),
         }
-    }
-
-    /// The client's IP as text.
-    pub fn client_ip(&self) -> &[u8] {
-        self.xff_line
-            .strip_prefix(b"x-forwarded-for: ")
-            .and_then(|v| v.strip_suffix(b"\r\n"))
-            .unwrap_or(b"")
     }
 
     /// The end of the request: a response that did not end (none was sent, or its body was
@@ -168,20 +149,8 @@ enum ReadFailure {
 }
 
 impl Downstream for H2Downstream {
-    fn peer_ip(&self) -> IpAddr {
-        self.peer.ip()
-    }
-
-    fn xff_line(&self) -> &[u8] {
-        &self.xff_line
-    }
-
-    fn scheme(&self) -> &'static [u8] {
-        self.scheme
-    }
-
-    fn allow_underscores(&self) -> bool {
-        self.allow_underscores
+    fn client(&self) -> &ClientFacts {
+        &self.client
     }
 
     /// A stream carries one request: nothing is kept alive, nothing needs closing.

@@ -10,7 +10,7 @@
 //! Framing, what was consumed and the `Connection` rules stay inside the implementation: no
 //! phase reads or writes a connection buffer.
 
-use std::net::IpAddr;
+use crate::proxy::client::ClientFacts;
 
 use crate::http1::Method;
 use crate::metrics::RequestRecord;
@@ -75,22 +75,8 @@ pub enum Relayed {
 /// thread, so the futures need no `Send` bound.
 #[allow(async_fn_in_trait)]
 pub trait Downstream {
-    /// The client's IP address.
-    fn peer_ip(&self) -> IpAddr;
-
-    /// `x-forwarded-for: <client ip>\r\n`, rendered once per connection.
-    fn xff_line(&self) -> &[u8];
-
-    /// The scheme the client sees (`http` or `https`).
-    fn scheme(&self) -> &'static [u8];
-
-    /// The listener lets header names with `_` through.
-    fn allow_underscores(&self) -> bool;
-
-    /// True when the client's connection is TLS.
-    fn is_secure(&self) -> bool {
-        self.scheme() == b"https"
-    }
+    /// Who the client is and what its listener allows (rendered once per connection).
+    fn client(&self) -> &ClientFacts;
 
     /// The keep-alive rule: true when the connection ends after the response to the request
     /// in `ctx` (`draining`: the worker is draining).

@@ -11,7 +11,7 @@
 //! the connection ends, and the `101` of a WebSocket switch. The decisions of the phases (what
 //! to answer, which upstream header lines the client never sees) come in as parameters.
 
-use std::net::IpAddr;
+use crate::proxy::client::ClientFacts;
 use std::time::Duration;
 
 use crate::http1::ResponseBody;
@@ -31,20 +31,8 @@ use crate::tls::stream::UpStream;
 const COALESCE_RESPONSE_BYTES: u64 = 16 * 1024;
 
 impl<C: Stream> Downstream for ClientConn<C> {
-    fn peer_ip(&self) -> IpAddr {
-        self.peer.ip()
-    }
-
-    fn xff_line(&self) -> &[u8] {
-        &self.xff_line
-    }
-
-    fn scheme(&self) -> &'static [u8] {
-        self.proto
-    }
-
-    fn allow_underscores(&self) -> bool {
-        self.allow_underscores
+    fn client(&self) -> &ClientFacts {
+        &self.client
     }
 
     fn must_close(&self, ctx: &RequestCtx<'_>, draining: bool) -> bool {
@@ -204,15 +192,7 @@ impl<C: Stream> Downstream for ClientConn<C> {
         };
         let close = close_after || self.must_close(ctx, draining);
 
-        self.wbuf.clear();
-        let data = resp.head_bytes();
-        copy_response_head(
-            data,
-            &resp.head,
-            &ctx.bufs.resp_headers,
-            &mut self.wbuf,
-            |f| hidden(f.name.get(data)),
-        );
+        write_head_lines(&mut self.wbuf, ctx, resp, &hidden);
         if chunked_mode == ChunkedMode::Rechunk && matches!(resp.head.body, ResponseBody::Chunked) {
             self.wbuf
                 .extend_from_slice(b"transfer-encoding: chunked\r\n");
@@ -269,15 +249,7 @@ impl<C: Stream> Downstream for ClientConn<C> {
         resp: &mut UpstreamResponse,
         hidden: impl Fn(&[u8]) -> bool,
     ) -> bool {
-        self.wbuf.clear();
-        let data = resp.head_bytes();
-        copy_response_head(
-            data,
-            &resp.head,
-            &ctx.bufs.resp_headers,
-            &mut self.wbuf,
-            |f| hidden(f.name.get(data)),
-        );
+        write_head_lines(&mut self.wbuf, ctx, resp, &hidden);
         self.wbuf
             .extend_from_slice(b"upgrade: websocket\r\nconnection: upgrade\r\n\r\n");
         resp.start_body();
@@ -294,6 +266,22 @@ fn truncate_to_head(out: &mut Vec<u8>) {
     if let Some(end) = memchr::memmem::find(out, b"\r\n\r\n") {
         out.truncate(end + 4);
     }
+}
+
+/// Starts `wbuf` with the upstream response's status line and header lines, minus the names
+/// `hidden` says (hop-by-hop, the challenge answer): the part of the head both a relayed
+/// response and a WebSocket switch send as the backend wrote it.
+fn write_head_lines(
+    wbuf: &mut Vec<u8>,
+    ctx: &RequestCtx<'_>,
+    resp: &UpstreamResponse,
+    hidden: &impl Fn(&[u8]) -> bool,
+) {
+    wbuf.clear();
+    let data = resp.head_bytes();
+    copy_response_head(data, &resp.head, &ctx.bufs.resp_headers, wbuf, |f| {
+        hidden(f.name.get(data))
+    });
 }
 
 #[cfg(test)]

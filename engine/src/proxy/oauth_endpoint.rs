@@ -107,7 +107,7 @@ pub async fn serve<D: Downstream>(
     };
     let early = match endpoint {
         Endpoint::NotFound => Some(Err(OAuthError::not_found())),
-        _ if oauth.secure && !down.is_secure() => Some(Err(OAuthError::insecure())),
+        _ if oauth.secure && !down.client().is_secure() => Some(Err(OAuthError::insecure())),
         Endpoint::Jwks => Some(Ok(keys.jwks_json().to_vec())),
         Endpoint::Token | Endpoint::Introspect => None,
     };
@@ -140,7 +140,11 @@ pub async fn serve<D: Downstream>(
         let mut jti = [0u8; 36];
         worker.rng.borrow_mut().fill_jti(&mut jti);
         let jti = std::str::from_utf8(&jti).unwrap_or("0");
-        let scheme = if down.is_secure() { "https" } else { "http" };
+        let scheme = if down.client().is_secure() {
+            "https"
+        } else {
+            "http"
+        };
         let host = ctx.head.host.map(|h| h.get(data)).unwrap_or_default();
         let issuer = oauth
             .service

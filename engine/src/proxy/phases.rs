@@ -82,7 +82,7 @@ fn before_upstream<D: Downstream>(
     }
     route::route(ctx)?;
     authenticate(worker, ctx)?;
-    route::admit(worker.id, ctx, down.peer_ip())?;
+    route::admit(worker.id, ctx, down.client().peer.ip())?;
     upgrade::admit_upgrade(worker, ctx)?;
     Ok(None)
 }

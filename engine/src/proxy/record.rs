@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::access_log::line::{capture_head, write_line, LineContext, TunnelLine};
-use crate::metrics::{RequestRecord, RouteMetrics};
+use crate::metrics::{Protocol, RequestRecord, RouteMetrics};
 use crate::proxy::context::RequestCtx;
 use crate::snapshot::{Route, Snapshot};
 use crate::worker::Worker;
@@ -36,23 +36,28 @@ pub fn begin(worker: &Worker, ctx: &mut RequestCtx<'_>) {
     );
 }
 
-/// [`begin`] for a head refused before it could be parsed (400, 408, 414, 431, 505): the line
-/// has empty method, host and path, since nothing of the head can be trusted, and the bytes
-/// received so far as `bytes_in`. Returns whether a line will be written.
+/// [`begin`] for a head refused before it could be parsed (400, 408, 414, 431, 505) on a
+/// connection speaking `protocol`: a new record with the bytes received so far as `bytes_in`,
+/// and whether a line will be written (its method, host and path empty, since nothing of the
+/// head can be trusted).
 pub fn begin_unparsed(
     worker: &Worker,
     snap: &Snapshot,
-    rec: &mut RequestRecord,
+    protocol: Protocol,
     log_head: &mut Vec<u8>,
     received: usize,
-) -> bool {
+) -> (RequestRecord, bool) {
+    let mut rec = RequestRecord {
+        protocol,
+        ..RequestRecord::default()
+    };
     rec.reset(received);
     worker.rng.borrow_mut().fill_jti(&mut rec.request_id);
     if snap.config.access_log.is_none() {
-        return false;
+        return (rec, false);
     }
     capture_head(log_head, b"", b"", b"");
-    true
+    (rec, true)
 }
 
 /// Records a request that ended: its counters, and its access-log line when `logged`.

@@ -19,7 +19,7 @@ use monoio::io::Split;
 
 use crate::http1::{parse_request_head, RequestError, RequestHead};
 use crate::io::Stream;
-use crate::metrics::{Protocol, RequestRecord};
+use crate::metrics::Protocol;
 use crate::proxy::answer::answer_unparsed;
 use crate::proxy::client::ClientConn;
 use crate::proxy::context::Upgraded;
@@ -156,7 +156,7 @@ pub async fn serve_conn<C: Stream>(
                     &ctx.rec,
                     &ctx.bufs.log_head,
                     ctx.logged,
-                    conn.client_ip(),
+                    conn.client.client_ip(),
                     started,
                 );
                 match outcome {
@@ -168,14 +168,10 @@ pub async fn serve_conn<C: Stream>(
             HeadRead::Reject(e) => {
                 let snap = worker.snapshot();
                 let started = Instant::now();
-                let mut rec = RequestRecord {
-                    protocol: Protocol::Http11,
-                    ..RequestRecord::default()
-                };
-                let logged = record::begin_unparsed(
+                let (mut rec, logged) = record::begin_unparsed(
                     worker,
                     &snap,
-                    &mut rec,
+                    Protocol::Http11,
                     &mut bufs.log_head,
                     conn.rbuf.len(),
                 );
@@ -186,7 +182,7 @@ pub async fn serve_conn<C: Stream>(
                     &rec,
                     &bufs.log_head,
                     logged,
-                    conn.client_ip(),
+                    conn.client.client_ip(),
                     started,
                 );
                 break;

@@ -17,9 +17,9 @@
 //! with it the upstream connection it held (closed, never pooled). It must not frame HTTP:
 //! `crate::h2` checks heads and answers.
 
+use crate::proxy::downstream::Downstream;
 use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
-use std::net::SocketAddr;
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -37,8 +37,9 @@ use crate::h2::io::{H2Io, HeadOpenSince, WatchedIo};
 use crate::h2::request_head::{read_request_head, Refusal};
 use crate::h2::send::{reset_of, ResponseSide};
 use crate::http1::{RequestError, RequestHead};
-use crate::metrics::{Protocol, RequestRecord};
+use crate::metrics::Protocol;
 use crate::proxy::answer::answer_unparsed;
+use crate::proxy::client::ClientFacts;
 use crate::proxy::context::{RequestBuffers, RequestCtx};
 use crate::proxy::error::ProxyError;
 use crate::proxy::head::OwnedHead;
@@ -65,17 +66,6 @@ pub const GOAWAY_GRACE: Duration = Duration::from_secs(1);
 /// How long stream tasks get to end on their own once the connection is gone, before they are
 /// cancelled.
 const STREAM_END_GRACE: Duration = Duration::from_secs(1);
-
-/// What a stream's request is served with: the facts of its connection.
-#[derive(Debug, Clone, Copy)]
-pub struct StreamFacts {
-    /// The client's address.
-    pub peer: SocketAddr,
-    /// The scheme the client sees (`http` for h2c, `https`).
-    pub scheme: &'static [u8],
-    /// The listener's `gateway.underscores_in_headers` at accept time.
-    pub allow_underscores: bool,
-}
 
 /// Per-connection state the stream tasks share with the connection task.
 #[derive(Debug, Default)]
@@ -154,7 +144,7 @@ enum Event {
 
 /// Serves an HTTP/2 connection over `io` until it ends, then returns once its stream tasks
 /// have ended.
-pub async fn serve_h2(guard: ConnGuard, io: H2Io, facts: StreamFacts) {
+pub async fn serve_h2(guard: ConnGuard, io: H2Io, facts: Rc<ClientFacts>) {
     let worker = guard.worker().clone();
     let (builder, handshake_timeout, keepalive) = {
         let snap = worker.snapshot();
@@ -230,7 +220,7 @@ async fn drive(
     worker: &Rc<Worker>,
     mut conn: Connection<WatchedIo, Bytes>,
     state: &Rc<ConnState>,
-    facts: StreamFacts,
+    facts: Rc<ClientFacts>,
     limits: Deadlines,
 ) {
     let keepalive = limits.keepalive;
@@ -292,7 +282,7 @@ async fn drive(
         match event {
             Event::Stream(s) => {
                 let (req, respond) = *s;
-                spawn_stream(worker, state, req, respond, facts);
+                spawn_stream(worker, state, req, respond, facts.clone());
             }
             Event::Closed => return,
             Event::Failed(e) => {
@@ -368,7 +358,7 @@ fn spawn_stream(
     state: &Rc<ConnState>,
     req: Request<RecvStream>,
     respond: SendResponse<Bytes>,
-    facts: StreamFacts,
+    facts: Rc<ClientFacts>,
 ) {
     let guard = StreamGuard::new(worker.clone(), state.clone());
     monoio::spawn(async move {
@@ -385,25 +375,20 @@ fn spawn_stream(
 /// Counts and logs a malformed request as an HTTP/1.1 head refused with 400 is (`route="-"`,
 /// status 400, reason `head.invalid`, an access-log line with `proto` `h2`), although the
 /// client gets `RST_STREAM PROTOCOL_ERROR` (RFC 9113 §8.1.1) rather than an answer.
-fn record_malformed(worker: &Worker, peer: SocketAddr) {
+fn record_malformed(worker: &Worker, client: &ClientFacts) {
     let snap = worker.snapshot();
     let started = std::time::Instant::now();
-    let mut rec = RequestRecord {
-        protocol: Protocol::H2,
-        ..RequestRecord::default()
-    };
     let mut log_head = Vec::new();
-    let logged = record::begin_unparsed(worker, &snap, &mut rec, &mut log_head, 0);
+    let (mut rec, logged) = record::begin_unparsed(worker, &snap, Protocol::H2, &mut log_head, 0);
     rec.reason = Some(ProxyError::from_head(&RequestError::Invalid("")).reason);
     rec.answered(400, 0);
-    let client_ip = peer.ip().to_string();
     record::finish(
         worker,
         &snap,
         &rec,
         &log_head,
         logged,
-        client_ip.as_bytes(),
+        client.client_ip(),
         started,
     );
 }
@@ -415,7 +400,7 @@ async fn serve_stream(
     worker: &Rc<Worker>,
     req: Request<RecvStream>,
     respond: SendResponse<Bytes>,
-    facts: StreamFacts,
+    facts: Rc<ClientFacts>,
 ) {
     let (parts, body) = req.into_parts();
     let side = ResponseSide::new(respond);
@@ -435,23 +420,18 @@ async fn serve_stream(
         Err(Refusal::Malformed(why)) => {
             tracing::debug!(peer = %facts.peer, why, "malformed HTTP/2 request; stream reset");
             side.borrow_mut().reset(h2::Reason::PROTOCOL_ERROR);
-            record_malformed(worker, facts.peer);
+            record_malformed(worker, &facts);
             return;
         }
     };
-    let mut down = H2Downstream::new(
-        body,
-        side.clone(),
-        facts.peer,
-        facts.scheme,
-        facts.allow_underscores,
-    );
+    let peer = facts.peer;
+    let mut down = H2Downstream::new(body, side.clone(), facts);
     monoio::select! {
         _ = serve_request(worker, &mut down, head, &head_store) => {}
         reason = reset_of(&side) => {
             // The upstream request, if any, goes with the dropped future: its connection is
             // closed, never pooled.
-            tracing::debug!(peer = %facts.peer, %reason, "HTTP/2 stream reset; request cancelled");
+            tracing::debug!(%peer, %reason, "HTTP/2 stream reset; request cancelled");
         }
     }
 }
@@ -470,13 +450,10 @@ async fn serve_request(
     let head = match head {
         Ok(head) => head,
         Err(e) => {
-            let mut rec = RequestRecord {
-                protocol: Protocol::H2,
-                ..RequestRecord::default()
-            };
             let mut log_head = Vec::new();
-            let logged =
-                record::begin_unparsed(worker, &snap, &mut rec, &mut log_head, req.bytes().len());
+            let received = req.bytes().len();
+            let (mut rec, logged) =
+                record::begin_unparsed(worker, &snap, Protocol::H2, &mut log_head, received);
             let e = ProxyError::from_head(&e);
             let timeout = snap.limits.client_header_timeout;
             answer_unparsed(down, &mut rec, &e, timeout).await;
@@ -486,7 +463,7 @@ async fn serve_request(
                 &rec,
                 &log_head,
                 logged,
-                down.client_ip(),
+                down.client().client_ip(),
                 started,
             );
             down.finish();
@@ -506,7 +483,7 @@ async fn serve_request(
         &ctx.rec,
         &ctx.bufs.log_head,
         ctx.logged,
-        down.client_ip(),
+        down.client().client_ip(),
         started,
     );
     down.finish();

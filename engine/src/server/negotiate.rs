@@ -13,6 +13,7 @@
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,8 +24,9 @@ use rustls::ServerConfig;
 use crate::h2::io::{into_http1, H2Io};
 use crate::h2::PREFACE;
 use crate::proxy::client::ClientConn;
+use crate::proxy::client::ClientFacts;
 use crate::server::conn::{serve_client, serve_upgradable};
-use crate::server::h2_conn::{serve_h2, StreamFacts};
+use crate::server::h2_conn::serve_h2;
 use crate::tls::server::ALPN_H2;
 use crate::worker::ConnGuard;
 
@@ -55,11 +57,7 @@ pub async fn serve_tls_negotiated(
         Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
     };
     if tls.get_ref().1.alpn_protocol() == Some(ALPN_H2) {
-        let facts = StreamFacts {
-            peer,
-            scheme: b"https",
-            allow_underscores,
-        };
+        let facts = Rc::new(ClientFacts::new(peer, b"https", allow_underscores));
         return serve_h2(guard, H2Io::Tls(Box::new(tls)), facts).await;
     }
     match into_http1(tls) {
@@ -110,10 +108,6 @@ pub async fn serve_plain_sniffed(
         Ok(io) => io,
         Err(e) => return tracing::warn!(%peer, error = %e, "cannot switch a connection to poll IO"),
     };
-    let facts = StreamFacts {
-        peer,
-        scheme: b"http",
-        allow_underscores,
-    };
+    let facts = Rc::new(ClientFacts::new(peer, b"http", allow_underscores));
     serve_h2(guard, H2Io::plain(io, prefix), facts).await;
 }

@@ -151,7 +151,7 @@ pub async fn run<C: Stream + Split>(
 ) {
     let _active = ActiveGuard::new(worker);
     let started = Instant::now();
-    let client_ip = conn.client_ip().to_vec();
+    let client_ip = conn.client.client_ip().to_vec();
     let ClientConn {
         stream: client,
         rbuf: mut from_client,
