@@ -100,46 +100,17 @@ pub fn render(report: &SuiteReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Latency, Report};
-    use crate::stats::Stats;
     use crate::suite::host::{HostInfo, ToriiBuild};
     use crate::suite::results::{ProxyInfo, ScenarioResult, Skipped};
+    use crate::suite::sample::scenario_result;
 
     fn scenario(name: &str, about: &str, proxy: Option<(&str, usize)>, rps: f64) -> ScenarioResult {
-        let mut stats = Stats::new();
-        for us in [100u64, 200, 300, 5000] {
-            stats.record_response(200, std::time::Duration::from_micros(us), true);
-        }
-        ScenarioResult {
+        let cpu = (proxy.map(|_| 12.5), 7.0);
+        let proxy = proxy.map(|(name, workers)| ProxyInfo {
             name: name.into(),
-            about: about.into(),
-            proxy: proxy.map(|(name, workers)| ProxyInfo {
-                name: name.into(),
-                workers,
-            }),
-            report: Report {
-                url: "http://127.0.0.1:1/".into(),
-                mode: "closed",
-                target_rate: None,
-                connections: 1,
-                threads: 1,
-                driver: "epoll",
-                requests: 4,
-                duration_s: 1.0,
-                requests_per_s: rps,
-                latency: Latency::from_histogram(&stats.latency),
-                status: stats.status.clone(),
-                errors: stats.errors,
-                check_failures: 0,
-                bad_response_example: None,
-                tls: None,
-                tls_error_example: None,
-                cpu: Default::default(),
-                cpu_us_per_request: 0.0,
-            },
-            proxy_cpu_us_per_request: proxy.map(|_| 12.5),
-            backend_cpu_us_per_request: Some(7.0),
-        }
+            workers,
+        });
+        scenario_result(name, about, proxy, [100, 200, 300, 5000], rps, cpu)
     }
 
     fn sample() -> SuiteReport {

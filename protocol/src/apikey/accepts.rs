@@ -104,21 +104,9 @@ fn texts() -> &'static [(String, String)] {
 mod tests {
     use super::*;
 
-    fn only(f: impl FnOnce(&mut Extractors)) -> Extractors {
-        let mut ex = Extractors {
-            client_id: false,
-            headers: false,
-            bearer: false,
-            basic: false,
-            custom: None,
-        };
-        f(&mut ex);
-        ex
-    }
-
     #[test]
     fn a_bearer_only_route_names_what_it_reads() {
-        let ex = only(|e| e.bearer = true);
+        let ex = Extractors::only(|e| e.bearer = true);
         let a = Accepts::of(&ex);
         assert_eq!(
             a.message(),
@@ -126,7 +114,7 @@ mod tests {
         );
         let body: serde_json::Value = serde_json::from_str(a.body()).unwrap();
         assert_eq!(body["Otoroshi-Error"], a.message());
-        let ex = only(|e| {
+        let ex = Extractors::only(|e| {
             e.client_id = true;
             e.custom = Some(("x-c".into(), "x-s".into()));
         });

@@ -234,24 +234,12 @@ fn secrets_not_in_debug() {
     assert!(!format!("{p:?}").contains("topsecret"));
 }
 
-fn only(f: impl FnOnce(&mut Extractors)) -> Extractors {
-    let mut ex = Extractors {
-        client_id: false,
-        headers: false,
-        bearer: false,
-        basic: false,
-        custom: None,
-    };
-    f(&mut ex);
-    ex
-}
-
 /// A place of each switched-off extractor, alone on the request, gives `NotAccepted`; the
 /// same request on a route that reads it, or nothing at all, gives `NoneProvided`.
 #[test]
 fn a_place_of_a_switched_off_extractor_is_told_apart() {
-    let bearer_only = only(|e| e.bearer = true);
-    let basic_only = only(|e| e.basic = true);
+    let bearer_only = Extractors::only(|e| e.bearer = true);
+    let basic_only = Extractors::only(|e| e.basic = true);
     let not_accepted = ApiKeyError::NotAccepted(Accepts::of(&bearer_only));
     let cases = [
         SimpleRequest::new().with_header("x-api-key", "a"),

@@ -49,3 +49,19 @@ impl Default for Extractors {
         }
     }
 }
+
+#[cfg(test)]
+impl Extractors {
+    /// Every extractor off, then `f` (tests: a route that reads only what `f` switches on).
+    pub(crate) fn only(f: impl FnOnce(&mut Extractors)) -> Extractors {
+        let mut ex = Extractors {
+            client_id: false,
+            headers: false,
+            bearer: false,
+            basic: false,
+            custom: None,
+        };
+        f(&mut ex);
+        ex
+    }
+}
