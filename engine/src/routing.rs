@@ -151,6 +151,10 @@ mod tests {
             domains: domains.iter().map(|d| d.to_string()).collect(),
             paths: paths.iter().map(|p| p.to_string()).collect(),
             targets: Vec::new(),
+            upstream: crate::config::UpstreamSpec::defaults(
+                crate::config::defaults::UPSTREAM_CONNECT_TIMEOUT,
+                crate::config::defaults::UPSTREAM_TIMEOUT,
+            ),
             challenge: None,
             info_token: None,
             apikeys: None,

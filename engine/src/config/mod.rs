@@ -39,11 +39,13 @@ mod tests_routes;
 mod tests_tls;
 #[cfg(test)]
 mod tests_warnings;
+mod upstream_spec;
 mod validate;
 mod validate_jwt;
 mod validate_route;
 mod validate_security;
 mod validate_tls;
+mod validate_upstream;
 mod warnings;
 
 pub use auth::{
@@ -58,6 +60,10 @@ pub use route_spec::{
     RouteConfig, Scheme, TargetConfig,
 };
 pub use secret::{RawSecret, SecretRef};
+pub use upstream_spec::{
+    upstream_defaults, HashOn, HealthCheckSpec, LoadBalancing, OutlierSpec, RetryCondition,
+    RetrySpec, StatusRange, TargetProtocol, UpstreamSpec, UpstreamTimeouts,
+};
 pub use validate_jwt::{JwksUrlSpec, JwtForward, JwtKeysSpec, JwtSourceSpec, JwtSpec};
 pub use validate_tls::{CertificateSpec, ClientAuthSpec, UpstreamTlsSpec};
 pub use warnings::warnings;

@@ -13,6 +13,7 @@ use super::auth::RouteApiKeysSpec;
 use super::quotas::RateLimitSpec;
 use super::secret::RawSecret;
 use super::validate_jwt::JwtSpec;
+use super::upstream_spec::{TargetProtocol, UpstreamSpec};
 use super::validate_tls::UpstreamTlsSpec;
 
 /// `routes.path_normalization`: the path a route's backend receives. Routing always matches
@@ -46,8 +47,10 @@ pub struct RouteConfig {
     pub domains: Vec<String>,
     /// Path prefixes, each starting with `/`.
     pub paths: Vec<String>,
-    /// Where requests go (round robin), each resolved at load.
+    /// Where requests go, each resolved at load (and re-resolved at run time when a name).
     pub targets: Vec<TargetConfig>,
+    /// How endpoints are chosen, checked, ejected, timed and retried.
+    pub upstream: UpstreamSpec,
     /// The exchange protocol, when on.
     pub challenge: Option<ChallengeSpec>,
     /// The info token, when on.
@@ -94,7 +97,7 @@ impl Scheme {
     }
 }
 
-/// One upstream target, resolved at load.
+/// One upstream target (`targets[]`, a URL or a table), resolved at load.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetConfig {
     /// Scheme.
@@ -105,6 +108,17 @@ pub struct TargetConfig {
     pub port: u16,
     /// First address the host resolved to at load.
     pub addr: SocketAddr,
+    /// Every address the host resolved to at load (`addr` first); one for an IP literal.
+    pub addrs: Vec<SocketAddr>,
+    /// True when `host` is a name (re-resolved at run time), false for an IP literal.
+    pub named: bool,
+    /// Share of the traffic against the route's other targets (1–1000, default 1); each
+    /// address of a name gets this weight.
+    pub weight: u32,
+    /// A backup target takes traffic only when no primary endpoint is available.
+    pub backup: bool,
+    /// How Torii speaks to it.
+    pub protocol: TargetProtocol,
     /// `Host` header to send: `host[:port]`, port omitted when it is the scheme's default,
     /// IPv6 literals in brackets.
     pub host_header: String,

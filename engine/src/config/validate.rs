@@ -54,7 +54,7 @@ pub(crate) fn validate(
         .client_auth
         .as_ref()
         .and_then(|ca| super::validate_tls::client_auth(&mut c, ca, &gateway.https, base_dir));
-    let routes = routes(&mut c, &raw.routes, base_dir, env);
+    let routes = routes(&mut c, &raw.routes, &limits, base_dir, env);
     super::validate_jwt::shared_jwks_urls(&mut c, &routes);
     let access_log = raw
         .access_log

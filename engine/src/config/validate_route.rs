@@ -11,7 +11,7 @@ use std::path::Path;
 use super::error::{index, join, Collector};
 use super::raw::RawRoute;
 use super::validate_security::{challenge, info_token};
-use super::{defaults, LoadEnv, PathNormalization, RouteConfig, Scheme, TargetConfig};
+use super::{defaults, Limits, LoadEnv, PathNormalization, RouteConfig, Scheme, TargetConfig};
 use super::{validate_jwt, validate_tls};
 use crate::http1::canonicalize_path;
 
@@ -19,13 +19,14 @@ use crate::http1::canonicalize_path;
 pub(super) fn routes(
     c: &mut Collector,
     raw: &[RawRoute],
+    limits: &Limits,
     base_dir: &Path,
     env: &dyn LoadEnv,
 ) -> Vec<RouteConfig> {
     let routes: Vec<RouteConfig> = raw
         .iter()
         .enumerate()
-        .map(|(i, r)| route(c, &index("routes", i), r, base_dir, env))
+        .map(|(i, r)| route(c, &index("routes", i), r, limits, base_dir, env))
         .collect();
     let mut ids: HashMap<&str, usize> = HashMap::new();
     let mut served: HashMap<(&str, &str), usize> = HashMap::new();
@@ -64,6 +65,7 @@ fn route(
     c: &mut Collector,
     path: &str,
     raw: &RawRoute,
+    limits: &Limits,
     base_dir: &Path,
     env: &dyn LoadEnv,
 ) -> RouteConfig {
@@ -130,13 +132,7 @@ fn route(
             PathNormalization::Canonical
         }
     };
-    match raw.load_balancing.as_deref() {
-        None | Some("round_robin") => {}
-        Some(other) => c.push(
-            p("load_balancing"),
-            format!("unknown policy {other:?} (only \"round_robin\")"),
-        ),
-    }
+    let upstream = super::validate_upstream::upstream(c, path, raw, limits);
     let challenge = raw
         .challenge
         .as_ref()
@@ -175,6 +171,7 @@ fn route(
         domains,
         paths,
         targets,
+        upstream,
         challenge,
         info_token,
         apikeys,
@@ -359,15 +356,21 @@ pub(crate) fn target(raw: &str, env: &dyn LoadEnv) -> Result<TargetConfig, Strin
     if ip.is_none() {
         check_hostname(host).map_err(|e| format!("target {raw:?}: {e}"))?;
     }
-    let addr = match ip {
-        Some(ip) => SocketAddr::new(ip, port),
-        None => env
-            .resolve(host, port)
-            .map_err(|e| format!("cannot resolve {host:?}: {e}"))?
-            .into_iter()
-            .next()
-            .ok_or_else(|| format!("{host:?} resolved to no address"))?,
+    let addrs = match ip {
+        Some(ip) => vec![SocketAddr::new(ip, port)],
+        None => {
+            let mut found = env
+                .resolve(host, port)
+                .map_err(|e| format!("cannot resolve {host:?}: {e}"))?;
+            // One endpoint per address, in the resolver's order (duplicates dropped).
+            let mut seen = std::collections::HashSet::new();
+            found.retain(|a| seen.insert(*a));
+            found
+        }
     };
+    let addr = *addrs
+        .first()
+        .ok_or_else(|| format!("{host:?} resolved to no address"))?;
     let bracketed = if matches!(ip, Some(IpAddr::V6(_))) {
         format!("[{host}]")
     } else {
@@ -383,6 +386,11 @@ pub(crate) fn target(raw: &str, env: &dyn LoadEnv) -> Result<TargetConfig, Strin
         host: host.to_owned(),
         port,
         addr,
+        addrs,
+        named: ip.is_none(),
+        weight: super::upstream_defaults::WEIGHT,
+        backup: false,
+        protocol: super::TargetProtocol::Http1,
         url: format!("{}://{host_header}", scheme.as_str()),
         host_header,
     })
