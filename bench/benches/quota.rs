@@ -46,7 +46,14 @@ monthly_quota = 1099511627775
 fn snapshot() -> (Snapshot, std::sync::Arc<QuotaCounters>) {
     let cfg = load_str_with_env(CONFIG, Path::new("."), &MapEnv::default()).expect("config");
     let counters = QuotaCounters::new();
-    let snap = Snapshot::build_with(cfg, 1, &MetricsRegistry::new(1), &counters).expect("snapshot");
+    let snap = Snapshot::build_with(
+        cfg,
+        1,
+        &MetricsRegistry::new(1),
+        &counters,
+        &Default::default(),
+    )
+    .expect("snapshot");
     counters.install(&snap.quotas);
     (snap, counters)
 }

@@ -29,6 +29,7 @@ use crate::runtime::{bind_listeners, spawn_workers, WorkerMain};
 use crate::server::listener::{run_gateway_worker, ListenerKind};
 use crate::shared::Shared;
 use crate::snapshot::Snapshot;
+use crate::upstream::registry::UpstreamRegistry;
 use crate::worker::Worker;
 
 /// How long the end of a drain waits for the WebSocket tunnels its workers close at
@@ -75,11 +76,12 @@ pub fn start_capped(config: Config, connection_cap: Option<usize>) -> Result<Gat
     let quotas = QuotaCounters::new();
     let redis = config.quotas.redis.clone();
     let locations = config.locations.clone();
-    let snapshot = Snapshot::build_with(config, 1, &metrics, &quotas)
+    let upstreams = Arc::new(UpstreamRegistry::new());
+    let snapshot = Snapshot::build_with(config, 1, &metrics, &quotas, &upstreams)
         .map_err(|e| e.located(&locations).to_string())?;
     let access_log =
         AccessLogSink::start(access_target).map_err(|e| format!("access log writer: {e}"))?;
-    let shared = Shared::new(snapshot, metrics, access_log, quotas);
+    let shared = Shared::new(snapshot, metrics, access_log, quotas, upstreams);
     if let Some(cap) = connection_cap {
         // Before any worker accepts.
         shared.connection_cap.store(cap, Ordering::Relaxed);
@@ -145,6 +147,7 @@ impl Gateway {
                 current.version + 1,
                 &self.shared.metrics,
                 &self.shared.quotas,
+                &self.shared.upstreams,
             )
             .map_err(|e| e.located(&locations))
         });

@@ -2,7 +2,8 @@
 //!
 //! Owns the current config snapshot (behind `ArcSwap`), the process-wide draining flag, the
 //! per-worker counters (each on its own cache line, written only by its worker), the metrics
-//! registry (route counters that survive reloads), the quota counters (per-key and per-address
+//! registry (route counters that survive reloads), the upstream registry (endpoint states that
+//! survive reloads), the quota counters (per-key and per-address
 //! counts that survive reloads) and the access-log sink. Nothing here is
 //! locked on the request path: workers read the snapshot through a per-worker cache and only
 //! touch their own counters.
@@ -17,6 +18,7 @@ use crate::access_log::AccessLogSink;
 use crate::metrics::MetricsRegistry;
 use crate::quota::QuotaCounters;
 use crate::snapshot::Snapshot;
+use crate::upstream::registry::UpstreamRegistry;
 
 /// Counters of one worker, padded to a cache line so workers never share one.
 #[derive(Debug, Default)]
@@ -58,6 +60,9 @@ pub struct Shared {
     pub reloads_failed: AtomicU64,
     /// Route counters by route id (each snapshot's routes hold theirs).
     pub metrics: Arc<MetricsRegistry>,
+    /// Route endpoints by route id (each snapshot's routes hold theirs): resolved addresses,
+    /// health and ejections that survive reloads.
+    pub upstreams: Arc<UpstreamRegistry>,
     /// Where the workers hand their access-log lines.
     pub access_log: AccessLogSink,
     /// Quota counters by key and client address, and the quota store's health (each
@@ -78,6 +83,7 @@ impl Shared {
         metrics: Arc<MetricsRegistry>,
         access_log: AccessLogSink,
         quotas: Arc<QuotaCounters>,
+        upstreams: Arc<UpstreamRegistry>,
     ) -> Arc<Self> {
         let workers = metrics.workers();
         quotas.install(&snapshot.quotas);
@@ -89,6 +95,7 @@ impl Shared {
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
             metrics,
+            upstreams,
             access_log,
             quotas,
             connection_cap: AtomicUsize::new(usize::MAX),

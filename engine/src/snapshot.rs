@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::auth::{AuthState, RouteApiKeys};
 use crate::config::{
     Config, ConfigError, ConfigErrors, JwtKeysSpec, PathNormalization, Rejected, Scheme,
+    UpstreamSpec,
 };
 use crate::http1::HeadLimits;
 use crate::jwks::JwksMode;
@@ -22,6 +23,8 @@ use crate::routing::RouteTable;
 use crate::secure::{RouteChallenge, RouteInfoToken, RouteJwt};
 use crate::tls::client::{client_config, target_tls, TargetTls};
 use crate::tls::server::TlsServer;
+use crate::upstream::group::RouteUpstream;
+use crate::upstream::registry::UpstreamRegistry;
 
 /// One upstream target, ready for the request path.
 #[derive(Debug)]
@@ -62,6 +65,10 @@ pub struct Route {
     pub info_token: Option<RouteInfoToken>,
     /// This route's counters (from the registry: the same object across reloads).
     pub metrics: Arc<RouteMetrics>,
+    /// The route's endpoints (from the upstream registry: kept across reloads).
+    pub upstream: Arc<RouteUpstream>,
+    /// How endpoints are chosen, timed, ejected and retried.
+    pub upstream_spec: UpstreamSpec,
     /// API keys required, when `[routes.apikeys]` is set.
     pub apikeys: Option<RouteApiKeys>,
     /// The external JWT check, when `[routes.jwt]` is set.
@@ -143,21 +150,24 @@ impl Snapshot {
             version,
             &metrics,
             &QuotaCounters::default(),
+            &UpstreamRegistry::new(),
             JwksMode::Check,
         )
     }
 
-    /// Builds a snapshot whose routes count into `metrics` and whose keys count into `quotas`
-    /// (the running gateway's registries, so that a reload keeps the counts of the routes and
-    /// keys it keeps; call `QuotaCounters::install` once the snapshot is in force); a
-    /// `jwks_url` gets its process-wide fetcher ([`JwksMode::Serve`]).
+    /// Builds a snapshot whose routes count into `metrics`, whose keys count into `quotas` and
+    /// whose endpoints come from `upstreams` (the running gateway's registries, so that a
+    /// reload keeps the counts, addresses, health and ejections of the routes and keys it
+    /// keeps; call `QuotaCounters::install` once the snapshot is in force); a `jwks_url` gets
+    /// its process-wide fetcher ([`JwksMode::Serve`]).
     pub fn build_with(
         config: Config,
         version: u64,
         metrics: &MetricsRegistry,
         quotas: &QuotaCounters,
+        upstreams: &UpstreamRegistry,
     ) -> Result<Self, ConfigErrors> {
-        Self::build_in(config, version, metrics, quotas, JwksMode::Serve)
+        Self::build_in(config, version, metrics, quotas, upstreams, JwksMode::Serve)
     }
 
     fn build_in(
@@ -165,12 +175,15 @@ impl Snapshot {
         version: u64,
         metrics: &MetricsRegistry,
         quotas: &QuotaCounters,
+        upstreams: &UpstreamRegistry,
         jwks: JwksMode,
     ) -> Result<Self, ConfigErrors> {
-        let (parts, errors) = build_parts(&config, metrics, Some(jwks));
+        let endpoints = upstreams.prepare(&config.routes, config.gateway.workers);
+        let (parts, errors) = build_parts(&config, metrics, &endpoints, Some(jwks));
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
+        upstreams.commit(&endpoints);
         let Parts { routes, auth, tls } = parts;
         let table = RouteTable::build(&config.routes);
         let quotas = quotas.table(&config.auth.apikeys, &config.quotas);
@@ -223,6 +236,7 @@ struct Parts {
 fn build_parts(
     config: &Config,
     metrics: &MetricsRegistry,
+    endpoints: &[Arc<RouteUpstream>],
     jwks: Option<JwksMode>,
 ) -> (Parts, Vec<ConfigError>) {
     let mut errors: Vec<ConfigError> = Vec::new();
@@ -262,6 +276,8 @@ fn build_parts(
             challenge,
             info_token,
             metrics: metrics.route(&rc.id),
+            upstream: endpoints[i].clone(),
+            upstream_spec: rc.upstream.clone(),
             apikeys: rc.apikeys.as_ref().map(RouteApiKeys::build),
             jwt,
             path_normalization: rc.path_normalization,
@@ -310,7 +326,8 @@ pub fn every_error(rejected: Rejected) -> ConfigErrors {
         return errors;
     };
     let metrics = MetricsRegistry::new(partial.gateway.workers);
-    let (_, found) = build_parts(&partial, &metrics, None);
+    let endpoints = UpstreamRegistry::new().prepare(&partial.routes, partial.gateway.workers);
+    let (_, found) = build_parts(&partial, &metrics, &endpoints, None);
     let reported: Vec<String> = errors.0.iter().map(|e| e.path.clone()).collect();
     let more: Vec<ConfigError> = found
         .into_iter()

@@ -35,7 +35,7 @@ fn key(id: &str, limits: &str) -> String {
 fn build(text: &str, counters: &QuotaCounters) -> Snapshot {
     let cfg = load_str_with_env(text, Path::new("."), &MapEnv::default()).unwrap();
     let metrics = MetricsRegistry::new(2);
-    let snap = Snapshot::build_with(cfg, 1, &metrics, counters).unwrap();
+    let snap = Snapshot::build_with(cfg, 1, &metrics, counters, &Default::default()).unwrap();
     counters.install(&snap.quotas);
     snap
 }
@@ -252,7 +252,14 @@ fn reloads_keep_counts_and_forget_removed_keys() {
     assert_eq!(s.daily.map(|d| d.used), Some(1));
     // A build that is never installed forgets nothing.
     let cfg = load_str_with_env(&config("", ""), Path::new("."), &MapEnv::default()).unwrap();
-    let _unused = Snapshot::build_with(cfg, 9, &MetricsRegistry::new(1), &counters).unwrap();
+    let _unused = Snapshot::build_with(
+        cfg,
+        9,
+        &MetricsRegistry::new(1),
+        &counters,
+        &Default::default(),
+    )
+    .unwrap();
     assert!(counters.slot("k").is_some());
 }
 

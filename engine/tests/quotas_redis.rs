@@ -44,7 +44,14 @@ impl Host {
         let cfg = load_str_with_env(&text, Path::new("/"), &SystemEnv).unwrap();
         let counters = QuotaCounters::new();
         let redis = cfg.quotas.redis.clone().unwrap();
-        let snap = Snapshot::build_with(cfg, 1, &MetricsRegistry::new(1), &counters).unwrap();
+        let snap = Snapshot::build_with(
+            cfg,
+            1,
+            &MetricsRegistry::new(1),
+            &counters,
+            &Default::default(),
+        )
+        .unwrap();
         counters.install(&snap.quotas);
         let sync = sync::start(counters.clone(), &redis).unwrap();
         Host {

@@ -1,7 +1,11 @@
-//! Upstream side of the proxy, the parts a worker owns: per-worker keep-alive pools and target
-//! selection. Opening a connection for a request is a proxy phase (`proxy::connect`).
+//! Upstream side of the proxy: the route endpoints every thread shares (`endpoint`, `group`,
+//! `registry`), and the parts a worker owns: keep-alive pools and endpoint selection.
+//! Opening a connection for a request is a proxy phase (`proxy::connect`).
 
+pub mod endpoint;
+pub mod group;
 pub mod pool;
+pub mod registry;
 pub mod select;
 
 /// The transport of an upstream connection, as pooled and proxied.
