@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod apikey;
+pub mod balance;
 pub mod challenge;
 pub mod info_token;
 pub mod jws;
