@@ -1,15 +1,19 @@
 //! Upstream endpoint selection, passive outlier ejection and retries: the pure arithmetic
-//! (work in progress: the stable key hash, the three pickers and Maglev).
+//! (work in progress: the stable key hash, the three pickers, Maglev, outlier ejection).
 
 pub mod hash;
 pub mod least_request;
 pub mod maglev;
+pub mod outlier;
 pub mod random;
 pub mod smooth_rr;
 
 pub use hash::{key_hash, xxhash64};
 pub use least_request::pick_least_request;
 pub use maglev::{Maglev, DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE};
+pub use outlier::{
+    counts_5xx, counts_gateway, panic_mode, CallOutcome, Consecutive, OutlierPolicy,
+};
 pub use random::pick_weighted_random;
 pub use smooth_rr::SmoothRoundRobin;
 
