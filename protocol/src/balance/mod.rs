@@ -1,11 +1,12 @@
 //! Upstream endpoint selection, passive outlier ejection and retries: the pure arithmetic
-//! (work in progress: the stable key hash, the three pickers, Maglev, outlier ejection).
+//! (work in progress: the stable key hash, the three pickers, Maglev, outlier ejection, retries).
 
 pub mod hash;
 pub mod least_request;
 pub mod maglev;
 pub mod outlier;
 pub mod random;
+pub mod retry;
 pub mod smooth_rr;
 
 pub use hash::{key_hash, xxhash64};
@@ -15,6 +16,10 @@ pub use outlier::{
     counts_5xx, counts_gateway, panic_mode, CallOutcome, Consecutive, OutlierPolicy,
 };
 pub use random::pick_weighted_random;
+pub use retry::{
+    budget_allows, is_idempotent, safe_to_repeat, Backoff, RetryOn, RetryReason,
+    DEFAULT_BUDGET_PERCENT, DEFAULT_MIN_RETRY_CONCURRENCY,
+};
 pub use smooth_rr::SmoothRoundRobin;
 
 /// splitmix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number generators",
