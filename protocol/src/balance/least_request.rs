@@ -27,7 +27,9 @@
 /// others), so they are always distinct. A drawn candidate that is unavailable (or has weight
 /// 0) is replaced by the next available endpoint after it, wrapping around; when both land on
 /// the same endpoint the second moves on to the next available one after it, and when only one
-/// endpoint is available it is the answer. Of the two, the one with the lower
+/// endpoint is available it is the answer. (As with linear probing, an endpoint just after
+/// unavailable ones is drawn a little more often; under load the comparison tends to even
+/// it out, since the busier endpoint loses.) Of the two, the one with the lower
 /// `(in_flight + 1) / weight` wins, compared exactly by cross-multiplication in `u64` (no
 /// floats, no overflow: each side is at most `2^32 · (2^32 − 1)`); ties go to the first
 /// candidate.
