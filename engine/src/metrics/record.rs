@@ -39,6 +39,10 @@ pub struct RequestRecord {
     pub route: Option<usize>,
     /// Index of the target (in the route) of the last upstream connection used.
     pub target: Option<usize>,
+    /// The endpoint (address) of the last upstream try.
+    pub endpoint: Option<std::net::SocketAddr>,
+    /// Upstream tries made (retries included; 0: none).
+    pub attempts: u8,
     /// Request bytes read from the client: head plus body.
     pub bytes_in: u64,
     /// Response bytes written to the client: head plus body.
@@ -65,6 +69,8 @@ impl Default for RequestRecord {
             status: 0,
             route: None,
             target: None,
+            endpoint: None,
+            attempts: 0,
             bytes_in: 0,
             bytes_out: 0,
             upstream: None,
@@ -84,6 +90,8 @@ impl RequestRecord {
         self.status = 0;
         self.route = None;
         self.target = None;
+        self.endpoint = None;
+        self.attempts = 0;
         self.bytes_in = head_len as u64;
         self.bytes_out = 0;
         self.upstream = None;

@@ -177,7 +177,14 @@ struct Slot {
     connect_errors: AtomicU64,
     tunnels: [AtomicU64; TunnelResult::ALL.len()],
     tunnel_bytes: [AtomicU64; 2],
+    retries: [AtomicU64; RETRY_REASONS.len()],
+    ejections: AtomicU64,
+    panics: AtomicU64,
 }
+
+/// The `reason` label values of `torii_upstream_retries_total`
+/// (`torii_protocol::balance::RetryReason::label`).
+pub const RETRY_REASONS: [&str; 6] = ["connect_failure", "reset", "502", "503", "504", "timeout"];
 
 /// Adds `n` to a counter that only the calling worker writes: a plain load and store (no
 /// locked instruction), still a valid atomic for the scraper to read.
@@ -237,6 +244,12 @@ pub struct RouteTotals {
     pub quota: [u64; QuotaKind::ALL.len()],
     /// Failed upstream connects.
     pub connect_errors: u64,
+    /// Retries by reason ([`RETRY_REASONS`] order).
+    pub retries: [u64; RETRY_REASONS.len()],
+    /// Endpoints ejected by outlier detection.
+    pub ejections: u64,
+    /// Picks made in panic mode (no endpoint available: every one used).
+    pub panics: u64,
     /// WebSocket upgrade attempts by result ([`TunnelResult::ALL`] order).
     pub tunnels: [u64; TunnelResult::ALL.len()],
     /// Bytes tunnelled: client to upstream, upstream to client.
@@ -307,6 +320,34 @@ impl RouteMetrics {
         }
     }
 
+    /// Called by `worker` when it retries a request for `reason` (a [`RETRY_REASONS`] label;
+    /// another label is not counted).
+    #[inline]
+    pub fn retry(&self, worker: usize, reason: &str) {
+        if let (Some(slot), Some(i)) = (
+            self.slots.get(worker),
+            RETRY_REASONS.iter().position(|r| *r == reason),
+        ) {
+            bump(&slot.retries[i], 1);
+        }
+    }
+
+    /// Called by `worker` when a call it made ejected an endpoint.
+    #[inline]
+    pub fn ejection(&self, worker: usize) {
+        if let Some(slot) = self.slots.get(worker) {
+            bump(&slot.ejections, 1);
+        }
+    }
+
+    /// Called by `worker` when it picked an endpoint in panic mode.
+    #[inline]
+    pub fn panic_pick(&self, worker: usize) {
+        if let Some(slot) = self.slots.get(worker) {
+            bump(&slot.panics, 1);
+        }
+    }
+
     /// Called by `worker` when a WebSocket upgrade attempt ended with `result`.
     #[inline]
     pub fn tunnel(&self, worker: usize, result: TunnelResult) {
@@ -351,6 +392,9 @@ impl RouteMetrics {
             add(&mut t.quota, &slot.quota);
             add(&mut t.tunnels, &slot.tunnels);
             add(&mut t.tunnel_bytes, &slot.tunnel_bytes);
+            add(&mut t.retries, &slot.retries);
+            t.ejections += slot.ejections.load(Ordering::Relaxed);
+            t.panics += slot.panics.load(Ordering::Relaxed);
             t.latency_sum_us += slot.latency_sum_us.load(Ordering::Relaxed);
             t.connect_errors += slot.connect_errors.load(Ordering::Relaxed);
         }

@@ -1,5 +1,6 @@
-//! Getting an upstream connection for a route: a pooled one when possible, else a new one to
-//! the next target in round-robin order, skipping targets that refused recently.
+//! Getting a connection to one upstream endpoint: a pooled one when possible, else a new one.
+//! Which endpoint is `upstream::select`'s choice and what happens on failure (another
+//! endpoint, or the error) is `proxy::upstream_call`'s.
 //!
 //! Owns the connect timeout (TCP connect plus, for `https://` targets, the TLS handshake), the
 //! "down" marking of refusing targets and the check made before a pooled connection is reused:
@@ -9,15 +10,17 @@
 //! (a session ticket), so for TLS only a closed socket disqualifies it.
 
 use std::io;
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
 use monoio_rustls::TlsConnector;
 
 use crate::io::ReadBuf;
-use crate::snapshot::{Snapshot, Target};
+use crate::snapshot::{Route, Target};
 use crate::tls::stream::UpStream;
+use crate::upstream::group::Endpoint;
 use crate::upstream::pool::UpstreamConn;
 use crate::worker::Worker;
 
@@ -27,116 +30,91 @@ const UPSTREAM_READ_BUF: usize = 8 * 1024;
 /// Why no upstream connection could be had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectError {
-    /// Every target refused or reset the connection (502).
+    /// The endpoint refused or reset the connection (502).
     Refused,
-    /// The last target tried did not answer within the connect timeout (504).
+    /// The endpoint did not answer within the connect timeout (504).
     TimedOut,
-    /// The route has no target.
+    /// The route has no endpoint left to try.
     NoTarget,
     /// The TLS handshake with an `https://` target failed (certificate not trusted, wrong
     /// name, protocol error) (502).
     Tls,
 }
 
-/// Returns a connection for route `route_idx` and the index of the target it goes to. With
-/// `fresh`, the pool is not used (the retry of a request whose pooled connection failed).
+/// Returns a connection to endpoint `endpoint` (of target `target`) within `connect_timeout`:
+/// a pooled one unless `fresh` (the retry of a request whose pooled connection failed), else a
+/// new one. A refusal or a timeout marks the address down for this worker
+/// (`Selector::mark_down`); a TLS failure does not (the endpoint answers, it cannot be trusted).
 pub async fn connect(
     worker: &Worker,
-    snap: &Snapshot,
-    route_idx: usize,
+    route: &Route,
+    endpoint: &Endpoint,
+    connect_timeout: Duration,
     fresh: bool,
-) -> Result<(UpstreamConn<UpStream>, usize), ConnectError> {
-    let route = &snap.routes[route_idx];
-    let now = Instant::now();
-    // The worker's order buffer, lent for this call (no allocation per request; a call that
-    // finds it lent out to a concurrent connect gets an empty one).
-    let mut order = std::mem::take(&mut *worker.order_buf.borrow_mut());
-    worker.selector.borrow_mut().order(
-        snap.version,
-        route_idx,
-        &route.target_addrs,
-        now,
-        &mut order,
-    );
-    let result = match order.first() {
-        None => Err(ConnectError::NoTarget),
-        Some(&first) => {
-            let pooled = if fresh {
-                None
-            } else {
-                let target = &route.targets[first];
-                worker
-                    .pool
-                    .borrow_mut()
-                    .checkout(target.addr, target.pool_id(), now, peer_is_quiet)
-            };
-            match pooled {
-                Some(conn) => Ok((conn, first)),
-                // Boxed: the opening future (TCP connect + TLS handshake under a timeout) is
-                // ~3 KB, and inline it would be part of, and copied with, every request's
-                // future although the steady state only takes pooled connections.
-                None => Box::pin(connect_in_order(worker, snap, route_idx, &order)).await,
-            }
-        }
+) -> Result<UpstreamConn<UpStream>, ConnectError> {
+    let Some(target) = route.targets.get(endpoint.target) else {
+        return Err(ConnectError::NoTarget);
     };
-    *worker.order_buf.borrow_mut() = order;
-    result
-}
-
-/// Opens a new connection to the first target in `order` that accepts one, marking the ones
-/// that refuse or time out as down.
-async fn connect_in_order(
-    worker: &Worker,
-    snap: &Snapshot,
-    route_idx: usize,
-    order: &[usize],
-) -> Result<(UpstreamConn<UpStream>, usize), ConnectError> {
-    let route = &snap.routes[route_idx];
-    let mut last = ConnectError::Refused;
-    for &idx in order {
-        let target = &route.targets[idx];
-        let addr = target.addr;
-        let attempt =
-            monoio::time::timeout(snap.limits.upstream_connect_timeout, open(target)).await;
-        match attempt {
-            Ok(Ok(stream)) => {
-                worker.selector.borrow_mut().mark_up(addr);
-                let conn = UpstreamConn {
-                    stream,
-                    buf: ReadBuf::with_capacity(UPSTREAM_READ_BUF),
-                    reused: false,
-                    addr,
-                    pool_id: target.pool_id(),
-                };
-                return Ok((conn, idx));
-            }
-            Ok(Err(Opened::Tls(e))) => {
-                // The target answers but cannot be trusted: not marked down (it is up), and
-                // the next target is tried.
-                if let Some(suppressed) = worker.admit_connect_warning(addr) {
-                    tracing::warn!(target = %target.url, error = %e, suppressed, "upstream TLS handshake failed");
-                }
-                last = ConnectError::Tls;
-            }
-            Ok(Err(Opened::Tcp(e))) => {
-                if let Some(suppressed) = worker.admit_connect_warning(addr) {
-                    tracing::warn!(target = %target.url, error = %e, suppressed, "upstream connect failed");
-                }
-                route.metrics.connect_error(worker.id);
-                worker.selector.borrow_mut().mark_down(addr, Instant::now());
-                last = ConnectError::Refused;
-            }
-            Err(_) => {
-                if let Some(suppressed) = worker.admit_connect_warning(addr) {
-                    tracing::warn!(target = %target.url, suppressed, "upstream connect timed out");
-                }
-                route.metrics.connect_error(worker.id);
-                worker.selector.borrow_mut().mark_down(addr, Instant::now());
-                last = ConnectError::TimedOut;
-            }
+    let addr = endpoint.state.addr;
+    if !fresh {
+        let pooled = worker.pool.borrow_mut().checkout(
+            addr,
+            target.pool_id(),
+            Instant::now(),
+            peer_is_quiet,
+        );
+        if let Some(conn) = pooled {
+            return Ok(conn);
         }
     }
-    Err(last)
+    // Boxed: the opening future (TCP connect + TLS handshake under a timeout) is ~3 KB, and
+    // inline it would be part of, and copied with, every request's future although the
+    // steady state only takes pooled connections.
+    Box::pin(open_new(worker, route, target, addr, connect_timeout)).await
+}
+
+/// Opens a new connection to `addr` for `target`.
+async fn open_new(
+    worker: &Worker,
+    route: &Route,
+    target: &Target,
+    addr: SocketAddr,
+    connect_timeout: Duration,
+) -> Result<UpstreamConn<UpStream>, ConnectError> {
+    match monoio::time::timeout(connect_timeout, open(target, addr)).await {
+        Ok(Ok(stream)) => {
+            worker.selector.borrow_mut().mark_up(addr);
+            Ok(UpstreamConn {
+                stream,
+                buf: ReadBuf::with_capacity(UPSTREAM_READ_BUF),
+                reused: false,
+                addr,
+                pool_id: target.pool_id(),
+            })
+        }
+        Ok(Err(Opened::Tls(e))) => {
+            if let Some(suppressed) = worker.admit_connect_warning(addr) {
+                tracing::warn!(target = %target.url, endpoint = %addr, error = %e, suppressed, "upstream TLS handshake failed");
+            }
+            Err(ConnectError::Tls)
+        }
+        Ok(Err(Opened::Tcp(e))) => {
+            if let Some(suppressed) = worker.admit_connect_warning(addr) {
+                tracing::warn!(target = %target.url, endpoint = %addr, error = %e, suppressed, "upstream connect failed");
+            }
+            route.metrics.connect_error(worker.id);
+            worker.selector.borrow_mut().mark_down(addr, Instant::now());
+            Err(ConnectError::Refused)
+        }
+        Err(_) => {
+            if let Some(suppressed) = worker.admit_connect_warning(addr) {
+                tracing::warn!(target = %target.url, endpoint = %addr, suppressed, "upstream connect timed out");
+            }
+            route.metrics.connect_error(worker.id);
+            worker.selector.borrow_mut().mark_down(addr, Instant::now());
+            Err(ConnectError::TimedOut)
+        }
+    }
 }
 
 /// Why a new connection could not be opened.
@@ -145,11 +123,9 @@ enum Opened {
     Tls(io::Error),
 }
 
-/// TCP connect, then the TLS handshake for an `https://` target.
-async fn open(target: &Target) -> Result<UpStream, Opened> {
-    let tcp = TcpStream::connect_addr(target.addr)
-        .await
-        .map_err(Opened::Tcp)?;
+/// TCP connect to `addr`, then the TLS handshake for an `https://` target.
+async fn open(target: &Target, addr: SocketAddr) -> Result<UpStream, Opened> {
+    let tcp = TcpStream::connect_addr(addr).await.map_err(Opened::Tcp)?;
     let _ = tcp.set_nodelay(true);
     let Some(tls) = &target.tls else {
         return Ok(UpStream::Plain(tcp));

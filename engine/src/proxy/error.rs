@@ -199,6 +199,17 @@ impl ProxyError {
         e
     }
 
+    /// The upstream answered `status` (502, 503 or 504), the request was retried and no
+    /// endpoint was left to try: answered with the same status.
+    pub const fn from_upstream_status(status: u16) -> Self {
+        Self::new(
+            Side::Upstream,
+            status,
+            "Upstream answered with an error",
+            "upstream.error_status",
+        )
+    }
+
     /// No response head within `upstream_timeout` (504).
     pub const fn response_timeout() -> Self {
         Self::new(

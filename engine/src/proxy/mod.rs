@@ -20,6 +20,7 @@ pub mod context;
 pub mod downstream;
 pub mod downstream_h1;
 pub mod error;
+pub mod hash_key;
 pub mod head;
 pub mod oauth_endpoint;
 pub mod phases;

@@ -10,25 +10,33 @@
 //! its 4xx, closing).
 
 use std::io;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use torii_protocol::balance::{safe_to_repeat, Backoff, CallOutcome, RetryOn, RetryReason};
+
+use crate::config::{LoadBalancing, RetryCondition, UpstreamSpec};
 use crate::http1::{parse_response_head, BodyFraming, ResponseHead};
 use crate::io::write_all_timeout;
 use crate::proxy::body::{ChunkedMode, Framing, PumpOptions, BODY_BUFFER_BYTES};
 use crate::proxy::body_rate::{BodyClock, BodyStart};
-use crate::proxy::connect::connect;
+use crate::proxy::connect::{connect, ConnectError};
 use crate::proxy::context::RequestCtx;
 use crate::proxy::downstream::Downstream;
 use crate::proxy::error::{retry_allowed, ProxyError};
+use crate::proxy::hash_key::request_hash;
 use crate::proxy::upstream_head::UpstreamHead;
 use crate::proxy::upstream_response::UpstreamResponse;
 use crate::secure::unix_now;
-use crate::snapshot::RuntimeLimits;
+use crate::snapshot::{Route, RuntimeLimits};
 use crate::tls::stream::UpStream;
+use crate::upstream::endpoint::now_ms;
+use crate::upstream::outlier;
 use crate::upstream::pool::UpstreamConn;
+use crate::upstream::select::{CachedSet, EndpointInUse, Picked, Tier, Tried};
 use crate::worker::Worker;
 
-/// Sends the routed, admitted request upstream and reads the response head.
+/// Sends the routed, admitted request upstream and reads the response head, retrying on
+/// another endpoint as the route's `[routes.retry]` allows.
 pub async fn forward<D: Downstream>(
     worker: &Worker,
     down: &mut D,
@@ -39,6 +47,7 @@ pub async fn forward<D: Downstream>(
         return Err(ProxyError::no_route());
     };
     let limits = snap.limits;
+    let spec = &route.upstream_spec;
     // No upstream connection is taken before the body is here (small bodies whole, larger
     // ones their first byte): a client that announces a body and never sends it holds none.
     let (clock, waited) = down.await_body(ctx).await;
@@ -54,74 +63,166 @@ pub async fn forward<D: Downstream>(
         BodyFraming::Chunked => Some(Framing::Chunked),
         _ => None,
     };
+    let hash = match &spec.load_balancing {
+        LoadBalancing::Hash(on) => request_hash(ctx, on, down.client().client_ip()),
+        _ => 0,
+    };
+    let cached = worker.selector.borrow_mut().set_for(
+        snap.version,
+        route_idx,
+        &route.upstream,
+        matches!(spec.load_balancing, LoadBalancing::Hash(_)),
+    );
+    let plan = RetryPlan::of(spec);
+    let mut flight = RouteFlight::start(worker, route_idx);
+    let idempotent = ctx.head.method.is_idempotent();
 
     // A buffered body stays with the downstream (the head is the context's) until the
-    // request is sent for good, so that the upstream head can be rendered again for a retry or another target.
-    let mut attempt = 0;
+    // request is sent for good, so that the upstream head can be rendered again for a retry
+    // or another endpoint.
+    let mut tried = Tried::default();
+    let mut tries: u32 = 0;
+    let mut again_fresh: Option<Picked> = None;
     let upstream_start = Instant::now();
     let result = loop {
-        attempt += 1;
-        let (mut up, target_idx) = match connect(worker, snap, route_idx, attempt > 1).await {
-            Ok(c) => c,
-            Err(e) => break Err(ProxyError::from_connect(e)),
-        };
-        ctx.rec.target = Some(target_idx);
-        let retry = retry_allowed(up.reused, attempt, ctx.head.method, streamed.is_some());
-        // The worker's keyed-prefix cache is borrowed only while the head is rendered (no
-        // await inside this block).
-        let rendered = {
-            let mut prefixes = worker.info_prefixes.borrow_mut();
-            let keyed = match (&route.info_token, ctx.admitted.key) {
-                (Some(info), Some(key)) => prefixes.get(snap.version, route_idx, info, key),
-                _ => None,
-            };
-            let input = UpstreamHead {
-                data: ctx.data(),
-                head: &ctx.head,
-                headers: ctx.fields(),
-                canonical_path: ctx.path_rewritten.then_some(&ctx.bufs.path[..]),
-                allow_underscores: down.client().allow_underscores,
-                route,
-                target: &route.targets[target_idx],
-                admitted: &ctx.admitted,
-                keyed,
-                jwt_extra: ctx.jwt_extra.as_ref(),
-                security: &ctx.security,
-                now,
-                request_id: &ctx.rec.request_id,
-                xff_line: &down.client().xff_line,
-                proto: down.client().scheme,
-                websocket: ctx.upgrade.is_some(),
-                body: buffered.map(|n| down.buffered_body(n)),
-            };
-            input.render(&mut ctx.bufs.up_head, &mut ctx.bufs.scratch)
-        };
-        match rendered {
-            Ok(copied) => ctx.rec.underscore_dropped = copied.underscore_dropped,
-            Err(why) => break Err(ProxyError::internal(why)),
-        }
-        if let Err(e) = write_all_timeout(
-            &mut up.stream,
-            &mut ctx.bufs.up_head,
-            limits.upstream_timeout,
-        )
-        .await
-        {
-            if retry {
-                continue;
+        let fresh = again_fresh.is_some();
+        let picked = match again_fresh.take() {
+            Some(p) => p,
+            None => {
+                let pick = worker.selector.borrow_mut().pick(
+                    route_idx,
+                    &cached,
+                    &spec.load_balancing,
+                    hash,
+                    worker.id,
+                    tried,
+                    Instant::now(),
+                    now_ms(),
+                );
+                let Some(p) = pick else {
+                    break Err(flight
+                        .last_error
+                        .take()
+                        .unwrap_or(ProxyError::from_connect(ConnectError::NoTarget)));
+                };
+                if p.tier == Tier::Panic {
+                    route.metrics.panic_pick(worker.id);
+                    if let Some(suppressed) = worker.admit_connect_warning(PANIC_LOG_KEY) {
+                        tracing::warn!(route = %route.id, suppressed, "no upstream endpoint available (ejected, unhealthy or refusing): using them all (panic mode)");
+                    }
+                }
+                tries += 1;
+                p
             }
-            break Err(ProxyError::before_response(&e, false));
-        }
-        if let Some(framing) = streamed {
-            Box::pin(send_request_body(
-                down, ctx, &mut up, framing, &limits, clock,
-            ))
-            .await?;
-        }
-        match read_response_head(&mut up, ctx, &limits, retry).await {
-            Ok(resp) => break Ok(UpstreamResponse::new(up, resp)),
-            Err(e) if e.retry => continue,
-            Err(e) => break Err(e),
+        };
+        tried.add(picked.index);
+        let endpoint = &cached.set.endpoints[picked.index];
+        let in_use = EndpointInUse::start(cached.clone(), picked.index, worker.id);
+        ctx.rec.target = Some(endpoint.target);
+        ctx.rec.endpoint = Some(endpoint.state.addr);
+        ctx.rec.attempts = u8::try_from(tries).unwrap_or(u8::MAX);
+        let mut sent = false;
+        let failure = match connect(worker, route, endpoint, spec.timeouts.connect, fresh).await {
+            Err(e) => Failure::Connect(e),
+            Ok(mut up) => {
+                let retry = retry_allowed(up.reused, 1, ctx.head.method, streamed.is_some());
+                // The worker's keyed-prefix cache is borrowed only while the head is
+                // rendered (no await inside this block).
+                let rendered = {
+                    let mut prefixes = worker.info_prefixes.borrow_mut();
+                    let keyed = match (&route.info_token, ctx.admitted.key) {
+                        (Some(info), Some(key)) => prefixes.get(snap.version, route_idx, info, key),
+                        _ => None,
+                    };
+                    let input = UpstreamHead {
+                        data: ctx.data(),
+                        head: &ctx.head,
+                        headers: ctx.fields(),
+                        canonical_path: ctx.path_rewritten.then_some(&ctx.bufs.path[..]),
+                        allow_underscores: down.client().allow_underscores,
+                        route,
+                        target: &route.targets[endpoint.target],
+                        admitted: &ctx.admitted,
+                        keyed,
+                        jwt_extra: ctx.jwt_extra.as_ref(),
+                        security: &ctx.security,
+                        now,
+                        request_id: &ctx.rec.request_id,
+                        xff_line: &down.client().xff_line,
+                        proto: down.client().scheme,
+                        websocket: ctx.upgrade.is_some(),
+                        body: buffered.map(|n| down.buffered_body(n)),
+                    };
+                    input.render(&mut ctx.bufs.up_head, &mut ctx.bufs.scratch)
+                };
+                match rendered {
+                    Ok(copied) => ctx.rec.underscore_dropped = copied.underscore_dropped,
+                    Err(why) => break Err(ProxyError::internal(why)),
+                }
+                sent = true;
+                let head_timeout = plan.try_timeout(spec.timeouts.response_header);
+                if let Err(e) =
+                    write_all_timeout(&mut up.stream, &mut ctx.bufs.up_head, head_timeout).await
+                {
+                    if retry {
+                        // A pooled connection the upstream had closed: the same endpoint, on
+                        // a fresh connection (not the endpoint's fault, not a retry).
+                        again_fresh = Some(picked);
+                        continue;
+                    }
+                    Failure::Reset(ProxyError::before_response(&e, false))
+                } else {
+                    if let Some(framing) = streamed {
+                        Box::pin(send_request_body(
+                            down, ctx, &mut up, framing, &limits, clock,
+                        ))
+                        .await?;
+                    }
+                    match read_response_head(&mut up, ctx, &limits, head_timeout, retry).await {
+                        Ok(resp) => {
+                            let status = resp.status;
+                            let outcome = CallOutcome::from_status(status);
+                            flight.record(route, &cached, picked.index, outcome);
+                            if matches!(status, 502..=504)
+                                && flight.may_retry(
+                                    route,
+                                    &plan,
+                                    tries,
+                                    RetryReason::Status(status),
+                                    safe_to_repeat(idempotent && streamed.is_none(), true),
+                                )
+                            {
+                                // The answer is dropped with its connection (never pooled
+                                // mid-body) and the request goes to another endpoint.
+                                flight.last_error = Some(ProxyError::from_upstream_status(status));
+                                drop(up);
+                                flight.backoff(&plan).await;
+                                continue;
+                            }
+                            break Ok(UpstreamResponse::new(up, resp).on_endpoint(in_use));
+                        }
+                        Err(e) if e.retry => {
+                            again_fresh = Some(picked);
+                            continue;
+                        }
+                        Err(e) if e.reason == ProxyError::response_timeout().reason => {
+                            Failure::Timeout(e)
+                        }
+                        Err(e) if e.reason == REASON_BEFORE_RESPONSE => Failure::Reset(e),
+                        Err(e) => Failure::Final(e),
+                    }
+                }
+            }
+        };
+        flight.record(route, &cached, picked.index, CallOutcome::GatewayFailure);
+        let (reason, error) = failure.split();
+        let repeatable = safe_to_repeat(idempotent && streamed.is_none(), sent);
+        match reason {
+            Some(reason) if flight.may_retry(route, &plan, tries, reason, repeatable) => {
+                flight.last_error = Some(error);
+                flight.backoff(&plan).await;
+            }
+            _ => break Err(error),
         }
     };
     ctx.rec.upstream = Some(upstream_start.elapsed());
@@ -130,7 +231,162 @@ pub async fn forward<D: Downstream>(
         down.consume_body(n);
         ctx.body_done = true;
     }
+    drop(flight);
     result
+}
+
+/// The key of the "panic mode" warning's rate limit (one a second per worker).
+const PANIC_LOG_KEY: std::net::SocketAddr = std::net::SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::UNSPECIFIED,
+    0,
+));
+
+/// `ProxyError::before_response`'s reason: a connection that broke before any response byte.
+const REASON_BEFORE_RESPONSE: &str = "upstream.failed_before_response";
+
+/// Why one try failed.
+enum Failure {
+    /// No connection (nothing sent).
+    Connect(ConnectError),
+    /// The connection broke before a response byte.
+    Reset(ProxyError),
+    /// No response head in time.
+    Timeout(ProxyError),
+    /// Not retried whatever the policy (an invalid response).
+    Final(ProxyError),
+}
+
+impl Failure {
+    /// The retry reason (none for a final failure) and the error to answer.
+    fn split(self) -> (Option<RetryReason>, ProxyError) {
+        match self {
+            Failure::Connect(e) => (
+                Some(RetryReason::ConnectFailure),
+                ProxyError::from_connect(e),
+            ),
+            Failure::Reset(e) => (Some(RetryReason::Reset), e),
+            Failure::Timeout(e) => (Some(RetryReason::Timeout), e),
+            Failure::Final(e) => (None, e),
+        }
+    }
+}
+
+/// A route's retry policy in the protocol crate's terms, made per request from the spec.
+struct RetryPlan {
+    attempts: u32,
+    on: RetryOn,
+    per_try_timeout: Option<Duration>,
+    backoff: Backoff,
+    budget_percent: u32,
+}
+
+impl RetryPlan {
+    fn of(spec: &UpstreamSpec) -> Self {
+        let r = &spec.retry;
+        let on = r.on.iter().fold(RetryOn::empty(), |on, c| {
+            on.union(match c {
+                RetryCondition::ConnectFailure => RetryOn::CONNECT_FAILURE,
+                RetryCondition::Reset => RetryOn::RESET,
+                RetryCondition::Status502 => RetryOn::STATUS_502,
+                RetryCondition::Status503 => RetryOn::STATUS_503,
+                RetryCondition::Status504 => RetryOn::STATUS_504,
+            })
+        });
+        Self {
+            attempts: r.attempts.max(1),
+            on,
+            per_try_timeout: r.per_try_timeout,
+            backoff: Backoff {
+                base_ms: r.backoff_base.as_millis() as u64,
+                max_ms: r.backoff_max.as_millis() as u64,
+            },
+            budget_percent: r.budget_percent,
+        }
+    }
+
+    /// The deadline of one try's response head: `per_try_timeout`, within `response_header`.
+    fn try_timeout(&self, response_header: Duration) -> Duration {
+        self.per_try_timeout
+            .map_or(response_header, |t| t.min(response_header))
+    }
+}
+
+/// One request's life on its route as the selector counts it (requests and retries in flight,
+/// the retry budget), ended when dropped.
+struct RouteFlight<'w> {
+    worker: &'w Worker,
+    route: usize,
+    retries: u32,
+    last_error: Option<ProxyError>,
+}
+
+impl<'w> RouteFlight<'w> {
+    fn start(worker: &'w Worker, route: usize) -> Self {
+        worker.selector.borrow_mut().request_started(route);
+        Self {
+            worker,
+            route,
+            retries: 0,
+            last_error: None,
+        }
+    }
+
+    /// Records a try's outcome on its endpoint (outlier detection), logging an ejection.
+    fn record(&self, route: &Route, cached: &CachedSet, index: usize, outcome: CallOutcome) {
+        let policy = route
+            .upstream_spec
+            .outlier_detection
+            .as_ref()
+            .map(outlier::policy);
+        if let Some(ej) = outlier::record(&cached.set, index, outcome, policy.as_ref(), now_ms()) {
+            route.metrics.ejection(self.worker.id);
+            let addr = &cached.set.endpoints[index].state.addr_text;
+            tracing::warn!(route = %route.id, endpoint = %addr, for_ms = ej.for_ms, times = ej.times, "upstream endpoint ejected (outlier detection)");
+        }
+    }
+
+    /// Whether the request may be tried again after try number `tries` failed for `reason`,
+    /// taking a retry from the budget (and counting it) when it may.
+    fn may_retry(
+        &mut self,
+        route: &Route,
+        plan: &RetryPlan,
+        tries: u32,
+        reason: RetryReason,
+        repeatable: bool,
+    ) -> bool {
+        let allowed = tries < plan.attempts
+            && repeatable
+            && reason.allowed_by(plan.on)
+            && self
+                .worker
+                .selector
+                .borrow_mut()
+                .take_retry(self.route, plan.budget_percent);
+        if allowed {
+            self.retries += 1;
+            route.metrics.retry(self.worker.id, reason.label());
+        }
+        allowed
+    }
+
+    /// Waits the backoff before retry number `self.retries`.
+    async fn backoff(&self, plan: &RetryPlan) {
+        let random = self.worker.selector.borrow_mut().next_random();
+        let ms = plan.backoff.delay_ms(self.retries, random);
+        if ms > 0 {
+            monoio::time::sleep(Duration::from_millis(ms)).await;
+        }
+    }
+}
+
+impl Drop for RouteFlight<'_> {
+    fn drop(&mut self) {
+        self.worker
+            .selector
+            .borrow_mut()
+            .request_done(self.route, self.retries);
+    }
 }
 
 /// Draws the per-request random values the route's security features need: the challenge
@@ -191,10 +447,11 @@ async fn read_response_head(
     up: &mut UpstreamConn<UpStream>,
     ctx: &mut RequestCtx<'_>,
     limits: &RuntimeLimits,
+    timeout: Duration,
     retry: bool,
 ) -> Result<ResponseHead, ProxyError> {
     let cap = limits.head.max_head_bytes + 1;
-    let deadline = Instant::now() + limits.upstream_timeout;
+    let deadline = Instant::now() + timeout;
     loop {
         if !up.buf.is_empty() {
             match parse_response_head(

@@ -19,6 +19,7 @@ use crate::http1::{ResponseBody, ResponseHead};
 use crate::proxy::body::{pump, Framing, PumpError, PumpOptions};
 use crate::tls::stream::UpStream;
 use crate::upstream::pool::UpstreamConn;
+use crate::upstream::select::EndpointInUse;
 use crate::worker::Worker;
 
 /// An upstream response whose head was read; its body, if any, is still on the connection.
@@ -29,6 +30,8 @@ pub struct UpstreamResponse {
     pub head: ResponseHead,
     /// The head was consumed from the connection's buffer: what is buffered is body.
     body_started: bool,
+    /// The endpoint answering, counted in flight until the response is dropped.
+    endpoint: Option<EndpointInUse>,
 }
 
 impl UpstreamResponse {
@@ -38,7 +41,14 @@ impl UpstreamResponse {
             conn,
             head,
             body_started: false,
+            endpoint: None,
         }
+    }
+
+    /// The same response, counting a request in flight on `endpoint` until it is dropped.
+    pub fn on_endpoint(mut self, endpoint: Option<EndpointInUse>) -> Self {
+        self.endpoint = endpoint;
+        self
     }
 
     /// The status code.

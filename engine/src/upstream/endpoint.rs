@@ -196,40 +196,6 @@ impl EndpointState {
     }
 }
 
-/// Marks one request in flight to an endpoint for as long as it lives (this worker's slot).
-#[derive(Debug)]
-pub struct InFlight<'a> {
-    slot: &'a WorkerSlot,
-}
-
-impl<'a> InFlight<'a> {
-    /// Counts one more request of `worker` to `state`.
-    pub fn start(state: &'a EndpointState, worker: usize) -> Self {
-        let slot = state.slot(worker);
-        slot.in_flight.store(
-            slot.in_flight.load(Ordering::Relaxed).saturating_add(1),
-            Ordering::Relaxed,
-        );
-        slot.requests.store(
-            slot.requests.load(Ordering::Relaxed).wrapping_add(1),
-            Ordering::Relaxed,
-        );
-        Self { slot }
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.slot.in_flight.store(
-            self.slot
-                .in_flight
-                .load(Ordering::Relaxed)
-                .saturating_sub(1),
-            Ordering::Relaxed,
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,19 +228,6 @@ mod tests {
         assert!(!s.available(1));
         s.set_health(Health::Healthy);
         assert!(s.available(1));
-    }
-
-    #[test]
-    fn in_flight_counts_per_worker_and_sums() {
-        let s = state();
-        let a = InFlight::start(&s, 0);
-        let b = InFlight::start(&s, 1);
-        let c = InFlight::start(&s, 7);
-        assert_eq!(s.in_flight(), 3);
-        assert_eq!(s.slot(1).in_flight.load(Ordering::Relaxed), 2);
-        drop((a, b, c));
-        assert_eq!(s.in_flight(), 0);
-        assert_eq!(s.requests(), 3);
     }
 
     #[test]

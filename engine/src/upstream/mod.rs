@@ -4,9 +4,12 @@
 
 pub mod endpoint;
 pub mod group;
+pub mod outlier;
 pub mod pool;
 pub mod registry;
 pub mod select;
+#[cfg(test)]
+mod select_tests;
 
 /// The transport of an upstream connection, as pooled and proxied.
 pub type UpStream = crate::tls::stream::UpStream;
