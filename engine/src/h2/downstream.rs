@@ -369,7 +369,7 @@ impl Downstream for H2Downstream {
             return Relayed::Complete { close: false };
         };
         let opts = PumpOptions {
-            read_timeout: limits.upstream_timeout,
+            read_timeout: ctx.upstream_idle_timeout(),
             write_timeout: limits.body_timeout,
             max_bytes: u64::MAX,
             buffer_bytes: BODY_BUFFER_BYTES,

@@ -217,6 +217,14 @@ impl<'r> RequestCtx<'r> {
         }
     }
 
+    /// The longest silence of the upstream while its response body streams: the route's
+    /// `timeouts.idle` (`limits.upstream_timeout` without a route).
+    pub fn upstream_idle_timeout(&self) -> std::time::Duration {
+        self.route.map_or(self.snap.limits.upstream_timeout, |r| {
+            r.upstream_spec.timeouts.idle
+        })
+    }
+
     /// True while part of the request body is still unread on the client connection (an
     /// answer must then close it, or the rest would be read as the next request).
     pub fn body_unread(&self) -> bool {

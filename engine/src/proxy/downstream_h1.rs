@@ -219,7 +219,7 @@ impl<C: Stream> Downstream for ClientConn<C> {
             return Relayed::Complete { close };
         };
         let opts = PumpOptions {
-            read_timeout: limits.upstream_timeout,
+            read_timeout: ctx.upstream_idle_timeout(),
             write_timeout: limits.body_timeout,
             max_bytes: u64::MAX,
             buffer_bytes: BODY_BUFFER_BYTES,
