@@ -12,8 +12,8 @@ use std::time::Duration;
 use super::auth::RouteApiKeysSpec;
 use super::quotas::RateLimitSpec;
 use super::secret::RawSecret;
-use super::validate_jwt::JwtSpec;
 use super::upstream_spec::{TargetProtocol, UpstreamSpec};
+use super::validate_jwt::JwtSpec;
 use super::validate_tls::UpstreamTlsSpec;
 
 /// `routes.path_normalization`: the path a route's backend receives. Routing always matches
