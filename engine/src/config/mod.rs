@@ -22,6 +22,7 @@ mod log_file;
 mod parse;
 mod quotas;
 pub mod raw;
+mod raw_upstream;
 mod route_spec;
 pub mod schema;
 mod secret;
@@ -38,12 +39,16 @@ mod tests_routes;
 #[cfg(test)]
 mod tests_tls;
 #[cfg(test)]
+mod tests_upstream;
+#[cfg(test)]
 mod tests_warnings;
 mod upstream_spec;
 mod validate;
+mod validate_health;
 mod validate_jwt;
 mod validate_route;
 mod validate_security;
+mod validate_target;
 mod validate_tls;
 mod validate_upstream;
 mod warnings;
