@@ -41,6 +41,8 @@ mod tests_tls;
 #[cfg(test)]
 mod tests_upstream;
 #[cfg(test)]
+mod tests_upstream_checks;
+#[cfg(test)]
 mod tests_warnings;
 mod upstream_spec;
 mod validate;
