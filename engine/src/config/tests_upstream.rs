@@ -266,11 +266,11 @@ fn protocols_go_with_their_schemes() {
         errors(&bad),
         [
             "routes[0].targets[0].protocol: \"h2c\" is HTTP/2 over plain TCP and this target is https://: write \"h2\" (or \"auto\") for HTTP/2 over TLS, or an http:// or h2c:// URL",
-            "routes[0].targets[1].protocol: \"h2\" needs an https:// target (ALPN chooses the protocol during the TLS handshake); HTTP/2 over plain TCP is \"h2c\"",
-            "routes[0].targets[2].protocol: \"auto\" needs an https:// target (ALPN chooses the protocol during the TLS handshake); HTTP/2 over plain TCP is \"h2c\"",
+            "routes[0].targets[1].protocol: \"h2\" is HTTP/2 over TLS and needs an https:// target; HTTP/2 over plain TCP is \"h2c\"",
+            "routes[0].targets[2].protocol: \"auto\" lets the TLS handshake (ALPN) choose and needs an https:// target; HTTP/2 over plain TCP is \"h2c\"",
             "routes[0].targets[3].protocol: \"http1\" on an h2c:// target, which speaks HTTP/2 with prior knowledge: write http:// for HTTP/1.1",
             "routes[0].targets[4].protocol: unknown protocol \"http2\" (expected \"http1\", \"h2\", \"h2c\" or \"auto\")",
-            "routes[0].targets[5].protocol: \"h2\" needs an https:// target (ALPN chooses the protocol during the TLS handshake); HTTP/2 over plain TCP is \"h2c\"",
+            "routes[0].targets[5].protocol: \"h2\" is HTTP/2 over TLS and needs an https:// target; HTTP/2 over plain TCP is \"h2c\"",
         ]
     );
 }

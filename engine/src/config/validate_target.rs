@@ -112,10 +112,12 @@ fn combine(written: TargetProtocol, t: &TargetConfig) -> Result<TargetProtocol, 
         (TargetProtocol::Http1, _)
         | (TargetProtocol::H2 | TargetProtocol::Auto, Scheme::Https)
         | (TargetProtocol::H2c, Scheme::Http) => Ok(written),
-        (TargetProtocol::H2 | TargetProtocol::Auto, Scheme::Http) => Err(format!(
-            "{:?} needs an https:// target (ALPN chooses the protocol during the TLS handshake); HTTP/2 over plain TCP is \"h2c\"",
-            written.as_str()
-        )),
+        (TargetProtocol::H2, Scheme::Http) => Err(
+            "\"h2\" is HTTP/2 over TLS and needs an https:// target; HTTP/2 over plain TCP is \"h2c\"".to_owned(),
+        ),
+        (TargetProtocol::Auto, Scheme::Http) => Err(
+            "\"auto\" lets the TLS handshake (ALPN) choose and needs an https:// target; HTTP/2 over plain TCP is \"h2c\"".to_owned(),
+        ),
         (TargetProtocol::H2c, Scheme::Https) => Err(
             "\"h2c\" is HTTP/2 over plain TCP and this target is https://: write \"h2\" (or \"auto\") for HTTP/2 over TLS, or an http:// or h2c:// URL".to_owned(),
         ),
