@@ -1,11 +1,12 @@
-//! Field-level checks shared by every section validator: durations, header names, regexes, the
-//! JOSE algorithm names and the required scopes and claims of `[routes.jwt]` and
-//! `[routes.apikeys]`.
+//! Field-level checks shared by every section validator: durations, bounded integers, header
+//! names and tokens, regexes, the JOSE algorithm names and the required scopes and claims of
+//! `[routes.jwt]` and `[routes.apikeys]`.
 //!
 //! Owns the small grammars that several sections use, so that `validate`, `validate_route`,
-//! `validate_security`, `validate_tls` and `auth` import them from below instead of from each
-//! other. Pure: no file, secret or environment is touched here.
+//! `validate_security`, `validate_tls`, `validate_upstream`, `validate_health` and `auth`
+//! import them from below instead of from each other. Pure: no file, secret or environment is touched here.
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use std::collections::BTreeMap;
@@ -36,6 +37,64 @@ pub(super) fn duration(
     }
 }
 
+/// An optional duration, or its default when absent; `None` when it is written and invalid
+/// (the error is recorded), for keys checked against each other afterwards.
+pub(super) fn checked_duration(
+    c: &mut Collector,
+    path: &str,
+    raw: &Option<RawDuration>,
+    default: Duration,
+    zero: Zero,
+) -> Option<Duration> {
+    match raw {
+        None => Some(default),
+        Some(r) => c.check(path, parse_raw(r, zero)),
+    }
+}
+
+/// `v` when it is in `range`; else `must be between {min} and {max}`.
+pub(super) fn in_range(v: i64, range: RangeInclusive<u32>) -> Result<u32, String> {
+    match u32::try_from(v) {
+        Ok(v) if range.contains(&v) => Ok(v),
+        _ => Err(format!(
+            "must be between {} and {}",
+            range.start(),
+            range.end()
+        )),
+    }
+}
+
+/// An optional integer in `range` ([`in_range`]), or its default.
+pub(super) fn int_in(
+    c: &mut Collector,
+    path: &str,
+    raw: Option<i64>,
+    default: u32,
+    range: RangeInclusive<u32>,
+) -> u32 {
+    match raw {
+        None => default,
+        Some(v) => c.check(path, in_range(v, range)).unwrap_or(default),
+    }
+}
+
+/// `"a", "b" or "c"`: the accepted words of a key, for its error messages.
+pub(super) fn words(list: &[&str]) -> String {
+    let quoted: Vec<String> = list.iter().map(|w| format!("{w:?}")).collect();
+    match quoted.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+/// Whether `s` is an RFC 9110 token (a header name, a cookie name): one or more letters,
+/// digits and ``!#$%&'*+-.^_`|~``.
+pub(super) fn is_token(s: &str) -> bool {
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    !s.is_empty() && s.bytes().all(tchar)
+}
+
 /// Checks an HTTP header name (an RFC 9110 token) or returns the default.
 pub(super) fn header_name(
     c: &mut Collector,
@@ -46,8 +105,7 @@ pub(super) fn header_name(
     let Some(name) = raw else {
         return default.to_owned();
     };
-    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-    if name.is_empty() || !name.bytes().all(tchar) {
+    if !is_token(name) {
         c.push(path, format!("{name:?} is not a valid HTTP header name"));
         return default.to_owned();
     }

@@ -8,7 +8,6 @@
 //! request. This module does not resolve secrets or read key files: [`AlgoSpec`] keeps them
 //! unresolved for the snapshot builder. Defaults live in [`defaults`].
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,11 +16,13 @@ mod auth;
 mod duration;
 mod error;
 mod fields;
+mod load_env;
 mod location;
 mod log_file;
 mod parse;
 mod quotas;
 pub mod raw;
+mod raw_upstream;
 mod route_spec;
 pub mod schema;
 mod secret;
@@ -38,12 +39,18 @@ mod tests_routes;
 #[cfg(test)]
 mod tests_tls;
 #[cfg(test)]
+mod tests_upstream;
+#[cfg(test)]
+mod tests_upstream_checks;
+#[cfg(test)]
 mod tests_warnings;
 mod upstream_spec;
 mod validate;
+mod validate_health;
 mod validate_jwt;
 mod validate_route;
 mod validate_security;
+mod validate_target;
 mod validate_tls;
 mod validate_upstream;
 mod warnings;
@@ -53,6 +60,7 @@ pub use auth::{
 };
 pub use duration::{format_duration, parse_duration, RawDuration, Zero, MAX_DURATION};
 pub use error::{io_reason, one_line, ConfigError, ConfigErrors, ConfigWarning};
+pub use load_env::{LoadEnv, MapEnv, SystemEnv};
 pub use location::KeyLocations;
 pub use quotas::{OnRedisError, QuotasSpec, RateLimitSpec, RedisSpec, MAX_PER_IP, MAX_QUOTA};
 pub use route_spec::{
@@ -358,103 +366,6 @@ impl Config {
             plural(self.gateway.workers, "worker"),
             format_duration(self.gateway.drain_timeout)
         )
-    }
-}
-
-/// What the loader asks of the outside world: environment variables (to check that secret
-/// references name a set variable), name resolution for targets, and whether the access log's
-/// file can be opened. Injectable for tests.
-pub trait LoadEnv {
-    /// The value of environment variable `name`, if set.
-    fn var(&self, name: &str) -> Option<String>;
-    /// The addresses `host:port` resolves to (blocking; called at load only).
-    fn resolve(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>>;
-    /// `Ok` when this process could open `path` to append (creating it when missing); else
-    /// why not, in words. Called at load for `[access_log] path` (a few `stat` calls).
-    fn appendable(&self, path: &Path) -> Result<(), String>;
-}
-
-/// The process environment and the system resolver.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemEnv;
-
-impl LoadEnv for SystemEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
-    }
-
-    fn resolve(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
-        use std::net::ToSocketAddrs;
-        Ok((host, port).to_socket_addrs()?.collect())
-    }
-
-    fn appendable(&self, path: &Path) -> Result<(), String> {
-        log_file::appendable(path)
-    }
-}
-
-/// A fixed set of variables and host names, for tests and embedded configs. Hosts not in the map
-/// resolve only when they are IP literals (which the loader handles without resolving) or
-/// `localhost` (→ 127.0.0.1). Every log path is appendable unless refused with
-/// [`MapEnv::refuse_append`]: the file system is not looked at.
-#[derive(Debug, Clone, Default)]
-pub struct MapEnv {
-    vars: HashMap<String, String>,
-    hosts: HashMap<String, std::net::IpAddr>,
-    unappendable: HashMap<PathBuf, String>,
-}
-
-impl MapEnv {
-    /// An environment holding `vars`.
-    pub fn new<K: Into<String>, V: Into<String>>(vars: impl IntoIterator<Item = (K, V)>) -> Self {
-        Self {
-            vars: vars
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-            hosts: HashMap::new(),
-            unappendable: HashMap::new(),
-        }
-    }
-
-    /// Adds a host name that resolves to `ip`.
-    pub fn with_host(mut self, host: &str, ip: std::net::IpAddr) -> Self {
-        self.hosts.insert(host.to_ascii_lowercase(), ip);
-        self
-    }
-
-    /// Makes `path` (as the loader resolves it: relative paths joined to the base directory)
-    /// not appendable, for the reason `why`.
-    pub fn refuse_append(mut self, path: impl Into<PathBuf>, why: &str) -> Self {
-        self.unappendable.insert(path.into(), why.to_owned());
-        self
-    }
-}
-
-impl LoadEnv for MapEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        self.vars.get(name).cloned()
-    }
-
-    fn resolve(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
-        let ip = match self.hosts.get(host) {
-            Some(ip) => *ip,
-            None if host == "localhost" => std::net::IpAddr::from([127, 0, 0, 1]),
-            None => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "name not known",
-                ))
-            }
-        };
-        Ok(vec![SocketAddr::new(ip, port)])
-    }
-
-    fn appendable(&self, path: &Path) -> Result<(), String> {
-        match self.unappendable.get(path) {
-            Some(why) => Err(why.clone()),
-            None => Ok(()),
-        }
     }
 }
 

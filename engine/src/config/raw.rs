@@ -4,8 +4,11 @@
 //!
 //! Owns only the shape. Values stay loose where that lets validation report several problems at
 //! once (optional keys, durations as [`RawDuration`], sizes as `i64`); all checks and defaults live
-//! in `validate`. `schema` reads the set of accepted keys from these structs (for "did you mean"
-//! and the documentation test), so a key added here is a key the docs must describe.
+//! in `validate`. The upstream keys of a route (`targets` entries, `hash`, `timeouts`,
+//! `[routes.health_check]`, `[routes.outlier_detection]`, `[routes.retry]`) live in
+//! `raw_upstream`, re-exported here. `schema` reads the set of accepted keys from these structs
+//! (for "did you mean" and the documentation test), so a key added here is a key the docs must
+//! describe.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,6 +17,10 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use super::duration::RawDuration;
+pub use super::raw_upstream::{
+    RawBackoff, RawHash, RawHealthCheck, RawOutlier, RawRetry, RawStatus, RawTarget,
+    RawTargetTable, RawTimeouts,
+};
 use super::secret::RawSecret;
 
 /// The whole file.
@@ -293,10 +300,22 @@ pub struct RawRoute {
     pub domains: Option<Vec<String>>,
     /// Path prefixes.
     pub paths: Option<Vec<String>>,
-    /// Target URLs.
-    pub targets: Option<Vec<String>>,
+    /// Targets: URLs, or tables with a URL and its settings.
+    pub targets: Option<Vec<RawTarget>>,
     /// Target selection policy.
     pub load_balancing: Option<String>,
+    /// What the `"hash"` policy hashes.
+    pub hash: Option<RawHash>,
+    /// Longest time between two resolutions of a target's name.
+    pub resolve_interval: Option<RawDuration>,
+    /// Per-route upstream timeouts.
+    pub timeouts: Option<RawTimeouts>,
+    /// `[routes.health_check]`: active health checks.
+    pub health_check: Option<RawHealthCheck>,
+    /// `[routes.outlier_detection]`: passive ejection of failing endpoints.
+    pub outlier_detection: Option<RawOutlier>,
+    /// `[routes.retry]`: the retry policy.
+    pub retry: Option<RawRetry>,
     /// `"canonical"`, `"refuse_ambiguous"` or `"forward_raw"`: the path sent upstream.
     pub path_normalization: Option<String>,
     /// Carry WebSocket upgrades (default true).

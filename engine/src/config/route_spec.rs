@@ -73,7 +73,7 @@ pub struct RouteConfig {
 /// URL scheme of a target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scheme {
-    /// `http://`.
+    /// `http://` (and `h2c://`, HTTP/2 over the same plain TCP).
     Http,
     /// `https://`.
     Https,
@@ -104,7 +104,7 @@ pub struct TargetConfig {
     pub scheme: Scheme,
     /// Lowercase host as written (an IPv6 literal without brackets).
     pub host: String,
-    /// Port (80/443 when not written).
+    /// Port (80 for `http://` and `h2c://`, 443 for `https://`, when not written).
     pub port: u16,
     /// First address the host resolved to at load.
     pub addr: SocketAddr,
@@ -122,7 +122,8 @@ pub struct TargetConfig {
     /// `Host` header to send: `host[:port]`, port omitted when it is the scheme's default,
     /// IPv6 literals in brackets.
     pub host_header: String,
-    /// Normalised URL `scheme://host_header`, for logs.
+    /// Normalised URL `scheme://host_header`, for logs: `h2c://` for HTTP/2 over plain TCP
+    /// (however it was written), else the scheme.
     pub url: String,
 }
 

@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::raw::RawConfig;
+use super::raw::{RawConfig, RawTargetTable};
 
 /// What the file holds at a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +43,16 @@ pub fn accepted_keys() -> &'static BTreeMap<String, KeyKind> {
         // a failure would mean a raw type this probe does not model (then the list is partial
         // and the documentation test says which keys are missing).
         if let Err(e) = RawConfig::deserialize(probe) {
+            tracing::debug!(error = %e, "config key probe stopped early");
+        }
+        // A list whose entries are a string or a table (`targets`): the probe above took the
+        // string form; the table form's keys are read here, which makes the list a table.
+        let probe = Probe {
+            path: "routes.targets".to_owned(),
+            keys: &mut keys,
+            depth: 2,
+        };
+        if let Err(e) = RawTargetTable::deserialize(probe) {
             tracing::debug!(error = %e, "config key probe stopped early");
         }
         keys
@@ -319,6 +329,17 @@ mod tests {
                 KeyKind::Value,
             ),
             ("routes.jwt.source.cookie", KeyKind::Value),
+            ("routes.targets", KeyKind::Table),
+            ("routes.targets.url", KeyKind::Value),
+            ("routes.targets.weight", KeyKind::Value),
+            ("routes.targets.backup", KeyKind::Value),
+            ("routes.targets.protocol", KeyKind::Value),
+            ("routes.hash.client_ip", KeyKind::Value),
+            ("routes.timeouts.response_header", KeyKind::Value),
+            ("routes.health_check.statuses", KeyKind::Value),
+            ("routes.outlier_detection.max_ejection_time", KeyKind::Value),
+            ("routes.retry.backoff", KeyKind::Table),
+            ("routes.retry.backoff.max", KeyKind::Value),
             ("apikeys.metadata", KeyKind::FreeTable),
             ("apikeys.client_secret", KeyKind::Value),
             ("access_log.path", KeyKind::Value),
@@ -332,6 +353,9 @@ mod tests {
     fn keys_of_a_table_ignore_indexes() {
         let keys = keys_of_table("routes[3].challenge");
         assert!(keys.contains(&"ttl") && keys.contains(&"to_backend"));
+        let mut target = keys_of_table("routes[0].targets[2]");
+        target.sort_unstable();
+        assert_eq!(target, ["backup", "protocol", "url", "weight"]);
         assert!(!keys.contains(&"secret.x"));
         let top = keys_of_table("");
         assert!(top.contains(&"gateway") && top.contains(&"routes"));

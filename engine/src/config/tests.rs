@@ -340,7 +340,7 @@ fn every_error_says_where_its_key_is() {
         located_errors(text),
         [
             "gateway.workerz: unknown key (did you mean `workers`?) (line 3, column 1)",
-            "routes[0].targets[0]: target \"ftp://x\" must start with http:// or https:// (line 8, column 12)",
+            "routes[0].targets[0]: target \"ftp://x\" must start with http://, https:// or h2c:// (line 8, column 12)",
             "routes[0].challenge.ttl: invalid duration \"1 h\": a unit is required; expected a number and a unit (ms, s, m, h, d), or several from the largest unit to the smallest, such as \"30s\", \"1h30m\" or \"1.5s\" (line 10, column 1)",
             // Not written: said to be missing from the table it belongs in, at its header.
             "routes[0].challenge.secret: required for HS512 (missing from the table at line 9, column 1)",

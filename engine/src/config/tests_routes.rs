@@ -167,12 +167,12 @@ fn route_conflicts() {
     let text = format!(
         "{MINIMAL}[[routes]]\nid = \"r\"\ndomains = [\"b.test\"]\ntargets = [\"http://127.0.0.1:1\"]\n\
          [[routes]]\nid = \"r3\"\ndomains = [\"b.test\", \"A.TEST\"]\npaths = [\"/\"]\ntargets = [\"http://127.0.0.1:1\"]\n\
-         load_balancing = \"random\"\n"
+         load_balancing = \"spread\"\n"
     );
     assert_eq!(
         errors(&text),
         [
-            "routes[2].load_balancing: unknown policy \"random\" (only \"round_robin\")",
+            "routes[2].load_balancing: unknown policy \"spread\" (expected \"round_robin\", \"least_request\", \"random\" or \"hash\")",
             "routes[1].id: duplicate id \"r\" (also routes[0])",
             "routes[2].domains[0]: b.test/ is already served by routes[1] (\"r\")",
             "routes[2].domains[1]: a.test/ is already served by routes[0] (\"r\")",

@@ -24,6 +24,14 @@ pub enum TargetProtocol {
 }
 
 impl TargetProtocol {
+    /// Every protocol, in the order the documentation lists them.
+    pub const ALL: [TargetProtocol; 4] = [
+        TargetProtocol::Http1,
+        TargetProtocol::H2,
+        TargetProtocol::H2c,
+        TargetProtocol::Auto,
+    ];
+
     /// The configuration word.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -150,6 +158,15 @@ pub enum RetryCondition {
 }
 
 impl RetryCondition {
+    /// Every condition, in the order the documentation lists them.
+    pub const ALL: [RetryCondition; 5] = [
+        RetryCondition::ConnectFailure,
+        RetryCondition::Reset,
+        RetryCondition::Status502,
+        RetryCondition::Status503,
+        RetryCondition::Status504,
+    ];
+
     /// The configuration word.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -239,16 +256,27 @@ pub mod upstream_defaults {
     pub const MIN_RESOLVE_INTERVAL: Duration = Duration::from_secs(1);
     /// `health_check.interval`.
     pub const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+    /// Shortest `health_check.interval`.
+    pub const MIN_HEALTH_INTERVAL: Duration = Duration::from_millis(100);
     /// `health_check.timeout`.
     pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
     /// `health_check.healthy_threshold`.
     pub const HEALTHY_THRESHOLD: u32 = 2;
     /// `health_check.unhealthy_threshold`.
     pub const UNHEALTHY_THRESHOLD: u32 = 3;
+    /// Largest `health_check.healthy_threshold` and `unhealthy_threshold`.
+    pub const MAX_THRESHOLD: u32 = 100;
+    /// `health_check.statuses`: 2xx and 3xx (HAProxy's and NGINX Plus's `match` default; a
+    /// probe does not follow redirects, and a redirect still shows a server that answers).
+    pub const HEALTH_STATUSES: super::StatusRange = super::StatusRange { from: 200, to: 399 };
+    /// Longest `health_check.path`, bytes.
+    pub const MAX_HEALTH_PATH: usize = 1024;
     /// `outlier_detection.consecutive_5xx` (Envoy's).
     pub const CONSECUTIVE_5XX: u32 = 5;
     /// `outlier_detection.consecutive_gateway_failure` (Envoy's).
     pub const CONSECUTIVE_GATEWAY_FAILURE: u32 = 5;
+    /// Largest `outlier_detection.consecutive_5xx` and `consecutive_gateway_failure`.
+    pub const MAX_CONSECUTIVE: u32 = 1000;
     /// `outlier_detection.base_ejection_time` (Envoy's).
     pub const BASE_EJECTION_TIME: Duration = Duration::from_secs(30);
     /// `outlier_detection.max_ejection_time` (Envoy's).
@@ -266,4 +294,7 @@ pub mod upstream_defaults {
     pub const BACKOFF_MAX: Duration = Duration::from_millis(250);
     /// `retry.budget_percent`.
     pub const BUDGET_PERCENT: u32 = 20;
+    /// `retry.on` when `[routes.retry]` is written without it: every condition (what an
+    /// operator who writes the section asks for; `attempts` and the budget bound the cost).
+    pub const RETRY_ON: [super::RetryCondition; 5] = super::RetryCondition::ALL;
 }

@@ -1,17 +1,20 @@
-//! Validation of `[[routes]]`: ids, names, domains, path prefixes and targets, plus the checks that
-//! span routes (unique ids, no two routes on the same domain and path).
+//! Validation of `[[routes]]`: ids, names, domains, path prefixes, plus the checks that span
+//! routes (unique ids, no two routes on the same domain and path); the route's sections are
+//! validated by the modules below (`validate_target` for `targets`, `validate_upstream` for
+//! the upstream settings, `validate_security`, `validate_tls`, `validate_jwt`, `auth`,
+//! `quotas`).
 //!
-//! Owns the host-name and target URL grammar of the file. Target host names are resolved here,
-//! through [`LoadEnv::resolve`] (blocking DNS at load time, never per request).
+//! Owns the domain and path-prefix grammars of the file.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::Ipv6Addr;
 use std::path::Path;
 
 use super::error::{index, join, Collector};
 use super::raw::RawRoute;
 use super::validate_security::{challenge, info_token};
-use super::{defaults, Limits, LoadEnv, PathNormalization, RouteConfig, Scheme, TargetConfig};
+use super::validate_target::check_hostname;
+use super::{defaults, Limits, LoadEnv, PathNormalization, RouteConfig, Scheme};
 use super::{validate_jwt, validate_tls};
 use crate::http1::canonicalize_path;
 
@@ -105,19 +108,7 @@ fn route(
         Some(raw.paths.as_deref().unwrap_or(&default_paths)),
         check_path,
     );
-    let targets_path = p("targets");
-    let mut targets = Vec::new();
-    match raw.targets.as_deref() {
-        None => c.push(&targets_path, "required"),
-        Some([]) => c.push(&targets_path, "must not be empty"),
-        Some(list) => {
-            for (i, t) in list.iter().enumerate() {
-                if let Some(t) = c.check(&index(&targets_path, i), target(t, env)) {
-                    targets.push(t);
-                }
-            }
-        }
-    }
+    let targets = super::validate_target::targets(c, &p("targets"), raw.targets.as_deref(), env);
     let path_normalization = match raw.path_normalization.as_deref() {
         None | Some("canonical") => PathNormalization::Canonical,
         Some("refuse_ambiguous") => PathNormalization::RefuseAmbiguous,
@@ -132,7 +123,7 @@ fn route(
             PathNormalization::Canonical
         }
     };
-    let upstream = super::validate_upstream::upstream(c, path, raw, limits);
+    let upstream = super::validate_upstream::upstream(c, path, raw, &targets, limits);
     let challenge = raw
         .challenge
         .as_ref()
@@ -213,30 +204,6 @@ fn non_empty_list(
     out
 }
 
-/// Checks a DNS host name (already lowercase): labels of `[a-z0-9_-]`, 1–63 bytes, ≤ 253 in all.
-fn check_hostname(h: &str) -> Result<(), String> {
-    if h.len() > 253 {
-        return Err("host name longer than 253 characters".to_owned());
-    }
-    if h.ends_with('.') {
-        return Err("must not end with a dot".to_owned());
-    }
-    for label in h.split('.') {
-        if label.is_empty() || label.len() > 63 {
-            return Err(format!(
-                "invalid host name {h:?} (empty or over-long label)"
-            ));
-        }
-        if !label
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        {
-            return Err(format!("invalid host name {h:?} (letters, digits, '-', '_' and dots; punycode for non-ASCII)"));
-        }
-    }
-    Ok(())
-}
-
 /// A route domain: exact host, `*.suffix`, `[ipv6]`, or `*` alone (the catch-all, matched after
 /// every other domain); lowercased, no port.
 pub(crate) fn check_domain(raw: &str) -> Result<String, String> {
@@ -297,101 +264,4 @@ fn check_path(p: &str) -> Result<String, String> {
             "path {p:?} can never match: request paths with it are refused ({e})"
         )),
     }
-}
-
-/// Parses `http://host[:port]` or `https://host[:port]` and resolves it.
-pub(crate) fn target(raw: &str, env: &dyn LoadEnv) -> Result<TargetConfig, String> {
-    let lower = raw.to_ascii_lowercase();
-    let (scheme, rest) = if let Some(r) = lower.strip_prefix("http://") {
-        (Scheme::Http, r)
-    } else if let Some(r) = lower.strip_prefix("https://") {
-        (Scheme::Https, r)
-    } else {
-        return Err(format!(
-            "target {raw:?} must start with http:// or https://"
-        ));
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    if !tail.is_empty() && tail != "/" {
-        return Err(format!(
-            "target {raw:?} must not have a path, query or fragment (the request path is forwarded as is)"
-        ));
-    }
-    if authority.contains('@') {
-        return Err(format!("target {raw:?} must not contain user information"));
-    }
-    let (host, port_text) = if let Some(v6) = authority.strip_prefix('[') {
-        let (inner, after) = v6
-            .split_once(']')
-            .ok_or_else(|| format!("target {raw:?}: unclosed '['"))?;
-        inner
-            .parse::<Ipv6Addr>()
-            .map_err(|_| format!("target {raw:?}: invalid IPv6 address"))?;
-        let port = match after {
-            "" => None,
-            a => Some(
-                a.strip_prefix(':')
-                    .ok_or_else(|| format!("target {raw:?}: junk after ']'"))?,
-            ),
-        };
-        (inner, port)
-    } else {
-        match authority.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    if host.is_empty() {
-        return Err(format!("target {raw:?} has no host"));
-    }
-    let port = match port_text {
-        None => scheme.default_port(),
-        Some(p) => match p.parse::<u16>() {
-            Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => n,
-            _ => return Err(format!("target {raw:?}: invalid port (1-65535)")),
-        },
-    };
-    let ip = host.parse::<IpAddr>().ok();
-    if ip.is_none() {
-        check_hostname(host).map_err(|e| format!("target {raw:?}: {e}"))?;
-    }
-    let addrs = match ip {
-        Some(ip) => vec![SocketAddr::new(ip, port)],
-        None => {
-            let mut found = env
-                .resolve(host, port)
-                .map_err(|e| format!("cannot resolve {host:?}: {e}"))?;
-            // One endpoint per address, in the resolver's order (duplicates dropped).
-            let mut seen = std::collections::HashSet::new();
-            found.retain(|a| seen.insert(*a));
-            found
-        }
-    };
-    let addr = *addrs
-        .first()
-        .ok_or_else(|| format!("{host:?} resolved to no address"))?;
-    let bracketed = if matches!(ip, Some(IpAddr::V6(_))) {
-        format!("[{host}]")
-    } else {
-        host.to_owned()
-    };
-    let host_header = if port == scheme.default_port() {
-        bracketed
-    } else {
-        format!("{bracketed}:{port}")
-    };
-    Ok(TargetConfig {
-        scheme,
-        host: host.to_owned(),
-        port,
-        addr,
-        addrs,
-        named: ip.is_none(),
-        weight: super::upstream_defaults::WEIGHT,
-        backup: false,
-        protocol: super::TargetProtocol::Http1,
-        url: format!("{}://{host_header}", scheme.as_str()),
-        host_header,
-    })
 }
