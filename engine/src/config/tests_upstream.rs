@@ -100,12 +100,21 @@ fn load_contract(text: &str) -> Result<Config, ConfigErrors> {
 }
 
 #[test]
-fn the_contract_is_refused_only_for_hash_on_a_least_request_route() {
-    // As written, `hash` sits beside "least_request": the one error of the example.
-    let e = load_contract(CONTRACT).err().map(|e| e.to_string());
+fn the_contract_loads_as_written_with_one_warning_for_hash_beside_least_request() {
+    // As written, `hash` sits beside "least_request": it loads (operators rely on the example
+    // as written), and `hash` is reported as doing nothing.
+    let c = load_contract(CONTRACT).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        e.as_deref(),
-        Some("routes[0].hash: applies to load_balancing = \"hash\" only, and this route's policy is \"least_request\" (line 14, column 1)")
+        c.routes[0].upstream.load_balancing,
+        LoadBalancing::LeastRequest
+    );
+    let said: Vec<String> = crate::config::warnings(&c, 0)
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
+    assert!(
+        said.iter().any(|w| w.starts_with("routes[0].hash: does nothing here: it applies to load_balancing = \"hash\" only, and this route's policy is \"least_request\"")),
+        "{said:?}"
     );
 }
 
@@ -423,9 +432,12 @@ fn hash_refusals() {
         errors(&plain("load_balancing = \"hash\"")),
         ["routes[0].load_balancing: \"hash\" needs a hash table saying what is hashed: hash = { header = \"…\" }, { cookie = \"…\" }, { query = \"…\" } or { client_ip = true }"]
     );
+    // A hash table under another policy is a warning, not an error.
     assert_eq!(
-        errors(&plain("hash = { client_ip = true }")),
-        ["routes[0].hash: applies to load_balancing = \"hash\" only, and this route's policy is \"round_robin\""]
+        ok(&plain("hash = { client_ip = true }")).routes[0]
+            .upstream
+            .load_balancing,
+        LoadBalancing::RoundRobin
     );
     // An unknown policy is the only error, whatever `hash` says.
     assert_eq!(

@@ -78,7 +78,7 @@ pub(super) fn upstream(
     }
 }
 
-/// `load_balancing`, with `hash` when the policy is `"hash"` (and only then).
+/// `load_balancing`, with `hash` when the policy is `"hash"` (ignored with a warning otherwise).
 fn policy(c: &mut Collector, path: &str, raw: &RawRoute) -> LoadBalancing {
     let hash_path = join(path, "hash");
     let hash = raw.hash.as_ref().map(|h| hash_on(c, &hash_path, h));
@@ -108,10 +108,12 @@ fn policy(c: &mut Collector, path: &str, raw: &RawRoute) -> LoadBalancing {
         }
     };
     if hash.is_some() {
-        c.push(
+        // A warning, not an error: the key is valid, it just does nothing under this policy
+        // (an operator switching policies back and forth keeps the table written).
+        c.warn(
             hash_path,
             format!(
-                "applies to load_balancing = \"hash\" only, and this route's policy is {word:?}"
+                "does nothing here: it applies to load_balancing = \"hash\" only, and this route's policy is {word:?}"
             ),
         );
     }
