@@ -185,7 +185,11 @@ fn every_key_of_the_contract_is_read() {
             budget_percent: 20,
         }
     );
-    assert!(warnings(&c, 0).is_empty(), "{:?}", warnings(&c, 0));
+    // The one warning: the h2c target gets HTTP/1.1 until HTTP/2 upstreams exist.
+    let said = warnings(&c, 0);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert_eq!(said[0].path, "routes[0].targets[1]");
+    assert!(said[0].message.starts_with("protocol \"h2c\": this version speaks HTTP/1.1"));
 }
 
 #[test]

@@ -23,6 +23,7 @@ pub fn warnings(config: &Config, now_unix: u64) -> Vec<ConfigWarning> {
     routes_with_api_keys(config, &mut out);
     rsa_per_request(config, &mut out);
     header_clashes(config, &mut out);
+    http2_targets(config, &mut out);
     admin_exposed(config, &mut out);
     for w in &mut out {
         if let Some(at) = config.locations.describe(&w.path) {
@@ -196,6 +197,26 @@ fn rsa_per_request(config: &Config, out: &mut Vec<ConfigWarning>) {
                     format!("routes[{i}].challenge.algorithm")
                 };
                 push(out, path, cost("challenge token", &ch.to_backend.algorithm));
+            }
+        }
+    }
+}
+
+/// Targets asking for HTTP/2, which this version does not speak to upstreams yet: every
+/// target gets HTTP/1.1 (an `h2c` server expecting prior knowledge refuses it).
+fn http2_targets(config: &Config, out: &mut Vec<ConfigWarning>) {
+    use super::TargetProtocol;
+    for (i, route) in config.routes.iter().enumerate() {
+        for (j, t) in route.targets.iter().enumerate() {
+            if t.protocol != TargetProtocol::Http1 {
+                push(
+                    out,
+                    format!("routes[{i}].targets[{j}]"),
+                    format!(
+                        "protocol {:?}: this version speaks HTTP/1.1 to every target (HTTP/2 towards upstreams is not implemented yet), so this target gets HTTP/1.1",
+                        t.protocol.as_str()
+                    ),
+                );
             }
         }
     }
