@@ -580,4 +580,8 @@ fn a_frame_the_backend_sends_with_its_101_reaches_the_client() {
         "torii_websocket_tunnels_total{route=\"ws\",result=\"client_closed\"}",
         1.0,
     );
+    // The tunnel's line names the endpoint the upgrade went to, and its one try.
+    let l = &tunnel_lines(&dir, 1)[0];
+    assert_eq!(l["upstream"], backend.addr.to_string(), "{l}");
+    assert_eq!(l["attempts"], 1, "{l}");
 }

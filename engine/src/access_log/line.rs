@@ -2,10 +2,12 @@
 //!
 //! Owns the line's fields and their redaction rules: the path is written without its query
 //! string (which may carry `access_token`, `bearer_auth`, `apikey`…), no header value is ever
-//! written (no `Authorization`, no `Otoroshi-Client-Secret`, no cookie), the upstream is its
-//! socket address (never a configured URL, which could hold user info). Pure functions: no IO,
-//! no clock read (the time is a parameter), no allocation beyond the output buffer's growth.
+//! written (no `Authorization`, no `Otoroshi-Client-Secret`, no cookie), the upstream is the
+//! socket address of the endpoint the last try went to (never a configured URL, which could
+//! hold user info; rendered on the stack by [`AddrText`]). Pure functions: no IO, no clock read
+//! (the time is a parameter), no allocation beyond the output buffer's growth.
 
+use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use torii_protocol::jws::write_u64;
@@ -32,6 +34,41 @@ pub fn push_escaped(out: &mut Vec<u8>, s: &[u8]) {
                 out.push(HEX[usize::from(b & 15)]);
             }
         }
+    }
+}
+
+/// A socket address as text in a stack buffer: the access log's `upstream` without an
+/// allocation per request. 64 bytes hold the longest form (`[v6%scope]:port`, 58 bytes).
+#[derive(Clone, Copy)]
+pub struct AddrText {
+    buf: [u8; 64],
+    len: u8,
+}
+
+impl AddrText {
+    /// Renders `addr` (`127.0.0.1:9001`, `[::1]:9001`).
+    pub fn new(addr: SocketAddr) -> Self {
+        use std::io::Write as _;
+        let mut buf = [0u8; 64];
+        let mut rest = &mut buf[..];
+        // Cannot fail: the longest address fits.
+        let _ = write!(rest, "{addr}");
+        let len = 64 - rest.len();
+        Self {
+            buf,
+            len: len as u8,
+        }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+impl std::fmt::Debug for AddrText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -146,7 +183,7 @@ pub struct LineContext<'a> {
     pub client_ip: &'a [u8],
     /// The matched route's id.
     pub route: Option<&'a str>,
-    /// The upstream target's address as text (rendered once per snapshot).
+    /// The address of the endpoint the last upstream try went to, as text ([`AddrText`]).
     pub upstream: Option<&'a str>,
     /// What the WebSocket tunnel the request became did (its line is written when it closes).
     pub tunnel: Option<TunnelLine>,
@@ -210,7 +247,9 @@ pub fn write_line(out: &mut Vec<u8>, ctx: &LineContext<'_>, rec: &RequestRecord,
     }
     out.extend_from_slice(b",\"proto\":\"");
     out.extend_from_slice(rec.protocol.label().as_bytes());
-    out.extend_from_slice(b"\"}\n");
+    out.extend_from_slice(b"\",\"attempts\":");
+    write_u64(out, u64::from(rec.attempts));
+    out.extend_from_slice(b"}\n");
 }
 
 /// Appends `"…"` (escaped) or `null`.
@@ -271,6 +310,18 @@ mod tests {
     }
 
     #[test]
+    fn addresses_render_on_the_stack() {
+        for text in [
+            "127.0.0.1:9001",
+            "[::1]:80",
+            "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff%4294967295]:65535",
+        ] {
+            let addr: SocketAddr = text.parse().unwrap();
+            assert_eq!(AddrText::new(addr).as_str(), addr.to_string());
+        }
+    }
+
+    #[test]
     fn head_drops_the_query_and_escapes() {
         let mut out = Vec::new();
         capture_head(&mut out, b"GET", b"a\"b", b"/p\xff\x01?access_token=SECRET");
@@ -290,6 +341,7 @@ mod tests {
         rec.answered(201, 80);
         rec.bytes_out += 20;
         rec.upstream = Some(Duration::from_micros(1_500));
+        rec.attempts = 2;
         let ctx = LineContext {
             time: UNIX_EPOCH + Duration::from_secs(86_400),
             elapsed: Duration::from_micros(2_042),
@@ -317,6 +369,11 @@ mod tests {
         assert_eq!(v["worker"], 3);
         assert_eq!(v["request_id"].as_str().unwrap().len(), 36);
         assert_eq!(v["reason"], serde_json::Value::Null);
+        assert_eq!(v["attempts"], 2);
+        assert!(
+            out.ends_with(b",\"proto\":\"http/1.1\",\"attempts\":2}\n"),
+            "the newest field comes last"
+        );
         rec.reason = Some("challenge.missing_header");
         out.clear();
         write_line(&mut out, &ctx, &rec, &head);

@@ -1,4 +1,4 @@
-//! The admin listener (`gateway.admin`): `/metrics`, `/health`, `/ready` and
+//! The admin listener (`gateway.admin`): `/metrics`, `/health`, `/ready`, `/upstreams` and
 //! `/quotas/{client_id}` over plain HTTP/1.1.
 //!
 //! Owns its own thread with blocking std sockets: it is not the request path, it must keep
@@ -7,7 +7,8 @@
 //! [`MAX_CONCURRENT`] at once; beyond that a connection is closed at once), reads one request
 //! head under a deadline, answers with `Connection: close` and ends. Bind it to loopback or a
 //! private interface: it has no authentication. The Prometheus text of `/metrics` is rendered
-//! by [`render`] (with `render_tunnel` and the `text` helpers), next to its only caller.
+//! by [`render`] (with `render_tunnel`, [`upstreams`] and the `text` helpers), next to its only
+//! caller; `/upstreams` (JSON) by [`upstreams`].
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -18,6 +19,7 @@ use std::time::Duration;
 pub mod render;
 mod render_tunnel;
 mod text;
+pub mod upstreams;
 
 use crate::shared::Shared;
 
@@ -97,6 +99,16 @@ pub fn route(shared: &Shared, method: &str, target: &str) -> Answer {
         "/ready" if !shared.is_ready() => text(503, "starting\n"),
         "/ready" => text(200, "ready\n"),
         p if p.starts_with("/quotas/") => quotas(shared, &p["/quotas/".len()..]),
+        "/upstreams" => {
+            let snapshot = shared.snapshot.load();
+            let views = upstreams::views(&snapshot);
+            let doc = upstreams::document(&views, crate::upstream::endpoint::now_ms());
+            Answer {
+                status: 200,
+                content_type: "application/json",
+                body: format!("{doc}\n"),
+            }
+        }
         "/metrics" => {
             let mut body = String::with_capacity(16 * 1024);
             render::render(shared, &mut body);
@@ -108,7 +120,7 @@ pub fn route(shared: &Shared, method: &str, target: &str) -> Answer {
         }
         _ => text(
             404,
-            "not found: try /metrics, /health, /ready or /quotas/{client_id}\n",
+            "not found: try /metrics, /health, /ready, /upstreams or /quotas/{client_id}\n",
         ),
     }
 }

@@ -195,6 +195,10 @@ pub fn render(shared: &Shared, out: &mut String) {
         );
     }
 
+    let snapshot = shared.snapshot.load();
+    let views = super::upstreams::views(&snapshot);
+    super::upstreams::render_metrics(out, &routes, &views, crate::upstream::endpoint::now_ms());
+
     super::render_tunnel::render(shared, &routes, out);
 
     header(

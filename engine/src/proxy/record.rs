@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::access_log::line::{capture_head, write_line, LineContext, TunnelLine};
+use crate::access_log::line::{capture_head, write_line, AddrText, LineContext, TunnelLine};
 use crate::metrics::{Protocol, RequestRecord, RouteMetrics};
 use crate::proxy::context::RequestCtx;
 use crate::snapshot::{Route, Snapshot};
@@ -76,6 +76,7 @@ pub fn finish(
     if !logged {
         return;
     }
+    let endpoint = rec.endpoint.map(AddrText::new);
     let line = LineContext {
         time: SystemTime::now(),
         elapsed,
@@ -86,10 +87,7 @@ pub fn finish(
             None if rec.token_service => Some(crate::metrics::TOKEN_SERVICE),
             None => None,
         },
-        upstream: route
-            .zip(rec.target)
-            .and_then(|(r, t)| r.targets.get(t))
-            .map(|t| &*t.addr_text),
+        upstream: endpoint.as_ref().map(AddrText::as_str),
         tunnel: None,
     };
     append(worker, &line, rec, log_head);
@@ -110,8 +108,8 @@ pub struct UpgradeRecord {
     pub handshake: Duration,
     /// The route's id.
     pub route: Box<str>,
-    /// The target's address as text.
-    pub upstream: Option<Box<str>>,
+    /// The endpoint the backend answered from.
+    pub upstream: Option<std::net::SocketAddr>,
     /// The route's counters (tunnel results and bytes).
     pub metrics: Arc<RouteMetrics>,
 }
@@ -139,10 +137,7 @@ pub fn upgraded(
         logged,
         handshake,
         route: route.id.as_str().into(),
-        upstream: rec
-            .target
-            .and_then(|t| route.targets.get(t))
-            .map(|t| t.addr_text.clone()),
+        upstream: rec.endpoint,
         metrics: route.metrics.clone(),
     })
 }
@@ -152,13 +147,14 @@ pub fn tunnel_closed(worker: &Worker, up: &UpgradeRecord, client_ip: &[u8], tunn
     if !up.logged {
         return;
     }
+    let endpoint = up.upstream.map(AddrText::new);
     let line = LineContext {
         time: SystemTime::now(),
         elapsed: up.handshake,
         worker: worker.id,
         client_ip,
         route: Some(&up.route),
-        upstream: up.upstream.as_deref(),
+        upstream: endpoint.as_ref().map(AddrText::as_str),
         tunnel: Some(tunnel),
     };
     append(worker, &line, &up.rec, &up.log_head);
