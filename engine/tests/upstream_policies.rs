@@ -14,46 +14,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::counting::{backend, eventually, Backend, Behaviour, Client};
+use common::counting::{backend, config, count, eventually, get_n, table, url, Behaviour, Client};
 use common::process::TempDir;
 use common::*;
-
-/// A gateway config: one route `r` on `up.test` to `targets` (TOML array items), with `extra`
-/// lines (route keys first, then sub-tables).
-fn config(targets: &[String], extra: &str) -> String {
-    format!(
-        "{}[[routes]]\nid = \"r\"\ndomains = [\"up.test\"]\npaths = [\"/\"]\ntargets = [{}]\n{extra}\n",
-        gateway_header(""),
-        targets.join(", ")
-    )
-}
-
-fn url(b: &Backend) -> String {
-    format!("\"http://{}\"", b.addr)
-}
-
-fn table(b: &Backend, keys: &str) -> String {
-    format!("{{ url = \"http://{}\", {keys} }}", b.addr)
-}
-
-/// Sends `n` sequential keep-alive GETs (extra headers from `extra(i)`); the body (the
-/// answering backend's name) of each, panicking on anything but a 200.
-fn get_n(addr: SocketAddr, n: usize, extra: impl Fn(usize) -> String) -> Vec<String> {
-    let mut c = Client::new(addr);
-    (0..n)
-        .map(|i| {
-            let r = c
-                .get("up.test", &format!("/{i}"), &extra(i))
-                .expect("no response");
-            assert_eq!(r.status, 200, "request {i}: {}", r.text());
-            r.text()
-        })
-        .collect()
-}
-
-fn count(bodies: &[String], name: &str) -> usize {
-    bodies.iter().filter(|b| *b == name).count()
-}
 
 /// Asserts that `a`'s share of `a + b` is within 5 % of 3/4.
 fn assert_three_to_one(a: usize, b: usize, what: &str) {

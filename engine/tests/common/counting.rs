@@ -2,7 +2,8 @@
 //! with its name as the body (or a fixed status, or never, or by closing after reading the
 //! request), counts every request it read, and on [`Backend::kill`] (or drop) closes its
 //! listener and every connection it holds, so that a port that served a moment ago now
-//! refuses. Also a keep-alive client that reconnects when the gateway closes.
+//! refuses. Also a keep-alive client that reconnects when the gateway closes, and the one-route
+//! configs and request loops of the upstream policy tests.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::Write;
@@ -12,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{connect, fill, read_request, read_response, Response};
+use super::{connect, fill, gateway_header, read_request, read_response, Response};
 
 /// What a backend does with each request it read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +56,12 @@ pub fn backend(name: &str, behaviour: Behaviour) -> Backend {
             stream.set_nodelay(true).ok();
             cs.lock().unwrap().push(stream.try_clone().unwrap());
             let (h, body) = (h.clone(), body.clone());
-            std::thread::spawn(move || serve(stream, behaviour, &h, &body));
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                serve(&mut stream, behaviour, &h, &body);
+                // Closes the socket now, though `conns` still holds a handle on it.
+                let _ = stream.shutdown(Shutdown::Both);
+            });
         }
     });
     Backend {
@@ -68,17 +74,17 @@ pub fn backend(name: &str, behaviour: Behaviour) -> Backend {
     }
 }
 
-fn serve(mut s: TcpStream, behaviour: Behaviour, hits: &AtomicUsize, body: &str) {
+fn serve(s: &mut TcpStream, behaviour: Behaviour, hits: &AtomicUsize, body: &str) {
     let log = Mutex::new(Vec::new());
     let mut buf = Vec::new();
-    while read_request(&mut s, &mut buf, &log).is_some() {
+    while read_request(s, &mut buf, &log).is_some() {
         log.lock().unwrap().clear();
         hits.fetch_add(1, Ordering::SeqCst);
         let status = match behaviour {
             Behaviour::Ok => 200,
             Behaviour::Status(code) => code,
             Behaviour::Hang => {
-                while fill(&mut s, &mut buf) {}
+                while fill(s, &mut buf) {}
                 return;
             }
             Behaviour::CloseAfterRequest => return,
@@ -172,4 +178,41 @@ pub fn eventually(within: Duration, cond: impl Fn() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// A gateway config: one route `r` on `up.test` to `targets` (TOML array items), with `extra`
+/// lines (route keys first, then sub-tables).
+pub fn config(targets: &[String], extra: &str) -> String {
+    format!(
+        "{}[[routes]]\nid = \"r\"\ndomains = [\"up.test\"]\npaths = [\"/\"]\ntargets = [{}]\n{extra}\n",
+        gateway_header(""),
+        targets.join(", ")
+    )
+}
+
+pub fn url(b: &Backend) -> String {
+    format!("\"http://{}\"", b.addr)
+}
+
+pub fn table(b: &Backend, keys: &str) -> String {
+    format!("{{ url = \"http://{}\", {keys} }}", b.addr)
+}
+
+/// Sends `n` sequential keep-alive GETs (extra headers from `extra(i)`); the body (the
+/// answering backend's name) of each, panicking on anything but a 200.
+pub fn get_n(addr: SocketAddr, n: usize, extra: impl Fn(usize) -> String) -> Vec<String> {
+    let mut c = Client::new(addr);
+    (0..n)
+        .map(|i| {
+            let r = c
+                .get("up.test", &format!("/{i}"), &extra(i))
+                .expect("no response");
+            assert_eq!(r.status, 200, "request {i}: {}", r.text());
+            r.text()
+        })
+        .collect()
+}
+
+pub fn count(bodies: &[String], name: &str) -> usize {
+    bodies.iter().filter(|b| *b == name).count()
 }
