@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod auth;
+pub mod counting;
 pub mod held;
 pub mod jwks_server;
 pub mod prereq;
