@@ -1,9 +1,11 @@
 //! Upstream side of the proxy: the route endpoints every thread shares (`endpoint`, `group`,
-//! `registry`), and the parts a worker owns: keep-alive pools and endpoint selection.
-//! Opening a connection for a request is a proxy phase (`proxy::connect`).
+//! `registry`), opening a connection to one of them (`open`), and the parts a worker owns:
+//! keep-alive pools and endpoint selection. Getting a connection for a request is a proxy
+//! phase (`proxy::connect`).
 
 pub mod endpoint;
 pub mod group;
+pub mod open;
 pub mod outlier;
 pub mod pool;
 pub mod registry;
