@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::process::TempDir;
 use common::scripted::{scripted, Log, Request};
+use common::tls::TestCa;
 use common::*;
 use torii_engine::control::Gateway;
 use torii_engine::mirror::secured::{ChallengeMode, Misbehave};
@@ -158,8 +160,8 @@ fn a_reload_keeps_verdicts_and_a_route_that_drops_its_check_forgets_them() {
     let g = gateway(&checked);
     assert!(wait_for_health(&g, sick.addr, Health::Unhealthy));
 
-    let dir = common::auth::temp_dir("upstream-health");
-    let file = dir.join("torii.toml");
+    let dir = TempDir::new("upstream-health");
+    let file = dir.0.join("torii.toml");
     // The same route, renamed: a reload that keeps the endpoints keeps what was found.
     std::fs::write(
         &file,
@@ -188,7 +190,6 @@ fn a_reload_keeps_verdicts_and_a_route_that_drops_its_check_forgets_them() {
         reached,
         "no request reached the endpoint once its route dropped the check"
     );
-    let _ = std::fs::remove_dir_all(&dir);
     g.drain(Duration::from_secs(2));
 }
 
@@ -233,4 +234,50 @@ fn on_a_challenged_route_a_backend_that_cannot_answer_the_challenge_is_unhealthy
         "a request reached the backend that cannot answer the challenge"
     );
     g.drain(Duration::from_secs(2));
+}
+
+/// A gateway terminating TLS with a certificate for `upstream.test` signed by `ca`, in front of
+/// a mirror (which answers 200 to every path, `/health` included).
+fn tls_upstream(dir: &TempDir, ca: &TestCa, stem: &str) -> Gateway {
+    let (cert, key) = ca.leaf(&["upstream.test"]).write(&dir.0, stem);
+    gateway(&format!(
+        "[gateway]\nworkers = 1\nhttps = [\"127.0.0.1:0\"]\ndrain_timeout = \"2s\"\n[[certificates]]\ncert = \"{}\"\nkey = \"{}\"\n{}",
+        cert.display(),
+        key.display(),
+        route("up", "127.0.0.1", "/", &[mirror()])
+    ))
+}
+
+#[test]
+fn https_endpoints_are_probed_over_the_targets_tls() {
+    let dir = TempDir::new("upstream-health-tls");
+    let ca = TestCa::new("upstream CA");
+    let trusted = tls_upstream(&dir, &ca, "trusted");
+    let untrusted = tls_upstream(&dir, &TestCa::new("another CA"), "untrusted");
+    let (good, bad) = (trusted.addrs[0], untrusted.addrs[0]);
+    let ca_file = dir.write("ca.pem", &ca.pem());
+    let g = gateway(&format!(
+        "{}[[routes]]\nid = \"s\"\ndomains = [\"b.test\"]\ntargets = [\"https://{good}\", \"https://{bad}\"]\nupstream_tls = {{ ca = \"{}\", server_name = \"upstream.test\" }}\n{}",
+        gateway_header(""),
+        ca_file.display(),
+        // A TLS handshake in a debug build gets more than the plain probes' 100 ms.
+        HEALTH_CHECK.replace("\"100ms\"", "\"250ms\"")
+    ));
+    assert!(
+        wait_for_health(&g, good, Health::Healthy),
+        "the endpoint whose certificate the route trusts: {:?}",
+        health_of(&g, good)
+    );
+    assert!(
+        wait_for_health(&g, bad, Health::Unhealthy),
+        "the endpoint whose certificate the route does not trust: {:?}",
+        health_of(&g, bad)
+    );
+    for i in 0..10 {
+        let r = get(g.addrs[0], "b.test", &format!("/t{i}"));
+        assert_eq!(r.status, 200, "request {i}: {}", r.text());
+    }
+    g.drain(Duration::from_secs(2));
+    trusted.drain(Duration::from_secs(2));
+    untrusted.drain(Duration::from_secs(2));
 }
