@@ -11,6 +11,8 @@
 //! the access-log writer (created before the first snapshot), starts the admin listener, and
 //! tells systemd where it stands (`sysd::notify`: READY, RELOADING, STOPPING). After a reload
 //! it stops the JWKS fetchers of URLs the new configuration no longer names (`jwks::retain`).
+//! It starts the active health checker (`health`, the `torii-health` thread) before the
+//! workers and stops it at the end of a drain.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -22,6 +24,7 @@ use signal_hook::iterator::Signals;
 
 use crate::access_log::AccessLogSink;
 use crate::config::{self, Config};
+use crate::health::HealthChecker;
 use crate::metrics::MetricsRegistry;
 use crate::quota::sync::SyncHandle;
 use crate::quota::QuotaCounters;
@@ -48,6 +51,9 @@ pub struct Gateway {
     workers: Vec<std::thread::JoinHandle<()>>,
     /// The quota sync with Redis, when `[quotas] redis` is set.
     quota_sync: Option<SyncHandle>,
+    /// The active health checker (`torii-health`), always running: a reload may add
+    /// `[routes.health_check]` to a route.
+    health: HealthChecker,
 }
 
 /// Builds the snapshot for `config`, binds its listeners and starts its workers.
@@ -92,6 +98,9 @@ pub fn start_capped(config: Config, connection_cap: Option<usize>) -> Result<Gat
         Some(spec) => Some(crate::quota::sync::start(shared.quotas.clone(), spec)?),
         None => None,
     };
+    // Before the workers: an endpoint is Unknown (takes traffic) until the checker's verdict.
+    let health = HealthChecker::start(shared.snapshot.clone())
+        .map_err(|e| format!("health checker thread: {e}"))?;
     let bound = bind_listeners(&addrs, workers, steering).map_err(|e| e.to_string())?;
     // Bound before the workers start, so `/ready` answers 503 until every worker runs.
     let admin_addr = match admin {
@@ -126,6 +135,7 @@ pub fn start_capped(config: Config, connection_cap: Option<usize>) -> Result<Gat
         admin_addr,
         workers: handles,
         quota_sync,
+        health,
     })
 }
 
@@ -223,6 +233,7 @@ impl Gateway {
         if let Some(sync) = self.quota_sync {
             sync.stop();
         }
+        self.health.stop();
     }
 }
 

@@ -12,6 +12,7 @@ pub mod control;
 pub mod cpus;
 pub mod demo;
 pub mod h2;
+pub mod health;
 pub mod http1;
 pub mod io;
 pub mod jwks;

@@ -317,6 +317,16 @@ impl AnyRuntime {
         Ok(AnyRuntime::Legacy(rt))
     }
 
+    /// An epoll runtime whatever the kernel offers: for a thread that sleeps most of the time
+    /// and opens a few connections now and then (the health checker), where a ring would only
+    /// cost memory.
+    pub fn build_legacy() -> io::Result<Self> {
+        let rt = RuntimeBuilder::<LegacyDriver>::new()
+            .enable_timer()
+            .build()?;
+        Ok(AnyRuntime::Legacy(rt))
+    }
+
     /// `io_uring` or `epoll`.
     pub fn driver_name(&self) -> &'static str {
         match self {

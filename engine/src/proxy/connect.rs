@@ -1,4 +1,5 @@
-//! Getting a connection to one upstream endpoint: a pooled one when possible, else a new one.
+//! Getting a connection to one upstream endpoint: a pooled one when possible, else a new one
+//! (opened by `upstream::open`, which the health checker shares).
 //! Which endpoint is `upstream::select`'s choice and what happens on failure (another
 //! endpoint, or the error) is `proxy::upstream_call`'s.
 //!
@@ -11,16 +12,13 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
-
-use monoio::net::TcpStream;
-use monoio_rustls::TlsConnector;
 
 use crate::io::ReadBuf;
 use crate::snapshot::{Route, Target};
 use crate::tls::stream::UpStream;
 use crate::upstream::group::Endpoint;
+use crate::upstream::open::{open, OpenError};
 use crate::upstream::pool::UpstreamConn;
 use crate::worker::Worker;
 
@@ -81,7 +79,7 @@ async fn open_new(
     addr: SocketAddr,
     connect_timeout: Duration,
 ) -> Result<UpstreamConn<UpStream>, ConnectError> {
-    match monoio::time::timeout(connect_timeout, open(target, addr)).await {
+    match monoio::time::timeout(connect_timeout, open(addr, target.tls.as_ref())).await {
         Ok(Ok(stream)) => {
             worker.selector.borrow_mut().mark_up(addr);
             Ok(UpstreamConn {
@@ -92,13 +90,13 @@ async fn open_new(
                 pool_id: target.pool_id(),
             })
         }
-        Ok(Err(Opened::Tls(e))) => {
+        Ok(Err(OpenError::Tls(e))) => {
             if let Some(suppressed) = worker.admit_connect_warning(addr) {
                 tracing::warn!(target = %target.url, endpoint = %addr, error = %e, suppressed, "upstream TLS handshake failed");
             }
             Err(ConnectError::Tls)
         }
-        Ok(Err(Opened::Tcp(e))) => {
+        Ok(Err(OpenError::Tcp(e))) => {
             if let Some(suppressed) = worker.admit_connect_warning(addr) {
                 tracing::warn!(target = %target.url, endpoint = %addr, error = %e, suppressed, "upstream connect failed");
             }
@@ -114,27 +112,6 @@ async fn open_new(
             worker.selector.borrow_mut().mark_down(addr, Instant::now());
             Err(ConnectError::TimedOut)
         }
-    }
-}
-
-/// Why a new connection could not be opened.
-enum Opened {
-    Tcp(io::Error),
-    Tls(io::Error),
-}
-
-/// TCP connect to `addr`, then the TLS handshake for an `https://` target.
-async fn open(target: &Target, addr: SocketAddr) -> Result<UpStream, Opened> {
-    let tcp = TcpStream::connect_addr(addr).await.map_err(Opened::Tcp)?;
-    let _ = tcp.set_nodelay(true);
-    let Some(tls) = &target.tls else {
-        return Ok(UpStream::Plain(tcp));
-    };
-    let fd = tcp.as_raw_fd();
-    let connector = TlsConnector::from(tls.config.clone());
-    match connector.connect(tls.server_name.clone(), tcp).await {
-        Ok(stream) => Ok(UpStream::tls(stream, fd)),
-        Err(e) => Err(Opened::Tls(io::Error::other(e.to_string()))),
     }
 }
 

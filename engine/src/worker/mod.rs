@@ -108,7 +108,7 @@ impl Worker {
             drain: Signal::default(),
             reloaded: Signal::default(),
             seen_version: std::cell::Cell::new(version),
-            rng: RefCell::new(seeded_rng()),
+            rng: RefCell::new(crate::secure::seeded_state_generator()),
             failure_log: RateLog::default(),
             connect_log: RefCell::default(),
             access_log: WorkerBuffer::default(),
@@ -162,26 +162,6 @@ impl Worker {
     #[inline]
     pub fn is_draining(&self) -> bool {
         self.drain.is_fired() || self.shared.is_draining()
-    }
-}
-
-/// A CSPRNG seeded from the OS once. If the OS cannot give entropy (it practically always
-/// can), the seed falls back to time and addresses mixed together, and a warning is logged.
-fn seeded_rng() -> StateGenerator {
-    match StateGenerator::from_os() {
-        Ok(g) => g,
-        Err(e) => {
-            tracing::warn!(error = %e, "no OS entropy for the state generator; using a time-derived seed");
-            let mut seed = [0u8; 32];
-            let t = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            seed[..16].copy_from_slice(&t.to_le_bytes());
-            let addr = &seed as *const _ as usize as u64;
-            seed[16..24].copy_from_slice(&addr.to_le_bytes());
-            StateGenerator::from_seed(seed)
-        }
     }
 }
 

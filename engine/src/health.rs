@@ -1,0 +1,315 @@
+//! The active health checker: one thread per process, `torii-health`, with a monoio runtime
+//! of its own (epoll: it sleeps most of the time), that probes the endpoints of every route
+//! with `[routes.health_check]` and stores its verdicts in their shared `EndpointState`s.
+//!
+//! Owns the loop and what a probe of a route sends and accepts. The rules it applies (the
+//! thresholds, the schedule, forgetting) are `upstream::health`'s; the network exchange is
+//! `upstream::probe`'s. Rules of this module (origin in brackets):
+//! - **One checker per process** [Envoy and HAProxy check from each process, not per
+//!   worker]: every `TICK` at most (sooner when a probe is due) it loads the snapshot in force,
+//!   visits every endpoint of every checked route (`RouteUpstream::endpoints`: every address of
+//!   every target), and spawns the probes that are due as tasks of its runtime. A reload or a
+//!   DNS answer is seen at the next round; an endpoint the round no longer finds is forgotten.
+//! - **The probe**: `GET <path> HTTP/1.1` with the target's `Host` line,
+//!   `user-agent: torii-health-check` and `connection: close`, to the endpoint's address, over
+//!   the target's TLS for an `https://` target; connect, TLS and the response head within
+//!   `timeout`. Good when the status is in `statuses` [Envoy's `expected_statuses`, HAProxy's
+//!   `http-check expect status`].
+//! - **On a challenged route** (`[routes.challenge]` whose `exclude` does not match the
+//!   probe's path) the probe carries a fresh state of the exchange protocol (V1 value or V2
+//!   token, rendered by `RouteChallenge::render_state_header` as for a request) and is good only
+//!   when the backend's answer verifies (`RouteChallenge::check_answer`): a backend that cannot
+//!   answer the challenge would fail every request Torii sends it (502), so it is not healthy.
+//!   This is Torii's rule, stricter than Otoroshi's: Otoroshi's checker sends `Otoroshi-State`
+//!   and `Otoroshi-Claim` but does not check the answer (`HealthCheck.checkTarget`; it only
+//!   grades an `Otoroshi-Health-Check-Logic-Test` echo). A route with `[routes.info_token]`
+//!   also sends its info token, as Otoroshi's checker does (access type `public`).
+//! - **Workers never wait on it**: they read the verdicts with relaxed atomic loads
+//!   (`EndpointState::available`, in `upstream::select`: an unhealthy endpoint is picked only
+//!   in panic mode, when no endpoint of the route is available); the checker writes nothing
+//!   else they read.
+//! - **Logs**: each change of health, `warn` when an endpoint becomes unhealthy (with the last
+//!   probe's reason: `status N`, `timeout`, `refused`, `TLS handshake failed`, `challenge
+//!   failed (…)`), `info` when it becomes healthy or is forgotten.
+
+use std::cell::RefCell;
+use std::io;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use torii_protocol::challenge::{JTI_LEN, STATE_LEN};
+use torii_protocol::StateGenerator;
+
+use crate::config::HealthCheckSpec;
+use crate::runtime::AnyRuntime;
+use crate::secure::{seeded_state_generator, unix_now};
+use crate::snapshot::{Route, Snapshot};
+use crate::upstream::endpoint::{EndpointState, Health};
+use crate::upstream::health::{forget, record, BadProbe, Schedule, Thresholds};
+use crate::upstream::probe::probe;
+
+/// Longest sleep between two rounds (how soon a reload or a DNS answer is seen, and how soon
+/// the thread stops).
+pub const TICK: Duration = Duration::from_millis(100);
+
+/// The `user-agent` of every probe.
+pub const USER_AGENT: &str = "torii-health-check";
+
+/// The running checker thread. [`HealthChecker::stop`] (or dropping it) ends it within
+/// [`TICK`]; probes in flight are dropped with its runtime.
+#[derive(Debug)]
+pub struct HealthChecker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl HealthChecker {
+    /// Starts the `torii-health` thread over the snapshots stored in `snapshot`.
+    pub fn start(snapshot: Arc<ArcSwap<Snapshot>>) -> io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("torii-health".to_owned())
+            .spawn(move || {
+                let mut rt = match AnyRuntime::build_legacy() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(error = %e, "health checker: could not build a runtime; no active health checks");
+                        return;
+                    }
+                };
+                rt.block_on(run(snapshot, thread_stop));
+            })?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the thread and waits for it.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for HealthChecker {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The thread's loop: a round per wake-up until `stop`.
+async fn run(snapshot: Arc<ArcSwap<Snapshot>>, stop: Arc<AtomicBool>) {
+    let schedule = Rc::new(RefCell::new(Schedule::new()));
+    let mut states = seeded_state_generator();
+    let mut jitter = Jitter::seeded();
+    while !stop.load(Ordering::Relaxed) {
+        let snap = snapshot.load_full();
+        let wake = round(&snap, &schedule, &mut states, &mut jitter);
+        let sleep = wake
+            .map_or(TICK, |w| w.saturating_duration_since(Instant::now()))
+            .clamp(Duration::from_millis(1), TICK);
+        monoio::time::sleep(sleep).await;
+    }
+}
+
+/// One round over `snap`: spawns the probes that are due, forgets the endpoints no checked
+/// route has any more. Returns when the next probe is due.
+fn round(
+    snap: &Arc<Snapshot>,
+    schedule: &Rc<RefCell<Schedule>>,
+    states: &mut StateGenerator,
+    jitter: &mut Jitter,
+) -> Option<Instant> {
+    let mut sched = schedule.borrow_mut();
+    sched.begin_round();
+    let now = Instant::now();
+    for (route_idx, route) in snap.routes.iter().enumerate() {
+        let Some(spec) = &route.upstream_spec.health_check else {
+            continue;
+        };
+        let set = route.upstream.endpoints();
+        for endpoint in &set.endpoints {
+            if !sched.visit(&endpoint.state, spec.interval, now, jitter.next()) {
+                continue;
+            }
+            let Some(prepared) = prepare(route, spec, endpoint.target, states) else {
+                sched.finished(&endpoint.state);
+                continue;
+            };
+            monoio::spawn(probe_endpoint(
+                snap.clone(),
+                route_idx,
+                endpoint.target,
+                endpoint.state.clone(),
+                prepared,
+                schedule.clone(),
+            ));
+        }
+    }
+    for state in sched.end_round() {
+        if let Some(before) = forget(&state) {
+            tracing::info!(endpoint = %state.addr_text, was = before.as_str(), "endpoint no longer health-checked; health back to unknown");
+        }
+    }
+    sched.next_wake()
+}
+
+/// A probe's request head and, on a challenged route, the state it carries.
+struct Prepared {
+    request: Vec<u8>,
+    state: Option<[u8; STATE_LEN]>,
+}
+
+/// Renders the probe of route `route`'s target `target`. `None` (logged) when a token cannot be
+/// signed: the probe is skipped, not counted.
+fn prepare(
+    route: &Route,
+    spec: &HealthCheckSpec,
+    target: usize,
+    states: &mut StateGenerator,
+) -> Option<Prepared> {
+    let host_line = route.targets.get(target)?.host_line.as_slice();
+    let mut request = Vec::with_capacity(256 + spec.path.len());
+    request.extend_from_slice(b"GET ");
+    request.extend_from_slice(spec.path.as_bytes());
+    request.extend_from_slice(b" HTTP/1.1\r\n");
+    request.extend_from_slice(host_line);
+    request.extend_from_slice(b"user-agent: ");
+    request.extend_from_slice(USER_AGENT.as_bytes());
+    request.extend_from_slice(b"\r\n");
+    let now = unix_now();
+    let path = spec.path.split('?').next().unwrap_or_default();
+    let mut state = None;
+    if let Some(ch) = route
+        .challenge
+        .as_ref()
+        .filter(|c| c.applies(path.as_bytes()))
+    {
+        let mut value = [0u8; STATE_LEN];
+        let mut jti = [0u8; JTI_LEN];
+        states.fill_state(&mut value);
+        states.fill_jti(&mut jti);
+        if let Err(e) = ch.render_state_header(&value, &jti, now, &mut request) {
+            tracing::warn!(route = %route.id, error = ?e, "health probe skipped: the challenge state could not be signed");
+            return None;
+        }
+        state = Some(value);
+    }
+    if let Some(info) = &route.info_token {
+        let mut jti = [0u8; JTI_LEN];
+        states.fill_jti(&mut jti);
+        if let Err(e) = info.render_header(None, &jti, now, &mut request) {
+            tracing::warn!(route = %route.id, error = ?e, "health probe skipped: the info token could not be signed");
+            return None;
+        }
+    }
+    request.extend_from_slice(b"connection: close\r\n\r\n");
+    Some(Prepared { request, state })
+}
+
+/// Probes one endpoint and records the result, unless the endpoint was forgotten meanwhile.
+async fn probe_endpoint(
+    snap: Arc<Snapshot>,
+    route_idx: usize,
+    target_idx: usize,
+    state: Arc<EndpointState>,
+    prepared: Prepared,
+    schedule: Rc<RefCell<Schedule>>,
+) {
+    let route = snap.routes.get(route_idx);
+    let target = route.and_then(|r| r.targets.get(target_idx));
+    let spec = route.and_then(|r| r.upstream_spec.health_check.as_ref());
+    let (Some(route), Some(target), Some(spec)) = (route, target, spec) else {
+        schedule.borrow_mut().finished(&state);
+        return;
+    };
+    let challenge = route
+        .challenge
+        .as_ref()
+        .filter(|_| prepared.state.is_some());
+    let answer_header = challenge.map(|c| c.response_header.as_slice());
+    let answer = probe(
+        state.addr,
+        target.tls.as_ref(),
+        prepared.request,
+        answer_header,
+        spec.timeout,
+    )
+    .await;
+    let verdict = answer.and_then(|a| {
+        if !spec.statuses.iter().any(|r| r.contains(a.status)) {
+            return Err(BadProbe::Status(a.status));
+        }
+        match (challenge, &prepared.state) {
+            (Some(ch), Some(sent)) => ch
+                .check_answer(a.header.as_deref(), sent, unix_now())
+                .map_err(BadProbe::Challenge),
+            _ => Ok(()),
+        }
+    });
+    if !schedule.borrow_mut().finished(&state) {
+        return;
+    }
+    let thresholds = Thresholds {
+        healthy: spec.healthy_threshold,
+        unhealthy: spec.unhealthy_threshold,
+    };
+    match (record(&state, verdict.is_ok(), thresholds), verdict) {
+        (Some((before, Health::Unhealthy)), Err(reason)) => tracing::warn!(
+            route = %route.id,
+            endpoint = %state.addr_text,
+            target = %target.url,
+            %reason,
+            was = before.as_str(),
+            probes = spec.unhealthy_threshold,
+            "endpoint unhealthy: no new request goes to it while another endpoint is available"
+        ),
+        (Some((before, Health::Healthy)), _) => tracing::info!(
+            route = %route.id,
+            endpoint = %state.addr_text,
+            target = %target.url,
+            was = before.as_str(),
+            probes = spec.healthy_threshold,
+            "endpoint healthy"
+        ),
+        _ => {}
+    }
+}
+
+/// The jitter's random numbers (splitmix64): spreading probes needs no cryptographic quality.
+struct Jitter(u64);
+
+impl Jitter {
+    /// Seeded from the OS, or from the clock when the OS has no entropy to give.
+    fn seeded() -> Self {
+        let mut seed = [0u8; 8];
+        if getrandom::getrandom(&mut seed).is_err() {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+            seed = t.to_le_bytes();
+        }
+        Self(u64::from_le_bytes(seed))
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
