@@ -189,7 +189,9 @@ fn every_key_of_the_contract_is_read() {
     let said = warnings(&c, 0);
     assert_eq!(said.len(), 1, "{said:?}");
     assert_eq!(said[0].path, "routes[0].targets[1]");
-    assert!(said[0].message.starts_with("protocol \"h2c\": this version speaks HTTP/1.1"));
+    assert!(said[0]
+        .message
+        .starts_with("protocol \"h2c\": this version speaks HTTP/1.1"));
 }
 
 #[test]
