@@ -3,10 +3,11 @@
 //! [`raw::RawConfig`] is what serde reads (`deny_unknown_fields` everywhere), through `parse`,
 //! which reports every unknown key and wrong type of a file at once; `validate` turns it into the
 //! typed [`Config`] below, collecting every error with its key path (placed at its line and
-//! column by `location`); [`warnings()`] lists what loads but would fail at request time. All slow and fallible
-//! work of loading happens here, once per load (including blocking DNS for targets), never per
-//! request. This module does not resolve secrets or read key files: [`AlgoSpec`] keeps them
-//! unresolved for the snapshot builder. Defaults live in [`defaults`].
+//! column by `location`); [`warnings()`] lists what loads but would fail at request time. All
+//! slow and fallible work of loading happens here, once per load (including blocking DNS for
+//! targets, through the `[dns]` servers when set), never per request. This module does not
+//! resolve secrets or read key files: [`AlgoSpec`] keeps them unresolved for the snapshot
+//! builder. Defaults live in [`defaults`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod auth;
+mod dns;
 mod duration;
 mod error;
 mod fields;
@@ -51,6 +53,7 @@ mod warnings;
 pub use auth::{
     parse_rfc3339, ApiKeySpec, AuthSpec, ClientCredentialsSpec, KeyPairSpec, RouteApiKeysSpec,
 };
+pub use dns::{dns_defaults, DnsSpec, Resolved};
 pub use duration::{format_duration, parse_duration, RawDuration, Zero, MAX_DURATION};
 pub use error::{io_reason, one_line, ConfigError, ConfigErrors, ConfigWarning};
 pub use location::KeyLocations;
@@ -171,6 +174,8 @@ pub struct Config {
     pub warnings: Vec<ConfigWarning>,
     /// `[quotas]`: the throttling window and the shared store (defaults when absent).
     pub quotas: QuotasSpec,
+    /// `[dns]`: the servers that resolve target names (the system configuration when absent).
+    pub dns: DnsSpec,
 }
 
 /// Where the access log is written (`[access_log] path`).
@@ -369,6 +374,11 @@ pub trait LoadEnv {
     fn var(&self, name: &str) -> Option<String>;
     /// The addresses `host:port` resolves to (blocking; called at load only).
     fn resolve(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>>;
+    /// [`LoadEnv::resolve`] through `[dns] servers` (called when they are set). By default the
+    /// servers are not asked; `upstream::dns::GatewayEnv`, the gateway's environment, asks them.
+    fn resolve_with(&self, _dns: &DnsSpec, host: &str, port: u16) -> Resolved {
+        self.resolve(host, port)
+    }
     /// `Ok` when this process could open `path` to append (creating it when missing); else
     /// why not, in words. Called at load for `[access_log] path` (a few `stat` calls).
     fn appendable(&self, path: &Path) -> Result<(), String>;
@@ -500,7 +510,7 @@ pub fn load_file_with_env(path: &Path, env: &dyn LoadEnv) -> Result<Config, Conf
 /// [`load_file_with_env`], telling an unreadable file from an invalid one and keeping what an
 /// invalid one validated to ([`Rejected`]).
 pub fn load_file_checked(path: &Path, env: &dyn LoadEnv) -> Result<Config, Rejected> {
-    let text = read_bounded(path).map_err(Rejected::Unreadable)?;
+    let text = parse::read_bounded(path).map_err(Rejected::Unreadable)?;
     let base_dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -575,22 +585,4 @@ pub fn parse_raw(text: &str) -> Result<raw::RawConfig, ConfigErrors> {
     } else {
         Err(ConfigErrors(parsed.errors).located(&parsed.locations))
     }
-}
-
-/// The file's text, or one line saying why it cannot be had.
-fn read_bounded(path: &Path) -> Result<String, String> {
-    use std::io::Read;
-    let shown = path.display();
-    let cannot = |e: std::io::Error| format!("cannot read {shown}: {}", io_reason(&e));
-    let file = std::fs::File::open(path).map_err(cannot)?;
-    let mut text = String::new();
-    let mut limited = file.take(defaults::MAX_FILE_BYTES + 1);
-    limited.read_to_string(&mut text).map_err(cannot)?;
-    if text.len() as u64 > defaults::MAX_FILE_BYTES {
-        return Err(format!(
-            "{shown} is larger than {} bytes",
-            defaults::MAX_FILE_BYTES
-        ));
-    }
-    Ok(text)
 }
