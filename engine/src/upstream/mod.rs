@@ -1,7 +1,9 @@
 //! Upstream side of the proxy: the route endpoints every thread shares (`endpoint`, `group`,
-//! `registry`), and the parts a worker owns: keep-alive pools and endpoint selection.
-//! Opening a connection for a request is a proxy phase (`proxy::connect`).
+//! `registry`), the re-resolution of target names off the request path (`dns`: the client;
+//! `resolve_loop`: the `torii-dns` thread), and the parts a worker owns: keep-alive pools and
+//! endpoint selection. Opening a connection for a request is a proxy phase (`proxy::connect`).
 
+pub mod dns;
 pub mod endpoint;
 pub mod group;
 pub mod pool;
