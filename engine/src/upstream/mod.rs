@@ -8,6 +8,7 @@ pub mod endpoint;
 pub mod group;
 pub mod pool;
 pub mod registry;
+pub mod resolve_loop;
 pub mod select;
 
 /// The transport of an upstream connection, as pooled and proxied.
