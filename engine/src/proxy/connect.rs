@@ -7,8 +7,15 @@
 //! which it sent bytes nobody asked for (a response is never read from such a connection;
 //! docs/security.md §5). An idle TLS connection may legitimately hold TLS records
 //! (a session ticket), so for TLS only a closed socket disqualifies it.
+//!
+//! A target is reached at its current address: the first of its endpoints in the route's
+//! endpoint set (`upstream::group`, which the `torii-dns` thread updates when the target's
+//! name resolves to new addresses), else the address found at load. Pooled connections are
+//! keyed by that address, so none to an address the name left is reused; requests already on
+//! one finish there.
 
 use std::io;
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::Instant;
 
@@ -16,7 +23,7 @@ use monoio::net::TcpStream;
 use monoio_rustls::TlsConnector;
 
 use crate::io::ReadBuf;
-use crate::snapshot::{Snapshot, Target};
+use crate::snapshot::{Route, Snapshot, Target};
 use crate::tls::stream::UpStream;
 use crate::upstream::pool::UpstreamConn;
 use crate::worker::Worker;
@@ -65,10 +72,12 @@ pub async fn connect(
                 None
             } else {
                 let target = &route.targets[first];
-                worker
-                    .pool
-                    .borrow_mut()
-                    .checkout(target.addr, target.pool_id(), now, peer_is_quiet)
+                worker.pool.borrow_mut().checkout(
+                    current_addr(route, first),
+                    target.pool_id(),
+                    now,
+                    peer_is_quiet,
+                )
             };
             match pooled {
                 Some(conn) => Ok((conn, first)),
@@ -95,9 +104,9 @@ async fn connect_in_order(
     let mut last = ConnectError::Refused;
     for &idx in order {
         let target = &route.targets[idx];
-        let addr = target.addr;
+        let addr = current_addr(route, idx);
         let attempt =
-            monoio::time::timeout(snap.limits.upstream_connect_timeout, open(target)).await;
+            monoio::time::timeout(snap.limits.upstream_connect_timeout, open(target, addr)).await;
         match attempt {
             Ok(Ok(stream)) => {
                 worker.selector.borrow_mut().mark_up(addr);
@@ -145,11 +154,19 @@ enum Opened {
     Tls(io::Error),
 }
 
-/// TCP connect, then the TLS handshake for an `https://` target.
-async fn open(target: &Target) -> Result<UpStream, Opened> {
-    let tcp = TcpStream::connect_addr(target.addr)
-        .await
-        .map_err(Opened::Tcp)?;
+/// Where target `idx` of `route` is now: the first address of its endpoints in the route's
+/// current set, else the one found at load. One lock-free load of the set.
+fn current_addr(route: &Route, idx: usize) -> SocketAddr {
+    let set = route.upstream.endpoints();
+    set.endpoints
+        .iter()
+        .find(|e| e.target == idx)
+        .map_or(route.targets[idx].addr, |e| e.state.addr)
+}
+
+/// TCP connect to `addr`, then the TLS handshake for an `https://` target.
+async fn open(target: &Target, addr: SocketAddr) -> Result<UpStream, Opened> {
+    let tcp = TcpStream::connect_addr(addr).await.map_err(Opened::Tcp)?;
     let _ = tcp.set_nodelay(true);
     let Some(tls) = &target.tls else {
         return Ok(UpStream::Plain(tcp));
