@@ -8,7 +8,7 @@
 //! second (the TTL of 1 within the default `resolve_interval`). The test checks that requests
 //! go to .2; that once the file says .3 every request goes to .3 within 5 s, while a slow
 //! request already on .2 completes there (drained, not cut); that an AAAA record is an
-//! endpoint too; and that with the DNS server gone the last good address keeps serving.
+//! endpoint too (and leaves with the next answer); and that with the DNS server gone the last good address keeps serving.
 
 #![allow(clippy::unwrap_used)]
 
@@ -232,11 +232,19 @@ fn target_names_follow_dns_answers_drain_the_old_address_and_survive_a_dead_serv
     assert_eq!(two.slow_seen.load(Ordering::SeqCst), 1);
     assert_eq!(three.slow_seen.load(Ordering::SeqCst), 0);
 
-    // AAAA records are endpoints too (A first: requests stay on .3).
+    // AAAA records are endpoints too; then back to .3 alone (nothing listens on [::1]:P).
     set_answers(&dir, "127.0.0.3\n::1\n");
     let line = torii.wait_log("target addresses changed", Duration::from_secs(5));
     assert!(
         line.contains(&format!("new=127.0.0.3:{port} [::1]:{port}")),
+        "{line}"
+    );
+    set_answers(&dir, "127.0.0.3\n");
+    let line = torii.wait_log("target addresses changed", Duration::from_secs(5));
+    assert!(
+        line.trim_end().ends_with(&format!(
+            "old=127.0.0.3:{port} [::1]:{port} new=127.0.0.3:{port}"
+        )),
         "{line}"
     );
     assert_eq!(who(gw), "127.0.0.3");
