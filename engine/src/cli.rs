@@ -121,7 +121,9 @@ fn mirror_security(
 /// the files it names (`snapshot::every_error`), under a `PATH: invalid configuration` line; a
 /// file that cannot be read is one line (`cannot read PATH: No such file or directory`).
 fn check(path: &std::path::Path) -> i32 {
-    let built = match crate::config::load_file_checked(path, &crate::config::SystemEnv) {
+    // Target names go to `[dns] servers` when the file sets them, as in `torii run`.
+    let env = crate::upstream::dns::GatewayEnv::new();
+    let built = match crate::config::load_file_checked(path, &env) {
         Ok(c) => {
             let locations = c.locations.clone();
             crate::snapshot::Snapshot::build(c, 1).map_err(|e| e.located(&locations))

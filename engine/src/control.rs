@@ -13,6 +13,9 @@
 //! it stops the JWKS fetchers of URLs the new configuration no longer names (`jwks::retain`).
 //! It starts the active health checker (`health`, the `torii-health` thread) before the
 //! workers and stops it at the end of a drain.
+//! It starts the `torii-dns` thread (`upstream::resolve_loop`), which re-resolves the targets'
+//! names of the snapshot in force, nudges it after a reload and stops it after the drain; and
+//! it loads files through `upstream::dns::GatewayEnv`, so that `[dns] servers` answer at load.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -32,7 +35,9 @@ use crate::runtime::{bind_listeners, spawn_workers, WorkerMain};
 use crate::server::listener::{run_gateway_worker, ListenerKind};
 use crate::shared::Shared;
 use crate::snapshot::Snapshot;
+use crate::upstream::dns::GatewayEnv;
 use crate::upstream::registry::UpstreamRegistry;
+use crate::upstream::resolve_loop::{self, ResolverHandle, Round, Watched};
 use crate::worker::Worker;
 
 /// How long the end of a drain waits for the WebSocket tunnels its workers close at
@@ -54,6 +59,10 @@ pub struct Gateway {
     /// The active health checker (`torii-health`), always running: a reload may add
     /// `[routes.health_check]` to a route.
     health: HealthChecker,
+    /// The `torii-dns` thread (stopped when the gateway is drained or dropped).
+    resolver: ResolverHandle,
+    /// The loader's environment of reloads (keeps its `[dns] servers` client between loads).
+    env: GatewayEnv,
 }
 
 /// Builds the snapshot for `config`, binds its listeners and starts its workers.
@@ -101,6 +110,7 @@ pub fn start_capped(config: Config, connection_cap: Option<usize>) -> Result<Gat
     // Before the workers: an endpoint is Unknown (takes traffic) until the checker's verdict.
     let health = HealthChecker::start(shared.snapshot.clone())
         .map_err(|e| format!("health checker thread: {e}"))?;
+    let resolver = start_resolver(&shared)?;
     let bound = bind_listeners(&addrs, workers, steering).map_err(|e| e.to_string())?;
     // Bound before the workers start, so `/ready` answers 503 until every worker runs.
     let admin_addr = match admin {
@@ -136,6 +146,28 @@ pub fn start_capped(config: Config, connection_cap: Option<usize>) -> Result<Gat
         workers: handles,
         quota_sync,
         health,
+        resolver,
+        env: GatewayEnv::new(),
+    })
+}
+
+/// Starts the `torii-dns` thread on the routes of the snapshot in force at each of its rounds
+/// (its named targets re-resolved; never a worker touched).
+fn start_resolver(shared: &Arc<Shared>) -> Result<ResolverHandle, String> {
+    let shared = shared.clone();
+    resolve_loop::start(move || {
+        let snap = shared.snapshot.load();
+        Round {
+            dns: snap.config.dns.clone(),
+            routes: snap
+                .routes
+                .iter()
+                .map(|r| Watched {
+                    upstream: r.upstream.clone(),
+                    resolve_interval: r.upstream_spec.resolve_interval,
+                })
+                .collect(),
+        }
     })
 }
 
@@ -144,8 +176,8 @@ impl Gateway {
     /// every error is logged with its key path. Returns whether the new config is in force.
     pub fn reload(&self, path: &Path) -> bool {
         let current = self.shared.snapshot.load();
-        let loaded = config::load_file_checked(path, &config::SystemEnv)
-            .map_err(crate::snapshot::every_error);
+        let loaded =
+            config::load_file_checked(path, &self.env).map_err(crate::snapshot::every_error);
         let result = loaded.and_then(|mut c| {
             warn_restart_only_changes(&current.config, &c);
             // Worker threads are fixed at start: per-worker state in the new snapshot (counters)
@@ -184,6 +216,8 @@ impl Gateway {
                 // Keys the new config no longer meters are forgotten only now that it is in force.
                 self.shared.quotas.install(&next.quotas);
                 self.shared.reloads_ok.fetch_add(1, Ordering::Relaxed);
+                // New routes' names resolve now, not at the thread's next round.
+                self.resolver.nudge();
                 tracing::info!(version, "configuration reloaded");
                 true
             }
@@ -234,6 +268,7 @@ impl Gateway {
             sync.stop();
         }
         self.health.stop();
+        self.resolver.stop();
     }
 }
 
@@ -298,7 +333,7 @@ fn log_warnings(config: &Config) {
 /// `torii run`: loads `path`, serves it, reloads on SIGHUP, drains on SIGTERM/SIGINT. A file
 /// that does not load is refused with every error of it and of the files it names.
 pub fn run(path: PathBuf) -> Result<(), String> {
-    let config = config::load_file_checked(&path, &config::SystemEnv)
+    let config = config::load_file_checked(&path, &GatewayEnv::new())
         .map_err(|r| crate::snapshot::every_error(r).to_string())?;
     tracing::info!(summary = %config.summary(), "configuration loaded");
     log_warnings(&config);

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use super::log_file;
+use super::{DnsSpec, Resolved};
 
 /// What the loader asks of the outside world: environment variables (to check that secret
 /// references name a set variable), name resolution for targets, and whether the access log's
@@ -19,6 +20,11 @@ pub trait LoadEnv {
     fn var(&self, name: &str) -> Option<String>;
     /// The addresses `host:port` resolves to (blocking; called at load only).
     fn resolve(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>>;
+    /// [`LoadEnv::resolve`] through `[dns] servers` (called when they are set). By default the
+    /// servers are not asked; `upstream::dns::GatewayEnv`, the gateway's environment, asks them.
+    fn resolve_with(&self, _dns: &DnsSpec, host: &str, port: u16) -> Resolved {
+        self.resolve(host, port)
+    }
     /// `Ok` when this process could open `path` to append (creating it when missing); else
     /// why not, in words. Called at load for `[access_log] path` (a few `stat` calls).
     fn appendable(&self, path: &Path) -> Result<(), String>;

@@ -3,16 +3,18 @@
 //! [`raw::RawConfig`] is what serde reads (`deny_unknown_fields` everywhere), through `parse`,
 //! which reports every unknown key and wrong type of a file at once; `validate` turns it into the
 //! typed [`Config`] below, collecting every error with its key path (placed at its line and
-//! column by `location`); [`warnings()`] lists what loads but would fail at request time. All slow and fallible
-//! work of loading happens here, once per load (including blocking DNS for targets), never per
-//! request. This module does not resolve secrets or read key files: [`AlgoSpec`] keeps them
-//! unresolved for the snapshot builder. Defaults live in [`defaults`].
+//! column by `location`); [`warnings()`] lists what loads but would fail at request time. All
+//! slow and fallible work of loading happens here, once per load (including blocking DNS for
+//! targets, through the `[dns]` servers when set), never per request. This module does not
+//! resolve secrets or read key files: [`AlgoSpec`] keeps them unresolved for the snapshot
+//! builder. Defaults live in [`defaults`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod auth;
+mod dns;
 mod duration;
 mod error;
 mod fields;
@@ -58,6 +60,7 @@ mod warnings;
 pub use auth::{
     parse_rfc3339, ApiKeySpec, AuthSpec, ClientCredentialsSpec, KeyPairSpec, RouteApiKeysSpec,
 };
+pub use dns::{dns_defaults, DnsSpec, Resolved};
 pub use duration::{format_duration, parse_duration, RawDuration, Zero, MAX_DURATION};
 pub use error::{io_reason, one_line, ConfigError, ConfigErrors, ConfigWarning};
 pub use load_env::{LoadEnv, MapEnv, SystemEnv};
@@ -179,6 +182,8 @@ pub struct Config {
     pub warnings: Vec<ConfigWarning>,
     /// `[quotas]`: the throttling window and the shared store (defaults when absent).
     pub quotas: QuotasSpec,
+    /// `[dns]`: the servers that resolve target names (the system configuration when absent).
+    pub dns: DnsSpec,
 }
 
 /// Where the access log is written (`[access_log] path`).
@@ -411,7 +416,7 @@ pub fn load_file_with_env(path: &Path, env: &dyn LoadEnv) -> Result<Config, Conf
 /// [`load_file_with_env`], telling an unreadable file from an invalid one and keeping what an
 /// invalid one validated to ([`Rejected`]).
 pub fn load_file_checked(path: &Path, env: &dyn LoadEnv) -> Result<Config, Rejected> {
-    let text = read_bounded(path).map_err(Rejected::Unreadable)?;
+    let text = parse::read_bounded(path).map_err(Rejected::Unreadable)?;
     let base_dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -486,22 +491,4 @@ pub fn parse_raw(text: &str) -> Result<raw::RawConfig, ConfigErrors> {
     } else {
         Err(ConfigErrors(parsed.errors).located(&parsed.locations))
     }
-}
-
-/// The file's text, or one line saying why it cannot be had.
-fn read_bounded(path: &Path) -> Result<String, String> {
-    use std::io::Read;
-    let shown = path.display();
-    let cannot = |e: std::io::Error| format!("cannot read {shown}: {}", io_reason(&e));
-    let file = std::fs::File::open(path).map_err(cannot)?;
-    let mut text = String::new();
-    let mut limited = file.take(defaults::MAX_FILE_BYTES + 1);
-    limited.read_to_string(&mut text).map_err(cannot)?;
-    if text.len() as u64 > defaults::MAX_FILE_BYTES {
-        return Err(format!(
-            "{shown} is larger than {} bytes",
-            defaults::MAX_FILE_BYTES
-        ));
-    }
-    Ok(text)
 }

@@ -7,7 +7,8 @@
 //! removed paths are returned so that validation does not report the same keys again as
 //! missing. Syntax errors stop everything (the rest of the file cannot be read), with their
 //! line and column. Messages never quote the file's text (a misplaced secret could be there):
-//! only positions, key names and the deserializer's words, with quoted strings removed.
+//! only positions, key names and the deserializer's words, with quoted strings removed. The
+//! file's text itself is read here too ([`read_bounded`]: at most `defaults::MAX_FILE_BYTES`).
 
 use serde_path_to_error::Segment;
 use toml_edit::{DocumentMut, ImDocument, Item};
@@ -16,6 +17,7 @@ use super::error::{index, join, one_line, redact, ConfigError, ConfigErrors};
 use super::location::{line_col, KeyLocations};
 use super::raw::RawConfig;
 use super::schema::{did_you_mean, keys_of_table};
+use std::path::Path;
 
 /// Most unknown keys and wrong types reported for one file: each costs a new pass over the
 /// document, and past this many the file is not what its author thinks anyway.
@@ -223,6 +225,24 @@ pub(crate) fn is_under_removed(path: &str, removed: &[String]) -> bool {
                 .strip_prefix(r.as_str())
                 .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
     })
+}
+
+/// The file's text, or one line saying why it cannot be had.
+pub(super) fn read_bounded(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let shown = path.display();
+    let cannot = |e: std::io::Error| format!("cannot read {shown}: {}", super::io_reason(&e));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut text = String::new();
+    let mut limited = file.take(super::defaults::MAX_FILE_BYTES + 1);
+    limited.read_to_string(&mut text).map_err(cannot)?;
+    if text.len() as u64 > super::defaults::MAX_FILE_BYTES {
+        return Err(format!(
+            "{shown} is larger than {} bytes",
+            super::defaults::MAX_FILE_BYTES
+        ));
+    }
+    Ok(text)
 }
 
 #[cfg(test)]

@@ -51,6 +51,18 @@ pub struct RawConfig {
     pub access_log: Option<RawAccessLog>,
     /// `[quotas]`: the throttling window and the Redis store; absent = defaults, local counts.
     pub quotas: Option<RawQuotas>,
+    /// `[dns]`: the servers that resolve target names; absent = the system configuration.
+    pub dns: Option<RawDns>,
+}
+
+/// `[dns]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDns {
+    /// Name servers, `IP` or `IP:port` (`[IPv6]:port`).
+    pub servers: Option<Vec<String>>,
+    /// Deadline of one query.
+    pub timeout: Option<RawDuration>,
 }
 
 /// `[quotas]`.

@@ -3,10 +3,10 @@
 //! This file owns the top level (`[gateway]`, `[limits]`, `[access_log]`) and calls the section
 //! validators below it: `validate_route` (domains, paths, targets and the checks across routes),
 //! `validate_security` (a route's challenge and info token), `validate_tls`, `validate_jwt`,
-//! `auth` and `quotas`. Nothing here resolves secrets or reads
-//! key files; the outside calls are the injected environment lookups of [`LoadEnv`]
-//! (variables, names, and whether the access log's file can be opened), and the CPUs the
-//! process may use for `workers = "auto"` (`available_parallelism`, `cpus::allowed_cpus`).
+//! `auth`, `quotas` and `dns` (read first: target names go to its servers). Nothing here
+//! resolves secrets or reads key files; the outside calls are the injected environment lookups
+//! of [`LoadEnv`] (variables, names, and whether the access log's file can be opened), and the
+//! CPUs the process may use for `workers = "auto"` (`available_parallelism`, `cpus::allowed_cpus`).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -54,7 +54,10 @@ pub(crate) fn validate(
         .client_auth
         .as_ref()
         .and_then(|ca| super::validate_tls::client_auth(&mut c, ca, &gateway.https, base_dir));
-    let routes = routes(&mut c, &raw.routes, &limits, base_dir, env);
+    // Target names go to the `[dns]` servers when set (`ServersEnv`), else as before.
+    let dns = super::dns::dns(&mut c, raw.dns.as_ref());
+    let named = super::dns::ServersEnv::new(env, &dns);
+    let routes = routes(&mut c, &raw.routes, &limits, base_dir, &named);
     super::validate_jwt::shared_jwks_urls(&mut c, &routes);
     let access_log = raw
         .access_log
@@ -74,6 +77,7 @@ pub(crate) fn validate(
         locations: Default::default(),
         warnings,
         quotas,
+        dns,
     })
     .map_err(|(errors, partial)| (errors, Box::new(partial)))
 }

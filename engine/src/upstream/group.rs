@@ -9,6 +9,7 @@
 //! new request; requests already on it finish (they hold the old set): drained, not cut.
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::{ArcSwap, Guard};
@@ -86,6 +87,11 @@ pub struct RouteUpstream {
     /// Each target's current addresses (the writers' copy; serialises writers).
     addresses: Mutex<Vec<Vec<SocketAddr>>>,
     set: ArcSwap<EndpointSet>,
+    /// Run-time resolutions of this route's named targets that gave addresses (the
+    /// `torii-dns` thread counts; a reload that keeps this object keeps the count).
+    pub dns_ok: AtomicU64,
+    /// Run-time resolutions that failed or gave no address (the last good addresses stayed).
+    pub dns_failed: AtomicU64,
 }
 
 impl RouteUpstream {
@@ -107,6 +113,8 @@ impl RouteUpstream {
             workers,
             addresses: Mutex::new(addresses),
             set: ArcSwap::from_pointee(set),
+            dns_ok: AtomicU64::new(0),
+            dns_failed: AtomicU64::new(0),
         }
     }
 

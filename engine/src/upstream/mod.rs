@@ -1,9 +1,11 @@
 //! Upstream side of the proxy: the route endpoints every thread shares (`endpoint`, `group`,
-//! `registry`), opening a connection to one of them (`open`), the parts a worker owns
-//! (keep-alive pools and endpoint selection), and the active health checks' rules and probe
-//! (`health`, `probe`; the `torii-health` thread that drives them is the crate's `health`
-//! module). Getting a connection for a request is a proxy phase (`proxy::connect`).
+//! `registry`), opening a connection to one of them (`open`), the re-resolution of target names
+//! off the request path (`dns`: the client; `resolve_loop`: the `torii-dns` thread), the parts a
+//! worker owns (keep-alive pools and endpoint selection), and the active health checks' rules
+//! and probe (`health`, `probe`; the `torii-health` thread that drives them is the crate's
+//! `health` module). Getting a connection for a request is a proxy phase (`proxy::connect`).
 
+pub mod dns;
 pub mod endpoint;
 pub mod group;
 pub mod health;
@@ -12,6 +14,7 @@ pub mod outlier;
 pub mod pool;
 pub mod probe;
 pub mod registry;
+pub mod resolve_loop;
 pub mod select;
 #[cfg(test)]
 mod select_tests;
