@@ -55,10 +55,9 @@ pub struct Worker {
     current: RefCell<Rc<Arc<Snapshot>>>,
     /// Idle upstream connections.
     pub pool: RefCell<Pool<UpStream>>,
-    /// Round-robin cursors and down marks.
+    /// Endpoint selection state (per route: the set in use, round-robin weights, in-flight
+    /// counts; down marks).
     pub selector: RefCell<Selector>,
-    /// Reusable buffer for the order in which targets are tried.
-    pub order_buf: RefCell<Vec<usize>>,
     /// Fired when draining starts.
     pub drain: Signal,
     /// Fired when the worker's tick sees a snapshot version it has not seen (a reload): open
@@ -104,7 +103,6 @@ impl Worker {
             current: RefCell::new(current),
             pool: RefCell::new(Pool::new(UPSTREAM_IDLE_TIMEOUT, MAX_IDLE_PER_TARGET)),
             selector: RefCell::new(Selector::default()),
-            order_buf: RefCell::new(Vec::with_capacity(8)),
             drain: Signal::default(),
             reloaded: Signal::default(),
             seen_version: std::cell::Cell::new(version),
