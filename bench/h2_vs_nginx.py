@@ -15,6 +15,13 @@ cost. It reads the proxy's CPU time (utime + stime of its processes, /proc/PID/s
 the measured run, and prints requests/s, CPU microseconds per request and h2load's latency.
 
     python3 bench/h2_vs_nginx.py --torii target/release/torii [-c 64 -m 10 -D 10]
+    python3 bench/h2_vs_nginx.py --torii target/release/torii --profile 8
+
+`--profile SECONDS` measures Torii's h2 row only, with `perf record` (a flat, 1999 Hz sample of
+the proxy's own CPU) running for SECONDS during it, and prints where that CPU goes by
+component (kernel, h2 and HPACK, TLS, allocator, monoio, Torii's own code...): the breakdown
+docs/performance.md gives for HTTP/2. Needs `perf` and a binary with symbols (the release
+profile keeps them).
 
 Loopback only; needs nginx, h2load (nghttp2-client) and openssl. The table goes to
 docs/performance.md ("HTTP/2").
@@ -103,12 +110,55 @@ def measure(name, pids_of, url, args, h1):
     return rps, us
 
 
+# Components of the profile, first match wins: (name, substrings of the symbol or its DSO).
+COMPONENTS = [
+    ("kernel (TCP, syscalls, scheduling)", ["[kernel", "[unknown]"]),
+    ("TLS records (rustls, ring, tokio-rustls)", ["rustls", "ring::", "ring_core", "tokio_rustls", "aes_", "gcm_", "chacha", "sha", "x25519", "p256", "ecp_nistz"]),
+    ("h2 crate (frames, HPACK, streams)", ["h2::", "hpack", "<h2::"]),
+    ("allocator (malloc, free, memcpy)", ["malloc", "free", "realloc", "calloc", "memcpy", "memmove", "memset", "_int_", "cfree"]),
+    ("monoio runtime and io", ["monoio", "io_uring"]),
+    ("http, bytes, tokio io adapters", ["http::", "bytes::", "tokio::", "<bytes::", "<http::"]),
+    ("Torii (engine, protocol)", ["torii_engine", "torii_protocol", "torii::"]),
+]
+
+
+def profile(pid, seconds, out):
+    """perf record -p pid for `seconds`, then the self time by component (percent)."""
+    graph = ["--call-graph", "dwarf,16384"] if os.environ.get("H2_PROFILE_CALLERS") else []
+    subprocess.run(["perf", "record", "-q", "-F", "1999", *graph, "-p", str(pid), "-o", out,
+                    "--", "sleep", str(seconds)], check=True, capture_output=True)
+    if graph:
+        # Who calls the copies: the callers of memmove, for the reader.
+        callers = subprocess.run(["perf", "report", "-i", out, "--stdio", "--no-children",
+                                  "--symbols", "__memmove_avx512_unaligned_erms",
+                                  "-G", "--percent-limit", "0.3"],
+                                 capture_output=True, text=True).stdout
+        print("\n".join(callers.splitlines()[:120]))
+    rep = subprocess.run(["perf", "report", "-i", out, "--stdio", "--no-children",
+                          "--sort", "dso,sym", "--percent-limit", "0"],
+                         capture_output=True, text=True).stdout
+    totals, top = {}, []
+    for line in rep.splitlines():
+        m = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[[.k]\]\s+(.*)", line)
+        if not m:
+            continue
+        pct, dso, sym = float(m.group(1)), m.group(2), m.group(3).strip()
+        key = f"{dso} {sym}"
+        name = next((n for n, subs in COMPONENTS if any(x in key for x in subs)), "other (std, core, libc)")
+        totals[name] = totals.get(name, 0.0) + pct
+        if len(top) < 25:
+            top.append((pct, sym[:110]))
+    return totals, top
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--torii", default="target/release/torii")
     ap.add_argument("-c", type=int, default=64)
     ap.add_argument("-m", type=int, default=10)
     ap.add_argument("-D", type=int, default=10)
+    ap.add_argument("--profile", type=int, default=0,
+                    help="perf-record Torii's h2 row for this many seconds and print where its CPU goes")
     args = ap.parse_args()
     for tool in ("nginx", "h2load", "openssl"):
         if not shutil.which(tool):
@@ -165,6 +215,25 @@ targets = ["http://127.0.0.1:{up_port}"]
         wait_port(torii_port)
         print(f"h2load -c {args.c} -m {args.m} -D {args.D} (h2) / --h1; 1 worker each; "
               f"{os.cpu_count()} CPUs; load {os.getloadavg()}")
+        if args.profile:
+            if not shutil.which("perf"):
+                sys.exit("perf is required for --profile")
+            import threading
+            result = {}
+            rec = threading.Thread(target=lambda: result.update(
+                zip(("totals", "top"), profile(torii.pid, args.profile, f"{d}/perf.data"))))
+            # perf starts after h2load's warm-up.
+            threading.Timer(2.5, rec.start).start()
+            measure("torii", lambda: [torii.pid], f"https://127.0.0.1:{torii_port}/", args, False)
+            time.sleep(0.5)
+            rec.join()
+            print("\nwhere Torii's CPU goes (self time, % of samples):")
+            for name, pct in sorted(result.get("totals", {}).items(), key=lambda kv: -kv[1]):
+                print(f"  {pct:5.1f} %  {name}")
+            print("\ntop symbols:")
+            for pct, sym in result.get("top", []):
+                print(f"  {pct:5.2f} %  {sym}")
+            return
         for round_ in range(2):
             measure("nginx", lambda: children(ngx.pid), f"https://127.0.0.1:{ngx_port}/", args, False)
             measure("torii", lambda: [torii.pid], f"https://127.0.0.1:{torii_port}/", args, False)
