@@ -55,6 +55,8 @@ pub struct Worker {
     current: RefCell<Rc<Arc<Snapshot>>>,
     /// Idle upstream connections.
     pub pool: RefCell<Pool<UpStream>>,
+    /// Multiplexed HTTP/2 connections to `h2c` / `h2` targets' endpoints.
+    pub h2_clients: RefCell<crate::upstream::h2_client::H2Clients>,
     /// Round-robin cursors and down marks.
     pub selector: RefCell<Selector>,
     /// Reusable buffer for the order in which targets are tried.
@@ -103,6 +105,7 @@ impl Worker {
             cache: RefCell::new(cache),
             current: RefCell::new(current),
             pool: RefCell::new(Pool::new(UPSTREAM_IDLE_TIMEOUT, MAX_IDLE_PER_TARGET)),
+            h2_clients: RefCell::default(),
             selector: RefCell::new(Selector::default()),
             order_buf: RefCell::new(Vec::with_capacity(8)),
             drain: Signal::default(),
