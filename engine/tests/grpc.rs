@@ -206,3 +206,46 @@ fn torii_refusals_are_grpc_statuses() {
     assert_eq!(r["code"], "UNIMPLEMENTED", "{r}");
     assert_eq!(r["details"], "No route found", "{r}");
 }
+
+/// A gRPC unary call made over HTTP/1.1 (what an HTTP/1.1 client would send), to the same
+/// h2c backend: Torii speaks HTTP/2 to the backend and relays its answer chunked, with the
+/// backend's `grpc-status` trailer in the last chunk because the client said `TE: trailers`.
+/// Without `TE: trailers` Torii sends none to the backend either, which grpcio refuses (a
+/// reset): the client gets Torii's 502 as a Trailers-Only UNAVAILABLE.
+#[test]
+fn an_http11_client_reaches_an_h2c_backend_with_trailers_when_asked() {
+    use std::io::{Read, Write};
+    let backend = Backend::start();
+    let gw = gateway_for(backend.port);
+    let addr = gw.addrs[0];
+    // One gRPC message: uncompressed, length 5, "hello".
+    let msg = b"\x00\x00\x00\x00\x05hello";
+    let exchange = |te: &str| {
+        let mut s = connect(addr);
+        let head = format!(
+            "POST /test.Echo/Unary HTTP/1.1\r\nhost: grpc.test\r\ncontent-type: application/grpc\r\n{te}content-length: {}\r\nconnection: close\r\n\r\n",
+            msg.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(msg).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let text = exchange("te: trailers\r\n");
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.contains("\r\ntransfer-encoding: chunked\r\n"), "{text}");
+    assert!(text.contains("content-type: application/grpc\r\n"), "{text}");
+    let (_, body) = text.split_once("\r\n\r\n").unwrap();
+    // The echoed message, then the last chunk with the trailers.
+    let last = body
+        .strip_prefix("a\r\n\u{0}\u{0}\u{0}\u{0}\u{5}hello\r\n0\r\n")
+        .unwrap_or_else(|| panic!("{body:?}"));
+    assert!(last.starts_with("grpc-status: 0\r\n"), "{body:?}");
+    assert!(last.ends_with("\r\n\r\n"), "{body:?}");
+
+    let text = exchange("");
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.contains("\r\ngrpc-status: 14\r\n"), "{text}");
+    assert!(text.contains("\r\ncontent-length: 0\r\n"), "{text}");
+}
