@@ -234,8 +234,14 @@ fn an_http11_client_reaches_an_h2c_backend_with_trailers_when_asked() {
     };
     let text = exchange("te: trailers\r\n");
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
-    assert!(text.contains("\r\ntransfer-encoding: chunked\r\n"), "{text}");
-    assert!(text.contains("content-type: application/grpc\r\n"), "{text}");
+    assert!(
+        text.contains("\r\ntransfer-encoding: chunked\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("content-type: application/grpc\r\n"),
+        "{text}"
+    );
     let (_, body) = text.split_once("\r\n\r\n").unwrap();
     // The echoed message, then the last chunk with the trailers.
     let last = body
