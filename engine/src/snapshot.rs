@@ -39,6 +39,16 @@ pub struct Target {
     pub addr_text: Box<str>,
     /// TLS settings, for an `https://` target.
     pub tls: Option<TargetTls>,
+    /// How Torii speaks to it (`h2c` and `h2`: HTTP/2, `upstream::h2_client`).
+    pub protocol: crate::config::TargetProtocol,
+}
+
+impl Target {
+    /// True when requests go to this target over HTTP/2 (`protocol = "h2c"` or `"h2"`).
+    pub fn speaks_h2(&self) -> bool {
+        use crate::config::TargetProtocol;
+        matches!(self.protocol, TargetProtocol::H2c | TargetProtocol::H2)
+    }
 }
 
 impl Target {
@@ -417,6 +427,7 @@ fn build_targets(
             url: t.url.clone(),
             addr_text: t.addr.to_string().into_boxed_str(),
             tls,
+            protocol: t.protocol,
         });
     }
     targets

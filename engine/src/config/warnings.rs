@@ -202,18 +202,18 @@ fn rsa_per_request(config: &Config, out: &mut Vec<ConfigWarning>) {
     }
 }
 
-/// Targets asking for HTTP/2, which this version does not speak to upstreams yet: every
-/// target gets HTTP/1.1 (an `h2c` server expecting prior knowledge refuses it).
+/// Targets with `protocol = "auto"`, which this version does not negotiate yet: they get
+/// HTTP/1.1 (`"h2c"` and `"h2"` get HTTP/2, `upstream::h2_client`).
 fn http2_targets(config: &Config, out: &mut Vec<ConfigWarning>) {
     use super::TargetProtocol;
     for (i, route) in config.routes.iter().enumerate() {
         for (j, t) in route.targets.iter().enumerate() {
-            if t.protocol != TargetProtocol::Http1 {
+            if t.protocol == TargetProtocol::Auto {
                 push(
                     out,
                     format!("routes[{i}].targets[{j}]"),
                     format!(
-                        "protocol {:?}: this version speaks HTTP/1.1 to every target (HTTP/2 towards upstreams is not implemented yet), so this target gets HTTP/1.1",
+                        "protocol {:?}: this version does not negotiate HTTP/2 by ALPN yet, so this target gets HTTP/1.1 (write \"h2\" for HTTP/2 over TLS)",
                         t.protocol.as_str()
                     ),
                 );

@@ -3,8 +3,10 @@
 //!
 //! Owns everything HTTP/2 about the client side of a request: the request body taken from
 //! DATA frames (flow-control capacity released as the phases take the bytes, so an upload
-//! moves at the pace the upstream takes it; request trailers dropped: Torii forwards none),
-//! framed for the HTTP/1.1 upstream by its `content-length` or as chunks; `100 Continue` as an
+//! moves at the pace the upstream takes it; request trailers dropped towards an HTTP/1.1
+//! upstream), framed for the HTTP/1.1 upstream by its `content-length` or as chunks, or handed
+//! over whole as a stream to an HTTP/2 upstream (`take_h2_body`: piped with its trailers
+//! alongside the response, `h2::relay`); `100 Continue` as an
 //! interim head; the heads Torii sends, built as `http` fields — the upstream's fields minus
 //! the connection-specific ones (RFC 9113 §8.2.2: `connection`, `keep-alive`,
 //! `proxy-connection`, `transfer-encoding`, `upgrade`, `te`, `trailer` and the fields a
@@ -20,11 +22,12 @@ use std::io;
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use h2::{Reason, RecvStream};
 use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, Response, StatusCode};
 
+use crate::h2::relay::{append_quota_lines as append_lines, relay_h2};
 use crate::h2::send::{DataSink, ResponseSide};
 use crate::http1::ResponseHead;
 use crate::http1::{push_hex_line, status_has_no_content, BodyFraming, HeaderKind};
@@ -35,14 +38,16 @@ use crate::proxy::body_rate::{BodyClock, BodyStart, BodyWaitError, BUFFERED_BODY
 use crate::proxy::client::ClientFacts;
 use crate::proxy::context::RequestCtx;
 use crate::proxy::downstream::{Downstream, LocalAnswer, LocalBody, Relayed, SmallBody};
+use crate::proxy::grpc::{grpc_status_for, push_grpc_message};
+use crate::proxy::h2_pipe::H2Body;
 use crate::proxy::respond::push_json_escaped;
-use crate::proxy::upstream_response::UpstreamResponse;
-use crate::tls::stream::UpStream;
+use crate::proxy::upstream_response::{H1Response, UpstreamResponse};
 
 /// One HTTP/2 stream as the phases' downstream. See the module header.
 #[derive(Debug)]
 pub struct H2Downstream {
-    recv: RecvStream,
+    /// The request body; taken by an HTTP/2 upstream exchange ([`Downstream::take_h2_body`]).
+    recv: Option<RecvStream>,
     side: Rc<RefCell<ResponseSide>>,
     /// The connection's client, shared by its streams.
     client: Rc<ClientFacts>,
@@ -62,7 +67,7 @@ impl H2Downstream {
     pub fn new(recv: RecvStream, side: Rc<RefCell<ResponseSide>>, client: Rc<ClientFacts>) -> Self {
         Self {
             body_ended: recv.is_end_stream(),
-            recv,
+            recv: Some(recv),
             side,
             client,
             body: Vec::new(),
@@ -83,10 +88,10 @@ impl H2Downstream {
     /// Takes the next DATA frame into `self.body` under `timeout`; `Ok(false)` at the end of
     /// the stream.
     async fn read_data(&mut self, timeout: Duration) -> Result<bool, ReadFailure> {
-        if self.body_ended {
+        let Some(recv) = self.recv.as_mut().filter(|_| !self.body_ended) else {
             return Ok(false);
-        }
-        let next = monoio::time::timeout(timeout, poll_fn(|cx| self.recv.poll_data(cx))).await;
+        };
+        let next = monoio::time::timeout(timeout, poll_fn(|cx| recv.poll_data(cx))).await;
         match next {
             Err(_) => Err(ReadFailure::Timeout),
             Ok(None) => {
@@ -97,7 +102,7 @@ impl H2Downstream {
                 self.body.extend_from_slice(&bytes);
                 self.received += bytes.len() as u64;
                 // The phases hold these bytes: the client may send as many more.
-                let _ = self.recv.flow_control().release_capacity(bytes.len());
+                let _ = recv.flow_control().release_capacity(bytes.len());
                 Ok(true)
             }
             Ok(Some(Err(e))) => Err(ReadFailure::Gone(body_error(&e))),
@@ -198,6 +203,15 @@ impl Downstream for H2Downstream {
         (clock, Ok(start))
     }
 
+    fn take_h2_body(&mut self) -> Option<H2Body> {
+        let recv = self.recv.take()?;
+        self.body_ended = true;
+        Some(H2Body {
+            recv,
+            buffered: Bytes::from(std::mem::take(&mut self.body)),
+        })
+    }
+
     fn buffered_body(&self, n: usize) -> &[u8] {
         self.body.get(..n).unwrap_or(&self.body)
     }
@@ -206,9 +220,9 @@ impl Downstream for H2Downstream {
         self.body.drain(..n.min(self.body.len()));
     }
 
-    async fn send_body(
+    async fn send_body<W: monoio::io::AsyncWriteRent>(
         &mut self,
-        dst: &mut UpStream,
+        dst: &mut W,
         framing: Framing,
         scratch: &mut Vec<u8>,
         opts: PumpOptions,
@@ -296,6 +310,11 @@ impl Downstream for H2Downstream {
         head_only: bool,
         timeout: Duration,
     ) -> bool {
+        if let LocalBody::Grpc(message) = answer.body {
+            rec.answered(answer.status, 0);
+            let head = grpc_head(answer.status, message, answer.headers);
+            return self.side.borrow_mut().send_head(head, true).is_ok();
+        }
         let Ok(status) = StatusCode::from_u16(answer.status) else {
             return false;
         };
@@ -317,6 +336,7 @@ impl Downstream for H2Downstream {
                 &error_body
             }
             LocalBody::Json(json) => json,
+            LocalBody::Grpc(_) => &[],
         };
         for (name, value) in answer.headers {
             if let (Ok(n), Ok(v)) = (
@@ -340,6 +360,10 @@ impl Downstream for H2Downstream {
         hidden: impl Fn(&[u8]) -> bool,
         _draining: bool,
     ) -> Relayed {
+        let resp = match resp {
+            UpstreamResponse::Http1(r) => r,
+            UpstreamResponse::Http2(r) => return relay_h2(&self.side, ctx, r, &hidden).await,
+        };
         let limits = ctx.snap.limits;
         let Ok(status) = StatusCode::from_u16(resp.status()) else {
             return Relayed::Failed;
@@ -397,7 +421,7 @@ impl Downstream for H2Downstream {
     async fn send_switch(
         &mut self,
         _ctx: &mut RequestCtx<'_>,
-        _resp: &mut UpstreamResponse,
+        _resp: &mut H1Response,
         _hidden: impl Fn(&[u8]) -> bool,
     ) -> bool {
         false
@@ -434,19 +458,30 @@ fn fill_fields(
     }
 }
 
-/// Appends pre-rendered `name: value\r\n` lines (the quota headers) as fields.
-fn append_lines(out: &mut HeaderMap, lines: &[u8]) {
-    for line in lines.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(colon) = memchr::memchr(b':', line) else {
-            continue;
-        };
-        let (name, value) = (&line[..colon], &line[colon + 1..]);
-        let value = value.strip_prefix(b" ").unwrap_or(value);
-        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
-            out.append(n, v);
+/// The Trailers-Only gRPC answer for Torii's `status` and `message` (see `proxy::grpc`): one
+/// header block that ends the stream.
+fn grpc_head(status: u16, message: &str, extra: &[(&str, &str)]) -> Response<()> {
+    let mut head = Response::new(());
+    let h = head.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    h.insert(
+        "grpc-status",
+        HeaderValue::from(u16::from(grpc_status_for(status))),
+    );
+    let mut encoded = Vec::with_capacity(message.len());
+    push_grpc_message(&mut encoded, message);
+    if let Ok(v) = HeaderValue::from_bytes(&encoded) {
+        h.insert("grpc-message", v);
+    }
+    for (name, value) in extra {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            h.append(n, v);
         }
     }
+    head
 }
 
 fn body_error(e: &h2::Error) -> io::Error {

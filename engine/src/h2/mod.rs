@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`request_head`] | an HTTP/2 request head checked (RFC 9113 §8, the HTTP/1.1 head rules) and read into the request's `OwnedHead` |
 //! | [`downstream`] | [`downstream::H2Downstream`]: `proxy::downstream::Downstream` over one stream's `RecvStream` and sending half |
+//! | [`relay`] | an HTTP/2 upstream's response relayed to the stream, both bodies piped at once, trailers passed on |
 //! | [`send`] | [`send::ResponseSide`] (a stream's sending half, its reset), [`send::DataSink`] (a body as DATA frames under flow control) |
 //! | [`io`] | [`io::H2Io`]: the connection's transport in the poll form `h2` drives; [`io::WatchedIo`] over it |
 //! | [`head_watch`] | [`head_watch::HeaderBlockWatch`]: whether the client is inside an unfinished header block |
@@ -19,6 +20,7 @@
 pub mod downstream;
 pub mod head_watch;
 pub mod io;
+pub mod relay;
 pub mod request_head;
 pub mod send;
 

@@ -123,9 +123,14 @@ pub fn read_request_head(
             "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "upgrade" => {
                 return Err(Refusal::Malformed("connection-specific field"))
             }
-            // `te: trailers` is the one value allowed (§8.2.2). It means something only to
-            // the next hop, and Torii's HTTP/1.1 upstreams get no trailers: not forwarded.
-            "te" if v.eq_ignore_ascii_case(b"trailers") => {}
+            // `te: trailers` is the one value allowed (§8.2.2). Kept in the head: an HTTP/2
+            // upstream gets it (gRPC needs it, `proxy::upstream_head_h2`); the HTTP/1.1
+            // upstream head drops it as hop-by-hop (`HeaderKind::Te`).
+            "te" if v.eq_ignore_ascii_case(b"trailers") => {
+                out.push_field_with(b"te", |b| b.extend_from_slice(b"trailers"))
+                    .ok_or(too_large)?;
+                lines += 1;
+            }
             "te" => return Err(Refusal::Malformed("te other than trailers")),
             "content-length" => {
                 let n = parse_length(v).ok_or(Refusal::Malformed("invalid content-length"))?;

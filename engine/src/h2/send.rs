@@ -68,6 +68,18 @@ impl ResponseSide {
         }
     }
 
+    /// The stream's DATA sender, once the head was sent and until it is dropped: a relay
+    /// that pipes an HTTP/2 upstream's body into it calls [`ResponseSide::set_ended`] after
+    /// the pipe sent the end.
+    pub fn sender(&mut self) -> Option<&mut SendStream<Bytes>> {
+        self.send.as_mut()
+    }
+
+    /// Notes that END_STREAM went out through [`ResponseSide::sender`].
+    pub fn set_ended(&mut self) {
+        self.ended = true;
+    }
+
     /// True once the response ended (END_STREAM sent).
     pub fn is_ended(&self) -> bool {
         self.ended

@@ -12,6 +12,7 @@ use crate::metrics::RequestRecord;
 use crate::proxy::context::{Outcome, RequestCtx};
 use crate::proxy::downstream::{is_head, Downstream, LocalAnswer, LocalBody};
 use crate::proxy::error::{ProxyError, Side};
+use crate::proxy::grpc::is_grpc;
 use crate::worker::Worker;
 
 /// Sends `local`, Torii's own answer to the request in `ctx`, through `down` and says how the
@@ -51,7 +52,11 @@ pub async fn answer<D: Downstream>(
     }
     let mut digits = [0u8; 20];
     let mut headers = [("", ""); 2];
-    let local = error_answer(&e, &mut digits, &mut headers);
+    let mut local = error_answer(&e, &mut digits, &mut headers);
+    let content_type = crate::http1::find_header(ctx.data(), ctx.fields(), b"content-type");
+    if content_type.is_some_and(is_grpc) {
+        local.body = LocalBody::Grpc(e.message);
+    }
     respond(worker, down, ctx, &local, e.close).await
 }
 

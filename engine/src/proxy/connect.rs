@@ -18,6 +18,7 @@ use crate::io::ReadBuf;
 use crate::snapshot::{Route, Target};
 use crate::tls::stream::UpStream;
 use crate::upstream::group::Endpoint;
+use crate::upstream::h2_client::open_h2;
 use crate::upstream::open::{open, OpenError};
 use crate::upstream::pool::UpstreamConn;
 use crate::worker::Worker;
@@ -79,16 +80,61 @@ async fn open_new(
     addr: SocketAddr,
     connect_timeout: Duration,
 ) -> Result<UpstreamConn<UpStream>, ConnectError> {
-    match monoio::time::timeout(connect_timeout, open(addr, target.tls.as_ref())).await {
-        Ok(Ok(stream)) => {
+    let opened = monoio::time::timeout(connect_timeout, open(addr, target.tls.as_ref())).await;
+    let stream = judge(worker, route, target, addr, opened)?;
+    Ok(UpstreamConn {
+        stream,
+        buf: ReadBuf::with_capacity(UPSTREAM_READ_BUF),
+        reused: false,
+        addr,
+        pool_id: target.pool_id(),
+    })
+}
+
+/// A handle on the worker's HTTP/2 connection to endpoint `addr` of `target` (an `h2c` or
+/// `h2` target): the live one, else a new one opened within `connect_timeout` (its refusal
+/// or timeout marks the address down, as for HTTP/1.1).
+pub async fn connect_h2(
+    worker: &Worker,
+    route: &Route,
+    target: &Target,
+    addr: SocketAddr,
+    connect_timeout: Duration,
+) -> Result<h2::client::SendRequest<bytes::Bytes>, ConnectError> {
+    if let Some(send) = worker
+        .h2_clients
+        .borrow_mut()
+        .sender(addr, target.pool_id())
+    {
+        return Ok(send);
+    }
+    let opened = monoio::time::timeout(
+        connect_timeout,
+        Box::pin(open_h2(addr, target.tls.as_ref())),
+    )
+    .await;
+    let conn = judge(worker, route, target, addr, opened)?;
+    let send = conn.send.clone();
+    worker
+        .h2_clients
+        .borrow_mut()
+        .insert(addr, target.pool_id(), conn);
+    Ok(send)
+}
+
+/// The outcome of opening a connection under the connect timeout: down marks, the rate-limited
+/// warnings, the connect-error counter.
+fn judge<T>(
+    worker: &Worker,
+    route: &Route,
+    target: &Target,
+    addr: SocketAddr,
+    opened: Result<Result<T, OpenError>, monoio::time::error::Elapsed>,
+) -> Result<T, ConnectError> {
+    match opened {
+        Ok(Ok(conn)) => {
             worker.selector.borrow_mut().mark_up(addr);
-            Ok(UpstreamConn {
-                stream,
-                buf: ReadBuf::with_capacity(UPSTREAM_READ_BUF),
-                reused: false,
-                addr,
-                pool_id: target.pool_id(),
-            })
+            Ok(conn)
         }
         Ok(Err(OpenError::Tls(e))) => {
             if let Some(suppressed) = worker.admit_connect_warning(addr) {

@@ -17,8 +17,8 @@ use crate::metrics::RequestRecord;
 use crate::proxy::body::{Framing, PumpError, PumpOptions};
 use crate::proxy::body_rate::{BodyClock, BodyStart, BodyWaitError};
 use crate::proxy::context::RequestCtx;
-use crate::proxy::upstream_response::UpstreamResponse;
-use crate::tls::stream::UpStream;
+use crate::proxy::h2_pipe::H2Body;
+use crate::proxy::upstream_response::{H1Response, UpstreamResponse};
 
 /// The body of a response Torii makes itself.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +28,11 @@ pub enum LocalBody<'a> {
     Error(&'a str),
     /// A JSON document (the token service's answers).
     Json(&'a [u8]),
+    /// An error answered to a gRPC request as a gRPC Trailers-Only response: HTTP 200,
+    /// `content-type: application/grpc`, `grpc-status` from the answer's status
+    /// (`crate::proxy::grpc::grpc_status_for`) and this message as `grpc-message`, no body.
+    /// The answer's status is what is recorded (metrics, access log).
+    Grpc(&'a str),
 }
 
 /// A complete response Torii makes itself.
@@ -96,14 +101,23 @@ pub trait Downstream {
     /// Marks `n` buffered body bytes as read.
     fn consume_body(&mut self, n: usize);
 
-    /// Streams the rest of the request body, framed as `framing` says, to `dst`.
-    async fn send_body(
+    /// Streams the rest of the request body, framed as `framing` says, to `dst` (an
+    /// HTTP/1.1 upstream connection, or an HTTP/2 upstream stream's DATA).
+    async fn send_body<W: monoio::io::AsyncWriteRent>(
         &mut self,
-        dst: &mut UpStream,
+        dst: &mut W,
         framing: Framing,
         scratch: &mut Vec<u8>,
         opts: PumpOptions,
     ) -> Result<u64, PumpError>;
+
+    /// Hands the rest of the request body over as an HTTP/2 stream, for an HTTP/2 upstream to
+    /// pipe frame by frame alongside the response (a bidirectional stream, its trailers
+    /// passed on). `None` (the default, HTTP/1.1 clients): the body goes through
+    /// [`Downstream::send_body`] before the response is awaited, its trailers dropped.
+    fn take_h2_body(&mut self) -> Option<H2Body> {
+        None
+    }
 
     /// Reads the request body whole into `out` (a local endpoint's), at most `max` payload
     /// bytes, under `clock`. Nothing is consumed: see [`SmallBody::Complete`].
@@ -143,7 +157,7 @@ pub trait Downstream {
     async fn send_switch(
         &mut self,
         ctx: &mut RequestCtx<'_>,
-        resp: &mut UpstreamResponse,
+        resp: &mut H1Response,
         hidden: impl Fn(&[u8]) -> bool,
     ) -> bool;
 }

@@ -23,9 +23,9 @@ use crate::proxy::body_rate::{await_body, read_body_bytes, BodyClock, BodyStart,
 use crate::proxy::client::ClientConn;
 use crate::proxy::context::RequestCtx;
 use crate::proxy::downstream::{Downstream, LocalAnswer, LocalBody, Relayed, SmallBody};
-use crate::proxy::respond::{write_error, write_json};
-use crate::proxy::upstream_response::UpstreamResponse;
-use crate::tls::stream::UpStream;
+use crate::proxy::relay_h1::relay_h2_to_h1;
+use crate::proxy::respond::{write_error, write_grpc, write_json};
+use crate::proxy::upstream_response::{H1Response, UpstreamResponse};
 
 /// Response bodies up to this size that are already buffered go out in the head's write.
 const COALESCE_RESPONSE_BYTES: u64 = 16 * 1024;
@@ -70,9 +70,9 @@ impl<C: Stream> Downstream for ClientConn<C> {
         self.rbuf.consume(n);
     }
 
-    async fn send_body(
+    async fn send_body<W: monoio::io::AsyncWriteRent>(
         &mut self,
-        dst: &mut UpStream,
+        dst: &mut W,
         framing: Framing,
         scratch: &mut Vec<u8>,
         opts: PumpOptions,
@@ -165,6 +165,13 @@ impl<C: Stream> Downstream for ClientConn<C> {
             LocalBody::Json(body) => {
                 write_json(&mut self.wbuf, answer.status, body, close, answer.headers)
             }
+            LocalBody::Grpc(message) => write_grpc(
+                &mut self.wbuf,
+                answer.status,
+                message,
+                close,
+                answer.headers,
+            ),
         }
         if head_only {
             truncate_to_head(&mut self.wbuf);
@@ -182,6 +189,14 @@ impl<C: Stream> Downstream for ClientConn<C> {
         hidden: impl Fn(&[u8]) -> bool,
         draining: bool,
     ) -> Relayed {
+        let resp = match resp {
+            UpstreamResponse::Http1(r) => r,
+            UpstreamResponse::Http2(r) => {
+                let close = self.must_close(ctx, draining);
+                return relay_h2_to_h1(&mut self.stream, &mut self.wbuf, ctx, r, &hidden, close)
+                    .await;
+            }
+        };
         let limits = ctx.snap.limits;
         let http10_client = ctx.head.version_minor == 0;
         let framing = resp.body_framing();
@@ -246,7 +261,7 @@ impl<C: Stream> Downstream for ClientConn<C> {
     async fn send_switch(
         &mut self,
         ctx: &mut RequestCtx<'_>,
-        resp: &mut UpstreamResponse,
+        resp: &mut H1Response,
         hidden: impl Fn(&[u8]) -> bool,
     ) -> bool {
         write_head_lines(&mut self.wbuf, ctx, resp, &hidden);
@@ -274,7 +289,7 @@ fn truncate_to_head(out: &mut Vec<u8>) {
 fn write_head_lines(
     wbuf: &mut Vec<u8>,
     ctx: &RequestCtx<'_>,
-    resp: &UpstreamResponse,
+    resp: &H1Response,
     hidden: &impl Fn(&[u8]) -> bool,
 ) {
     wbuf.clear();

@@ -63,6 +63,27 @@ pub fn write_error(
     out.extend_from_slice(&body);
 }
 
+/// Writes the gRPC Trailers-Only form of an error answer (`status` Torii's, mapped to
+/// `grpc-status`): status line 200, the gRPC fields, the extra headers, no body.
+pub fn write_grpc(
+    out: &mut Vec<u8>,
+    status: u16,
+    message: &str,
+    close: bool,
+    extra: &[(&str, &str)],
+) {
+    write_status_line(out, 200);
+    crate::proxy::grpc::push_grpc_lines(out, status, message);
+    for (name, value) in extra {
+        write_header(out, name.as_bytes(), value.as_bytes());
+    }
+    if close {
+        write_header(out, b"connection", b"close");
+    }
+    write_content_length(out, 0);
+    out.extend_from_slice(b"\r\n");
+}
+
 /// Writes a JSON response with the given body and extra headers.
 pub fn write_json(
     out: &mut Vec<u8>,

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use torii_protocol::ChallengeFailure;
 
-use crate::http1::{eq_ignore_case, find_header};
+use crate::http1::eq_ignore_case;
 use crate::proxy::context::{Outcome, RequestCtx};
 use crate::proxy::downstream::{Downstream, Relayed};
 use crate::proxy::error::{ProxyError, Side};
@@ -55,11 +55,7 @@ pub fn check_challenge(
     let Some(ch) = &route.challenge else {
         return Ok(resp);
     };
-    let answer = find_header(
-        resp.head_bytes(),
-        &ctx.bufs.resp_headers,
-        &ch.response_header,
-    );
+    let answer = resp.header(&ctx.bufs.resp_headers, &ch.response_header);
     let Err(failure) = ch.check_answer(answer, &ctx.security.state, unix_now()) else {
         return Ok(resp);
     };

@@ -140,9 +140,10 @@ pub async fn switch<D: Downstream>(
     worker: &Worker,
     down: &mut D,
     ctx: &mut RequestCtx<'_>,
-    mut resp: UpstreamResponse,
+    resp: UpstreamResponse,
 ) -> Result<Outcome, ProxyError> {
-    let Some(ws) = ctx.upgrade.take() else {
+    // Only an HTTP/1.1 connection switches (no 101 over HTTP/2).
+    let (Some(ws), UpstreamResponse::Http1(mut resp)) = (ctx.upgrade.take(), resp) else {
         return Err(ProxyError::bad_response("upstream.unexpected_101"));
     };
     if let Err(reason) = check_switch(resp.head_bytes(), &ctx.bufs.resp_headers, &ws.key) {

@@ -24,8 +24,9 @@ use crate::proxy::context::RequestCtx;
 use crate::proxy::downstream::Downstream;
 use crate::proxy::error::{retry_allowed, ProxyError};
 use crate::proxy::hash_key::request_hash;
+use crate::proxy::upstream_h2::{self, BodyPlan, H2Failure};
 use crate::proxy::upstream_head::UpstreamHead;
-use crate::proxy::upstream_response::UpstreamResponse;
+use crate::proxy::upstream_response::{H1Response, UpstreamResponse};
 use crate::secure::unix_now;
 use crate::snapshot::{Route, RuntimeLimits};
 use crate::tls::stream::UpStream;
@@ -122,97 +123,116 @@ pub async fn forward<D: Downstream>(
         ctx.rec.endpoint = Some(endpoint.state.addr);
         ctx.rec.attempts = u8::try_from(tries).unwrap_or(u8::MAX);
         let mut sent = false;
-        let failure = match connect(worker, route, endpoint, spec.timeouts.connect, fresh).await {
-            Err(e) => Failure::Connect(e),
-            Ok(mut up) => {
-                let retry = retry_allowed(up.reused, 1, ctx.head.method, streamed.is_some());
-                // The worker's keyed-prefix cache is borrowed only while the head is
-                // rendered (no await inside this block).
-                let rendered = {
-                    let mut prefixes = worker.info_prefixes.borrow_mut();
-                    let keyed = match (&route.info_token, ctx.admitted.key) {
-                        (Some(info), Some(key)) => prefixes.get(snap.version, route_idx, info, key),
-                        _ => None,
-                    };
-                    let input = UpstreamHead {
-                        data: ctx.data(),
-                        head: &ctx.head,
-                        headers: ctx.fields(),
-                        canonical_path: ctx.path_rewritten.then_some(&ctx.bufs.path[..]),
-                        allow_underscores: down.client().allow_underscores,
-                        route,
-                        target: &route.targets[endpoint.target],
-                        admitted: &ctx.admitted,
-                        keyed,
-                        jwt_extra: ctx.jwt_extra.as_ref(),
-                        security: &ctx.security,
-                        now,
-                        request_id: &ctx.rec.request_id,
-                        xff_line: &down.client().xff_line,
-                        proto: down.client().scheme,
-                        websocket: ctx.upgrade.is_some(),
-                        body: buffered.map(|n| down.buffered_body(n)),
-                    };
-                    input.render(&mut ctx.bufs.up_head, &mut ctx.bufs.scratch)
-                };
-                match rendered {
-                    Ok(copied) => ctx.rec.underscore_dropped = copied.underscore_dropped,
-                    Err(why) => break Err(ProxyError::internal(why)),
+        let target = &route.targets[endpoint.target];
+        let head_timeout = plan.try_timeout(spec.timeouts.response_header);
+        let answered = if target.speaks_h2() {
+            if let Err(e) = render_head(worker, &*down, ctx, route, endpoint.target, buffered, now)
+            {
+                break Err(e);
+            }
+            let body = match (buffered, streamed) {
+                (Some(_), _) => BodyPlan::Buffered,
+                (None, Some(framing)) => BodyPlan::Streamed(framing),
+                (None, None) => BodyPlan::None,
+            };
+            let addr = endpoint.state.addr;
+            let connect_timeout = spec.timeouts.connect;
+            let exchanged = Box::pin(upstream_h2::exchange(
+                worker,
+                down,
+                ctx,
+                route,
+                target,
+                addr,
+                connect_timeout,
+                head_timeout,
+                body,
+                &limits,
+            ))
+            .await;
+            match exchanged {
+                Ok(resp) => Ok(UpstreamResponse::Http2(resp.on_endpoint(in_use))),
+                Err(H2Failure::Connect(e)) => Err(Failure::Connect(e)),
+                Err(H2Failure::Reset(e)) => {
+                    sent = true;
+                    Err(Failure::Reset(e))
                 }
-                sent = true;
-                let head_timeout = plan.try_timeout(spec.timeouts.response_header);
-                if let Err(e) =
-                    write_all_timeout(&mut up.stream, &mut ctx.bufs.up_head, head_timeout).await
-                {
-                    if retry {
-                        // A pooled connection the upstream had closed: the same endpoint, on
-                        // a fresh connection (not the endpoint's fault, not a retry).
-                        again_fresh = Some(picked);
-                        continue;
+                Err(H2Failure::Timeout(e)) => {
+                    sent = true;
+                    Err(Failure::Timeout(e))
+                }
+                Err(H2Failure::Final(e)) => break Err(e),
+            }
+        } else {
+            match connect(worker, route, endpoint, spec.timeouts.connect, fresh).await {
+                Err(e) => Err(Failure::Connect(e)),
+                Ok(mut up) => {
+                    let retry = retry_allowed(up.reused, 1, ctx.head.method, streamed.is_some());
+                    if let Err(e) =
+                        render_head(worker, &*down, ctx, route, endpoint.target, buffered, now)
+                    {
+                        break Err(e);
                     }
-                    Failure::Reset(ProxyError::before_response(&e, false))
-                } else {
-                    if let Some(framing) = streamed {
-                        Box::pin(send_request_body(
-                            down, ctx, &mut up, framing, &limits, clock,
-                        ))
-                        .await?;
-                    }
-                    match read_response_head(&mut up, ctx, &limits, head_timeout, retry).await {
-                        Ok(resp) => {
-                            let status = resp.status;
-                            let outcome = CallOutcome::from_status(status);
-                            flight.record(route, &cached, picked.index, outcome);
-                            if matches!(status, 502..=504)
-                                && flight.may_retry(
-                                    route,
-                                    &plan,
-                                    tries,
-                                    RetryReason::Status(status),
-                                    safe_to_repeat(idempotent && streamed.is_none(), true),
-                                )
-                            {
-                                // The answer is dropped with its connection (never pooled
-                                // mid-body) and the request goes to another endpoint.
-                                flight.last_error = Some(ProxyError::from_upstream_status(status));
-                                drop(up);
-                                flight.backoff(&plan).await;
-                                continue;
-                            }
-                            break Ok(UpstreamResponse::new(up, resp).on_endpoint(in_use));
-                        }
-                        Err(e) if e.retry => {
+                    sent = true;
+                    if let Err(e) =
+                        write_all_timeout(&mut up.stream, &mut ctx.bufs.up_head, head_timeout).await
+                    {
+                        if retry {
+                            // A pooled connection the upstream had closed: the same endpoint, on
+                            // a fresh connection (not the endpoint's fault, not a retry).
                             again_fresh = Some(picked);
                             continue;
                         }
-                        Err(e) if e.reason == ProxyError::response_timeout().reason => {
-                            Failure::Timeout(e)
+                        Err(Failure::Reset(ProxyError::before_response(&e, false)))
+                    } else {
+                        if let Some(framing) = streamed {
+                            Box::pin(send_request_body(
+                                down, ctx, &mut up, framing, &limits, clock,
+                            ))
+                            .await?;
                         }
-                        Err(e) if e.reason == REASON_BEFORE_RESPONSE => Failure::Reset(e),
-                        Err(e) => Failure::Final(e),
+                        match read_response_head(&mut up, ctx, &limits, head_timeout, retry).await {
+                            Ok(resp) => Ok(UpstreamResponse::Http1(
+                                H1Response::new(up, resp).on_endpoint(in_use),
+                            )),
+                            Err(e) if e.retry => {
+                                again_fresh = Some(picked);
+                                continue;
+                            }
+                            Err(e) if e.reason == ProxyError::response_timeout().reason => {
+                                Err(Failure::Timeout(e))
+                            }
+                            Err(e) if e.reason == REASON_BEFORE_RESPONSE => Err(Failure::Reset(e)),
+                            Err(e) => Err(Failure::Final(e)),
+                        }
                     }
                 }
             }
+        };
+        let failure = match answered {
+            Ok(resp) => {
+                let status = resp.status();
+                let outcome = CallOutcome::from_status(status);
+                flight.record(route, &cached, picked.index, outcome);
+                if matches!(status, 502..=504)
+                    && flight.may_retry(
+                        route,
+                        &plan,
+                        tries,
+                        RetryReason::Status(status),
+                        safe_to_repeat(idempotent && streamed.is_none(), true),
+                    )
+                {
+                    // The answer is dropped with its connection (never pooled mid-body) and
+                    // the request goes to another endpoint.
+                    flight.last_error = Some(ProxyError::from_upstream_status(status));
+                    drop(resp);
+                    flight.backoff(&plan).await;
+                    continue;
+                }
+                break Ok(resp);
+            }
+            Err(failure) => failure,
         };
         flight.record(route, &cached, picked.index, CallOutcome::GatewayFailure);
         let (reason, error) = failure.split();
@@ -233,6 +253,57 @@ pub async fn forward<D: Downstream>(
     }
     drop(flight);
     result
+}
+
+/// Renders the upstream head of the request in `ctx` for target `target` of `route` into
+/// `bufs.up_head` (with the buffered body's first `buffered` bytes after it). A signing
+/// failure is a 500.
+#[allow(clippy::too_many_arguments)]
+fn render_head<D: Downstream>(
+    worker: &Worker,
+    down: &D,
+    ctx: &mut RequestCtx<'_>,
+    route: &Route,
+    target: usize,
+    buffered: Option<usize>,
+    now: u64,
+) -> Result<(), ProxyError> {
+    let snap = ctx.snap;
+    // The worker's keyed-prefix cache is borrowed only while the head is rendered (no
+    // await here).
+    let mut prefixes = worker.info_prefixes.borrow_mut();
+    let keyed = match (&route.info_token, ctx.admitted.key, ctx.rec.route) {
+        (Some(info), Some(key), Some(route_idx)) => {
+            prefixes.get(snap.version, route_idx, info, key)
+        }
+        _ => None,
+    };
+    let input = UpstreamHead {
+        data: ctx.data(),
+        head: &ctx.head,
+        headers: ctx.fields(),
+        canonical_path: ctx.path_rewritten.then_some(&ctx.bufs.path[..]),
+        allow_underscores: down.client().allow_underscores,
+        route,
+        target: &route.targets[target],
+        admitted: &ctx.admitted,
+        keyed,
+        jwt_extra: ctx.jwt_extra.as_ref(),
+        security: &ctx.security,
+        now,
+        request_id: &ctx.rec.request_id,
+        xff_line: &down.client().xff_line,
+        proto: down.client().scheme,
+        websocket: ctx.upgrade.is_some(),
+        body: buffered.map(|n| down.buffered_body(n)),
+    };
+    match input.render(&mut ctx.bufs.up_head, &mut ctx.bufs.scratch) {
+        Ok(copied) => {
+            ctx.rec.underscore_dropped = copied.underscore_dropped;
+            Ok(())
+        }
+        Err(why) => Err(ProxyError::internal(why)),
+    }
 }
 
 /// The key of the "panic mode" warning's rate limit (one a second per worker).

@@ -1,7 +1,11 @@
 //! The upstream's answer as the phases hand it to the client's downstream: a response head and
 //! a body stream, over the upstream connection that carries them.
 //!
-//! Owns [`UpstreamResponse`]: the parsed head (its spans index [`UpstreamResponse::head_bytes`],
+//! Owns [`UpstreamResponse`], the one interface of an upstream's answer whatever protocol
+//! carried it: [`H1Response`] over an HTTP/1.1 connection, or `proxy::upstream_h2`'s
+//! [`H2Response`] over an HTTP/2 stream. The phases ask only the status, a header (the
+//! challenge answer) and what becomes of the connection; each downstream relays the two kinds
+//! (`relay_response` matches on them). [`H1Response`] owns the parsed head (its spans index [`UpstreamResponse::head_bytes`],
 //! its fields are the request's `bufs.resp_headers`), the body's framing as the upstream sent
 //! it, the body itself (taken whole when small and already buffered, or pumped to any byte sink
 //! through `body::pump`, unframed or re-framed as the downstream asks), and what becomes of the
@@ -15,16 +19,63 @@ use std::time::Instant;
 
 use monoio::io::AsyncWriteRent;
 
+use crate::http1::{find_header, HeaderField};
 use crate::http1::{ResponseBody, ResponseHead};
 use crate::proxy::body::{pump, Framing, PumpError, PumpOptions};
+use crate::proxy::upstream_h2::H2Response;
 use crate::tls::stream::UpStream;
 use crate::upstream::pool::UpstreamConn;
 use crate::upstream::select::EndpointInUse;
 use crate::worker::Worker;
 
+/// An upstream's answer whose head was read; its body, if any, is still to come.
+#[derive(Debug)]
+pub enum UpstreamResponse {
+    /// Over an HTTP/1.1 connection.
+    Http1(H1Response),
+    /// Over an HTTP/2 stream.
+    Http2(H2Response),
+}
+
+impl UpstreamResponse {
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        match self {
+            UpstreamResponse::Http1(r) => r.status(),
+            UpstreamResponse::Http2(r) => r.status(),
+        }
+    }
+
+    /// The first value of header `name` (`fields`: the request's `bufs.resp_headers`, which
+    /// index an HTTP/1.1 head).
+    pub fn header<'a>(&'a self, fields: &[HeaderField], name: &[u8]) -> Option<&'a [u8]> {
+        match self {
+            UpstreamResponse::Http1(r) => find_header(r.head_bytes(), fields, name),
+            UpstreamResponse::Http2(r) => r.header(name),
+        }
+    }
+
+    /// After the whole response went to the client: an HTTP/1.1 connection back to the pool
+    /// when it may be reused (an HTTP/2 stream has nothing to give back).
+    pub fn release(self, worker: &Worker) {
+        if let UpstreamResponse::Http1(r) = self {
+            r.release(worker);
+        }
+    }
+
+    /// A response the client will not get (see [`H1Response::discard`]; an HTTP/2 stream is
+    /// cancelled).
+    pub fn discard(self, worker: &Worker) {
+        match self {
+            UpstreamResponse::Http1(r) => r.discard(worker),
+            UpstreamResponse::Http2(r) => r.cancel(),
+        }
+    }
+}
+
 /// An upstream response whose head was read; its body, if any, is still on the connection.
 #[derive(Debug)]
-pub struct UpstreamResponse {
+pub struct H1Response {
     conn: UpstreamConn<UpStream>,
     /// The parsed head.
     pub head: ResponseHead,
@@ -34,7 +85,7 @@ pub struct UpstreamResponse {
     endpoint: Option<EndpointInUse>,
 }
 
-impl UpstreamResponse {
+impl H1Response {
     /// The response whose head `head` was parsed at the start of `conn`'s buffer.
     pub fn new(conn: UpstreamConn<UpStream>, head: ResponseHead) -> Self {
         Self {

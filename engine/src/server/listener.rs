@@ -52,6 +52,7 @@ pub async fn run_gateway_worker(
     }
     watcher.await;
     worker.pool.borrow_mut().clear();
+    worker.h2_clients.borrow_mut().clear();
     while worker.stats().active_connections.load(Ordering::Relaxed) > 0 {
         monoio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -1,5 +1,6 @@
 //! Upstream side of the proxy: the route endpoints every thread shares (`endpoint`, `group`,
-//! `registry`), opening a connection to one of them (`open`), the re-resolution of target names
+//! `registry`), opening a connection to one of them (`open`; `h2_client`: the worker's
+//! multiplexed HTTP/2 connections), the re-resolution of target names
 //! off the request path (`dns`: the client; `resolve_loop`: the `torii-dns` thread), the parts a
 //! worker owns (keep-alive pools and endpoint selection), and the active health checks' rules
 //! and probe (`health`, `probe`; the `torii-health` thread that drives them is the crate's
@@ -8,6 +9,7 @@
 pub mod dns;
 pub mod endpoint;
 pub mod group;
+pub mod h2_client;
 pub mod health;
 pub mod open;
 pub mod outlier;

@@ -55,6 +55,8 @@ pub struct Worker {
     current: RefCell<Rc<Arc<Snapshot>>>,
     /// Idle upstream connections.
     pub pool: RefCell<Pool<UpStream>>,
+    /// Multiplexed HTTP/2 connections to `h2c` / `h2` targets' endpoints.
+    pub h2_clients: RefCell<crate::upstream::h2_client::H2Clients>,
     /// Endpoint selection state (per route: the set in use, round-robin weights, in-flight
     /// counts; down marks).
     pub selector: RefCell<Selector>,
@@ -102,6 +104,7 @@ impl Worker {
             cache: RefCell::new(cache),
             current: RefCell::new(current),
             pool: RefCell::new(Pool::new(UPSTREAM_IDLE_TIMEOUT, MAX_IDLE_PER_TARGET)),
+            h2_clients: RefCell::default(),
             selector: RefCell::new(Selector::default()),
             drain: Signal::default(),
             reloaded: Signal::default(),
