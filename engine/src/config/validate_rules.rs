@@ -263,8 +263,10 @@ fn replacement(to: &str, re: &regex::bytes::Regex) -> Result<Vec<RewritePart>, S
         }
     }
     if let Some(RewritePart::Literal(first)) = parts.first() {
-        if !first.starts_with('/') {
-            return Err(format!("{to:?} must start with '/' (or with a group)"));
+        if re.as_str().starts_with("^/") && !first.starts_with('/') {
+            return Err(format!(
+                "{to:?} must start with '/' (or with a group): from replaces the path from its start"
+            ));
         }
     }
     Ok(parts)
