@@ -22,6 +22,7 @@ pub mod mirror;
 pub mod proxy;
 pub mod quota;
 pub mod routing;
+pub mod rules;
 pub mod runtime;
 pub mod secure;
 pub mod server;

@@ -163,6 +163,7 @@ mod tests {
             path_normalization: Default::default(),
             rate_limit: None,
             websocket: true,
+            rules: Default::default(),
         }
     }
 

@@ -2,9 +2,9 @@
 //!
 //! Owns the translation from a validated [`Config`] into what the request path needs ready-made:
 //! the compiled route table, each route's targets with their pre-rendered `Host` header lines,
-//! and (with the security features) the keys and prepared token parts. Built on the control
-//! thread at start and on every reload; everything slow or fallible happens here, never per
-//! request. A snapshot is never mutated after it is built.
+//! the keys and prepared token parts of the security features, and each route's compiled
+//! rules. Built on the control thread at start and on every reload; everything slow or
+//! fallible happens here, never per request. A snapshot is never mutated after it is built.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use crate::jwks::JwksMode;
 use crate::metrics::{MetricsRegistry, RouteMetrics};
 use crate::quota::{QuotaCounters, QuotaTable, RouteQuota};
 use crate::routing::RouteTable;
+use crate::rules::CompiledRules;
 use crate::secure::{RouteChallenge, RouteInfoToken, RouteJwt};
 use crate::tls::client::{client_config, target_tls, TargetTls};
 use crate::tls::server::TlsServer;
@@ -89,6 +90,8 @@ pub struct Route {
     pub quota: RouteQuota,
     /// WebSocket upgrades are carried (`websocket`).
     pub websocket: bool,
+    /// The route's path, filter, header and CORS rules, compiled (not applied yet).
+    pub rules: Arc<CompiledRules>,
 }
 
 /// Request-path view of `[limits]`.
@@ -293,6 +296,7 @@ fn build_parts(
             path_normalization: rc.path_normalization,
             quota: RouteQuota::build(rc),
             websocket: rc.websocket,
+            rules: Arc::new(CompiledRules::build(&rc.rules)),
         });
     }
     let auth = match crate::auth::build(&config.auth) {

@@ -201,6 +201,47 @@ private_key = "claim.pem"
     assert!(err.contains("0.6-0.8 ms"), "{err}");
 }
 
+/// Route rules (issue 30): a rule that would change a header Torii owns and one that can
+/// never match are refused, each at its key; a file whose rules are valid loads with one
+/// warning per route saying they are not applied yet.
+#[test]
+fn route_rules_are_refused_or_said_not_applied() {
+    let dir = TempDir::new("check-rules");
+    let route = "[gateway]\nhttp = [\"127.0.0.1:0\"]\n\n[[routes]]\nid = \"api\"\ndomains = [\"api.test\"]\ntargets = [\"http://127.0.0.1:9\"]\n";
+    let bad = format!(
+        "{route}request_headers = {{ set = {{ \"X-Forwarded-For\" = \"1.2.3.4\" }} }}\nmethods = [\"POST\"]\nread_only = true\n"
+    );
+    let out = check(&dir, "bad.toml", &bad);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().skip(1).collect();
+    assert_eq!(
+        lines,
+        [
+            "routes[0].read_only: with these methods no request can be served: read_only = true allows only GET, HEAD and OPTIONS, and methods lists none of them (line 10, column 1)",
+            "routes[0].request_headers.set.X-Forwarded-For: \"X-Forwarded-For\" cannot be changed by a request rule: Torii writes the X-Forwarded-For, -Proto and -Host headers itself (line 8, column 29)",
+        ],
+        "{err}"
+    );
+    let good = format!("{route}strip_prefix = false\nmethods = [\"GET\"]\n");
+    let out = check(&dir, "good.toml", &good);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(
+        warnings[0].starts_with(
+            "warning: routes[0]: route rules are validated but not yet applied in this version"
+        ) && warnings[0].ends_with("(line 4, column 1)"),
+        "{err}"
+    );
+}
+
 #[test]
 fn run_logs_the_warnings_at_start_and_after_a_reload() {
     let dir = TempDir::new("run-warnings");

@@ -24,8 +24,10 @@ mod log_file;
 mod parse;
 mod quotas;
 pub mod raw;
+mod raw_rules;
 mod raw_upstream;
 mod route_spec;
+mod rules_spec;
 pub mod schema;
 mod secret;
 #[cfg(test)]
@@ -39,6 +41,10 @@ mod tests_quotas;
 #[cfg(test)]
 mod tests_routes;
 #[cfg(test)]
+mod tests_rules;
+#[cfg(test)]
+mod tests_rules_headers;
+#[cfg(test)]
 mod tests_tls;
 #[cfg(test)]
 mod tests_upstream;
@@ -48,9 +54,12 @@ mod tests_upstream_checks;
 mod tests_warnings;
 mod upstream_spec;
 mod validate;
+mod validate_cors;
+mod validate_header_ops;
 mod validate_health;
 mod validate_jwt;
 mod validate_route;
+mod validate_rules;
 mod validate_security;
 mod validate_target;
 mod validate_tls;
@@ -69,6 +78,10 @@ pub use quotas::{OnRedisError, QuotasSpec, RateLimitSpec, RedisSpec, MAX_PER_IP,
 pub use route_spec::{
     AlgoSpec, ChallengeSpec, ChallengeVersion, InfoTokenSpec, InfoTokenVersion, PathNormalization,
     RouteConfig, Scheme, TargetConfig,
+};
+pub use rules_spec::{
+    CorsSpec, HeaderRulesSpec, IpNet, OriginRule, RedirectSpec, RewritePart, RewriteSpec,
+    RouteRules, Template, TemplatePart, Var,
 };
 pub use secret::{RawSecret, SecretRef};
 pub use upstream_spec::{

@@ -4,7 +4,8 @@
 //!
 //! Owns only the shape. Values stay loose where that lets validation report several problems at
 //! once (optional keys, durations as [`RawDuration`], sizes as `i64`); all checks and defaults live
-//! in `validate`. The upstream keys of a route (`targets` entries, `hash`, `timeouts`,
+//! in `validate`. The rule tables of a route (`rewrite`, `redirect`, `request_headers`,
+//! `response_headers`, `[routes.cors]`) live in `raw_rules`; the upstream keys of a route (`targets` entries, `hash`, `timeouts`,
 //! `[routes.health_check]`, `[routes.outlier_detection]`, `[routes.retry]`) live in
 //! `raw_upstream`, re-exported here. `schema` reads the set of accepted keys from these structs
 //! (for "did you mean" and the documentation test), so a key added here is a key the docs must
@@ -17,6 +18,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use super::duration::RawDuration;
+pub use super::raw_rules::{RawCors, RawHeaderRules, RawRedirect, RawRewrite};
 pub use super::raw_upstream::{
     RawBackoff, RawHash, RawHealthCheck, RawOutlier, RawRetry, RawStatus, RawTarget,
     RawTargetTable, RawTimeouts,
@@ -344,6 +346,36 @@ pub struct RawRoute {
     pub jwt: Option<RawRouteJwt>,
     /// `[routes.rate_limit]`: per-client-address limit.
     pub rate_limit: Option<RawRateLimit>,
+    /// Remove the matched path prefix before the path goes upstream.
+    pub strip_prefix: Option<bool>,
+    /// Prefix put before the path upstream (Otoroshi's `root`).
+    pub target_root: Option<String>,
+    /// Regex replacement on the path sent upstream.
+    pub rewrite: Option<RawRewrite>,
+    /// Send the client's `Host` upstream instead of the target's.
+    pub preserve_host: Option<bool>,
+    /// Redirect plain-HTTP requests to `https://`.
+    pub force_https: Option<bool>,
+    /// Answer every request with a redirect.
+    pub redirect: Option<RawRedirect>,
+    /// The only methods served.
+    pub methods: Option<Vec<String>>,
+    /// Only `GET`, `HEAD` and `OPTIONS`.
+    pub read_only: Option<bool>,
+    /// Client networks admitted (CIDR).
+    pub allow_ips: Option<Vec<String>>,
+    /// Client networks refused (CIDR), checked first.
+    pub deny_ips: Option<Vec<String>>,
+    /// This route's request body cap, bytes.
+    pub max_body_bytes: Option<i64>,
+    /// Header rules on the way to the backend.
+    pub request_headers: Option<RawHeaderRules>,
+    /// Header rules on the way back to the client.
+    pub response_headers: Option<RawHeaderRules>,
+    /// Request headers that must carry exactly these values.
+    pub header_checks: Option<BTreeMap<String, String>>,
+    /// `[routes.cors]`: the CORS policy.
+    pub cors: Option<RawCors>,
 }
 
 /// `[routes.rate_limit]`.

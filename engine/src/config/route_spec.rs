@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::auth::RouteApiKeysSpec;
 use super::quotas::RateLimitSpec;
+use super::rules_spec::RouteRules;
 use super::secret::RawSecret;
 use super::upstream_spec::{TargetProtocol, UpstreamSpec};
 use super::validate_jwt::JwtSpec;
@@ -68,6 +69,9 @@ pub struct RouteConfig {
     /// WebSocket upgrades are carried (`websocket`, default true); when false, `Upgrade` is
     /// dropped like any hop-by-hop header.
     pub websocket: bool,
+    /// Path, redirect, filter, header and CORS rules (issue 30): validated and compiled, not
+    /// yet applied to requests.
+    pub rules: RouteRules,
 }
 
 /// URL scheme of a target.

@@ -2,7 +2,7 @@
 //! routes (unique ids, no two routes on the same domain and path); the route's sections are
 //! validated by the modules below (`validate_target` for `targets`, `validate_upstream` for
 //! the upstream settings, `validate_security`, `validate_tls`, `validate_jwt`, `auth`,
-//! `quotas`).
+//! `quotas`, `validate_rules` for the request and response rules).
 //!
 //! Owns the domain and path-prefix grammars of the file.
 
@@ -154,7 +154,10 @@ fn route(
         .rate_limit
         .as_ref()
         .and_then(|rl| super::quotas::rate_limit(c, &p("rate_limit"), rl));
+    let owned = super::validate_header_ops::Owned::of(challenge.as_ref(), info_token.as_ref());
+    let rules = super::validate_rules::rules(c, path, raw, &paths, &owned);
     RouteConfig {
+        rules,
         path_normalization,
         websocket: raw.websocket.unwrap_or(true),
         id,
