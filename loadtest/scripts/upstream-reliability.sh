@@ -303,8 +303,9 @@ row() {
     log "$1"
     local f
     f=$(ls -t "$WORK"/*.access.json 2>/dev/null | head -1)
-    [[ -n "$f" ]] && grep -v '"status":200' "$f" | head -5 | while read -r l; do log "  non-200: $l"; done
-    return 0
+    [[ -n "$f" ]] || return 0
+    log "  non-200 answers in torii's access log: $(grep -vc '"status":200' "$f" || true); the first five:"
+    awk '!/"status":200/ { if (n++ < 5) print "[upstream-reliability]   " $0 }' "$f" >&2
 }
 
 three_ok() {
