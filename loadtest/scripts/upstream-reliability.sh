@@ -277,6 +277,24 @@ run_wrk() {
     parse_wrk "$WORK/$1.wrk"
 }
 
+# start_wrk NAME: run_wrk in the background, wrk itself being the process (so that the exit trap
+# stops it); finish_wrk waits for it and parses its output.
+start_wrk() {
+    wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -H "Host: $HOST_HEADER" \
+        "http://127.0.0.1:$PROXY_PORT/" >"$WORK/$1.wrk" 2>&1 &
+    WRK_PID=$!
+    PIDS+=("$WRK_PID")
+}
+finish_wrk() {
+    local keep=() p
+    wait "$WRK_PID"
+    for p in "${PIDS[@]}"; do
+        [[ $p == "$WRK_PID" ]] || keep+=("$p")
+    done
+    PIDS=("${keep[@]}")
+    parse_wrk "$WORK/$1.wrk"
+}
+
 # Latencies in ms, whatever unit wrk printed.
 to_ms() { awk -v v="$1" 'BEGIN { u = v; sub(/^[0-9.]+/, "", u); n = v + 0;
     if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
@@ -319,13 +337,11 @@ scenario_kill() {
     start_nginx b3 "$P3" ok
     local victim=$NGINX_PID
     start_torii kill round_robin "\"http://127.0.0.1:$P1\", \"http://127.0.0.1:$P2\", \"http://127.0.0.1:$P3\"" ""
-    run_wrk kill &
-    local wrk_pid=$!
+    start_wrk kill
     sleep "$KILL_AT"
     stop_pid "$victim" KILL
     local killed_at=$(($(endpoint_requests "$P3")))
-    wait "$wrk_pid"
-    parse_wrk "$WORK/kill.wrk"
+    finish_wrk kill
     row "| kill | b3 SIGKILLed at ${KILL_AT} s | $W_REQS | $W_RPS | $W_NON2XX | $W_SOCK | $W_P99 ms | retries: $(metric_sum 'torii_upstream_retries_total'); b3 tries: $killed_at at the kill, $(endpoint_requests "$P3") at the end |"
     stop_all
 }
@@ -359,8 +375,7 @@ scenario_recover() {
     done
     [[ "$(endpoint_up "$P3")" == 0 ]] || die "the health check did not take b3 out"
     log "b3 found unhealthy $(($(now_ms) - t0)) ms after torii was ready"
-    run_wrk recover &
-    local wrk_pid=$!
+    start_wrk recover
     sleep "$RESTART_AT"
     local before
     before=$(endpoint_requests "$P3")
@@ -369,8 +384,7 @@ scenario_recover() {
     start_nginx b3 "$P3" ok
     local up_ms
     up_ms=$(now_ms)
-    wait "$wrk_pid"
-    parse_wrk "$WORK/recover.wrk"
+    finish_wrk recover
     sleep 0.3
     local first probe
     first=$(awk '$3 == "/" { printf "%.0f\n", $1 * 1000; exit }' "$WORK/b3/access.log")
