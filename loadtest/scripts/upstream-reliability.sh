@@ -19,7 +19,7 @@
 #   lb       2 nginx backends + 1 python3 backend that waits SLOW_MS per request: round_robin
 #            vs least_request, p50/p99 and req/s from wrk, and each backend's share.
 #
-# Every run: release torii (target/release/torii; SKIP_BUILD=1 is implied: build it first with
+# Every run: release torii (target/release/torii; the script builds nothing: build it first with
 # `cargo build --release -p torii-engine`), WORKERS workers, an admin listener for /metrics,
 # retries on (attempts = 3, on = connect-failure, reset, 502, 503, 504), idempotent GETs from
 # `wrk -t$THREADS -c$CONNS -d$DURATION --latency`. Each backend nginx is its own process
