@@ -31,7 +31,7 @@
 # Environment (all optional):
 #   DURATION=10s  CONNS=64  THREADS=2  WORKERS=2  KILL_AT=3  RESTART_AT=4  SLOW_MS=20
 #   WEIGHTS_DURATION=5s  OUT=/tmp/upstream-reliability.md (markdown tables, also printed)
-#   BUDGET_PERCENT=  [routes.retry] budget_percent for every run (default: unset, Torii's 20)
+#   BUDGET_PERCENT=  [routes.retry] budget_percent for every run (default: unset, Torii's 50)
 #   TORII=           the torii binary (default target/release/torii)
 
 set -euo pipefail

@@ -387,7 +387,10 @@ impl RetryPlan {
 struct RouteFlight<'w> {
     worker: &'w Worker,
     route: usize,
+    /// Retries made (the backoff's exponent).
     retries: u32,
+    /// Retries taken from the budget (given back when the request ends).
+    budgeted: u32,
     last_error: Option<ProxyError>,
 }
 
@@ -398,6 +401,7 @@ impl<'w> RouteFlight<'w> {
             worker,
             route,
             retries: 0,
+            budgeted: 0,
             last_error: None,
         }
     }
@@ -418,6 +422,10 @@ impl<'w> RouteFlight<'w> {
 
     /// Whether the request may be tried again after try number `tries` failed for `reason`,
     /// taking a retry from the budget (and counting it) when it may.
+    ///
+    /// A connect failure's retry is outside the budget: nothing was sent, the refusing
+    /// endpoint is skipped from now on, so the retry adds no load to a struggling backend (it
+    /// is nginx's `proxy_next_upstream error`, which has no budget either).
     fn may_retry(
         &mut self,
         route: &Route,
@@ -426,19 +434,23 @@ impl<'w> RouteFlight<'w> {
         reason: RetryReason,
         repeatable: bool,
     ) -> bool {
-        let allowed = tries < plan.attempts
-            && repeatable
-            && reason.allowed_by(plan.on)
-            && self
+        if tries >= plan.attempts || !repeatable || !reason.allowed_by(plan.on) {
+            return false;
+        }
+        if reason != RetryReason::ConnectFailure {
+            let granted = self
                 .worker
                 .selector
                 .borrow_mut()
                 .take_retry(self.route, plan.budget_percent);
-        if allowed {
-            self.retries += 1;
-            route.metrics.retry(self.worker.id, reason.label());
+            if !granted {
+                return false;
+            }
+            self.budgeted += 1;
         }
-        allowed
+        self.retries += 1;
+        route.metrics.retry(self.worker.id, reason.label());
+        true
     }
 
     /// Waits the backoff before retry number `self.retries`.
@@ -456,7 +468,7 @@ impl Drop for RouteFlight<'_> {
         self.worker
             .selector
             .borrow_mut()
-            .request_done(self.route, self.retries);
+            .request_done(self.route, self.budgeted);
     }
 }
 

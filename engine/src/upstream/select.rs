@@ -24,6 +24,12 @@ use crate::upstream::group::{EndpointSet, RouteUpstream};
 /// How long an address that refused a connection is skipped by the worker that saw it.
 pub const DOWN_FOR: Duration = Duration::from_secs(5);
 
+/// Retries a worker may have in flight on a route whatever its budget says. Envoy's floor is
+/// 3 per cluster; Torii's budget is per worker, and a worker serving a few dozen requests at
+/// once must be able to retry the burst of one endpoint that dies under them (Linkerd's
+/// budget has a floor of 10 retries a second for the same reason).
+pub const MIN_RETRY_CONCURRENCY: u32 = 10;
+
 /// Largest number of endpoints a request remembers having tried (a bit each).
 pub const MAX_TRACKED: usize = 64;
 
@@ -233,8 +239,7 @@ impl Selector {
     }
 
     /// Takes a retry out of route `route`'s budget when it allows one: retries in flight
-    /// below `budget_percent` of the requests in flight (at least
-    /// `torii_protocol::balance::DEFAULT_MIN_RETRY_CONCURRENCY`).
+    /// below `budget_percent` of the requests in flight, at least [`MIN_RETRY_CONCURRENCY`].
     pub fn take_retry(&mut self, route: usize, budget_percent: u32) -> bool {
         let Some(r) = self.routes.get_mut(route) else {
             return false;
@@ -243,7 +248,7 @@ impl Selector {
             r.retries_in_flight,
             r.in_flight,
             budget_percent,
-            torii_protocol::balance::DEFAULT_MIN_RETRY_CONCURRENCY,
+            MIN_RETRY_CONCURRENCY,
         );
         if allowed {
             r.retries_in_flight = r.retries_in_flight.saturating_add(1);

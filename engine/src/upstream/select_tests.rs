@@ -195,5 +195,16 @@ fn the_retry_budget_allows_a_share_of_requests_in_flight() {
     let granted = (0..100).filter(|_| sel.take_retry(0, 20)).count();
     assert_eq!(granted, 20);
     sel.request_done(0, 20);
+    // Few requests in flight: the floor allows MIN_RETRY_CONCURRENCY.
+    for _ in 0..95 {
+        sel.request_done(0, 0);
+    }
+    let floor = (0..50).filter(|_| sel.take_retry(0, 20)).count();
+    assert_eq!(floor as u32, MIN_RETRY_CONCURRENCY);
+    sel.request_done(0, floor as u32);
+    for _ in 0..95 {
+        sel.request_started(0);
+    }
+    sel.request_done(0, 20);
     assert!(sel.take_retry(0, 20));
 }
