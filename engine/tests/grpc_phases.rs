@@ -213,3 +213,92 @@ secret = "{CLAIM_SECRET}"
     .claims;
     assert_eq!(claims["sub"], "public", "{claims}");
 }
+
+#[test]
+fn each_call_is_logged_and_counted_with_its_grpc_status() {
+    let backend = Backend::start(&[]);
+    let dir = common::process::TempDir::new("grpc-log");
+    let log = dir.0.join("access.log");
+    let header = gateway_header("").replace(
+        "drain_timeout = \"2s\"\n",
+        "drain_timeout = \"2s\"\nh2c = true\nadmin = \"127.0.0.1:0\"\n",
+    );
+    let gw = gateway(&format!(
+        r#"{header}
+[access_log]
+path = "{}"
+
+[[routes]]
+id = "grpc"
+domains = ["grpc.test"]
+targets = [{{ url = "h2c://127.0.0.1:{}" }}]
+"#,
+        log.display(),
+        backend.port
+    ));
+    let addr = gw.addrs[0];
+    assert_eq!(call(addr, "grpc.test", "unary", &[])["code"], "OK");
+    assert_eq!(call(addr, "grpc.test", "server_stream", &[])["code"], "OK");
+    assert_eq!(
+        call(addr, "grpc.test", "fail", &[])["code"],
+        "INVALID_ARGUMENT"
+    );
+    assert_eq!(
+        call(addr, "nowhere.test", "unary", &[])["code"],
+        "UNIMPLEMENTED"
+    );
+    // Not a gRPC call: no grpc_status.
+    assert_eq!(get(addr, "grpc.test", "/plain").status, 502);
+
+    let mut lines = Vec::new();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while lines.len() < 5 && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        lines = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect();
+    }
+    let seen: Vec<(String, u64, Option<u64>)> = lines
+        .iter()
+        .map(|v| {
+            (
+                v["path"].as_str().unwrap().to_owned(),
+                v["status"].as_u64().unwrap(),
+                v.get("grpc_status").map(|s| s.as_u64().unwrap()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("/test.Echo/Unary".to_owned(), 200, Some(0)),
+            ("/test.Echo/ServerStream".to_owned(), 200, Some(0)),
+            ("/test.Echo/Fail".to_owned(), 200, Some(3)),
+            ("/test.Echo/Unary".to_owned(), 404, Some(12)),
+            ("/plain".to_owned(), 502, None),
+        ]
+    );
+    let last = std::fs::read_to_string(&log).unwrap();
+    let first = last.lines().next().unwrap();
+    assert!(
+        first.ends_with(",\"grpc_status\":0}"),
+        "the last field: {first}"
+    );
+
+    let metrics = get(gw.admin_addr.unwrap(), "admin", "/metrics").text();
+    for want in [
+        "torii_grpc_calls_total{route=\"grpc\",grpc_status=\"0\"} 2",
+        "torii_grpc_calls_total{route=\"grpc\",grpc_status=\"3\"} 1",
+        "torii_grpc_calls_total{route=\"-\",grpc_status=\"12\"} 1",
+    ] {
+        assert!(metrics.contains(want), "{want} in:\n{metrics}");
+    }
+    assert_eq!(
+        metrics.matches("torii_grpc_calls_total{").count(),
+        3,
+        "{metrics}"
+    );
+    assert!(metrics.contains("torii_requests_total{route=\"grpc\",status=\"2xx\",proto=\"h2\"} 3"));
+}

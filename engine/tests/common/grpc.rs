@@ -127,3 +127,22 @@ pub fn basic_md(id: &str, secret: &str) -> String {
         )
     )
 }
+
+/// Runs `grpc_peer.py raw ADDR AUTHORITY CASE` (a call written with the `h2` package); its
+/// JSON report.
+pub fn raw(addr: SocketAddr, authority: &str, case: &str) -> serde_json::Value {
+    let py = require_imports("import grpc, h2", "grpcio h2", "the gRPC tests");
+    let out = Command::new("timeout")
+        .args(["30", &py])
+        .arg(peer_script())
+        .args(["raw", &addr.to_string(), authority, case])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "raw {case} failed: {}{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"))
+}

@@ -6,6 +6,11 @@ bytes (no generated code), `grpc.max_concurrent_streams` N when given. Prints {"
 stdout, serves until stdin closes. `Events` (a unary method, called directly) returns what the
 server noticed as JSON: calls cancelled by the peer, calls completed, the peers it served.
 
+`raw ADDR AUTHORITY CASE`: one call written with the `h2` package (h2c, prior knowledge), for
+what grpcio will not send: `deadline` (a `grpc-timeout: 200m` call to `Sleep` that the client
+itself never cancels), `long_path` (a head Torii refuses before it is a request). Prints the
+response head, trailers, reset code and elapsed seconds as JSON.
+
 `client ADDR AUTHORITY SCENARIO [--tls-ca=PEM] [--tls-name=NAME] [KEY=VALUE metadata...]`:
 one scenario through ADDR with `:authority` AUTHORITY (over TLS trusting PEM, verifying NAME,
 when --tls-ca is given); prints one JSON line with what it saw (code, details, messages,
@@ -251,6 +256,9 @@ def run(addr, authority, scenario, metadata, tls):
                 # A 200 ms deadline on a call the backend would hold 3 s.
                 method(ch, "unary_unary", "Sleep")(b"3000", metadata=metadata, timeout=0.2)
                 out["code"] = "OK"
+            elif scenario == "sleep2500":
+                method(ch, "unary_unary", "Sleep")(b"2500", metadata=metadata, timeout=10)
+                out["code"] = "OK"
             elif scenario == "ticker":
                 # 11 messages 300 ms apart: 3 s of a stream that is never silent 1 s.
                 msgs = [m.decode() for m in method(ch, "unary_stream", "Ticker")(b"11/300", metadata=metadata, timeout=20)]
@@ -309,8 +317,64 @@ def run(addr, authority, scenario, metadata, tls):
     print(json.dumps(out), flush=True)
 
 
+def raw(addr, authority, case):
+    import socket
+
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    host, port = addr.rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    path = "/%s/Sleep" % SERVICE
+    headers = [(":method", "POST"), (":scheme", "http"), (":authority", authority)]
+    if case == "deadline":
+        headers += [(":path", path), ("content-type", "application/grpc"), ("te", "trailers"),
+                    ("grpc-timeout", "200m")]
+    elif case == "long_path":
+        headers += [(":path", "/" + "x" * 10000), ("content-type", "application/grpc"),
+                    ("te", "trailers")]
+    else:
+        raise SystemExit("unknown raw case " + case)
+    conn.send_headers(1, headers)
+    msg = b"3000"
+    conn.send_data(1, b"\x00" + len(msg).to_bytes(4, "big") + msg, end_stream=True)
+    sock.sendall(conn.data_to_send())
+    out = {"case": case, "headers": None, "trailers": None, "reset": None, "data": 0}
+    start = time.monotonic()
+    done = False
+    while not done and time.monotonic() - start < 8:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        for ev in conn.receive_data(chunk):
+            if isinstance(ev, h2.events.ResponseReceived):
+                out["headers"] = {k.decode(): v.decode() for k, v in ev.headers}
+            elif isinstance(ev, h2.events.TrailersReceived):
+                out["trailers"] = {k.decode(): v.decode() for k, v in ev.headers}
+            elif isinstance(ev, h2.events.DataReceived):
+                out["data"] += len(ev.data)
+                conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, h2.events.StreamReset):
+                out["reset"] = int(ev.error_code)
+                done = True
+            elif isinstance(ev, h2.events.StreamEnded):
+                done = True
+        sock.sendall(conn.data_to_send())
+    out["elapsed"] = time.monotonic() - start
+    sock.close()
+    print(json.dumps(out), flush=True)
+
+
 def main():
-    if sys.argv[1] == "server":
+    if sys.argv[1] == "raw":
+        raw(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif sys.argv[1] == "server":
         serve(sys.argv[2:])
     elif sys.argv[1] == "client":
         tls = {}
