@@ -120,3 +120,27 @@ fn an_http2_head_refused_before_it_is_a_request_is_a_grpc_status() {
     assert_eq!(head["grpc-status"], "2", "{r}");
     assert!(head["grpc-message"].as_str().is_some(), "{r}");
 }
+
+#[test]
+fn a_second_connection_opens_when_the_first_is_at_its_stream_limit() {
+    // The backend allows 2 concurrent streams per connection.
+    let backend = Backend::start(&["--max-streams", "2"]);
+    let gw = h2c_gateway("", backend.port);
+    let addr = gw.addrs[0];
+    // One call first: Torii's connection exists and has the backend's SETTINGS.
+    assert_eq!(call(addr, "grpc.test", "unary", &[])["code"], "OK");
+    // Six calls at once, each held 1 s: on one connection they would take 3 s in three
+    // rounds; Torii opens more connections and they run together.
+    let r = call(addr, "grpc.test", "concurrent6", &[]);
+    assert_eq!(r["codes"], serde_json::json!(vec!["OK"; 6]), "{r}");
+    assert!(r["elapsed"].as_f64().unwrap() < 2.5, "{r}");
+    let ev = backend.events();
+    assert!(ev["max_inflight"].as_u64().unwrap() >= 4, "{ev}");
+    let peers: std::collections::HashSet<&str> = ev["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(peers.len() >= 2, "{ev}");
+}

@@ -19,7 +19,7 @@ use crate::io::ReadBuf;
 use crate::snapshot::{Route, Target};
 use crate::tls::stream::UpStream;
 use crate::upstream::group::Endpoint;
-use crate::upstream::h2_client::{open_h2, Opened};
+use crate::upstream::h2_client::{open_h2, Opened, StreamSlot};
 use crate::upstream::open::{open, OpenError};
 use crate::upstream::pool::UpstreamConn;
 use crate::worker::Worker;
@@ -96,6 +96,8 @@ async fn open_new(
 /// or `auto` target): the live one, else a new one opened within `connect_timeout` (its
 /// refusal or timeout marks the address down, as for HTTP/1.1). `Ok(None)`: the `auto`
 /// target's ALPN chose HTTP/1.1 (remembered for the endpoint: the caller speaks HTTP/1.1).
+/// A new connection is opened as well when every live one is at the server's stream limit
+/// (`H2Clients::sender`). The stream's slot comes with the handle.
 pub async fn connect_h2(
     worker: &Worker,
     route: &Route,
@@ -103,10 +105,10 @@ pub async fn connect_h2(
     addr: SocketAddr,
     connect_timeout: Duration,
     max_header_list: usize,
-) -> Result<Option<h2::client::SendRequest<bytes::Bytes>>, ConnectError> {
+) -> Result<Option<(h2::client::SendRequest<bytes::Bytes>, StreamSlot)>, ConnectError> {
     let pool_id = target.pool_id();
-    if let Some(send) = worker.h2_clients.borrow_mut().sender(addr, pool_id) {
-        return Ok(Some(send));
+    if let Some(taken) = worker.h2_clients.borrow_mut().sender(addr, pool_id) {
+        return Ok(Some(taken));
     }
     let negotiate = target.protocol == TargetProtocol::Auto;
     let opened = monoio::time::timeout(
@@ -125,11 +127,7 @@ pub async fn connect_h2(
         clients.remember(addr, pool_id, matches!(opened, Opened::H2(_)));
     }
     match opened {
-        Opened::H2(conn) => {
-            let send = conn.send.clone();
-            clients.insert(addr, pool_id, conn);
-            Ok(Some(send))
-        }
+        Opened::H2(conn) => Ok(Some(clients.insert(addr, pool_id, conn))),
         Opened::Http1 => Ok(None),
     }
 }

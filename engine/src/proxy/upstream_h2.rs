@@ -35,6 +35,7 @@ use crate::proxy::error::ProxyError;
 use crate::proxy::h2_pipe::{Pipe, PipeError};
 use crate::proxy::upstream_head_h2::{te_lists_trailers, to_h2_request};
 use crate::snapshot::{Route, RuntimeLimits, Target};
+use crate::upstream::h2_client::StreamSlot;
 use crate::upstream::select::EndpointInUse;
 use crate::worker::Worker;
 
@@ -51,6 +52,8 @@ pub struct H2Response {
     /// The client's request body still being piped up (an HTTP/2 client's).
     pub request: Option<(RecvStream, Pipe)>,
     endpoint: Option<EndpointInUse>,
+    /// The stream counted on its connection (`H2Clients`) while the answer lives.
+    _slot: StreamSlot,
 }
 
 impl H2Response {
@@ -125,7 +128,7 @@ pub async fn exchange<D: Downstream>(
     let (request, head_len) = to_h2_request(&ctx.bufs.up_head, target.tls.is_some(), te)
         .map_err(|why| H2Failure::Final(ProxyError::internal(why)))?;
     let max_header_list = limits.head.max_head_bytes;
-    let sender = connect_h2(
+    let (sender, slot) = connect_h2(
         worker,
         route,
         target,
@@ -199,6 +202,7 @@ pub async fn exchange<D: Downstream>(
         up_send,
         request: request_pipe,
         endpoint: None,
+        _slot: slot,
     })
 }
 

@@ -11,13 +11,17 @@
 //! locally-reset streams, a bounded send buffer per stream. The connection's driver is a task spawned on
 //! the worker's runtime (nothing crosses threads, no lock of ours); it marks the connection
 //! closed when it ends (GOAWAY, error, the upstream closed), and the next request opens a new
-//! one while streams still in flight on the old one finish on it. Streams above the server's
-//! `SETTINGS_MAX_CONCURRENT_STREAMS` wait for a slot on the connection (`SendRequest::ready`).
+//! one while streams still in flight on the old one finish on it. The driver also keeps the
+//! server's `SETTINGS_MAX_CONCURRENT_STREAMS` where requests see it: a request finding every
+//! connection to its endpoint at that limit opens another one (up to
+//! [`MAX_CONNS_PER_ENDPOINT`]; past that, it waits for a slot on the least busy,
+//! `SendRequest::ready`). Each stream holds a [`StreamSlot`] on its connection while it lives.
 //!
 //! It must not decide what is sent nor read a response: `proxy::upstream_h2` does.
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -45,17 +49,51 @@ const MAX_LOCAL_RESETS: usize = 200;
 /// Most bytes buffered for sending per stream before `poll_capacity` waits.
 const MAX_SEND_BUFFER: usize = 256 * 1024;
 
-/// One live HTTP/2 connection: a handle to open streams on it, and whether its driver ended.
+/// Most HTTP/2 connections a worker opens to one endpoint (each carrying the server's
+/// `SETTINGS_MAX_CONCURRENT_STREAMS`); more streams wait for a slot.
+pub const MAX_CONNS_PER_ENDPOINT: usize = 8;
+
+/// One live HTTP/2 connection: a handle to open streams on it, whether its driver ended, the
+/// server's stream limit and the streams open on it.
 #[derive(Debug)]
 struct Conn {
     send: SendRequest<Bytes>,
     closed: Rc<Cell<bool>>,
+    limit: Rc<Cell<usize>>,
+    streams: Rc<Cell<usize>>,
+}
+
+impl Conn {
+    fn has_room(&self) -> bool {
+        self.streams.get() < self.limit.get()
+    }
+
+    fn take(&self) -> (SendRequest<Bytes>, StreamSlot) {
+        (self.send.clone(), StreamSlot::on(&self.streams))
+    }
+}
+
+/// One stream counted on its connection while it lives (dropped with the exchange).
+#[derive(Debug)]
+pub struct StreamSlot(Rc<Cell<usize>>);
+
+impl StreamSlot {
+    fn on(count: &Rc<Cell<usize>>) -> Self {
+        count.set(count.get() + 1);
+        Self(count.clone())
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
 }
 
 /// A worker's HTTP/2 upstream connections (`!Send`: used on its thread only).
 #[derive(Debug, Default)]
 pub struct H2Clients {
-    conns: HashMap<(SocketAddr, u64), Conn>,
+    conns: HashMap<(SocketAddr, u64), Vec<Conn>>,
     /// `protocol = "auto"` endpoints: whether their last ALPN chose HTTP/2.
     alpn: HashMap<(SocketAddr, u64), bool>,
 }
@@ -78,33 +116,52 @@ impl H2Clients {
         self.alpn.remove(&(addr, pool_id));
     }
 
-    /// A handle on the live connection to `addr` with TLS identity `pool_id`, if there is one
-    /// (a closed one is forgotten here, so the caller opens a new one).
-    pub fn sender(&mut self, addr: SocketAddr, pool_id: u64) -> Option<SendRequest<Bytes>> {
+    /// A handle on a live connection to `addr` with TLS identity `pool_id` for one more stream,
+    /// and the stream's slot: the first below the server's stream limit; when every one is at
+    /// its limit, `None` (the caller opens another) unless there are
+    /// [`MAX_CONNS_PER_ENDPOINT`] already (then the least busy: the stream waits for a slot).
+    /// Closed connections are forgotten here.
+    pub fn sender(
+        &mut self,
+        addr: SocketAddr,
+        pool_id: u64,
+    ) -> Option<(SendRequest<Bytes>, StreamSlot)> {
         let key = (addr, pool_id);
-        match self.conns.get(&key) {
-            Some(c) if !c.closed.get() => Some(c.send.clone()),
-            Some(_) => {
-                self.conns.remove(&key);
-                None
-            }
-            None => None,
+        let list = self.conns.get_mut(&key)?;
+        list.retain(|c| !c.closed.get());
+        if list.is_empty() {
+            self.conns.remove(&key);
+            return None;
         }
+        if let Some(c) = list.iter().find(|c| c.has_room()) {
+            return Some(c.take());
+        }
+        if list.len() < MAX_CONNS_PER_ENDPOINT {
+            return None;
+        }
+        list.iter().min_by_key(|c| c.streams.get()).map(Conn::take)
     }
 
-    /// Keeps `conn` as the connection new streams to `addr` / `pool_id` go on (replacing one
-    /// that was there: its streams in flight finish on it).
-    pub fn insert(&mut self, addr: SocketAddr, pool_id: u64, conn: H2Conn) {
-        self.conns.insert(
-            (addr, pool_id),
-            Conn {
-                send: conn.send,
-                closed: conn.closed,
-            },
-        );
+    /// Adds `conn` to the connections new streams to `addr` / `pool_id` go on; a handle and a
+    /// slot for the stream that opened it.
+    pub fn insert(
+        &mut self,
+        addr: SocketAddr,
+        pool_id: u64,
+        conn: H2Conn,
+    ) -> (SendRequest<Bytes>, StreamSlot) {
+        let conn = Conn {
+            send: conn.send,
+            closed: conn.closed,
+            limit: conn.limit,
+            streams: Rc::new(Cell::new(0)),
+        };
+        let taken = conn.take();
+        self.conns.entry((addr, pool_id)).or_default().push(conn);
+        taken
     }
 
-    /// Forgets the connection to `addr` / `pool_id` (a stream could not be opened on it:
+    /// Forgets the connections to `addr` / `pool_id` (a stream could not be opened on one:
     /// GOAWAY received, connection broken), so that the next request opens a new one.
     pub fn forget(&mut self, addr: SocketAddr, pool_id: u64) {
         self.conns.remove(&(addr, pool_id));
@@ -117,7 +174,11 @@ impl H2Clients {
 
     /// Live connections.
     pub fn len(&self) -> usize {
-        self.conns.values().filter(|c| !c.closed.get()).count()
+        self.conns
+            .values()
+            .flatten()
+            .filter(|c| !c.closed.get())
+            .count()
     }
 
     /// True when no connection is live.
@@ -133,6 +194,9 @@ pub struct H2Conn {
     pub send: SendRequest<Bytes>,
     /// Set when its driver ended.
     pub closed: Rc<Cell<bool>>,
+    /// The server's `SETTINGS_MAX_CONCURRENT_STREAMS` as last acknowledged (kept by the
+    /// driver; unlimited until the server's SETTINGS came).
+    pub limit: Rc<Cell<usize>>,
 }
 
 /// The transport of an upstream HTTP/2 connection in the poll form `h2` drives.
@@ -209,14 +273,26 @@ pub async fn open_h2(
         .await
         .map_err(|e| OpenError::Tcp(io::Error::other(e.to_string())))?;
     let closed = Rc::new(Cell::new(false));
-    let flag = closed.clone();
+    let limit = Rc::new(Cell::new(conn.max_concurrent_send_streams()));
+    let (flag, seen) = (closed.clone(), limit.clone());
     monoio::spawn(async move {
-        if let Err(e) = conn.await {
+        let mut conn = conn;
+        let ended = std::future::poll_fn(|cx| {
+            let polled = Pin::new(&mut conn).poll(cx);
+            seen.set(conn.max_concurrent_send_streams());
+            polled
+        })
+        .await;
+        if let Err(e) = ended {
             tracing::debug!(error = %e, "upstream HTTP/2 connection ended");
         }
         flag.set(true);
     });
-    Ok(Opened::H2(H2Conn { send, closed }))
+    Ok(Opened::H2(H2Conn {
+        send,
+        closed,
+        limit,
+    }))
 }
 
 impl AsyncRead for UpIo {
