@@ -1,5 +1,5 @@
-//! gRPC through Torii, end to end with grpcio (`tests/grpc/grpc_peer.py`, installed by
-//! `.ci/test`): a grpcio server speaking h2c behind a route whose target is
+//! gRPC through Torii, end to end with grpcio (`tests/grpc/grpc_peer.py`, grpcio installed by
+//! `.ci/test`; harness in `common::grpc`): a grpcio server speaking h2c behind a route whose target is
 //! `h2c://127.0.0.1:PORT`, a grpcio client calling through Torii's h2c listener. Unary, server
 //! streaming, client streaming, a bidirectional call whose client sends each message only after
 //! the previous echo came back (both halves open at once), a 4 MiB message, an error whose
@@ -11,81 +11,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-use common::python::require_imports;
+use common::grpc::{basic_md, call, Backend};
 use common::*;
-
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/grpc/grpc_peer.py")
-}
-
-fn require_grpcio() -> String {
-    require_imports("import grpc", "grpcio", "the gRPC tests")
-}
-
-/// The grpcio server; killed (stdin closed, then kill) on drop.
-struct Backend {
-    child: Child,
-    port: u16,
-}
-
-impl Backend {
-    fn start() -> Backend {
-        let py = require_grpcio();
-        let mut child = Command::new(py)
-            .arg(script())
-            .arg("server")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the grpcio server did not start within 20 s");
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        let port = v["port"].as_u64().unwrap() as u16;
-        Backend { child, port }
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs one client scenario through `addr`; its JSON report.
-fn call(addr: SocketAddr, authority: &str, scenario: &str, metadata: &[&str]) -> serde_json::Value {
-    let py = require_grpcio();
-    let mut cmd = Command::new("timeout");
-    cmd.args(["60", &py])
-        .arg(script())
-        .args(["client", &addr.to_string(), authority, scenario])
-        .args(metadata);
-    let out = cmd.output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "client {scenario} failed: {}{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
 
 /// An h2c gateway with route `grpc` (grpc.test, open) and `locked` (locked.test, API keys) to
 /// the backend over h2c.
@@ -120,7 +47,7 @@ targets = [{{ url = "h2c://127.0.0.1:{port}" }}]
 
 #[test]
 fn grpc_calls_of_every_kind_pass_through() {
-    let backend = Backend::start();
+    let backend = Backend::start(&[]);
     let gw = gateway_for(backend.port);
     let addr = gw.addrs[0];
 
@@ -180,7 +107,7 @@ fn grpc_calls_of_every_kind_pass_through() {
 
 #[test]
 fn torii_refusals_are_grpc_statuses() {
-    let backend = Backend::start();
+    let backend = Backend::start(&[]);
     let gw = gateway_for(backend.port);
     let addr = gw.addrs[0];
 
@@ -189,13 +116,7 @@ fn torii_refusals_are_grpc_statuses() {
     assert_eq!(r["code"], "UNAUTHENTICATED", "{r}");
     assert_eq!(r["details"], "No ApiKey provided", "{r}");
     // With the key (Basic, as gRPC metadata), the call goes through.
-    let basic = format!(
-        "authorization=Basic {}",
-        base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            "grpc-client:grpc-secret-0123456789"
-        )
-    );
+    let basic = basic_md("grpc-client", "grpc-secret-0123456789");
     let r = call(addr, "locked.test", "unary", &[&basic]);
     assert_eq!(r["code"], "OK", "{r}");
     // The credential was consumed by Torii, not forwarded.
@@ -215,7 +136,7 @@ fn torii_refusals_are_grpc_statuses() {
 #[test]
 fn an_http11_client_reaches_an_h2c_backend_with_trailers_when_asked() {
     use std::io::{Read, Write};
-    let backend = Backend::start();
+    let backend = Backend::start(&[]);
     let gw = gateway_for(backend.port);
     let addr = gw.addrs[0];
     // One gRPC message: uncompressed, length 5, "hello".

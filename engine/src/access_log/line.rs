@@ -249,6 +249,10 @@ pub fn write_line(out: &mut Vec<u8>, ctx: &LineContext<'_>, rec: &RequestRecord,
     out.extend_from_slice(rec.protocol.label().as_bytes());
     out.extend_from_slice(b"\",\"attempts\":");
     write_u64(out, u64::from(rec.attempts));
+    if let Some(code) = rec.grpc_status {
+        out.extend_from_slice(b",\"grpc_status\":");
+        write_u64(out, u64::from(code));
+    }
     out.extend_from_slice(b"}\n");
 }
 
@@ -383,6 +387,14 @@ mod tests {
             v.get("closed_by").is_none(),
             "tunnel fields only on tunnel lines"
         );
+        assert!(v.get("grpc_status").is_none(), "only on gRPC calls' lines");
+        rec.grpc_status = Some(14);
+        out.clear();
+        write_line(&mut out, &ctx, &rec, &head);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["grpc_status"], 14);
+        assert!(out.ends_with(b",\"attempts\":2,\"grpc_status\":14}\n"));
+        rec.grpc_status = None;
         let tunnel = LineContext {
             tunnel: Some(TunnelLine {
                 duration: Duration::from_millis(61_500),

@@ -100,6 +100,27 @@ pub fn render(shared: &Shared, out: &mut String) {
         histogram(out, route, t);
     }
 
+    header(
+        out,
+        "torii_grpc_calls_total",
+        "counter",
+        "gRPC calls (requests with a gRPC content-type), by route and the gRPC status their client got.",
+    );
+    for (route, t) in &routes {
+        for (code, v) in t.grpc.iter().enumerate() {
+            if *v > 0 {
+                let code = code.to_string();
+                route_series(
+                    out,
+                    "torii_grpc_calls_total",
+                    route,
+                    Some(("grpc_status", &code)),
+                    *v,
+                );
+            }
+        }
+    }
+
     let challenge_labels: Vec<&str> = CHALLENGE_REASONS.iter().map(|r| r.reason()).collect();
     let reject_labels: Vec<&str> = RejectReason::ALL.iter().map(|r| r.label()).collect();
     header(

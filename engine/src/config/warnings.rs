@@ -23,7 +23,6 @@ pub fn warnings(config: &Config, now_unix: u64) -> Vec<ConfigWarning> {
     routes_with_api_keys(config, &mut out);
     rsa_per_request(config, &mut out);
     header_clashes(config, &mut out);
-    http2_targets(config, &mut out);
     admin_exposed(config, &mut out);
     for w in &mut out {
         if let Some(at) = config.locations.describe(&w.path) {
@@ -197,26 +196,6 @@ fn rsa_per_request(config: &Config, out: &mut Vec<ConfigWarning>) {
                     format!("routes[{i}].challenge.algorithm")
                 };
                 push(out, path, cost("challenge token", &ch.to_backend.algorithm));
-            }
-        }
-    }
-}
-
-/// Targets with `protocol = "auto"`, which this version does not negotiate yet: they get
-/// HTTP/1.1 (`"h2c"` and `"h2"` get HTTP/2, `upstream::h2_client`).
-fn http2_targets(config: &Config, out: &mut Vec<ConfigWarning>) {
-    use super::TargetProtocol;
-    for (i, route) in config.routes.iter().enumerate() {
-        for (j, t) in route.targets.iter().enumerate() {
-            if t.protocol == TargetProtocol::Auto {
-                push(
-                    out,
-                    format!("routes[{i}].targets[{j}]"),
-                    format!(
-                        "protocol {:?}: this version does not negotiate HTTP/2 by ALPN yet, so this target gets HTTP/1.1 (write \"h2\" for HTTP/2 over TLS)",
-                        t.protocol.as_str()
-                    ),
-                );
             }
         }
     }

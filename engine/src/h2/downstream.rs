@@ -27,7 +27,7 @@ use h2::{Reason, RecvStream};
 use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, Response, StatusCode};
 
-use crate::h2::relay::{append_quota_lines as append_lines, relay_h2};
+use crate::h2::relay::{append_quota_lines as append_lines, grpc_head, relay_h2};
 use crate::h2::send::{DataSink, ResponseSide};
 use crate::http1::ResponseHead;
 use crate::http1::{push_hex_line, status_has_no_content, BodyFraming, HeaderKind};
@@ -38,7 +38,6 @@ use crate::proxy::body_rate::{BodyClock, BodyStart, BodyWaitError, BUFFERED_BODY
 use crate::proxy::client::ClientFacts;
 use crate::proxy::context::RequestCtx;
 use crate::proxy::downstream::{Downstream, LocalAnswer, LocalBody, Relayed, SmallBody};
-use crate::proxy::grpc::{grpc_status_for, push_grpc_message};
 use crate::proxy::h2_pipe::H2Body;
 use crate::proxy::respond::push_json_escaped;
 use crate::proxy::upstream_response::{H1Response, UpstreamResponse};
@@ -83,6 +82,12 @@ impl H2Downstream {
         if !side.is_ended() {
             side.reset(Reason::INTERNAL_ERROR);
         }
+    }
+
+    /// Ends a gRPC call with Torii's HTTP `status` and `message` (`h2::relay::end_grpc_call`:
+    /// trailers after a head, else a Trailers-Only head); the gRPC code sent.
+    pub fn end_grpc_call(&mut self, status: u16, message: &str) -> Option<u8> {
+        crate::h2::relay::end_grpc_call(&self.side, status, message)
     }
 
     /// Takes the next DATA frame into `self.body` under `timeout`; `Ok(false)` at the end of
@@ -312,6 +317,7 @@ impl Downstream for H2Downstream {
     ) -> bool {
         if let LocalBody::Grpc(message) = answer.body {
             rec.answered(answer.status, 0);
+            rec.grpc_status = Some(crate::proxy::grpc::grpc_status_for(answer.status));
             let head = grpc_head(answer.status, message, answer.headers);
             return self.side.borrow_mut().send_head(head, true).is_ok();
         }
@@ -456,32 +462,6 @@ fn fill_fields(
             out.append(n, v);
         }
     }
-}
-
-/// The Trailers-Only gRPC answer for Torii's `status` and `message` (see `proxy::grpc`): one
-/// header block that ends the stream.
-fn grpc_head(status: u16, message: &str, extra: &[(&str, &str)]) -> Response<()> {
-    let mut head = Response::new(());
-    let h = head.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-    h.insert(
-        "grpc-status",
-        HeaderValue::from(u16::from(grpc_status_for(status))),
-    );
-    let mut encoded = Vec::with_capacity(message.len());
-    push_grpc_message(&mut encoded, message);
-    if let Ok(v) = HeaderValue::from_bytes(&encoded) {
-        h.insert("grpc-message", v);
-    }
-    for (name, value) in extra {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            h.append(n, v);
-        }
-    }
-    head
 }
 
 fn body_error(e: &h2::Error) -> io::Error {

@@ -5,9 +5,13 @@
 //!
 //! Owns the relay's loop and its deadline: one idle deadline (`timeouts.idle` of the route)
 //! re-armed whenever either direction moves a byte, so a long-lived stream is cut only when
-//! both sides are silent that long. Flow control is the pipes' (`proxy::h2_pipe`). It must not
-//! decide what the client is told on failure beyond a reset: `H2Downstream::finish` resets
-//! a stream whose response did not end.
+//! both sides are silent that long. Flow control is the pipes' (`proxy::h2_pipe`). For a gRPC
+//! call it also owns the status the client reads (`RequestRecord::grpc_status`, from the
+//! trailers or the Trailers-Only head passed on) and the end of a call cut short after its
+//! head: trailers with Torii's status ([`end_grpc_call`]: `UNAVAILABLE` when the upstream's
+//! stream failed, `DEADLINE_EXCEEDED` when both sides were idle too long or the call's
+//! `grpc-timeout` passed) rather than a reset a client reads as `INTERNAL`. Otherwise a
+//! failure is a reset: `H2Downstream::finish` resets a stream whose response did not end.
 
 use std::cell::RefCell;
 use std::future::poll_fn;
@@ -15,13 +19,14 @@ use std::task::Poll;
 
 use bytes::Bytes;
 use h2::Reason;
-use http::header::{HeaderName, HeaderValue};
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, Response};
 
 use crate::h2::send::ResponseSide;
 use crate::http1::status_has_no_content;
 use crate::proxy::context::RequestCtx;
 use crate::proxy::downstream::Relayed;
+use crate::proxy::grpc::{grpc_status_for, is_grpc, push_grpc_message, status_read};
 use crate::proxy::h2_pipe::{Pipe, PipeError};
 use crate::proxy::upstream_h2::H2Response;
 
@@ -51,7 +56,13 @@ pub async fn relay_h2(
     );
     append_quota_lines(head.headers_mut(), &ctx.bufs.quota_headers);
     ctx.rec.answered(resp.status(), 0);
+    let grpc =
+        crate::http1::find_header(ctx.data(), ctx.fields(), b"content-type").is_some_and(is_grpc);
     let end = resp.body.is_end_stream();
+    if grpc && end {
+        let status = resp.head.headers.get("grpc-status").map(|v| v.as_bytes());
+        ctx.rec.grpc_status = Some(status_read(status, resp.status()));
+    }
     if side.borrow_mut().send_head(head, end).is_err() {
         resp.up_send.send_reset(Reason::CANCEL);
         return Relayed::Failed;
@@ -107,15 +118,25 @@ pub async fn relay_h2(
             }
             Ok(Step::ResponseFailed(e)) => {
                 tracing::debug!(error = ?e, "response body failed mid-stream; streams reset");
+                if grpc && matches!(e, PipeError::Source(_)) {
+                    ctx.rec.grpc_status = end_grpc_call(side, 502, "upstream stream failed");
+                }
                 break Relayed::Failed;
             }
             Ok(Step::ClientGone) => break Relayed::Failed,
             Err(_) => {
                 tracing::debug!("HTTP/2 exchange idle past timeouts.idle; streams reset");
+                if grpc {
+                    ctx.rec.grpc_status = end_grpc_call(side, 504, "upstream idle timeout");
+                }
                 break Relayed::Failed;
             }
         }
     };
+    if grpc && outcome != Relayed::Failed {
+        let status = down.grpc_status.as_ref().map(|v| v.as_bytes());
+        ctx.rec.grpc_status = Some(status_read(status, resp.status()));
+    }
     ctx.rec.bytes_out += down.sent;
     if outcome == Relayed::Failed {
         resp.up_send.send_reset(Reason::CANCEL);
@@ -123,6 +144,60 @@ pub async fn relay_h2(
         ctx.rec.bytes_in += finish_request(resp);
     }
     outcome
+}
+
+/// Ends a gRPC call on `side` with Torii's HTTP `status` (mapped as `proxy::grpc` says) and
+/// `message`: after a head already sent, trailers `grpc-status` and `grpc-message` (ending the
+/// stream); before it, a Trailers-Only head. The gRPC code sent; `None` when the response had
+/// already ended or the stream cannot send any more.
+pub fn end_grpc_call(side: &RefCell<ResponseSide>, status: u16, message: &str) -> Option<u8> {
+    let code = grpc_status_for(status);
+    let mut s = side.borrow_mut();
+    if s.is_ended() {
+        return None;
+    }
+    if !s.head_sent() {
+        return s
+            .send_head(grpc_head(status, message, &[]), true)
+            .ok()
+            .map(|()| code);
+    }
+    let mut trailers = HeaderMap::new();
+    trailers.insert("grpc-status", HeaderValue::from(u16::from(code)));
+    let mut encoded = Vec::with_capacity(message.len());
+    push_grpc_message(&mut encoded, message);
+    if let Ok(v) = HeaderValue::from_bytes(&encoded) {
+        trailers.insert("grpc-message", v);
+    }
+    let sent = s.sender()?.send_trailers(trailers).ok();
+    s.set_ended();
+    sent.map(|()| code)
+}
+
+/// The Trailers-Only gRPC answer for Torii's `status` and `message` (see `proxy::grpc`): one
+/// header block that ends the stream.
+pub fn grpc_head(status: u16, message: &str, extra: &[(&str, &str)]) -> Response<()> {
+    let mut head = Response::new(());
+    let h = head.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    h.insert(
+        "grpc-status",
+        HeaderValue::from(u16::from(grpc_status_for(status))),
+    );
+    let mut encoded = Vec::with_capacity(message.len());
+    push_grpc_message(&mut encoded, message);
+    if let Ok(v) = HeaderValue::from_bytes(&encoded) {
+        h.insert("grpc-message", v);
+    }
+    for (name, value) in extra {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            h.append(n, v);
+        }
+    }
+    head
 }
 
 /// The response ended: a request body still streaming is not wanted any more (the upstream

@@ -61,6 +61,9 @@ pub struct RequestRecord {
     pub request_id: [u8; JTI_LEN],
     /// The protocol of the client connection (set once per connection, kept by `reset`).
     pub protocol: Protocol,
+    /// A gRPC call's status (0 to 16) as the client got it: the backend's `grpc-status`
+    /// (trailers, or a Trailers-Only head), or Torii's own; `None` for other requests.
+    pub grpc_status: Option<u8>,
 }
 
 impl Default for RequestRecord {
@@ -79,6 +82,7 @@ impl Default for RequestRecord {
             token_service: false,
             request_id: [b'0'; JTI_LEN],
             protocol: Protocol::Http11,
+            grpc_status: None,
         }
     }
 }
@@ -98,6 +102,7 @@ impl RequestRecord {
         self.underscore_dropped = 0;
         self.reason = None;
         self.token_service = false;
+        self.grpc_status = None;
     }
 
     /// Notes an answer of `status` whose first write is `bytes` long.
@@ -125,7 +130,9 @@ mod tests {
         r.target = Some(1);
         r.bytes_out += 5;
         r.upstream = Some(Duration::from_millis(2));
+        r.grpc_status = Some(14);
         r.reset(77);
+        assert_eq!(r.grpc_status, None);
         assert_eq!(r.status, 0);
         assert_eq!(r.route, None);
         assert_eq!(r.target, None);

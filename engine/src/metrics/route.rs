@@ -180,7 +180,12 @@ struct Slot {
     retries: [AtomicU64; RETRY_REASONS.len()],
     ejections: AtomicU64,
     panics: AtomicU64,
+    grpc: [AtomicU64; GRPC_STATUSES],
 }
+
+/// gRPC status codes counted by `torii_grpc_calls_total` (0 `OK` to 16 `UNAUTHENTICATED`; a
+/// larger code a backend sends counts as 2 `UNKNOWN`, as gRPC clients read it).
+pub const GRPC_STATUSES: usize = 17;
 
 /// The `reason` label values of `torii_upstream_retries_total`
 /// (`torii_protocol::balance::RetryReason::label`).
@@ -254,6 +259,8 @@ pub struct RouteTotals {
     pub tunnels: [u64; TunnelResult::ALL.len()],
     /// Bytes tunnelled: client to upstream, upstream to client.
     pub tunnel_bytes: [u64; 2],
+    /// gRPC calls by the status their client got (index = code).
+    pub grpc: [u64; GRPC_STATUSES],
 }
 
 impl RouteMetrics {
@@ -280,6 +287,16 @@ impl RouteMetrics {
         }
         bump(&slot.latency[bucket_index(us)], 1);
         bump(&slot.latency_sum_us, us);
+    }
+
+    /// Called by `worker` once per gRPC call when it ends, with the gRPC status its client got
+    /// (`torii_grpc_calls_total`; other requests have no such series).
+    #[inline]
+    pub fn grpc_call(&self, worker: usize, code: u8) {
+        if let Some(slot) = self.slots.get(worker) {
+            let i = usize::from(code);
+            bump(&slot.grpc[if i < GRPC_STATUSES { i } else { 2 }], 1);
+        }
     }
 
     /// Called by `worker` when the backend failed the exchange protocol.
@@ -393,6 +410,7 @@ impl RouteMetrics {
             add(&mut t.tunnels, &slot.tunnels);
             add(&mut t.tunnel_bytes, &slot.tunnel_bytes);
             add(&mut t.retries, &slot.retries);
+            add(&mut t.grpc, &slot.grpc);
             t.ejections += slot.ejections.load(Ordering::Relaxed);
             t.panics += slot.panics.load(Ordering::Relaxed);
             t.latency_sum_us += slot.latency_sum_us.load(Ordering::Relaxed);
@@ -465,7 +483,13 @@ mod tests {
         m.tunnel_bytes(0, true, 10);
         m.tunnel_bytes(1, false, 7);
         m.tunnel_bytes(1, true, 1);
+        m.grpc_call(0, 0);
+        m.grpc_call(1, 0);
+        m.grpc_call(1, 14);
+        m.grpc_call(2, 200);
         let t = m.totals();
+        assert_eq!((t.grpc[0], t.grpc[14], t.grpc[2]), (2, 1, 1));
+        assert_eq!(t.grpc.iter().sum::<u64>(), 4);
         assert_eq!(t.quota, [0, 2, 0, 1]);
         assert_eq!(t.tunnels[TunnelResult::IdleTimeout.index()], 2);
         assert_eq!(t.tunnels[TunnelResult::OverLimit.index()], 1);

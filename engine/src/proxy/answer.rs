@@ -12,7 +12,7 @@ use crate::metrics::RequestRecord;
 use crate::proxy::context::{Outcome, RequestCtx};
 use crate::proxy::downstream::{is_head, Downstream, LocalAnswer, LocalBody};
 use crate::proxy::error::{ProxyError, Side};
-use crate::proxy::grpc::is_grpc;
+use crate::proxy::grpc::{grpc_status_for, is_grpc};
 use crate::worker::Worker;
 
 /// Sends `local`, Torii's own answer to the request in `ctx`, through `down` and says how the
@@ -56,21 +56,29 @@ pub async fn answer<D: Downstream>(
     let content_type = crate::http1::find_header(ctx.data(), ctx.fields(), b"content-type");
     if content_type.is_some_and(is_grpc) {
         local.body = LocalBody::Grpc(e.message);
+        ctx.rec.grpc_status = Some(grpc_status_for(local.status));
     }
     respond(worker, down, ctx, &local, e.close).await
 }
 
-/// Answers a head that could not be parsed (no request context exists) and closes.
+/// Answers a head that could not be parsed (no request context exists) and closes. `grpc`:
+/// the head's `content-type` is known to be gRPC's (an HTTP/2 head, whose fields were decoded
+/// before it was refused), so the answer is a gRPC status; an HTTP/1.1 head refused while
+/// being parsed has no field Torii may trust, and gets the usual answer.
 pub async fn answer_unparsed<D: Downstream>(
     down: &mut D,
     rec: &mut RequestRecord,
     e: &ProxyError,
     timeout: std::time::Duration,
+    grpc: bool,
 ) -> Outcome {
     rec.reason = Some(e.reason);
     let mut digits = [0u8; 20];
     let mut headers = [("", ""); 2];
-    let local = error_answer(e, &mut digits, &mut headers);
+    let mut local = error_answer(e, &mut digits, &mut headers);
+    if grpc {
+        local.body = LocalBody::Grpc(e.message);
+    }
     down.send_local(rec, &local, true, false, timeout).await;
     Outcome::Close
 }

@@ -14,11 +14,12 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::config::TargetProtocol;
 use crate::io::ReadBuf;
 use crate::snapshot::{Route, Target};
 use crate::tls::stream::UpStream;
 use crate::upstream::group::Endpoint;
-use crate::upstream::h2_client::open_h2;
+use crate::upstream::h2_client::{open_h2, Opened, StreamSlot};
 use crate::upstream::open::{open, OpenError};
 use crate::upstream::pool::UpstreamConn;
 use crate::worker::Worker;
@@ -91,35 +92,44 @@ async fn open_new(
     })
 }
 
-/// A handle on the worker's HTTP/2 connection to endpoint `addr` of `target` (an `h2c` or
-/// `h2` target): the live one, else a new one opened within `connect_timeout` (its refusal
-/// or timeout marks the address down, as for HTTP/1.1).
+/// A handle on the worker's HTTP/2 connection to endpoint `addr` of `target` (an `h2c`, `h2`
+/// or `auto` target): the live one, else a new one opened within `connect_timeout` (its
+/// refusal or timeout marks the address down, as for HTTP/1.1). `Ok(None)`: the `auto`
+/// target's ALPN chose HTTP/1.1 (remembered for the endpoint: the caller speaks HTTP/1.1).
+/// A new connection is opened as well when every live one is at the server's stream limit
+/// (`H2Clients::sender`). The stream's slot comes with the handle.
 pub async fn connect_h2(
     worker: &Worker,
     route: &Route,
     target: &Target,
     addr: SocketAddr,
     connect_timeout: Duration,
-) -> Result<h2::client::SendRequest<bytes::Bytes>, ConnectError> {
-    if let Some(send) = worker
-        .h2_clients
-        .borrow_mut()
-        .sender(addr, target.pool_id())
-    {
-        return Ok(send);
+    max_header_list: usize,
+) -> Result<Option<(h2::client::SendRequest<bytes::Bytes>, StreamSlot)>, ConnectError> {
+    let pool_id = target.pool_id();
+    if let Some(taken) = worker.h2_clients.borrow_mut().sender(addr, pool_id) {
+        return Ok(Some(taken));
     }
+    let negotiate = target.protocol == TargetProtocol::Auto;
     let opened = monoio::time::timeout(
         connect_timeout,
-        Box::pin(open_h2(addr, target.tls.as_ref())),
+        Box::pin(open_h2(
+            addr,
+            target.tls.as_ref(),
+            negotiate,
+            max_header_list,
+        )),
     )
     .await;
-    let conn = judge(worker, route, target, addr, opened)?;
-    let send = conn.send.clone();
-    worker
-        .h2_clients
-        .borrow_mut()
-        .insert(addr, target.pool_id(), conn);
-    Ok(send)
+    let opened = judge(worker, route, target, addr, opened)?;
+    let mut clients = worker.h2_clients.borrow_mut();
+    if negotiate {
+        clients.remember(addr, pool_id, matches!(opened, Opened::H2(_)));
+    }
+    match opened {
+        Opened::H2(conn) => Ok(Some(clients.insert(addr, pool_id, conn))),
+        Opened::Http1 => Ok(None),
+    }
 }
 
 /// The outcome of opening a connection under the connect timeout: down marks, the rate-limited
@@ -131,6 +141,13 @@ fn judge<T>(
     addr: SocketAddr,
     opened: Result<Result<T, OpenError>, monoio::time::error::Elapsed>,
 ) -> Result<T, ConnectError> {
+    if target.protocol == TargetProtocol::Auto && !matches!(opened, Ok(Ok(_))) {
+        // The endpoint may have changed what it speaks: negotiate again next time.
+        worker
+            .h2_clients
+            .borrow_mut()
+            .forget_negotiated(addr, target.pool_id());
+    }
     match opened {
         Ok(Ok(conn)) => {
             worker.selector.borrow_mut().mark_up(addr);

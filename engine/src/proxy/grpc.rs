@@ -5,7 +5,9 @@
 //! `UNAVAILABLE` with no message.
 //!
 //! Owns the rules only, pure: what a gRPC request is ([`is_grpc`]), the status mapping
-//! ([`grpc_status_for`]) and the encoding of `grpc-message` ([`push_grpc_message`]). The
+//! ([`grpc_status_for`]), the encoding of `grpc-message` ([`push_grpc_message`]), the status a
+//! client reads from a relayed response ([`status_read`]) and the deadline a call asks for
+//! ([`parse_grpc_timeout`]). The
 //! downstreams render the answer (`LocalBody::Grpc`); `answer` decides to use it. The mapping
 //! follows the gRPC project's "HTTP to gRPC Status Code Mapping"
 //! (doc/http-grpc-status-mapping.md) for the statuses it lists, with one deliberate
@@ -48,6 +50,43 @@ pub fn grpc_status_for(status: u16) -> u8 {
         502 | 503 => 14,
         _ => 2,
     }
+}
+
+/// The gRPC status a client reads from a relayed answer: `grpc_status`, the `grpc-status` field
+/// of its trailers (or of a Trailers-Only head), when it is a number; without one, what a gRPC
+/// client makes of the HTTP status `http` (Torii's table above; `UNKNOWN` for a 200 without a
+/// status). Codes above 255 read as `UNKNOWN`.
+pub fn status_read(grpc_status: Option<&[u8]>, http: u16) -> u8 {
+    let parsed = grpc_status
+        .filter(|v| !v.is_empty() && v.len() <= 3 && v.iter().all(u8::is_ascii_digit))
+        .map(|v| v.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0')));
+    match parsed {
+        Some(n) => u8::try_from(n).unwrap_or(2),
+        None if http == 200 => 2,
+        None => grpc_status_for(http),
+    }
+}
+
+/// The deadline of a `grpc-timeout` value (gRPC over HTTP/2: `TimeoutValue TimeoutUnit`, 1 to
+/// 8 digits and one of `H M S m u n`); `None` for anything else (the call then has none).
+pub fn parse_grpc_timeout(value: &[u8]) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let (&unit, digits) = value.split_last()?;
+    if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = digits
+        .iter()
+        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    Some(match unit {
+        b'H' => Duration::from_secs(n * 3600),
+        b'M' => Duration::from_secs(n * 60),
+        b'S' => Duration::from_secs(n),
+        b'm' => Duration::from_millis(n),
+        b'u' => Duration::from_micros(n),
+        b'n' => Duration::from_nanos(n),
+        _ => return None,
+    })
 }
 
 /// Appends `message` percent-encoded as `grpc-message` requires (gRPC over HTTP/2, "Responses"):
@@ -119,6 +158,52 @@ mod tests {
         ];
         for (http, grpc) in table {
             assert_eq!(grpc_status_for(http), grpc, "{http}");
+        }
+    }
+
+    #[test]
+    fn the_status_a_client_reads() {
+        assert_eq!(status_read(Some(b"0"), 200), 0);
+        assert_eq!(status_read(Some(b"14"), 200), 14);
+        assert_eq!(status_read(Some(b"16"), 503), 16);
+        assert_eq!(status_read(Some(b"300"), 200), 2);
+        assert_eq!(status_read(Some(b"x"), 200), 2);
+        assert_eq!(status_read(Some(b"1234"), 200), 2);
+        assert_eq!(status_read(None, 200), 2);
+        assert_eq!(status_read(None, 503), 14);
+        assert_eq!(status_read(Some(b""), 401), 16);
+    }
+
+    #[test]
+    fn grpc_timeouts() {
+        use std::time::Duration;
+        assert_eq!(
+            parse_grpc_timeout(b"200m"),
+            Some(Duration::from_millis(200))
+        );
+        assert_eq!(parse_grpc_timeout(b"1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout(b"2M"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_grpc_timeout(b"3S"), Some(Duration::from_secs(3)));
+        assert_eq!(
+            parse_grpc_timeout(b"99999999u"),
+            Some(Duration::from_micros(99_999_999))
+        );
+        assert_eq!(parse_grpc_timeout(b"5n"), Some(Duration::from_nanos(5)));
+        for bad in [
+            &b""[..],
+            b"m",
+            b"123456789m",
+            b"10x",
+            b"-1S",
+            b"1.5S",
+            b"10 S",
+        ] {
+            assert_eq!(
+                parse_grpc_timeout(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 

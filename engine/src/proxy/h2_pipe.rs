@@ -52,6 +52,8 @@ pub struct Pipe {
     pub sent: u64,
     max: u64,
     progressed: bool,
+    /// The `grpc-status` of the trailers it passed on, as sent (gRPC calls read it).
+    pub grpc_status: Option<http::HeaderValue>,
 }
 
 impl Pipe {
@@ -66,6 +68,7 @@ impl Pipe {
             sent: 0,
             max,
             progressed: false,
+            grpc_status: None,
         }
     }
 
@@ -146,7 +149,10 @@ impl Pipe {
             let end = match src.poll_trailers(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(PipeError::Source(e))),
-                Poll::Ready(Ok(Some(trailers))) => dst.send_trailers(trailers),
+                Poll::Ready(Ok(Some(trailers))) => {
+                    self.grpc_status = trailers.get("grpc-status").cloned();
+                    dst.send_trailers(trailers)
+                }
                 Poll::Ready(Ok(None)) => dst.send_data(Bytes::new(), true),
             };
             if let Err(e) = end {

@@ -183,6 +183,9 @@ fn count<'s>(
         None => registry.unrouted(),
     };
     metrics.request(worker.id, rec.protocol, rec.status, elapsed);
+    if let Some(code) = rec.grpc_status {
+        metrics.grpc_call(worker.id, code);
+    }
     route
 }
 

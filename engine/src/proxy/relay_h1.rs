@@ -7,7 +7,8 @@
 //! the client's `TE` lists `trailers`, RFC 9110 §6.5 and §10.1.4, and dropped otherwise: a
 //! client that did not say it takes them may not parse them); else close-delimited for an
 //! HTTP/1.0 client (trailers dropped). Flow control follows the bytes: the upstream's window
-//! reopens only as the client's socket takes them. It must not decide the keep-alive rule
+//! reopens only as the client's socket takes them. For a gRPC call, the status the client reads
+//! (`RequestRecord::grpc_status`) comes from the trailers or the Trailers-Only head. It must not decide the keep-alive rule
 //! (`close` comes in) nor which fields are hidden.
 
 use std::future::poll_fn;
@@ -20,6 +21,7 @@ use crate::http1::{status_has_no_content, HeaderKind};
 use crate::io::{write_all_timeout, Stream};
 use crate::proxy::context::RequestCtx;
 use crate::proxy::downstream::Relayed;
+use crate::proxy::grpc::{is_grpc, status_read};
 use crate::proxy::upstream_h2::H2Response;
 use crate::proxy::upstream_head_h2::te_lists_trailers;
 
@@ -83,6 +85,9 @@ pub async fn relay_h2_to_h1<C: Stream>(
     wbuf.extend_from_slice(&ctx.bufs.quota_headers);
     wbuf.extend_from_slice(b"\r\n");
     ctx.rec.answered(status, wbuf.len());
+    let grpc =
+        crate::http1::find_header(ctx.data(), ctx.fields(), b"content-type").is_some_and(is_grpc);
+    let mut grpc_status = resp.head.headers.get("grpc-status").cloned();
     let limits = ctx.snap.limits;
     if write_all_timeout(stream, wbuf, limits.body_timeout)
         .await
@@ -91,6 +96,10 @@ pub async fn relay_h2_to_h1<C: Stream>(
         return Relayed::Failed;
     }
     if framed == Framed::None || resp.body.is_end_stream() {
+        if grpc {
+            let code = grpc_status.as_ref().map(|v| v.as_bytes());
+            ctx.rec.grpc_status = Some(status_read(code, status));
+        }
         return Relayed::Complete { close };
     }
     match pump(
@@ -100,11 +109,16 @@ pub async fn relay_h2_to_h1<C: Stream>(
         framed,
         ctx.upstream_idle_timeout(),
         limits.body_timeout,
+        &mut grpc_status,
     )
     .await
     {
         Ok(n) => {
             ctx.rec.bytes_out += n;
+            if grpc {
+                let code = grpc_status.as_ref().map(|v| v.as_bytes());
+                ctx.rec.grpc_status = Some(status_read(code, status));
+            }
             Relayed::Complete { close }
         }
         Err(why) => {
@@ -114,7 +128,8 @@ pub async fn relay_h2_to_h1<C: Stream>(
     }
 }
 
-/// The body's DATA, framed, then its end (and trailers when the client takes them).
+/// The body's DATA, framed, then its end (and trailers when the client takes them; their
+/// `grpc-status` into `grpc_status`).
 async fn pump<C: Stream>(
     stream: &mut C,
     wbuf: &mut Vec<u8>,
@@ -122,6 +137,7 @@ async fn pump<C: Stream>(
     framed: Framed,
     idle: Duration,
     write_timeout: Duration,
+    grpc_status: &mut Option<http::HeaderValue>,
 ) -> Result<u64, &'static str> {
     let mut sent = 0u64;
     loop {
@@ -149,14 +165,17 @@ async fn pump<C: Stream>(
         sent += chunk.len() as u64;
         let _ = resp.body.flow_control().release_capacity(chunk.len());
     }
-    let Framed::Chunked { trailers } = framed else {
-        return Ok(sent);
-    };
     let polled = monoio::time::timeout(idle, poll_fn(|cx| resp.body.poll_trailers(cx))).await;
     let map = match polled {
         Err(_) => return Err("upstream idle"),
         Ok(Err(_)) => return Err("upstream stream failed"),
         Ok(Ok(map)) => map,
+    };
+    if let Some(v) = map.as_ref().and_then(|m| m.get("grpc-status")) {
+        *grpc_status = Some(v.clone());
+    }
+    let Framed::Chunked { trailers } = framed else {
+        return Ok(sent);
     };
     wbuf.clear();
     wbuf.extend_from_slice(b"0\r\n");

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use torii_protocol::balance::{safe_to_repeat, Backoff, CallOutcome, RetryOn, RetryReason};
 
-use crate::config::{LoadBalancing, RetryCondition, UpstreamSpec};
+use crate::config::{LoadBalancing, RetryCondition, TargetProtocol, UpstreamSpec};
 use crate::http1::{parse_response_head, BodyFraming, ResponseHead};
 use crate::io::write_all_timeout;
 use crate::proxy::body::{ChunkedMode, Framing, PumpOptions, BODY_BUFFER_BYTES};
@@ -28,7 +28,7 @@ use crate::proxy::upstream_h2::{self, BodyPlan, H2Failure};
 use crate::proxy::upstream_head::UpstreamHead;
 use crate::proxy::upstream_response::{H1Response, UpstreamResponse};
 use crate::secure::unix_now;
-use crate::snapshot::{Route, RuntimeLimits};
+use crate::snapshot::{Route, RuntimeLimits, Target};
 use crate::tls::stream::UpStream;
 use crate::upstream::endpoint::now_ms;
 use crate::upstream::outlier;
@@ -125,7 +125,7 @@ pub async fn forward<D: Downstream>(
         let mut sent = false;
         let target = &route.targets[endpoint.target];
         let head_timeout = plan.try_timeout(spec.timeouts.response_header);
-        let answered = if target.speaks_h2() {
+        let answered = if speaks_h2(worker, target, endpoint.state.addr) {
             if let Err(e) = render_head(worker, &*down, ctx, route, endpoint.target, buffered, now)
             {
                 break Err(e);
@@ -162,6 +162,11 @@ pub async fn forward<D: Downstream>(
                     Err(Failure::Timeout(e))
                 }
                 Err(H2Failure::Final(e)) => break Err(e),
+                Err(H2Failure::Http1) => {
+                    // Not a try: the same endpoint, over HTTP/1.1 (remembered now).
+                    again_fresh = Some(picked);
+                    continue;
+                }
             }
         } else {
             match connect(worker, route, endpoint, spec.timeouts.connect, fresh).await {
@@ -253,6 +258,20 @@ pub async fn forward<D: Downstream>(
     }
     drop(flight);
     result
+}
+
+/// Whether the request goes to endpoint `addr` of `target` over HTTP/2: `h2c` and `h2` targets
+/// always, `auto` ones unless their ALPN chose HTTP/1.1 (not known yet: HTTP/2 is offered
+/// first, `connect_h2` learns the choice).
+fn speaks_h2(worker: &Worker, target: &Target, addr: std::net::SocketAddr) -> bool {
+    match target.protocol {
+        TargetProtocol::Auto => worker
+            .h2_clients
+            .borrow()
+            .negotiated(addr, target.pool_id())
+            .unwrap_or(true),
+        _ => target.speaks_h2(),
+    }
 }
 
 /// Renders the upstream head of the request in `ctx` for target `target` of `route` into

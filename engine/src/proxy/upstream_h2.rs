@@ -35,6 +35,7 @@ use crate::proxy::error::ProxyError;
 use crate::proxy::h2_pipe::{Pipe, PipeError};
 use crate::proxy::upstream_head_h2::{te_lists_trailers, to_h2_request};
 use crate::snapshot::{Route, RuntimeLimits, Target};
+use crate::upstream::h2_client::StreamSlot;
 use crate::upstream::select::EndpointInUse;
 use crate::worker::Worker;
 
@@ -51,6 +52,8 @@ pub struct H2Response {
     /// The client's request body still being piped up (an HTTP/2 client's).
     pub request: Option<(RecvStream, Pipe)>,
     endpoint: Option<EndpointInUse>,
+    /// The stream counted on its connection (`H2Clients`) while the answer lives.
+    _slot: StreamSlot,
 }
 
 impl H2Response {
@@ -89,6 +92,9 @@ pub enum H2Failure {
     /// Answered as is, never retried (the head could not be carried over, the client's body
     /// failed).
     Final(ProxyError),
+    /// An `auto` target's ALPN chose HTTP/1.1: nothing was sent, the caller tries again over
+    /// HTTP/1.1.
+    Http1,
 }
 
 /// What the request sends as its body.
@@ -121,9 +127,18 @@ pub async fn exchange<D: Downstream>(
         crate::http1::find_header(ctx.data(), ctx.fields(), b"te").is_some_and(te_lists_trailers);
     let (request, head_len) = to_h2_request(&ctx.bufs.up_head, target.tls.is_some(), te)
         .map_err(|why| H2Failure::Final(ProxyError::internal(why)))?;
-    let sender = connect_h2(worker, route, target, addr, connect_timeout)
-        .await
-        .map_err(H2Failure::Connect)?;
+    let max_header_list = limits.head.max_head_bytes;
+    let (sender, slot) = connect_h2(
+        worker,
+        route,
+        target,
+        addr,
+        connect_timeout,
+        max_header_list,
+    )
+    .await
+    .map_err(H2Failure::Connect)?
+    .ok_or(H2Failure::Http1)?;
     let reset = |e: &h2::Error| {
         worker
             .h2_clients
@@ -187,6 +202,7 @@ pub async fn exchange<D: Downstream>(
         up_send,
         request: request_pipe,
         endpoint: None,
+        _slot: slot,
     })
 }
 

@@ -175,7 +175,7 @@ pub async fn serve_conn<C: Stream>(
                     &mut bufs.log_head,
                     conn.rbuf.len(),
                 );
-                answer_unparsed(&mut conn, &mut rec, &e, limits.client_header_timeout).await;
+                answer_unparsed(&mut conn, &mut rec, &e, limits.client_header_timeout, false).await;
                 record::finish(
                     worker,
                     &snap,

@@ -14,7 +14,9 @@
 //! and GOAWAY when the worker drains (the listeners stop) or the connection idles out: streams
 //! in flight finish (drain is bounded by `gateway.drain_timeout`), new ones are refused. A
 //! stream the client resets — or whose connection dies — has its task's future dropped, and
-//! with it the upstream connection it held (closed, never pooled). It must not frame HTTP:
+//! with it the upstream connection it held (closed, never pooled). A gRPC call's `grpc-timeout`
+//! is its deadline: past it, the phases' future is dropped the same way (the upstream stream
+//! reset with `CANCEL`) and the client gets `DEADLINE_EXCEEDED`. It must not frame HTTP:
 //! `crate::h2` checks heads and answers.
 
 use crate::proxy::downstream::Downstream;
@@ -42,6 +44,7 @@ use crate::proxy::answer::answer_unparsed;
 use crate::proxy::client::ClientFacts;
 use crate::proxy::context::{RequestBuffers, RequestCtx};
 use crate::proxy::error::ProxyError;
+use crate::proxy::grpc::{is_grpc, parse_grpc_timeout};
 use crate::proxy::head::OwnedHead;
 use crate::proxy::{phases, record};
 use crate::worker::signal::Signal;
@@ -372,6 +375,9 @@ fn spawn_stream(
     });
 }
 
+/// The access log's `reason` of a gRPC call cut at its `grpc-timeout`.
+const REASON_GRPC_DEADLINE: &str = "grpc.deadline_exceeded";
+
 /// Counts and logs a malformed request as an HTTP/1.1 head refused with 400 is (`route="-"`,
 /// status 400, reason `head.invalid`, an access-log line with `proto` `h2`), although the
 /// client gets `RST_STREAM PROTOCOL_ERROR` (RFC 9113 §8.1.1) rather than an answer.
@@ -403,6 +409,15 @@ async fn serve_stream(
     facts: Rc<ClientFacts>,
 ) {
     let (parts, body) = req.into_parts();
+    let grpc = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| is_grpc(v.as_bytes()));
+    let deadline = parts
+        .headers
+        .get("grpc-timeout")
+        .filter(|_| grpc)
+        .and_then(|v| parse_grpc_timeout(v.as_bytes()));
     let side = ResponseSide::new(respond);
     let limits = worker.snapshot().limits;
     let mut head_store = OwnedHead::new();
@@ -427,7 +442,7 @@ async fn serve_stream(
     let peer = facts.peer;
     let mut down = H2Downstream::new(body, side.clone(), facts);
     monoio::select! {
-        _ = serve_request(worker, &mut down, head, &head_store) => {}
+        _ = serve_request(worker, &mut down, head, &head_store, (grpc, deadline)) => {}
         reason = reset_of(&side) => {
             // The upstream request, if any, goes with the dropped future: its connection is
             // closed, never pooled.
@@ -437,13 +452,16 @@ async fn serve_stream(
 }
 
 /// Runs the one request of a stream, whose head (read into `req`) is `head` or was refused as
-/// an HTTP/1.1 head would be (431, 414, 400: answered and recorded as for an HTTP/1.1 client):
-/// the phases, the record, and the end of the stream.
+/// an HTTP/1.1 head would be (431, 414, 400: answered and recorded as for an HTTP/1.1 client,
+/// as a gRPC status to a gRPC call): the phases (within the call's deadline, for a gRPC call
+/// that gave one), the record, and the end of the stream. `grpc`: whether it is a gRPC call,
+/// and its deadline.
 async fn serve_request(
     worker: &Rc<Worker>,
     down: &mut H2Downstream,
     head: Result<RequestHead, RequestError>,
     req: &OwnedHead,
+    (grpc, deadline): (bool, Option<Duration>),
 ) {
     let snap = worker.snapshot();
     let started = std::time::Instant::now();
@@ -456,7 +474,7 @@ async fn serve_request(
                 record::begin_unparsed(worker, &snap, Protocol::H2, &mut log_head, received);
             let e = ProxyError::from_head(&e);
             let timeout = snap.limits.client_header_timeout;
-            answer_unparsed(down, &mut rec, &e, timeout).await;
+            answer_unparsed(down, &mut rec, &e, timeout, grpc).await;
             record::finish(
                 worker,
                 &snap,
@@ -476,7 +494,25 @@ async fn serve_request(
     record::begin(worker, &mut ctx);
     // `Outcome` means nothing here: the stream carries one request (and no upgrade: `Upgrade`
     // is refused with the head).
-    let _ = phases::handle_request(worker, down, &mut ctx).await;
+    let handled = phases::handle_request(worker, down, &mut ctx);
+    match deadline {
+        None => {
+            let _ = handled.await;
+        }
+        Some(d) => {
+            let left = d.saturating_sub(started.elapsed());
+            if monoio::time::timeout(left, handled).await.is_err() {
+                // The phases' future is gone, and with it the upstream stream (reset CANCEL).
+                ctx.rec.reason = Some(REASON_GRPC_DEADLINE);
+                if ctx.rec.status == 0 {
+                    ctx.rec.answered(504, 0);
+                }
+                if let Some(code) = down.end_grpc_call(504, "Deadline exceeded") {
+                    ctx.rec.grpc_status = Some(code);
+                }
+            }
+        }
+    }
     record::finish(
         worker,
         &snap,

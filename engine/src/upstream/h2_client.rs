@@ -1,19 +1,27 @@
 //! HTTP/2 towards upstreams: one multiplexed `h2` client connection per endpoint per worker.
 //!
 //! Owns [`H2Clients`], a worker's HTTP/2 connections keyed like the HTTP/1.1 pool (the
-//! endpoint's address and the target's TLS identity), and opening one ([`open_h2`]): the TCP
-//! connect, monoio's poll-io form of the stream (readiness from the worker's own driver, as the
-//! server side's `h2::io`), for an `h2` target the TLS handshake with `tokio-rustls` offering
-//! ALPN `h2` only, then the `h2` client handshake. The connection's driver is a task spawned on
+//! endpoint's address and the target's TLS identity) and, for `protocol = "auto"` targets,
+//! what each endpoint's ALPN chose; and opening one ([`open_h2`]): the TCP connect, monoio's
+//! poll-io form of the stream (readiness from the worker's own driver, as the server side's
+//! `h2::io`), for an `h2` target the TLS handshake with `tokio-rustls` offering ALPN `h2` only
+//! (`auto`: `h2` then `http/1.1`, and a server choosing HTTP/1.1 ends the opening with
+//! [`Opened::Http1`]), then the `h2` client handshake with hardening settings mirroring the
+//! server side's (`server::h2_conn`): a bounded header list, bounded pending-accept and
+//! locally-reset streams, a bounded send buffer per stream. The connection's driver is a task spawned on
 //! the worker's runtime (nothing crosses threads, no lock of ours); it marks the connection
 //! closed when it ends (GOAWAY, error, the upstream closed), and the next request opens a new
-//! one while streams still in flight on the old one finish on it. Streams above the server's
-//! `SETTINGS_MAX_CONCURRENT_STREAMS` wait for a slot on the connection (`SendRequest::ready`).
+//! one while streams still in flight on the old one finish on it. The driver also keeps the
+//! server's `SETTINGS_MAX_CONCURRENT_STREAMS` where requests see it: a request finding every
+//! connection to its endpoint at that limit opens another one (up to
+//! [`MAX_CONNS_PER_ENDPOINT`]; past that, it waits for a slot on the least busy,
+//! `SendRequest::ready`). Each stream holds a [`StreamSlot`] on its connection while it lives.
 //!
 //! It must not decide what is sent nor read a response: `proxy::upstream_h2` does.
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -33,48 +41,127 @@ use crate::upstream::open::OpenError;
 
 /// The ALPN protocol id of HTTP/2 (RFC 9113 §3.2).
 const ALPN_H2: &[u8] = b"h2";
+/// The ALPN protocol id of HTTP/1.1.
+const ALPN_HTTP11: &[u8] = b"http/1.1";
+/// Streams the upstream may reset (or we reset) before the connection errors out: the server
+/// side's bound ("Rapid Reset", CVE-2023-44487).
+const MAX_LOCAL_RESETS: usize = 200;
+/// Most bytes buffered for sending per stream before `poll_capacity` waits.
+const MAX_SEND_BUFFER: usize = 256 * 1024;
 
-/// One live HTTP/2 connection: a handle to open streams on it, and whether its driver ended.
+/// Most HTTP/2 connections a worker opens to one endpoint (each carrying the server's
+/// `SETTINGS_MAX_CONCURRENT_STREAMS`); more streams wait for a slot.
+pub const MAX_CONNS_PER_ENDPOINT: usize = 8;
+
+/// One live HTTP/2 connection: a handle to open streams on it, whether its driver ended, the
+/// server's stream limit and the streams open on it.
 #[derive(Debug)]
 struct Conn {
     send: SendRequest<Bytes>,
     closed: Rc<Cell<bool>>,
+    limit: Rc<Cell<usize>>,
+    streams: Rc<Cell<usize>>,
+}
+
+impl Conn {
+    fn has_room(&self) -> bool {
+        self.streams.get() < self.limit.get()
+    }
+
+    fn take(&self) -> (SendRequest<Bytes>, StreamSlot) {
+        (self.send.clone(), StreamSlot::on(&self.streams))
+    }
+}
+
+/// One stream counted on its connection while it lives (dropped with the exchange).
+#[derive(Debug)]
+pub struct StreamSlot(Rc<Cell<usize>>);
+
+impl StreamSlot {
+    fn on(count: &Rc<Cell<usize>>) -> Self {
+        count.set(count.get() + 1);
+        Self(count.clone())
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
 }
 
 /// A worker's HTTP/2 upstream connections (`!Send`: used on its thread only).
 #[derive(Debug, Default)]
 pub struct H2Clients {
-    conns: HashMap<(SocketAddr, u64), Conn>,
+    conns: HashMap<(SocketAddr, u64), Vec<Conn>>,
+    /// `protocol = "auto"` endpoints: whether their last ALPN chose HTTP/2.
+    alpn: HashMap<(SocketAddr, u64), bool>,
 }
 
 impl H2Clients {
-    /// A handle on the live connection to `addr` with TLS identity `pool_id`, if there is one
-    /// (a closed one is forgotten here, so the caller opens a new one).
-    pub fn sender(&mut self, addr: SocketAddr, pool_id: u64) -> Option<SendRequest<Bytes>> {
+    /// What the ALPN of `addr` / `pool_id` (an `auto` target's endpoint) chose last: `Some(true)`
+    /// HTTP/2, `Some(false)` HTTP/1.1, `None` not known yet (the next opening negotiates).
+    pub fn negotiated(&self, addr: SocketAddr, pool_id: u64) -> Option<bool> {
+        self.alpn.get(&(addr, pool_id)).copied()
+    }
+
+    /// Remembers what the ALPN of `addr` / `pool_id` chose.
+    pub fn remember(&mut self, addr: SocketAddr, pool_id: u64, h2: bool) {
+        self.alpn.insert((addr, pool_id), h2);
+    }
+
+    /// Forgets what the ALPN of `addr` / `pool_id` chose (a connection to it failed): the next
+    /// opening negotiates again.
+    pub fn forget_negotiated(&mut self, addr: SocketAddr, pool_id: u64) {
+        self.alpn.remove(&(addr, pool_id));
+    }
+
+    /// A handle on a live connection to `addr` with TLS identity `pool_id` for one more stream,
+    /// and the stream's slot: the first below the server's stream limit; when every one is at
+    /// its limit, `None` (the caller opens another) unless there are
+    /// [`MAX_CONNS_PER_ENDPOINT`] already (then the least busy: the stream waits for a slot).
+    /// Closed connections are forgotten here.
+    pub fn sender(
+        &mut self,
+        addr: SocketAddr,
+        pool_id: u64,
+    ) -> Option<(SendRequest<Bytes>, StreamSlot)> {
         let key = (addr, pool_id);
-        match self.conns.get(&key) {
-            Some(c) if !c.closed.get() => Some(c.send.clone()),
-            Some(_) => {
-                self.conns.remove(&key);
-                None
-            }
-            None => None,
+        let list = self.conns.get_mut(&key)?;
+        list.retain(|c| !c.closed.get());
+        if list.is_empty() {
+            self.conns.remove(&key);
+            return None;
         }
+        if let Some(c) = list.iter().find(|c| c.has_room()) {
+            return Some(c.take());
+        }
+        if list.len() < MAX_CONNS_PER_ENDPOINT {
+            return None;
+        }
+        list.iter().min_by_key(|c| c.streams.get()).map(Conn::take)
     }
 
-    /// Keeps `conn` as the connection new streams to `addr` / `pool_id` go on (replacing one
-    /// that was there: its streams in flight finish on it).
-    pub fn insert(&mut self, addr: SocketAddr, pool_id: u64, conn: H2Conn) {
-        self.conns.insert(
-            (addr, pool_id),
-            Conn {
-                send: conn.send,
-                closed: conn.closed,
-            },
-        );
+    /// Adds `conn` to the connections new streams to `addr` / `pool_id` go on; a handle and a
+    /// slot for the stream that opened it.
+    pub fn insert(
+        &mut self,
+        addr: SocketAddr,
+        pool_id: u64,
+        conn: H2Conn,
+    ) -> (SendRequest<Bytes>, StreamSlot) {
+        let conn = Conn {
+            send: conn.send,
+            closed: conn.closed,
+            limit: conn.limit,
+            streams: Rc::new(Cell::new(0)),
+        };
+        let taken = conn.take();
+        self.conns.entry((addr, pool_id)).or_default().push(conn);
+        taken
     }
 
-    /// Forgets the connection to `addr` / `pool_id` (a stream could not be opened on it:
+    /// Forgets the connections to `addr` / `pool_id` (a stream could not be opened on one:
     /// GOAWAY received, connection broken), so that the next request opens a new one.
     pub fn forget(&mut self, addr: SocketAddr, pool_id: u64) {
         self.conns.remove(&(addr, pool_id));
@@ -87,7 +174,11 @@ impl H2Clients {
 
     /// Live connections.
     pub fn len(&self) -> usize {
-        self.conns.values().filter(|c| !c.closed.get()).count()
+        self.conns
+            .values()
+            .flatten()
+            .filter(|c| !c.closed.get())
+            .count()
     }
 
     /// True when no connection is live.
@@ -103,6 +194,9 @@ pub struct H2Conn {
     pub send: SendRequest<Bytes>,
     /// Set when its driver ended.
     pub closed: Rc<Cell<bool>>,
+    /// The server's `SETTINGS_MAX_CONCURRENT_STREAMS` as last acknowledged (kept by the
+    /// driver; unlimited until the server's SETTINGS came).
+    pub limit: Rc<Cell<usize>>,
 }
 
 /// The transport of an upstream HTTP/2 connection in the poll form `h2` drives.
@@ -112,10 +206,28 @@ enum UpIo {
     Tls(Box<tokio_rustls::client::TlsStream<TcpStreamPoll>>),
 }
 
+/// What an opening gave.
+#[derive(Debug)]
+pub enum Opened {
+    /// An HTTP/2 connection, its driver running.
+    H2(H2Conn),
+    /// The server chose HTTP/1.1 (or no protocol) in ALPN, offered `h2` and `http/1.1` for an
+    /// `auto` target: the connection was dropped, the caller speaks HTTP/1.1 to it.
+    Http1,
+}
+
 /// Opens an HTTP/2 connection to `addr`: plain (prior knowledge) without `tls`, else TLS with
-/// ALPN `h2` (a server that does not select it fails the opening as a TLS failure). Spawns
-/// the connection's driver on the current (worker's) runtime.
-pub async fn open_h2(addr: SocketAddr, tls: Option<&TargetTls>) -> Result<H2Conn, OpenError> {
+/// ALPN `h2` (a server that does not select it fails the opening as a TLS failure), or with
+/// `h2` and `http/1.1` when `negotiate` (`auto`), a server choosing HTTP/1.1 giving
+/// [`Opened::Http1`]. A response header list (decoded) over `max_header_list` bytes is refused,
+/// as over HTTP/1.1 (`limits.max_header_bytes`). Spawns the connection's driver on the current
+/// (worker's) runtime.
+pub async fn open_h2(
+    addr: SocketAddr,
+    tls: Option<&TargetTls>,
+    negotiate: bool,
+    max_header_list: usize,
+) -> Result<Opened, OpenError> {
     let tcp = TcpStream::connect_addr(addr)
         .await
         .map_err(OpenError::Tcp)?;
@@ -127,13 +239,21 @@ pub async fn open_h2(addr: SocketAddr, tls: Option<&TargetTls>) -> Result<H2Conn
             // Once per new connection: the route's config with ALPN `h2` (its session store
             // is shared through the clone).
             let mut config = (*tls.config).clone();
-            config.alpn_protocols = vec![ALPN_H2.to_vec()];
+            config.alpn_protocols = if negotiate {
+                vec![ALPN_H2.to_vec(), ALPN_HTTP11.to_vec()]
+            } else {
+                vec![ALPN_H2.to_vec()]
+            };
             let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
             let stream = connector
                 .connect(tls.server_name.clone(), poll)
                 .await
                 .map_err(|e| OpenError::Tls(io::Error::other(e.to_string())))?;
-            if stream.get_ref().1.alpn_protocol() != Some(ALPN_H2) {
+            let chosen = stream.get_ref().1.alpn_protocol();
+            if negotiate && chosen != Some(ALPN_H2) {
+                return Ok(Opened::Http1);
+            }
+            if chosen != Some(ALPN_H2) {
                 return Err(OpenError::Tls(io::Error::other(
                     "the target did not select ALPN h2",
                 )));
@@ -144,18 +264,35 @@ pub async fn open_h2(addr: SocketAddr, tls: Option<&TargetTls>) -> Result<H2Conn
     let (send, conn) = h2::client::Builder::new()
         .initial_window_size(1 << 20)
         .initial_connection_window_size(4 << 20)
+        .max_header_list_size(u32::try_from(max_header_list).unwrap_or(u32::MAX))
+        .max_pending_accept_reset_streams(MAX_LOCAL_RESETS)
+        .max_local_error_reset_streams(Some(MAX_LOCAL_RESETS))
+        .max_send_buffer_size(MAX_SEND_BUFFER)
+        .enable_push(false)
         .handshake::<_, Bytes>(io)
         .await
         .map_err(|e| OpenError::Tcp(io::Error::other(e.to_string())))?;
     let closed = Rc::new(Cell::new(false));
-    let flag = closed.clone();
+    let limit = Rc::new(Cell::new(conn.max_concurrent_send_streams()));
+    let (flag, seen) = (closed.clone(), limit.clone());
     monoio::spawn(async move {
-        if let Err(e) = conn.await {
+        let mut conn = conn;
+        let ended = std::future::poll_fn(|cx| {
+            let polled = Pin::new(&mut conn).poll(cx);
+            seen.set(conn.max_concurrent_send_streams());
+            polled
+        })
+        .await;
+        if let Err(e) = ended {
             tracing::debug!(error = %e, "upstream HTTP/2 connection ended");
         }
         flag.set(true);
     });
-    Ok(H2Conn { send, closed })
+    Ok(Opened::H2(H2Conn {
+        send,
+        closed,
+        limit,
+    }))
 }
 
 impl AsyncRead for UpIo {

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod counting;
+pub mod grpc;
 pub mod held;
 pub mod jwks_server;
 pub mod prereq;
