@@ -30,7 +30,7 @@ use crate::proxy::upstream_response::{H1Response, UpstreamResponse};
 use crate::secure::unix_now;
 use crate::snapshot::{Route, RuntimeLimits, Target};
 use crate::tls::stream::UpStream;
-use crate::upstream::endpoint::now_ms;
+use crate::upstream::endpoint::{ms_at, now_ms};
 use crate::upstream::outlier;
 use crate::upstream::pool::UpstreamConn;
 use crate::upstream::select::{CachedSet, EndpointInUse, Picked, Tier, Tried};
@@ -90,6 +90,12 @@ pub async fn forward<D: Downstream>(
         let picked = match again_fresh.take() {
             Some(p) => p,
             None => {
+                // The first pick reuses the clock read above; a retry reads it again.
+                let at = if tries == 0 {
+                    upstream_start
+                } else {
+                    Instant::now()
+                };
                 let pick = worker.selector.borrow_mut().pick(
                     route_idx,
                     &cached,
@@ -97,8 +103,8 @@ pub async fn forward<D: Downstream>(
                     hash,
                     worker.id,
                     tried,
-                    Instant::now(),
-                    now_ms(),
+                    at,
+                    ms_at(at),
                 );
                 let Some(p) = pick else {
                     break Err(flight
@@ -425,8 +431,15 @@ impl<'w> RouteFlight<'w> {
         }
     }
 
-    /// Records a try's outcome on its endpoint (outlier detection), logging an ejection.
+    /// Records a try's outcome on its endpoint (outlier detection), logging an ejection. A
+    /// success (the steady state) reads no clock and builds no policy.
     fn record(&self, route: &Route, cached: &CachedSet, index: usize, outcome: CallOutcome) {
+        if outcome == CallOutcome::Success {
+            if let Some(e) = cached.set.endpoints.get(index) {
+                e.state.record_success();
+            }
+            return;
+        }
         let policy = route
             .upstream_spec
             .outlier_detection

@@ -15,10 +15,15 @@ use std::time::Instant;
 /// Milliseconds since the first call in this process: the clock ejections are kept on (an
 /// `Instant` does not fit an atomic). Cheap: one `Instant::now()`.
 pub fn now_ms() -> u64 {
+    ms_at(Instant::now())
+}
+
+/// [`now_ms`] at `at`, for a caller that already read the clock (no second clock read).
+pub fn ms_at(at: Instant) -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
     let start = *START.get_or_init(Instant::now);
     // +1 so that 0 never means "now" (0 is "not ejected").
-    start.elapsed().as_millis() as u64 + 1
+    at.saturating_duration_since(start).as_millis() as u64 + 1
 }
 
 /// What the active health check says of an endpoint.
