@@ -357,9 +357,12 @@ fn errors_are_placed_at_their_line() {
 }
 
 #[test]
-fn not_applied_warning_is_one_per_route_using_rules() {
+fn not_applied_warning_is_one_per_route_using_rules_not_applied_yet() {
+    // The filters, force_https and redirect are applied: no warning.
+    let applied = warned("methods = [\"GET\"]\nforce_https = true\nallow_ips = [\"10.0.0.0/8\"]\nheader_checks = { a = \"b\" }\nmax_body_bytes = 5");
+    assert!(applied.is_empty(), "{applied:?}");
     let text = format!(
-        "{}methods = [\"GET\"]\nforce_https = true\n[[routes]]\nid = \"s\"\ndomains = [\"b.test\"]\ntargets = [\"http://127.0.0.1:9001\"]\n[[routes]]\nid = \"t\"\ndomains = [\"c.test\"]\ntargets = [\"http://127.0.0.1:9001\"]\nread_only = true\n",
+        "{}methods = [\"GET\"]\npreserve_host = true\n[[routes]]\nid = \"s\"\ndomains = [\"b.test\"]\ntargets = [\"http://127.0.0.1:9001\"]\n[[routes]]\nid = \"t\"\ndomains = [\"c.test\"]\ntargets = [\"http://127.0.0.1:9001\"]\nread_only = true\nstrip_prefix = true\npaths = [\"/a\"]\n",
         MINIMAL
     );
     let w: Vec<String> = warnings(&ok(&text), 0)

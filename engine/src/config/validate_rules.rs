@@ -127,13 +127,26 @@ pub(super) fn rules(
         header_checks,
         cors,
     };
-    if !rules.is_empty() {
+    if writes_unapplied(&rules) {
         c.warn(
             path,
             "route rules are validated but not yet applied in this version: requests on this route are proxied as if they were not written (docs/configuration.md, \"Route rules\")",
         );
     }
     rules
+}
+
+/// Whether `rules` writes one that requests do not follow yet: the path (`strip_prefix`,
+/// `target_root`, `rewrite`), `preserve_host`, the header rules and CORS. The filters,
+/// `force_https` and `redirect` are applied.
+fn writes_unapplied(rules: &RouteRules) -> bool {
+    rules.strip_prefix
+        || !rules.target_root.is_empty()
+        || rules.rewrite.is_some()
+        || rules.preserve_host
+        || !rules.request_headers.is_empty()
+        || !rules.response_headers.is_empty()
+        || rules.cors.is_some()
 }
 
 /// `target_root`: a canonical path prefix, kept without its trailing `/` (`"/"`: none).
@@ -495,7 +508,6 @@ fn redirect_shadows(c: &mut Collector, path: &str, raw: &RawRoute) {
         ("target_root", raw.target_root.is_some()),
         ("rewrite", raw.rewrite.is_some()),
         ("preserve_host", raw.preserve_host.is_some()),
-        ("max_body_bytes", raw.max_body_bytes.is_some()),
         ("request_headers", raw.request_headers.is_some()),
         ("response_headers", raw.response_headers.is_some()),
         ("cors", raw.cors.is_some()),

@@ -56,8 +56,16 @@ pub async fn answer<D: Downstream>(
     let content_type = crate::http1::find_header(ctx.data(), ctx.fields(), b"content-type");
     if content_type.is_some_and(is_grpc) {
         local.body = LocalBody::Grpc(e.message);
+    } else if e.bare {
+        local.body = LocalBody::Empty;
     }
-    respond(worker, down, ctx, &local, e.close).await
+    // A route rule's lines (`Allow`, `Location`, CORS): taken out of the context for the
+    // answer and put back (their capacity kept).
+    let lines = std::mem::take(&mut ctx.bufs.answer_lines);
+    local.lines = &lines;
+    let outcome = respond(worker, down, ctx, &local, e.close).await;
+    ctx.bufs.answer_lines = lines;
+    outcome
 }
 
 /// Answers a head that could not be parsed (no request context exists) and closes.
@@ -95,6 +103,7 @@ fn error_answer<'a>(
         status: e.status,
         body: LocalBody::Error(e.message),
         headers: &headers[..n],
+        lines: &[],
     }
 }
 

@@ -85,8 +85,12 @@ pub struct RequestBuffers {
     pub path: Vec<u8>,
     /// The head's method, host and path as JSON fields for the access-log line.
     pub log_head: Vec<u8>,
-    /// Remaining-calls header lines for the response (`quota_headers`), empty otherwise.
+    /// Header lines added to the upstream's response: the remaining calls (`quota_headers`),
+    /// the route's `response_headers` and CORS lines; empty otherwise.
     pub quota_headers: Vec<u8>,
+    /// Header lines of an answer Torii makes itself for a route rule (`Allow`, `Location`,
+    /// CORS preflight lines); empty otherwise.
+    pub answer_lines: Vec<u8>,
 }
 
 impl RequestBuffers {
@@ -176,6 +180,7 @@ impl<'r> RequestCtx<'r> {
         let mut rec = RequestRecord::default();
         rec.reset(head.head_len);
         bufs.quota_headers.clear();
+        bufs.answer_lines.clear();
         Self {
             snap,
             body_done: !has_body(&head),
@@ -223,6 +228,14 @@ impl<'r> RequestCtx<'r> {
         self.route.map_or(self.snap.limits.upstream_timeout, |r| {
             r.upstream_spec.timeouts.idle
         })
+    }
+
+    /// The largest request body accepted: the route's `max_body_bytes` rule, else
+    /// `[limits] max_body_bytes`.
+    pub fn max_body_bytes(&self) -> u64 {
+        self.route
+            .and_then(|r| r.rules.max_body_bytes)
+            .unwrap_or(self.snap.limits.max_body_bytes)
     }
 
     /// True while part of the request body is still unread on the client connection (an

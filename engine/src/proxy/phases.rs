@@ -10,6 +10,7 @@
 //! | 0 | canonical path | [`route::canonicalize`] | 400 |
 //! | 1 | local endpoints (OAuth2 token, introspect, JWKS) | [`oauth_endpoint`] | its own RFC 6749 answers |
 //! | 2 | route | [`route::route`] | 404, 400 |
+//! | 2b | route rules: filters, `force_https`, `redirect` | [`route_rules::filter`] | 403, 405, 400, 413; 308 and the redirect's status |
 //! | 3 | authenticate: external JWT, API key / bearer | [`authenticate`] | 401, 403 |
 //! | 4 | admission: limits (and quotas) | [`route::admit`] | 413, 429, 503 (quota store down under `deny`) |
 //! | 4b | a WebSocket upgrade: its handshake, a tunnel slot | [`upgrade::admit_upgrade`] | 400, 503 |
@@ -27,7 +28,7 @@ use crate::proxy::authenticate::authenticate;
 use crate::proxy::context::{Outcome, RequestCtx};
 use crate::proxy::downstream::Downstream;
 use crate::proxy::error::ProxyError;
-use crate::proxy::{oauth_endpoint, response, route, upgrade, upstream_call};
+use crate::proxy::{oauth_endpoint, response, route, route_rules, upgrade, upstream_call};
 use crate::worker::Worker;
 
 /// Runs the phases of the request in `ctx` (which owns its head), answering through the
@@ -81,6 +82,7 @@ fn before_upstream<D: Downstream>(
         return Ok(Some(endpoint));
     }
     route::route(ctx)?;
+    route_rules::filter(ctx, down.client())?;
     authenticate(worker, ctx)?;
     route::admit(worker.id, ctx, down.client().peer.ip())?;
     upgrade::admit_upgrade(worker, ctx)?;

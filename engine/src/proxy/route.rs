@@ -58,7 +58,7 @@ pub fn route(ctx: &mut RequestCtx<'_>) -> Result<(), ProxyError> {
 /// response.
 pub fn admit(worker: usize, ctx: &mut RequestCtx<'_>, peer: IpAddr) -> Result<(), ProxyError> {
     if let BodyFraming::Length(n) = ctx.head.body {
-        if n > ctx.snap.limits.max_body_bytes {
+        if n > ctx.max_body_bytes() {
             return Err(ProxyError::client(
                 413,
                 "Request body too large",

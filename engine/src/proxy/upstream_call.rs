@@ -495,7 +495,7 @@ async fn send_request_body<D: Downstream>(
     let opts = PumpOptions {
         read_timeout: limits.body_timeout,
         write_timeout: limits.upstream_timeout,
-        max_bytes: limits.max_body_bytes,
+        max_bytes: ctx.max_body_bytes(),
         buffer_bytes: BODY_BUFFER_BYTES,
         chunked: ChunkedMode::Rechunk,
         min_rate: Some(clock),

@@ -1,0 +1,277 @@
+//! Route rules (issue 30) applied to requests, end to end over HTTP/1.1 and HTTP/2 (h2c with
+//! prior knowledge), with curl as the client (installed by `.ci/test`) and the in-process
+//! mirror as the backend: the filters (`deny_ips`/`allow_ips` → 403, `methods`/`read_only` →
+//! 405 with `Allow`, `header_checks` → 400, the route's `max_body_bytes` → 413), all answered
+//! before authentication; `force_https` and `redirect`.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::Command;
+
+use common::*;
+
+/// What curl got: status, headers (lowercase names, last value wins) and body.
+#[derive(Debug)]
+struct Got {
+    status: u16,
+    headers: HashMap<String, String>,
+    body: String,
+}
+
+impl Got {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+/// The two protocols, as curl flags.
+const PROTOCOLS: [&str; 2] = ["--http1.1", "--http2-prior-knowledge"];
+
+/// Runs curl with `proto` on `http://{host}{path}` reaching `gw`, plus `args`.
+fn curl(gw: SocketAddr, proto: &str, host: &str, path: &str, args: &[&str]) -> Got {
+    let connect_to = format!("::127.0.0.1:{}", gw.port());
+    let url = format!("http://{host}{path}");
+    let out = Command::new("curl")
+        .args(["-sS", "-i", "--max-time", "10", proto, "--connect-to"])
+        .arg(&connect_to)
+        .args(args)
+        .arg(&url)
+        .output()
+        .expect("curl is required (.ci/test installs it)");
+    assert!(
+        out.status.success(),
+        "curl {proto} {url} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status_line = lines.next().unwrap();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Got {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+/// A gateway (h2c on) with `routes`.
+fn h2c_gateway(routes: &str) -> torii_engine::control::Gateway {
+    let header = gateway_header("max_body_bytes = 100").replace(
+        "drain_timeout = \"2s\"\n",
+        "drain_timeout = \"2s\"\nh2c = true\n",
+    );
+    gateway(&format!("{header}{routes}"))
+}
+
+/// `route(..)` plus `rules` lines and an API-key requirement (so "answered before
+/// authentication" shows: without a key, a request that passes the rules gets 401).
+fn keyed(id: &str, m: SocketAddr, rules: &str) -> String {
+    format!(
+        "{}{rules}\n[routes.apikeys]\n",
+        route(id, &format!("{id}.test"), "/", &[m])
+    )
+}
+
+#[test]
+fn filters_refuse_before_authentication_on_both_protocols() {
+    let m = mirror();
+    let routes = [
+        keyed("deny", m, "deny_ips = [\"127.0.0.0/8\"]"),
+        keyed("allow", m, "allow_ips = [\"10.0.0.0/8\", \"::1\"]"),
+        keyed("mine", m, "allow_ips = [\"127.0.0.1\"]"),
+        keyed("ro", m, "read_only = true"),
+        keyed("meth", m, "methods = [\"GET\", \"PUT\"]"),
+        keyed("check", m, "header_checks = { \"X-Tenant\" = \"acme\" }"),
+        keyed("small", m, "max_body_bytes = 10"),
+        route("big", "big.test", "/", &[m]) + "max_body_bytes = 1000\n",
+        route("plain", "plain.test", "/", &[m]),
+    ]
+    .concat();
+    let gw = h2c_gateway(&routes);
+    let a = gw.addrs[0];
+    let big = "x".repeat(500);
+    for proto in PROTOCOLS {
+        let r = curl(a, proto, "deny.test", "/", &[]);
+        assert_eq!(r.status, 403, "{proto} {r:?}");
+        assert_eq!(
+            r.header("otoroshi-error-msg"),
+            Some("Your IP address is not allowed")
+        );
+        assert_eq!(
+            curl(a, proto, "allow.test", "/", &[]).status,
+            403,
+            "{proto}"
+        );
+        // In the allow list: on to authentication, which refuses (no key).
+        assert_eq!(curl(a, proto, "mine.test", "/", &[]).status, 401, "{proto}");
+
+        let r = curl(a, proto, "ro.test", "/", &["-X", "DELETE"]);
+        assert_eq!(
+            (r.status, r.header("allow")),
+            (405, Some("GET, HEAD, OPTIONS")),
+            "{proto} {r:?}"
+        );
+        assert_eq!(curl(a, proto, "ro.test", "/", &[]).status, 401, "{proto}");
+        let r = curl(a, proto, "meth.test", "/", &["-X", "POST"]);
+        assert_eq!(
+            (r.status, r.header("allow")),
+            (405, Some("GET, PUT")),
+            "{proto} {r:?}"
+        );
+        // Methods are case-sensitive.
+        assert_eq!(
+            curl(a, proto, "meth.test", "/", &["-X", "get"]).status,
+            405,
+            "{proto}"
+        );
+        assert_eq!(
+            curl(a, proto, "meth.test", "/", &["-X", "PUT"]).status,
+            401,
+            "{proto}"
+        );
+        // A HEAD refused: the head only, `Allow` kept.
+        let r = curl(a, proto, "meth.test", "/", &["-I"]);
+        assert_eq!(
+            (r.status, r.header("allow")),
+            (405, Some("GET, PUT")),
+            "{proto} {r:?}"
+        );
+
+        assert_eq!(
+            curl(a, proto, "check.test", "/", &[]).status,
+            400,
+            "{proto}"
+        );
+        let wrong = curl(a, proto, "check.test", "/", &["-H", "x-tenant: other"]);
+        assert_eq!(wrong.status, 400, "{proto}");
+        let twice = ["-H", "x-tenant: acme", "-H", "X-Tenant: evil"];
+        assert_eq!(
+            curl(a, proto, "check.test", "/", &twice).status,
+            400,
+            "{proto}"
+        );
+        let ok = curl(a, proto, "check.test", "/", &["-H", "X-TENANT: acme"]);
+        assert_eq!(ok.status, 401, "{proto}");
+
+        // The route's cap replaces [limits] max_body_bytes = 100, smaller or larger.
+        let r = curl(a, proto, "small.test", "/", &["-d", "0123456789a"]);
+        assert_eq!(r.status, 413, "{proto} {r:?}");
+        assert_eq!(
+            curl(a, proto, "small.test", "/", &["-d", "0123456789"]).status,
+            401
+        );
+        let r = curl(a, proto, "big.test", "/up", &["-d", &big]);
+        assert_eq!(
+            (r.status, r.json()["body_bytes"].as_u64()),
+            (200, Some(500)),
+            "{proto} {r:?}"
+        );
+        assert_eq!(
+            curl(a, proto, "plain.test", "/", &["-d", &big]).status,
+            413,
+            "{proto}"
+        );
+        // A chunked body (no declared length) is held to the route's cap while it streams.
+        if proto == "--http1.1" {
+            let chunked = ["-H", "transfer-encoding: chunked", "-d", &big];
+            let r = curl(a, proto, "big.test", "/", &chunked);
+            assert_eq!(
+                (r.status, r.json()["body_bytes"].as_u64()),
+                (200, Some(500)),
+                "{r:?}"
+            );
+            let r = curl(a, proto, "small.test", "/", &chunked);
+            assert_eq!(r.status, 401, "{r:?}");
+        }
+        let r = curl(a, proto, "plain.test", "/", &[]);
+        assert_eq!(r.status, 200, "{proto} {r:?}");
+        // A gRPC request refused by a rule gets a gRPC status.
+        let grpc = ["-X", "POST", "-H", "content-type: application/grpc"];
+        let r = curl(a, proto, "deny.test", "/svc/M", &grpc);
+        assert_eq!(
+            (r.status, r.header("grpc-status")),
+            (200, Some("7")),
+            "{proto} {r:?}"
+        );
+    }
+}
+
+#[test]
+fn force_https_and_redirect_answer_before_authentication() {
+    let m = mirror();
+    let routes = [
+        keyed(
+            "sec",
+            m,
+            "force_https = true\nredirect = { to = \"/never\", status = 302 }",
+        ),
+        keyed(
+            "moved",
+            m,
+            "redirect = { to = \"https://new.example${path}${query}\", status = 301 }",
+        ),
+        keyed(
+            "rel",
+            m,
+            "redirect = { to = \"/other/${host}\", status = 307 }",
+        ),
+    ]
+    .concat();
+    let gw = h2c_gateway(&routes);
+    let a = gw.addrs[0];
+    for proto in PROTOCOLS {
+        let r = curl(a, proto, "sec.test", "/a/b?x=1", &[]);
+        assert_eq!(r.status, 308, "{proto} {r:?}");
+        assert_eq!(
+            r.header("location"),
+            Some("https://sec.test/a/b?x=1"),
+            "{proto}"
+        );
+        assert_eq!(r.header("content-length"), Some("0"), "{proto}");
+        assert!(r.body.is_empty(), "{proto} {r:?}");
+        // The canonical path, not the bytes sent.
+        let r = curl(a, proto, "sec.test", "/a/./c/../d", &["--path-as-is"]);
+        assert_eq!(
+            r.header("location"),
+            Some("https://sec.test/a/d"),
+            "{proto} {r:?}"
+        );
+
+        let r = curl(a, proto, "moved.test", "/p%20q?k=v&w", &["-X", "POST"]);
+        assert_eq!(r.status, 301, "{proto} {r:?}");
+        assert_eq!(
+            r.header("location"),
+            Some("https://new.example/p%20q?k=v&w"),
+            "{proto}"
+        );
+        let r = curl(a, proto, "moved.test", "/", &[]);
+        assert_eq!(
+            r.header("location"),
+            Some("https://new.example/"),
+            "{proto}"
+        );
+        let r = curl(a, proto, "REL.test", "/x", &[]);
+        assert_eq!(
+            (r.status, r.header("location")),
+            (307, Some("/other/rel.test")),
+            "{proto}"
+        );
+    }
+}
