@@ -223,7 +223,8 @@ fn route_rules_are_refused_or_said_not_applied() {
         ],
         "{err}"
     );
-    let good = format!("{route}preserve_host = true\nmethods = [\"GET\"]\n");
+    let good =
+        format!("{route}response_headers = {{ remove = [\"server\"] }}\nmethods = [\"GET\"]\n");
     let out = check(&dir, "good.toml", &good);
     assert_eq!(
         out.status.code(),

@@ -275,3 +275,58 @@ fn force_https_and_redirect_answer_before_authentication() {
         );
     }
 }
+
+#[test]
+fn path_rules_and_preserve_host_shape_what_the_backend_receives() {
+    let m = mirror();
+    let routes = [
+        route("strip", "strip.test", "/api", &[m]) + "strip_prefix = true\ntarget_root = \"/v2/\"\n",
+        route("rw", "rw.test", "/", &[m])
+            + "rewrite = { from = \"^/v1/(?P<rest>.*)$\", to = \"/v3/${rest}\" }\n",
+        route("all", "all.test", "/shop", &[m])
+            + "strip_prefix = true\nrewrite = { from = \"^/items/(.*)$\", to = \"/i/$1/\" }\ntarget_root = \"/root\"\npreserve_host = true\n",
+        route("host", "host.test", "/", &[m]) + "preserve_host = true\n",
+        route("plain", "plain.test", "/", &[m]),
+    ]
+    .concat();
+    let gw = h2c_gateway(&routes);
+    let a = gw.addrs[0];
+    let target_host = format!("127.0.0.1:{}", m.port());
+    for proto in PROTOCOLS {
+        let seen = |host: &str, path: &str| {
+            let r = curl(a, proto, host, path, &[]);
+            assert_eq!(r.status, 200, "{proto} {host}{path} {r:?}");
+            let j = r.json();
+            (
+                j["path"].as_str().unwrap().to_owned(),
+                j["query"].as_str().unwrap().to_owned(),
+                j["headers"]["host"].as_str().unwrap().to_owned(),
+            )
+        };
+        let th = target_host.clone();
+        let s = |p: &str, q: &str, h: &str| (p.to_owned(), q.to_owned(), h.to_owned());
+        assert_eq!(
+            seen("strip.test", "/api/users?a=1&b"),
+            s("/v2/users", "a=1&b", &th)
+        );
+        assert_eq!(seen("strip.test", "/api"), s("/v2/", "", &th), "{proto}");
+        // The canonical path is what the rules read.
+        assert_eq!(seen("strip.test", "/api/x/../y/%7e"), s("/v2/y/~", "", &th));
+        assert_eq!(
+            seen("rw.test", "/v1/a/b?q"),
+            s("/v3/a/b", "q", &th),
+            "{proto}"
+        );
+        assert_eq!(seen("rw.test", "/v2/a"), s("/v2/a", "", &th), "{proto}");
+        assert_eq!(
+            seen("all.test", "/shop/items/42?x=y"),
+            s("/root/i/42/", "x=y", "all.test"),
+            "{proto}"
+        );
+        assert_eq!(seen("host.test", "/h"), s("/h", "", "host.test"), "{proto}");
+        assert_eq!(seen("plain.test", "/h"), s("/h", "", &th), "{proto}");
+        // A rewrite whose result is not a canonical path is refused.
+        let r = curl(a, proto, "all.test", "/shop/items/", &[]);
+        assert_eq!(r.status, 400, "{proto} {r:?}");
+    }
+}

@@ -136,17 +136,10 @@ pub(super) fn rules(
     rules
 }
 
-/// Whether `rules` writes one that requests do not follow yet: the path (`strip_prefix`,
-/// `target_root`, `rewrite`), `preserve_host`, the header rules and CORS. The filters,
-/// `force_https` and `redirect` are applied.
+/// Whether `rules` writes one that requests do not follow yet: the header rules and CORS.
+/// The filters, `force_https`, `redirect`, the path and `preserve_host` are applied.
 fn writes_unapplied(rules: &RouteRules) -> bool {
-    rules.strip_prefix
-        || !rules.target_root.is_empty()
-        || rules.rewrite.is_some()
-        || rules.preserve_host
-        || !rules.request_headers.is_empty()
-        || !rules.response_headers.is_empty()
-        || rules.cors.is_some()
+    !rules.request_headers.is_empty() || !rules.response_headers.is_empty() || rules.cors.is_some()
 }
 
 /// `target_root`: a canonical path prefix, kept without its trailing `/` (`"/"`: none).

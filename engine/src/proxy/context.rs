@@ -83,6 +83,9 @@ pub struct RequestBuffers {
     pub scratch: Vec<u8>,
     /// The canonical path, when it differs from the client's bytes.
     pub path: Vec<u8>,
+    /// The path the route's rules send upstream (`strip_prefix`, `rewrite`, `target_root`),
+    /// when they change it.
+    pub rule_path: Vec<u8>,
     /// The head's method, host and path as JSON fields for the access-log line.
     pub log_head: Vec<u8>,
     /// Header lines added to the upstream's response: the remaining calls (`quota_headers`),
@@ -149,6 +152,10 @@ pub struct RequestCtx<'r> {
     pub path_rewritten: bool,
     /// The matched route.
     pub route: Option<&'r Route>,
+    /// The length of the path prefix the route matched (of the canonical path).
+    pub matched_prefix_len: usize,
+    /// `bufs.rule_path` holds the path the route's rules send upstream.
+    pub rule_path_set: bool,
     /// The API key that authenticated the request, and the credentials to wipe.
     pub admitted: Admitted<'r>,
     /// Claims of a verified external JWT to carry in the info token.
@@ -190,6 +197,8 @@ impl<'r> RequestCtx<'r> {
             head_done,
             path_rewritten: false,
             route: None,
+            matched_prefix_len: 0,
+            rule_path_set: false,
             admitted: Admitted::default(),
             jwt_extra: None,
             security: SecurityDraw::default(),

@@ -14,6 +14,7 @@
 //! | 3 | authenticate: external JWT, API key / bearer | [`authenticate`] | 401, 403 |
 //! | 4 | admission: limits (and quotas) | [`route::admit`] | 413, 429, 503 (quota store down under `deny`) |
 //! | 4b | a WebSocket upgrade: its handshake, a tunnel slot | [`upgrade::admit_upgrade`] | 400, 503 |
+//! | 4c | route rules: the path sent upstream (`strip_prefix`, `rewrite`, `target_root`) | [`route_rules::upstream_path`] | 400 |
 //! | 5 | upstream request: body start, connect, head, body, response head | [`upstream_call`] | 408, 413, 502, 504 |
 //! | 6 | response head: the backend's challenge answer (on a `101` too) | [`response::check_challenge`] | 502 |
 //! | 7 | response head and body to the client; upstream reuse — or, for a `101` answering a WebSocket upgrade, the switch checked and sent on | [`response::send_response`], [`upgrade::switch`] | 502 |
@@ -86,5 +87,6 @@ fn before_upstream<D: Downstream>(
     authenticate(worker, ctx)?;
     route::admit(worker.id, ctx, down.client().peer.ip())?;
     upgrade::admit_upgrade(worker, ctx)?;
+    route_rules::upstream_path(worker, ctx)?;
     Ok(None)
 }

@@ -2,7 +2,9 @@
 //! (docs/configuration.md, "Rule order"): the client filters (`deny_ips`/`allow_ips` → 403,
 //! `methods`/`read_only` → 405 with `Allow`, `header_checks` → 400, the route's
 //! `max_body_bytes` against a declared length → 413), then `force_https` (308 to
-//! `https://`) and `redirect` (its status and `Location`).
+//! `https://`) and `redirect` (its status and `Location`); phase 4c: the path sent upstream
+//! (`strip_prefix`, `rewrite`, `target_root` → `ctx.bufs.rule_path`, read by the head render,
+//! which also applies `preserve_host`), with the worker's `RewriteScratch`.
 //!
 //! Owns applying [`CompiledRules`] decisions to a request: the decisions themselves are the
 //! `rules` module's. An answer's extra lines (`Allow`, `Location`) are rendered into
@@ -13,7 +15,10 @@ use crate::http1::{canonical_host, BodyFraming, MAX_HOST_BYTES};
 use crate::proxy::client::ClientFacts;
 use crate::proxy::context::RequestCtx;
 use crate::proxy::error::ProxyError;
-use crate::rules::{https_location, redirect_location, AllowHeader, CompiledRules};
+use crate::rules::{
+    https_location, path_for_upstream, redirect_location, AllowHeader, CompiledRules,
+};
+use crate::worker::Worker;
 
 /// Message of the 403 of `allow_ips` / `deny_ips`.
 pub const IP_REFUSED: &str = "Your IP address is not allowed";
@@ -98,6 +103,45 @@ fn redirects(
         return Err(ProxyError::client(redirect.status, "Redirect", "rules.redirect").bare());
     }
     Ok(())
+}
+
+/// Phase 4c: the path the route's rules send upstream (`strip_prefix`, then `rewrite`, then
+/// `target_root`; the query is kept by the head render), into `ctx.bufs.rule_path`. A
+/// rewrite whose result is not canonical is refused (400).
+pub fn upstream_path(worker: &Worker, ctx: &mut RequestCtx<'_>) -> Result<(), ProxyError> {
+    let Some(route) = ctx.route else {
+        return Ok(());
+    };
+    let rules: &CompiledRules = &route.rules;
+    if rules.empty
+        || !(rules.strip_prefix || rules.rewrite.is_some() || !rules.target_root.is_empty())
+    {
+        return Ok(());
+    }
+    let canonical = if ctx.path_rewritten {
+        &ctx.bufs.path[..]
+    } else {
+        ctx.head.path.get(ctx.data())
+    };
+    let prefix = canonical.get(..ctx.matched_prefix_len).unwrap_or_default();
+    let mut scratch = worker.rewrite.borrow_mut();
+    match path_for_upstream(
+        canonical,
+        prefix,
+        rules,
+        &mut scratch,
+        &mut ctx.bufs.rule_path,
+    ) {
+        Ok(()) => {
+            ctx.rule_path_set = true;
+            Ok(())
+        }
+        Err(_) => Err(ProxyError::client(
+            400,
+            "Invalid request path",
+            "rules.path_refused",
+        )),
+    }
 }
 
 /// Appends `name: value\r\n`.

@@ -283,6 +283,7 @@ fn render_head<D: Downstream>(
         head: &ctx.head,
         headers: ctx.fields(),
         canonical_path: ctx.path_rewritten.then_some(&ctx.bufs.path[..]),
+        rule_path: ctx.rule_path_set.then_some(&ctx.bufs.rule_path[..]),
         allow_underscores: down.client().allow_underscores,
         route,
         target: &route.targets[target],

@@ -37,6 +37,9 @@ pub struct UpstreamHead<'a> {
     pub headers: &'a [HeaderField],
     /// The canonical path, when it differs from the client's bytes.
     pub canonical_path: Option<&'a [u8]>,
+    /// The path the route's rules make (`strip_prefix`, `rewrite`, `target_root`), which
+    /// replaces the canonical one.
+    pub rule_path: Option<&'a [u8]>,
     /// The listener keeps header names with `_`.
     pub allow_underscores: bool,
     /// The route.
@@ -86,6 +89,9 @@ impl UpstreamHead<'_> {
     /// The path the backend receives: the canonical path unless the route forwards raw
     /// paths (or the client's path was already canonical).
     pub fn path(&self) -> &[u8] {
+        if let Some(p) = self.rule_path {
+            return p;
+        }
         match self.canonical_path {
             Some(p) if self.route.path_normalization != PathNormalization::ForwardRaw => p,
             _ => self.head.path.get(self.data),
@@ -142,7 +148,14 @@ impl UpstreamHead<'_> {
             )
             .map_err(|_| "info token")?;
         }
-        out.extend_from_slice(&self.target.host_line);
+        match self.head.host.filter(|_| route.rules.preserve_host) {
+            Some(host) => {
+                out.extend_from_slice(b"host: ");
+                out.extend_from_slice(host.get(data));
+                out.extend_from_slice(b"\r\n");
+            }
+            None => out.extend_from_slice(&self.target.host_line),
+        }
         out.extend_from_slice(b"otoroshi-request-id: ");
         out.extend_from_slice(self.request_id);
         out.extend_from_slice(b"\r\n");
