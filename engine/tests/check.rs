@@ -224,7 +224,7 @@ fn route_rules_are_refused_or_said_not_applied() {
         "{err}"
     );
     let good =
-        format!("{route}response_headers = {{ remove = [\"server\"] }}\nmethods = [\"GET\"]\n");
+        format!("{route}cors = {{ allow_origins = [\"https://a.test\"] }}\nmethods = [\"GET\"]\n");
     let out = check(&dir, "good.toml", &good);
     assert_eq!(
         out.status.code(),

@@ -330,3 +330,88 @@ fn path_rules_and_preserve_host_shape_what_the_backend_receives() {
         assert_eq!(r.status, 400, "{proto} {r:?}");
     }
 }
+
+#[test]
+fn header_rules_on_the_request_and_the_response() {
+    let m = mirror();
+    let routes = [
+        route("hdr", "hdr.test", "/", &[m])
+            + "[routes.apikeys]\n[routes.request_headers]\nset = { \"X-Real-IP\" = \"${client_ip}\", \"x-who\" = \"${apikey.client_id}/${apikey.name}/${route_id}\", \"x-path\" = \"${host}${path}\" }\nset_if_missing = { \"x-tenant\" = \"default\", \"x-forwarded-port\" = \"1\" }\nadd = { \"x-multi\" = \"added\" }\nremove = [\"x-secret\"]\n[routes.response_headers]\nset = { \"x-req\" = \"${request_id}\" }\nset_if_missing = { \"cache-control\" = \"no-store\", \"content-type\" = \"text/plain\" }\nadd = { \"x-route\" = \"${route_id}\" }\n",
+        route("rm", "rm.test", "/", &[m])
+            + "response_headers = { remove = [\"content-type\"] }\n",
+        "[[apikeys]]\nclient_id = \"cli\"\nclient_secret = \"sekret-0123456789abcdef\"\nname = \"The Client\"\nroutes = [\"hdr\"]\n".to_owned(),
+    ]
+    .concat();
+    let gw = h2c_gateway(&routes);
+    let a = gw.addrs[0];
+    for proto in PROTOCOLS {
+        let args = [
+            "-u",
+            "cli:sekret-0123456789abcdef",
+            "-H",
+            "x-real-ip: 6.6.6.6",
+            "-H",
+            "X-Secret: s",
+            "-H",
+            "x-multi: client",
+            "-H",
+            "x-forwarded-port: 443",
+        ];
+        let r = curl(a, proto, "hdr.test", "/a/../p%41?q=1", &args);
+        assert_eq!(r.status, 200, "{proto} {r:?}");
+        let j = r.json();
+        let lines: Vec<(String, String)> = j["header_lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l[0].as_str().unwrap().to_ascii_lowercase(),
+                    l[1].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let values = |n: &str| -> Vec<&str> {
+            lines
+                .iter()
+                .filter(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+                .collect()
+        };
+        assert_eq!(values("x-real-ip"), ["127.0.0.1"], "{proto} {lines:?}");
+        assert_eq!(values("x-who"), ["cli/The Client/hdr"], "{proto}");
+        assert_eq!(values("x-path"), ["hdr.test/pA"], "{proto}");
+        assert_eq!(values("x-tenant"), ["default"], "{proto}");
+        // Torii strips the client's X-Forwarded-Port: missing, so the rule writes it.
+        assert_eq!(values("x-forwarded-port"), ["1"], "{proto}");
+        assert_eq!(values("x-multi"), ["client", "added"], "{proto}");
+        assert!(values("x-secret").is_empty(), "{proto}");
+        let request_id = values("otoroshi-request-id")[0].to_owned();
+        // The response: the upstream's lines plus the rules'.
+        assert_eq!(
+            r.header("x-req"),
+            Some(request_id.as_str()),
+            "{proto} {r:?}"
+        );
+        assert_eq!(r.header("cache-control"), Some("no-store"), "{proto}");
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/json"),
+            "{proto}"
+        );
+        assert_eq!(r.header("x-route"), Some("hdr"), "{proto}");
+        // Set with a tenant: kept.
+        let mut with = args.to_vec();
+        with.extend(["-H", "x-tenant: acme"]);
+        let j = curl(a, proto, "hdr.test", "/", &with).json();
+        assert_eq!(j["headers"]["x-tenant"], "acme", "{proto}");
+
+        let r = curl(a, proto, "rm.test", "/", &[]);
+        assert_eq!(
+            (r.status, r.header("content-type")),
+            (200, None),
+            "{proto} {r:?}"
+        );
+        assert!(r.header("x-route").is_none(), "{proto}");
+    }
+}

@@ -359,10 +359,10 @@ fn errors_are_placed_at_their_line() {
 #[test]
 fn not_applied_warning_is_one_per_route_using_rules_not_applied_yet() {
     // The filters, force_https and redirect are applied: no warning.
-    let applied = warned("methods = [\"GET\"]\nforce_https = true\nallow_ips = [\"10.0.0.0/8\"]\nheader_checks = { a = \"b\" }\nmax_body_bytes = 5\npaths = [\"/a\"]\nstrip_prefix = true\ntarget_root = \"/b\"\npreserve_host = true\nrewrite = { from = \"^/x\", to = \"/y\" }");
+    let applied = warned("methods = [\"GET\"]\nforce_https = true\nallow_ips = [\"10.0.0.0/8\"]\nheader_checks = { a = \"b\" }\nmax_body_bytes = 5\npaths = [\"/a\"]\nstrip_prefix = true\ntarget_root = \"/b\"\npreserve_host = true\nrewrite = { from = \"^/x\", to = \"/y\" }\nrequest_headers = { add = { a = \"b\" } }\nresponse_headers = { remove = [\"server\"] }");
     assert!(applied.is_empty(), "{applied:?}");
     let text = format!(
-        "{}methods = [\"GET\"]\nresponse_headers = {{ remove = [\"server\"] }}\n[[routes]]\nid = \"s\"\ndomains = [\"b.test\"]\ntargets = [\"http://127.0.0.1:9001\"]\n[[routes]]\nid = \"t\"\ndomains = [\"c.test\"]\ntargets = [\"http://127.0.0.1:9001\"]\nread_only = true\nrequest_headers = {{ remove = [\"x-a\"] }}\n",
+        "{}methods = [\"GET\"]\ncors = {{ allow_origins = [\"https://a.test\"] }}\n[[routes]]\nid = \"s\"\ndomains = [\"b.test\"]\ntargets = [\"http://127.0.0.1:9001\"]\n[[routes]]\nid = \"t\"\ndomains = [\"c.test\"]\ntargets = [\"http://127.0.0.1:9001\"]\nread_only = true\ncors = {{ allow_origins = [\"https://a.test\"] }}\n",
         MINIMAL
     );
     let w: Vec<String> = warnings(&ok(&text), 0)

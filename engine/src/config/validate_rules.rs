@@ -136,10 +136,10 @@ pub(super) fn rules(
     rules
 }
 
-/// Whether `rules` writes one that requests do not follow yet: the header rules and CORS.
-/// The filters, `force_https`, `redirect`, the path and `preserve_host` are applied.
+/// Whether `rules` writes one that requests do not follow yet: CORS. The filters,
+/// `force_https`, `redirect`, the path, `preserve_host` and the header rules are applied.
 fn writes_unapplied(rules: &RouteRules) -> bool {
-    !rules.request_headers.is_empty() || !rules.response_headers.is_empty() || rules.cors.is_some()
+    rules.cors.is_some()
 }
 
 /// `target_root`: a canonical path prefix, kept without its trailing `/` (`"/"`: none).

@@ -4,7 +4,10 @@
 //! `max_body_bytes` against a declared length → 413), then `force_https` (308 to
 //! `https://`) and `redirect` (its status and `Location`); phase 4c: the path sent upstream
 //! (`strip_prefix`, `rewrite`, `target_root` → `ctx.bufs.rule_path`, read by the head render,
-//! which also applies `preserve_host`), with the worker's `RewriteScratch`.
+//! which also applies `preserve_host`), with the worker's `RewriteScratch`; the variables of
+//! the header rules ([`header_vars`]) and the `response_headers` lines on the upstream's
+//! response ([`write_response_lines`]; `request_headers` are written by the head render, after
+//! every line it carries, so `set_if_missing` sees what the backend would).
 //!
 //! Owns applying [`CompiledRules`] decisions to a request: the decisions themselves are the
 //! `rules` module's. An answer's extra lines (`Allow`, `Location`) are rendered into
@@ -15,9 +18,12 @@ use crate::http1::{canonical_host, BodyFraming, MAX_HOST_BYTES};
 use crate::proxy::client::ClientFacts;
 use crate::proxy::context::RequestCtx;
 use crate::proxy::error::ProxyError;
+use crate::proxy::upstream_response::UpstreamResponse;
 use crate::rules::{
     https_location, path_for_upstream, redirect_location, AllowHeader, CompiledRules,
 };
+use crate::rules::{HeaderOps, Vars};
+use crate::snapshot::Route;
 use crate::worker::Worker;
 
 /// Message of the 403 of `allow_ips` / `deny_ips`.
@@ -142,6 +148,60 @@ pub fn upstream_path(worker: &Worker, ctx: &mut RequestCtx<'_>) -> Result<(), Pr
             "rules.path_refused",
         )),
     }
+}
+
+/// The variables of the route's header rules for the request in `ctx` (on `route`, from a
+/// client at `client_ip`); `host_buf` holds the canonical host. `${token.sub}` is empty: the
+/// verified token's subject is not kept in a readable form yet.
+pub fn header_vars<'a>(
+    ctx: &'a RequestCtx<'_>,
+    route: &'a Route,
+    client_ip: &'a [u8],
+    host_buf: &'a mut [u8; MAX_HOST_BYTES],
+) -> Vars<'a> {
+    let data = ctx.data();
+    let host = ctx.head.host.map_or(&[][..], |h| h.get(data));
+    let key = ctx.admitted.key.map(|k| k.prepared());
+    Vars {
+        client_ip,
+        route_id: route.id.as_bytes(),
+        request_id: &ctx.rec.request_id,
+        apikey_client_id: key.map_or(&[][..], |k| k.client_id().as_bytes()),
+        apikey_name: key.map_or(&[][..], |k| k.client_name().as_bytes()),
+        token_sub: &[],
+        host: canonical_host(host, host_buf).unwrap_or_default(),
+        path: ctx.canonical_path(),
+        query: ctx.head.query.map_or(&[][..], |q| q.get(data)),
+    }
+}
+
+/// The route's `response_headers` to apply to the upstream's response in `ctx` (`None`
+/// without any: one branch).
+pub fn response_ops<'r>(ctx: &RequestCtx<'r>) -> Option<&'r HeaderOps> {
+    ctx.route
+        .map(|r| &*r.rules)
+        .filter(|r| !r.empty && !r.response_headers.is_empty())
+        .map(|r| &r.response_headers)
+}
+
+/// Renders the lines `ops` writes on the upstream's response `resp` (`set_if_missing` looks
+/// at its fields) into `ctx.bufs.quota_headers`, which the relay sends after the upstream's
+/// own lines.
+pub fn write_response_lines(
+    ctx: &mut RequestCtx<'_>,
+    ops: &HeaderOps,
+    resp: &UpstreamResponse,
+    client_ip: &[u8],
+) {
+    let Some(route) = ctx.route else {
+        return;
+    };
+    let mut out = std::mem::take(&mut ctx.bufs.quota_headers);
+    let mut host_buf = [0u8; MAX_HOST_BYTES];
+    let vars = header_vars(ctx, route, client_ip, &mut host_buf);
+    let fields = &ctx.bufs.resp_headers;
+    ops.write_lines(&vars, |n| resp.header(fields, n).is_some(), &mut out);
+    ctx.bufs.quota_headers = out;
 }
 
 /// Appends `name: value\r\n`.

@@ -24,9 +24,11 @@ use crate::proxy::context::RequestCtx;
 use crate::proxy::downstream::Downstream;
 use crate::proxy::error::{retry_allowed, ProxyError};
 use crate::proxy::hash_key::request_hash;
+use crate::proxy::route_rules;
 use crate::proxy::upstream_h2::{self, BodyPlan, H2Failure};
 use crate::proxy::upstream_head::UpstreamHead;
 use crate::proxy::upstream_response::{H1Response, UpstreamResponse};
+use crate::rules::Vars;
 use crate::secure::unix_now;
 use crate::snapshot::{Route, RuntimeLimits};
 use crate::tls::stream::UpStream;
@@ -278,6 +280,15 @@ fn render_head<D: Downstream>(
         }
         _ => None,
     };
+    // Taken out of the context while the input borrows it (the variables), put back after.
+    let mut up_head = std::mem::take(&mut ctx.bufs.up_head);
+    let mut scratch = std::mem::take(&mut ctx.bufs.scratch);
+    let mut host_buf = [0u8; crate::http1::MAX_HOST_BYTES];
+    let vars = if route.rules.empty || route.rules.request_headers.is_empty() {
+        Vars::default()
+    } else {
+        route_rules::header_vars(ctx, route, down.client().client_ip(), &mut host_buf)
+    };
     let input = UpstreamHead {
         data: ctx.data(),
         head: &ctx.head,
@@ -296,9 +307,13 @@ fn render_head<D: Downstream>(
         xff_line: &down.client().xff_line,
         proto: down.client().scheme,
         websocket: ctx.upgrade.is_some(),
+        vars,
         body: buffered.map(|n| down.buffered_body(n)),
     };
-    match input.render(&mut ctx.bufs.up_head, &mut ctx.bufs.scratch) {
+    let rendered = input.render(&mut up_head, &mut scratch);
+    ctx.bufs.up_head = up_head;
+    ctx.bufs.scratch = scratch;
+    match rendered {
         Ok(copied) => {
             ctx.rec.underscore_dropped = copied.underscore_dropped;
             Ok(())

@@ -24,6 +24,7 @@ use crate::http1::{
     RequestHead,
 };
 use crate::proxy::context::SecurityDraw;
+use crate::rules::Vars;
 use crate::snapshot::{Route, Target};
 
 /// Everything the upstream head is made of.
@@ -65,6 +66,8 @@ pub struct UpstreamHead<'a> {
     /// A WebSocket upgrade is asked of the backend (phase 4b admitted one): Torii's own
     /// `upgrade: websocket` and `connection: upgrade` lines are sent.
     pub websocket: bool,
+    /// The variables of the route's `request_headers` (default without any).
+    pub vars: Vars<'a>,
     /// A small body, already buffered, sent in the same write as the head.
     pub body: Option<&'a [u8]>,
 }
@@ -121,6 +124,7 @@ impl UpstreamHead<'_> {
                 matches!(f.kind, HeaderKind::Host | HeaderKind::Expect)
                     || is_route_security_header(route, f.name.get(data))
                     || wipe::drops_header(wipe, f.name.get(data))
+                    || (!route.rules.empty && route.rules.request_headers.drops(f.name.get(data)))
             },
         );
         if !wipe.is_empty() {
@@ -168,6 +172,13 @@ impl UpstreamHead<'_> {
             out.extend_from_slice(host.get(data));
             out.extend_from_slice(b"\r\n");
         }
+        let ops = &route.rules.request_headers;
+        if !route.rules.empty && !ops.is_empty() {
+            // Written after every line the head carries, so `set_if_missing` sees them all.
+            scratch.clear();
+            ops.write_lines(&self.vars, |n| has_line(out, n), scratch);
+            out.extend_from_slice(scratch);
+        }
         if matches!(self.head.body, BodyFraming::Chunked) {
             out.extend_from_slice(b"transfer-encoding: chunked\r\n");
         }
@@ -184,6 +195,15 @@ impl UpstreamHead<'_> {
         }
         Ok(copied)
     }
+}
+
+/// Whether the rendered `head` (request line and header lines) has a line named `name`.
+fn has_line(head: &[u8], name: &[u8]) -> bool {
+    head.split(|&b| b == b'\n').skip(1).any(|line| {
+        line.get(..name.len())
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            && line.get(name.len()) == Some(&b':')
+    })
 }
 
 #[cfg(test)]

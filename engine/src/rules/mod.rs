@@ -9,8 +9,8 @@
 //! (`template`), the address lists (`ip`) and CORS (`cors`). Imports `config` only.
 //!
 //! **Wired so far** (`proxy::route_rules`): the filters, `force_https` and `redirect` (before
-//! authentication), the path and `preserve_host`; the header and CORS functions are not called
-//! by the request phases yet (`torii check` and load warn once per route that writes one). The order they are meant
+//! authentication), the path, `preserve_host` and the header rules; the CORS functions are
+//! not called by the request phases yet (`torii check` and load warn once per route that writes one). The order they are meant
 //! to run in: filters (addresses, method, header checks, body size) → `force_https` and
 //! `redirect` → CORS preflight → authentication →
 //! quotas → path and request headers → upstream → response headers and CORS headers.
