@@ -110,7 +110,7 @@ pub(super) fn rules(
     if redirect.is_some() {
         redirect_shadows(c, path, raw);
     }
-    let rules = RouteRules {
+    RouteRules {
         strip_prefix,
         target_root,
         rewrite,
@@ -126,20 +126,7 @@ pub(super) fn rules(
         response_headers,
         header_checks,
         cors,
-    };
-    if writes_unapplied(&rules) {
-        c.warn(
-            path,
-            "route rules are validated but not yet applied in this version: requests on this route are proxied as if they were not written (docs/configuration.md, \"Route rules\")",
-        );
     }
-    rules
-}
-
-/// Whether `rules` writes one that requests do not follow yet: CORS. The filters,
-/// `force_https`, `redirect`, the path, `preserve_host` and the header rules are applied.
-fn writes_unapplied(rules: &RouteRules) -> bool {
-    rules.cors.is_some()
 }
 
 /// `target_root`: a canonical path prefix, kept without its trailing `/` (`"/"`: none).

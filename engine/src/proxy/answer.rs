@@ -61,7 +61,12 @@ pub async fn answer<D: Downstream>(
     }
     // A route rule's lines (`Allow`, `Location`, CORS): taken out of the context for the
     // answer and put back (their capacity kept).
-    let lines = std::mem::take(&mut ctx.bufs.answer_lines);
+    let mut lines = std::mem::take(&mut ctx.bufs.answer_lines);
+    if !e.reason.starts_with("cors.") {
+        // Torii's own answers on a CORS route carry the CORS lines too, so that a browser
+        // shows the page the status (a 401, a 429) and not a CORS failure.
+        crate::proxy::route_rules::write_actual_cors(ctx, &mut lines);
+    }
     local.lines = &lines;
     let outcome = respond(worker, down, ctx, &local, e.close).await;
     ctx.bufs.answer_lines = lines;

@@ -10,7 +10,7 @@
 //! | 0 | canonical path | [`route::canonicalize`] | 400 |
 //! | 1 | local endpoints (OAuth2 token, introspect, JWKS) | [`oauth_endpoint`] | its own RFC 6749 answers |
 //! | 2 | route | [`route::route`] | 404, 400 |
-//! | 2b | route rules: filters, `force_https`, `redirect` | [`route_rules::filter`] | 403, 405, 400, 413; 308 and the redirect's status |
+//! | 2b | route rules: filters, `force_https`, `redirect`, CORS preflight | [`route_rules::filter`] | 403, 405, 400, 413; 308 and the redirect's status; a preflight's 204 or 403 |
 //! | 3 | authenticate: external JWT, API key / bearer | [`authenticate`] | 401, 403 |
 //! | 4 | admission: limits (and quotas) | [`route::admit`] | 413, 429, 503 (quota store down under `deny`) |
 //! | 4b | a WebSocket upgrade: its handshake, a tunnel slot | [`upgrade::admit_upgrade`] | 400, 503 |

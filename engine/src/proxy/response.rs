@@ -109,8 +109,18 @@ pub async fn send_response<D: Downstream>(
     if let Some(ops) = ops {
         route_rules::write_response_lines(ctx, ops, &resp, down.client().client_ip());
     }
+    let cors = ctx.route.is_some_and(|r| r.rules.cors.is_some());
+    if cors {
+        let mut lines = std::mem::take(&mut ctx.bufs.quota_headers);
+        route_rules::write_actual_cors(ctx, &mut lines);
+        ctx.bufs.quota_headers = lines;
+    }
     let hidden = answer_header_of(ctx);
-    let hidden = |name: &[u8]| is_hidden(hidden, name) || ops.is_some_and(|o| o.drops(name));
+    let hidden = |name: &[u8]| {
+        is_hidden(hidden, name)
+            || ops.is_some_and(|o| o.drops(name))
+            || (cors && route_rules::is_cors_field(name))
+    };
     match down
         .relay_response(ctx, &mut resp, hidden, worker.is_draining())
         .await

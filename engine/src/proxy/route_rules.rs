@@ -1,20 +1,23 @@
-//! Phase 2b: the route's rules that decide from the head alone, before authentication
-//! (docs/configuration.md, "Rule order"): the client filters (`deny_ips`/`allow_ips` → 403,
-//! `methods`/`read_only` → 405 with `Allow`, `header_checks` → 400, the route's
-//! `max_body_bytes` against a declared length → 413), then `force_https` (308 to
-//! `https://`) and `redirect` (its status and `Location`); phase 4c: the path sent upstream
-//! (`strip_prefix`, `rewrite`, `target_root` → `ctx.bufs.rule_path`, read by the head render,
-//! which also applies `preserve_host`), with the worker's `RewriteScratch`; the variables of
-//! the header rules ([`header_vars`]) and the `response_headers` lines on the upstream's
-//! response ([`write_response_lines`]; `request_headers` are written by the head render, after
-//! every line it carries, so `set_if_missing` sees what the backend would).
+//! The route's rules applied to requests (docs/configuration.md, "Rule order").
+//!
+//! Phase 2b ([`filter`], before authentication): the client filters (`deny_ips`/`allow_ips`
+//! → 403, `methods`/`read_only` → 405 with `Allow`, `header_checks` → 400, the route's
+//! `max_body_bytes` against a declared length → 413), `force_https` (308 to `https://`),
+//! `redirect` (its status and `Location`), then a CORS preflight (204 with the policy's
+//! lines, or 403; the method filter sees the method it asks for). Phase 4c
+//! ([`upstream_path`]): the path sent upstream (`strip_prefix`, `rewrite`, `target_root` →
+//! `ctx.bufs.rule_path`, read by the head render, which also applies `preserve_host` and
+//! writes `request_headers` after every line it carries, so `set_if_missing` sees what the
+//! backend would), with the worker's `RewriteScratch`. Then the variables of the header rules
+//! ([`header_vars`]), the `response_headers` lines on the upstream's response
+//! ([`write_response_lines`]) and the CORS lines of actual responses ([`write_actual_cors`]).
 //!
 //! Owns applying [`CompiledRules`] decisions to a request: the decisions themselves are the
 //! `rules` module's. An answer's extra lines (`Allow`, `Location`) are rendered into
 //! `ctx.bufs.answer_lines`, which [`answer`](crate::proxy::answer::answer) sends with it. A
 //! route without rules costs one branch.
 
-use crate::http1::{canonical_host, BodyFraming, MAX_HOST_BYTES};
+use crate::http1::{canonical_host, find_header, BodyFraming, Method, MAX_HOST_BYTES};
 use crate::proxy::client::ClientFacts;
 use crate::proxy::context::RequestCtx;
 use crate::proxy::error::ProxyError;
@@ -22,7 +25,7 @@ use crate::proxy::upstream_response::UpstreamResponse;
 use crate::rules::{
     https_location, path_for_upstream, redirect_location, AllowHeader, CompiledRules,
 };
-use crate::rules::{HeaderOps, Vars};
+use crate::rules::{CorsPolicy, HeaderOps, Preflight, PreflightRefusal, Vars};
 use crate::snapshot::Route;
 use crate::worker::Worker;
 
@@ -30,6 +33,8 @@ use crate::worker::Worker;
 pub const IP_REFUSED: &str = "Your IP address is not allowed";
 /// Message of the 405 of `methods` / `read_only`.
 pub const METHOD_REFUSED: &str = "Method not allowed";
+/// Message of the 403 of a refused CORS preflight.
+pub const CORS_REFUSED: &str = "CORS request not allowed";
 /// Message of the 400 of `header_checks`.
 pub const HEADER_CHECK_FAILED: &str = "Missing or invalid header";
 
@@ -48,7 +53,10 @@ pub fn filter(ctx: &mut RequestCtx<'_>, client: &ClientFacts) -> Result<(), Prox
         return Err(ProxyError::client(403, IP_REFUSED, "rules.ip_refused"));
     }
     let data = ctx.data();
-    if let Err(AllowHeader(allow)) = rules.method_allowed(ctx.head.method_span.get(data)) {
+    let preflight = preflight_of(ctx, rules);
+    // A preflight passes the method filter as the method it asks for.
+    let method = preflight.map_or(ctx.head.method_span.get(data), |p| p.method);
+    if let Err(AllowHeader(allow)) = rules.method_allowed(method) {
         push_line(&mut ctx.bufs.answer_lines, b"allow", allow);
         return Err(ProxyError::client(405, METHOD_REFUSED, "rules.method"));
     }
@@ -70,7 +78,75 @@ pub fn filter(ctx: &mut RequestCtx<'_>, client: &ClientFacts) -> Result<(), Prox
             ));
         }
     }
-    redirects(ctx, rules, client)
+    redirects(ctx, rules, client)?;
+    match preflight {
+        Some(p) => Err(answer_preflight(ctx, p)),
+        None => Ok(()),
+    }
+}
+
+/// A CORS preflight on a route with `[routes.cors]`: an `OPTIONS` request with `Origin` and
+/// `Access-Control-Request-Method`.
+#[derive(Debug, Clone, Copy)]
+struct PreflightAsk<'a> {
+    cors: &'a CorsPolicy,
+    origin: &'a [u8],
+    method: &'a [u8],
+    headers: Option<&'a [u8]>,
+}
+
+fn preflight_of<'a>(ctx: &RequestCtx<'a>, rules: &'a CompiledRules) -> Option<PreflightAsk<'a>> {
+    let cors = rules.cors.as_ref()?;
+    if ctx.head.method != Method::Options {
+        return None;
+    }
+    let (data, fields) = (ctx.data(), ctx.fields());
+    Some(PreflightAsk {
+        cors,
+        origin: find_header(data, fields, b"origin")?,
+        method: find_header(data, fields, b"access-control-request-method")?,
+        headers: find_header(data, fields, b"access-control-request-headers"),
+    })
+}
+
+/// Torii's answer to a preflight: 204 with the policy's lines, or 403 (with `Vary: Origin`
+/// when the policy depends on the origin). Never sent upstream, before any API-key check.
+fn answer_preflight(ctx: &mut RequestCtx<'_>, p: PreflightAsk<'_>) -> ProxyError {
+    let out = &mut ctx.bufs.answer_lines;
+    match p.cors.preflight(p.origin, p.method, p.headers) {
+        Preflight::Allowed(answer) => {
+            answer.write_lines(out);
+            ProxyError::client(204, "No Content", "cors.preflight").bare()
+        }
+        Preflight::Refused(why) => {
+            if p.cors.varies() {
+                push_line(out, b"vary", b"Origin");
+            }
+            let reason = match why {
+                PreflightRefusal::Origin => "cors.origin_refused",
+                PreflightRefusal::Method => "cors.method_refused",
+                PreflightRefusal::Header => "cors.header_refused",
+            };
+            ProxyError::client(403, CORS_REFUSED, reason)
+        }
+    }
+}
+
+/// Appends the CORS lines of an actual response (the route's `[routes.cors]`, `None`
+/// without: one branch) to `out`, for the request in `ctx`.
+pub fn write_actual_cors(ctx: &RequestCtx<'_>, out: &mut Vec<u8>) {
+    let Some(cors) = ctx.route.and_then(|r| r.rules.cors.as_ref()) else {
+        return;
+    };
+    let origin = find_header(ctx.data(), ctx.fields(), b"origin");
+    cors.actual_response_headers(origin).write_lines(out);
+}
+
+/// Whether `name` is an `Access-Control-*` field, which the upstream may not send on a
+/// route whose CORS answers are Torii's.
+pub fn is_cors_field(name: &[u8]) -> bool {
+    name.get(..15)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"access-control-"))
 }
 
 /// `force_https` (a plain-HTTP request), then `redirect`.
