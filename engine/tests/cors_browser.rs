@@ -5,6 +5,11 @@
 //! an exposed response header, a credentialed call on a route that allows credentials, the same
 //! call refused by the browser on a route that answers `*`, a method the policy does not list
 //! refused at preflight.
+//!
+//! Chromium runs with `--headless --dump-dom` and a virtual-time budget, so the page's
+//! script finishes before the DOM is printed; the script writes its results into the page.
+//! Without Chromium the test fails, or prints SKIPPED with `TORII_ALLOW_SKIP=chromium`
+//! (docs/testing.md). Everything listens on loopback, port 0, and stops with the test.
 
 #![allow(clippy::unwrap_used)]
 
