@@ -106,6 +106,11 @@ impl RouteTable {
     /// canonical request path; a query after `?` is tolerated), or `None` (→ 404).
     /// Allocation-free: one hash lookup, then a scan of the wildcards and prefixes that apply.
     pub fn find(&self, host: &[u8], path: &[u8]) -> Option<usize> {
+        self.find_match(host, path).map(|(route, _)| route)
+    }
+
+    /// [`RouteTable::find`], with the length of the path prefix that matched.
+    pub fn find_match(&self, host: &[u8], path: &[u8]) -> Option<(usize, usize)> {
         let mut buf = [0u8; MAX_HOST_BYTES];
         let host = canonical_host(host, &mut buf)?;
         if let Some(route) = self.exact.get(host).and_then(|p| match_path(p, path)) {
@@ -120,11 +125,11 @@ impl RouteTable {
 }
 
 /// The first (longest) prefix that matches `path` at a segment boundary.
-fn match_path(entries: &[PathEntry], path: &[u8]) -> Option<usize> {
+fn match_path(entries: &[PathEntry], path: &[u8]) -> Option<(usize, usize)> {
     entries
         .iter()
         .find(|e| prefix_matches(&e.prefix, path))
-        .map(|e| e.route)
+        .map(|e| (e.route, e.prefix.len()))
 }
 
 /// `prefix` matches `path` when it is a prefix ending at `/`, `?`, `;`, the end, or itself ends

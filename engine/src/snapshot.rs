@@ -90,7 +90,7 @@ pub struct Route {
     pub quota: RouteQuota,
     /// WebSocket upgrades are carried (`websocket`).
     pub websocket: bool,
-    /// The route's path, filter, header and CORS rules, compiled (not applied yet).
+    /// The route's path, filter, header and CORS rules, compiled (`proxy::route_rules`).
     pub rules: Arc<CompiledRules>,
 }
 

@@ -1,6 +1,6 @@
 //! Tests of the route rules' validation (issue 30): the contract's example loads with every
 //! key, each grammar refuses what it must with the error at its key path, and the warnings
-//! for rules that can never apply (and the one saying rules are not applied yet) fire.
+//! for rules that can never apply fire (and none says an applied rule is not applied).
 
 use std::net::IpAddr;
 
@@ -49,8 +49,6 @@ fn warned(keys: &str) -> Vec<String> {
         .map(ToString::to_string)
         .collect()
 }
-
-const NOT_APPLIED: &str = "routes[0]: route rules are validated but not yet applied";
 
 #[test]
 fn the_contract_example_loads_with_every_key() {
@@ -104,10 +102,9 @@ fn the_contract_example_loads_with_every_key() {
     );
     assert_eq!(cors.allow_headers, ["authorization", "content-type"]);
     assert_eq!(cors.max_age, Some(std::time::Duration::from_secs(600)));
-    // One warning: not applied yet.
+    // Every rule is applied: no warning.
     let w = warned(&example);
-    assert_eq!(w.len(), 1, "{w:?}");
-    assert!(w[0].starts_with(NOT_APPLIED), "{w:?}");
+    assert!(w.is_empty(), "{w:?}");
 }
 
 #[test]
@@ -357,20 +354,7 @@ fn errors_are_placed_at_their_line() {
 }
 
 #[test]
-fn not_applied_warning_is_one_per_route_using_rules() {
-    let text = format!(
-        "{}methods = [\"GET\"]\nforce_https = true\n[[routes]]\nid = \"s\"\ndomains = [\"b.test\"]\ntargets = [\"http://127.0.0.1:9001\"]\n[[routes]]\nid = \"t\"\ndomains = [\"c.test\"]\ntargets = [\"http://127.0.0.1:9001\"]\nread_only = true\n",
-        MINIMAL
-    );
-    let w: Vec<String> = warnings(&ok(&text), 0)
-        .iter()
-        .map(|w| w.to_string())
-        .collect();
-    let not_applied: Vec<&String> = w.iter().filter(|w| w.contains("not yet applied")).collect();
-    assert_eq!(not_applied.len(), 2, "{w:?}");
-    assert!(
-        not_applied[0].starts_with("routes[0]: ") && not_applied[0].ends_with("(line 4, column 1)"),
-        "{w:?}"
-    );
-    assert!(not_applied[1].starts_with("routes[2]: "), "{w:?}");
+fn applied_rules_do_not_warn() {
+    let all = warned("methods = [\"GET\"]\nforce_https = true\nallow_ips = [\"10.0.0.0/8\"]\nheader_checks = { a = \"b\" }\nmax_body_bytes = 5\npaths = [\"/a\"]\nstrip_prefix = true\ntarget_root = \"/b\"\npreserve_host = true\nrewrite = { from = \"^/x\", to = \"/y\" }\nrequest_headers = { add = { a = \"b\" } }\nresponse_headers = { remove = [\"server\"] }\ncors = { allow_origins = [\"https://a.test\"] }");
+    assert!(all.is_empty(), "{all:?}");
 }

@@ -110,7 +110,7 @@ pub(super) fn rules(
     if redirect.is_some() {
         redirect_shadows(c, path, raw);
     }
-    let rules = RouteRules {
+    RouteRules {
         strip_prefix,
         target_root,
         rewrite,
@@ -126,14 +126,7 @@ pub(super) fn rules(
         response_headers,
         header_checks,
         cors,
-    };
-    if !rules.is_empty() {
-        c.warn(
-            path,
-            "route rules are validated but not yet applied in this version: requests on this route are proxied as if they were not written (docs/configuration.md, \"Route rules\")",
-        );
     }
-    rules
 }
 
 /// `target_root`: a canonical path prefix, kept without its trailing `/` (`"/"`: none).
@@ -495,7 +488,6 @@ fn redirect_shadows(c: &mut Collector, path: &str, raw: &RawRoute) {
         ("target_root", raw.target_root.is_some()),
         ("rewrite", raw.rewrite.is_some()),
         ("preserve_host", raw.preserve_host.is_some()),
-        ("max_body_bytes", raw.max_body_bytes.is_some()),
         ("request_headers", raw.request_headers.is_some()),
         ("response_headers", raw.response_headers.is_some()),
         ("cors", raw.cors.is_some()),

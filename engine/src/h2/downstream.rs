@@ -318,7 +318,8 @@ impl Downstream for H2Downstream {
         if let LocalBody::Grpc(message) = answer.body {
             rec.answered(answer.status, 0);
             rec.grpc_status = Some(crate::proxy::grpc::grpc_status_for(answer.status));
-            let head = grpc_head(answer.status, message, answer.headers);
+            let mut head = grpc_head(answer.status, message, answer.headers);
+            append_lines(head.headers_mut(), answer.lines);
             return self.side.borrow_mut().send_head(head, true).is_ok();
         }
         let Ok(status) = StatusCode::from_u16(answer.status) else {
@@ -327,7 +328,9 @@ impl Downstream for H2Downstream {
         let mut head = Response::new(());
         *head.status_mut() = status;
         let h = head.headers_mut();
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if !matches!(answer.body, LocalBody::Empty) {
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
         // The error document is rendered per error answer, as over HTTP/1.1.
         let mut error_body = Vec::new();
         let content: &[u8] = match answer.body {
@@ -342,7 +345,7 @@ impl Downstream for H2Downstream {
                 &error_body
             }
             LocalBody::Json(json) => json,
-            LocalBody::Grpc(_) => &[],
+            LocalBody::Grpc(_) | LocalBody::Empty => &[],
         };
         for (name, value) in answer.headers {
             if let (Ok(n), Ok(v)) = (
@@ -352,7 +355,10 @@ impl Downstream for H2Downstream {
                 h.append(n, v);
             }
         }
-        h.insert(CONTENT_LENGTH, HeaderValue::from(content.len()));
+        append_lines(h, answer.lines);
+        if answer.status != 204 {
+            h.insert(CONTENT_LENGTH, HeaderValue::from(content.len()));
+        }
         rec.answered(answer.status, content.len());
         monoio::time::timeout(timeout, self.send_whole(head, content, head_only))
             .await

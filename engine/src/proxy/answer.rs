@@ -57,8 +57,21 @@ pub async fn answer<D: Downstream>(
     if content_type.is_some_and(is_grpc) {
         local.body = LocalBody::Grpc(e.message);
         ctx.rec.grpc_status = Some(grpc_status_for(local.status));
+    } else if e.bare {
+        local.body = LocalBody::Empty;
     }
-    respond(worker, down, ctx, &local, e.close).await
+    // A route rule's lines (`Allow`, `Location`, CORS): taken out of the context for the
+    // answer and put back (their capacity kept).
+    let mut lines = std::mem::take(&mut ctx.bufs.answer_lines);
+    if !e.reason.starts_with("cors.") {
+        // Torii's own answers on a CORS route carry the CORS lines too, so that a browser
+        // shows the page the status (a 401, a 429) and not a CORS failure.
+        crate::proxy::route_rules::write_actual_cors(ctx, &mut lines);
+    }
+    local.lines = &lines;
+    let outcome = respond(worker, down, ctx, &local, e.close).await;
+    ctx.bufs.answer_lines = lines;
+    outcome
 }
 
 /// Answers a head that could not be parsed (no request context exists) and closes. `grpc`:
@@ -103,6 +116,7 @@ fn error_answer<'a>(
         status: e.status,
         body: LocalBody::Error(e.message),
         headers: &headers[..n],
+        lines: &[],
     }
 }
 

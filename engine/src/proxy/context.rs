@@ -83,10 +83,17 @@ pub struct RequestBuffers {
     pub scratch: Vec<u8>,
     /// The canonical path, when it differs from the client's bytes.
     pub path: Vec<u8>,
+    /// The path the route's rules send upstream (`strip_prefix`, `rewrite`, `target_root`),
+    /// when they change it.
+    pub rule_path: Vec<u8>,
     /// The head's method, host and path as JSON fields for the access-log line.
     pub log_head: Vec<u8>,
-    /// Remaining-calls header lines for the response (`quota_headers`), empty otherwise.
+    /// Header lines added to the upstream's response: the remaining calls (`quota_headers`),
+    /// the route's `response_headers` and CORS lines; empty otherwise.
     pub quota_headers: Vec<u8>,
+    /// Header lines of an answer Torii makes itself for a route rule (`Allow`, `Location`,
+    /// CORS preflight lines); empty otherwise.
+    pub answer_lines: Vec<u8>,
 }
 
 impl RequestBuffers {
@@ -145,6 +152,10 @@ pub struct RequestCtx<'r> {
     pub path_rewritten: bool,
     /// The matched route.
     pub route: Option<&'r Route>,
+    /// The length of the path prefix the route matched (of the canonical path).
+    pub matched_prefix_len: usize,
+    /// `bufs.rule_path` holds the path the route's rules send upstream.
+    pub rule_path_set: bool,
     /// The API key that authenticated the request, and the credentials to wipe.
     pub admitted: Admitted<'r>,
     /// Claims of a verified external JWT to carry in the info token.
@@ -176,6 +187,7 @@ impl<'r> RequestCtx<'r> {
         let mut rec = RequestRecord::default();
         rec.reset(head.head_len);
         bufs.quota_headers.clear();
+        bufs.answer_lines.clear();
         Self {
             snap,
             body_done: !has_body(&head),
@@ -185,6 +197,8 @@ impl<'r> RequestCtx<'r> {
             head_done,
             path_rewritten: false,
             route: None,
+            matched_prefix_len: 0,
+            rule_path_set: false,
             admitted: Admitted::default(),
             jwt_extra: None,
             security: SecurityDraw::default(),
@@ -223,6 +237,14 @@ impl<'r> RequestCtx<'r> {
         self.route.map_or(self.snap.limits.upstream_timeout, |r| {
             r.upstream_spec.timeouts.idle
         })
+    }
+
+    /// The largest request body accepted: the route's `max_body_bytes` rule, else
+    /// `[limits] max_body_bytes`.
+    pub fn max_body_bytes(&self) -> u64 {
+        self.route
+            .and_then(|r| r.rules.max_body_bytes)
+            .unwrap_or(self.snap.limits.max_body_bytes)
     }
 
     /// True while part of the request body is still unread on the client connection (an

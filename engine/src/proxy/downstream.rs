@@ -33,6 +33,8 @@ pub enum LocalBody<'a> {
     /// (`crate::proxy::grpc::grpc_status_for`) and this message as `grpc-message`, no body.
     /// The answer's status is what is recorded (metrics, access log).
     Grpc(&'a str),
+    /// No content (a redirect, a CORS preflight): `Content-Length: 0`, none on a `204`.
+    Empty,
 }
 
 /// A complete response Torii makes itself.
@@ -44,6 +46,9 @@ pub struct LocalAnswer<'a> {
     pub body: LocalBody<'a>,
     /// Headers beyond the body's own (`WWW-Authenticate`, `Retry-After`, `Cache-Control`).
     pub headers: &'a [(&'a str, &'a str)],
+    /// More header lines, pre-rendered (`name: value\r\n` each): a route rule's `Allow`,
+    /// `Location` or CORS lines.
+    pub lines: &'a [u8],
 }
 
 /// How reading a small request body whole ended ([`Downstream::read_small_body`]).

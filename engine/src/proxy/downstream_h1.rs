@@ -24,7 +24,7 @@ use crate::proxy::client::ClientConn;
 use crate::proxy::context::RequestCtx;
 use crate::proxy::downstream::{Downstream, LocalAnswer, LocalBody, Relayed, SmallBody};
 use crate::proxy::relay_h1::relay_h2_to_h1;
-use crate::proxy::respond::{write_error, write_grpc, write_json};
+use crate::proxy::respond::{write_empty, write_error, write_grpc, write_json};
 use crate::proxy::upstream_response::{H1Response, UpstreamResponse};
 
 /// Response bodies up to this size that are already buffered go out in the head's write.
@@ -172,7 +172,9 @@ impl<C: Stream> Downstream for ClientConn<C> {
                 close,
                 answer.headers,
             ),
+            LocalBody::Empty => write_empty(&mut self.wbuf, answer.status, close),
         }
+        insert_lines(&mut self.wbuf, answer.lines);
         if head_only {
             truncate_to_head(&mut self.wbuf);
         }
@@ -273,6 +275,16 @@ impl<C: Stream> Downstream for ClientConn<C> {
         write_all_timeout(&mut self.stream, &mut self.wbuf, timeout)
             .await
             .is_ok()
+    }
+}
+
+/// Puts pre-rendered header lines at the end of a rendered response's head (in place).
+fn insert_lines(out: &mut Vec<u8>, lines: &[u8]) {
+    if lines.is_empty() {
+        return;
+    }
+    if let Some(end) = memchr::memmem::find(out, b"\r\n\r\n") {
+        out.splice(end + 2..end + 2, lines.iter().copied());
     }
 }
 

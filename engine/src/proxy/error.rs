@@ -46,6 +46,8 @@ pub struct ProxyError {
     pub www_authenticate: Option<&'static str>,
     /// A `Retry-After` value, seconds (429 and 503 answers of the quotas).
     pub retry_after: Option<u64>,
+    /// Answered without content (a redirect, a CORS preflight), not as the error document.
+    pub bare: bool,
 }
 
 impl ProxyError {
@@ -60,6 +62,7 @@ impl ProxyError {
             retry: false,
             www_authenticate: None,
             retry_after: None,
+            bare: false,
         }
     }
 
@@ -73,6 +76,12 @@ impl ProxyError {
         let mut e = Self::new(Side::Client, 0, "", reason);
         e.close = true;
         e
+    }
+
+    /// The same answer, without content ([`ProxyError::bare`]).
+    pub const fn bare(mut self) -> Self {
+        self.bare = true;
+        self
     }
 
     /// The same error, closing the connection after the answer.

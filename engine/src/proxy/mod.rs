@@ -31,6 +31,7 @@ pub mod relay_h1;
 pub mod respond;
 pub mod response;
 pub mod route;
+pub mod route_rules;
 pub mod upgrade;
 pub mod upstream_call;
 pub mod upstream_h2;

@@ -67,6 +67,7 @@ async fn send<D: Downstream>(
     let local = LocalAnswer {
         status,
         body: LocalBody::Json(body),
+        lines: &[],
         headers: &extra,
     };
     respond(worker, down, ctx, &local, false).await

@@ -10,9 +10,11 @@
 //! | 0 | canonical path | [`route::canonicalize`] | 400 |
 //! | 1 | local endpoints (OAuth2 token, introspect, JWKS) | [`oauth_endpoint`] | its own RFC 6749 answers |
 //! | 2 | route | [`route::route`] | 404, 400 |
+//! | 2b | route rules: filters, `force_https`, `redirect`, CORS preflight | [`route_rules::filter`] | 403, 405, 400, 413; 308 and the redirect's status; a preflight's 204 or 403 |
 //! | 3 | authenticate: external JWT, API key / bearer | [`authenticate`] | 401, 403 |
 //! | 4 | admission: limits (and quotas) | [`route::admit`] | 413, 429, 503 (quota store down under `deny`) |
 //! | 4b | a WebSocket upgrade: its handshake, a tunnel slot | [`upgrade::admit_upgrade`] | 400, 503 |
+//! | 4c | route rules: the path sent upstream (`strip_prefix`, `rewrite`, `target_root`) | [`route_rules::upstream_path`] | 400 |
 //! | 5 | upstream request: body start, connect, head, body, response head | [`upstream_call`] | 408, 413, 502, 504 |
 //! | 6 | response head: the backend's challenge answer (on a `101` too) | [`response::check_challenge`] | 502 |
 //! | 7 | response head and body to the client; upstream reuse — or, for a `101` answering a WebSocket upgrade, the switch checked and sent on | [`response::send_response`], [`upgrade::switch`] | 502 |
@@ -27,7 +29,7 @@ use crate::proxy::authenticate::authenticate;
 use crate::proxy::context::{Outcome, RequestCtx};
 use crate::proxy::downstream::Downstream;
 use crate::proxy::error::ProxyError;
-use crate::proxy::{oauth_endpoint, response, route, upgrade, upstream_call};
+use crate::proxy::{oauth_endpoint, response, route, route_rules, upgrade, upstream_call};
 use crate::worker::Worker;
 
 /// Runs the phases of the request in `ctx` (which owns its head), answering through the
@@ -81,8 +83,10 @@ fn before_upstream<D: Downstream>(
         return Ok(Some(endpoint));
     }
     route::route(ctx)?;
+    route_rules::filter(ctx, down.client())?;
     authenticate(worker, ctx)?;
     route::admit(worker.id, ctx, down.client().peer.ip())?;
     upgrade::admit_upgrade(worker, ctx)?;
+    route_rules::upstream_path(worker, ctx)?;
     Ok(None)
 }

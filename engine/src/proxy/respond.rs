@@ -84,6 +84,19 @@ pub fn write_grpc(
     out.extend_from_slice(b"\r\n");
 }
 
+/// Writes a response without content (a redirect, a CORS preflight): `Content-Length: 0`,
+/// except on a `204`, which carries none (RFC 9110 §8.6).
+pub fn write_empty(out: &mut Vec<u8>, status: u16, close: bool) {
+    write_status_line(out, status);
+    if close {
+        write_header(out, b"connection", b"close");
+    }
+    if status != 204 {
+        write_content_length(out, 0);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
 /// Writes a JSON response with the given body and extra headers.
 pub fn write_json(
     out: &mut Vec<u8>,

@@ -19,6 +19,7 @@ use crate::proxy::context::{Outcome, RequestCtx};
 use crate::proxy::downstream::{Downstream, Relayed};
 use crate::proxy::error::{ProxyError, Side};
 use crate::proxy::respond::NOT_SECURED;
+use crate::proxy::route_rules;
 use crate::proxy::upstream_response::UpstreamResponse;
 use crate::secure::unix_now;
 use crate::worker::Worker;
@@ -104,8 +105,22 @@ pub async fn send_response<D: Downstream>(
     ctx: &mut RequestCtx<'_>,
     mut resp: UpstreamResponse,
 ) -> Outcome {
+    let ops = route_rules::response_ops(ctx);
+    if let Some(ops) = ops {
+        route_rules::write_response_lines(ctx, ops, &resp, down.client().client_ip());
+    }
+    let cors = ctx.route.is_some_and(|r| r.rules.cors.is_some());
+    if cors {
+        let mut lines = std::mem::take(&mut ctx.bufs.quota_headers);
+        route_rules::write_actual_cors(ctx, &mut lines);
+        ctx.bufs.quota_headers = lines;
+    }
     let hidden = answer_header_of(ctx);
-    let hidden = |name: &[u8]| is_hidden(hidden, name);
+    let hidden = |name: &[u8]| {
+        is_hidden(hidden, name)
+            || ops.is_some_and(|o| o.drops(name))
+            || (cors && route_rules::is_cors_field(name))
+    };
     match down
         .relay_response(ctx, &mut resp, hidden, worker.is_draining())
         .await

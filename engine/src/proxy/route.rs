@@ -33,9 +33,10 @@ pub fn canonicalize(ctx: &mut RequestCtx<'_>) -> Result<(), ProxyError> {
 /// route's path rule.
 pub fn route(ctx: &mut RequestCtx<'_>) -> Result<(), ProxyError> {
     let host = ctx.head.host.map(|s| s.get(ctx.data())).unwrap_or(b"");
-    let Some(idx) = ctx.snap.table.find(host, ctx.canonical_path()) else {
+    let Some((idx, prefix_len)) = ctx.snap.table.find_match(host, ctx.canonical_path()) else {
         return Err(ProxyError::no_route());
     };
+    ctx.matched_prefix_len = prefix_len;
     let route = &ctx.snap.routes[idx];
     ctx.rec.route = Some(idx);
     ctx.route = Some(route);
@@ -58,7 +59,7 @@ pub fn route(ctx: &mut RequestCtx<'_>) -> Result<(), ProxyError> {
 /// response.
 pub fn admit(worker: usize, ctx: &mut RequestCtx<'_>, peer: IpAddr) -> Result<(), ProxyError> {
     if let BodyFraming::Length(n) = ctx.head.body {
-        if n > ctx.snap.limits.max_body_bytes {
+        if n > ctx.max_body_bytes() {
             return Err(ProxyError::client(
                 413,
                 "Request body too large",

@@ -24,9 +24,11 @@ use crate::proxy::context::RequestCtx;
 use crate::proxy::downstream::Downstream;
 use crate::proxy::error::{retry_allowed, ProxyError};
 use crate::proxy::hash_key::request_hash;
+use crate::proxy::route_rules;
 use crate::proxy::upstream_h2::{self, BodyPlan, H2Failure};
 use crate::proxy::upstream_head::UpstreamHead;
 use crate::proxy::upstream_response::{H1Response, UpstreamResponse};
+use crate::rules::Vars;
 use crate::secure::unix_now;
 use crate::snapshot::{Route, RuntimeLimits, Target};
 use crate::tls::stream::UpStream;
@@ -303,11 +305,21 @@ fn render_head<D: Downstream>(
         }
         _ => None,
     };
+    // Taken out of the context while the input borrows it (the variables), put back after.
+    let mut up_head = std::mem::take(&mut ctx.bufs.up_head);
+    let mut scratch = std::mem::take(&mut ctx.bufs.scratch);
+    let mut host_buf = [0u8; crate::http1::MAX_HOST_BYTES];
+    let vars = if route.rules.empty || route.rules.request_headers.is_empty() {
+        Vars::default()
+    } else {
+        route_rules::header_vars(ctx, route, down.client().client_ip(), &mut host_buf)
+    };
     let input = UpstreamHead {
         data: ctx.data(),
         head: &ctx.head,
         headers: ctx.fields(),
         canonical_path: ctx.path_rewritten.then_some(&ctx.bufs.path[..]),
+        rule_path: ctx.rule_path_set.then_some(&ctx.bufs.rule_path[..]),
         allow_underscores: down.client().allow_underscores,
         route,
         target: &route.targets[target],
@@ -320,9 +332,13 @@ fn render_head<D: Downstream>(
         xff_line: &down.client().xff_line,
         proto: down.client().scheme,
         websocket: ctx.upgrade.is_some(),
+        vars,
         body: buffered.map(|n| down.buffered_body(n)),
     };
-    match input.render(&mut ctx.bufs.up_head, &mut ctx.bufs.scratch) {
+    let rendered = input.render(&mut up_head, &mut scratch);
+    ctx.bufs.up_head = up_head;
+    ctx.bufs.scratch = scratch;
+    match rendered {
         Ok(copied) => {
             ctx.rec.underscore_dropped = copied.underscore_dropped;
             Ok(())
@@ -539,7 +555,7 @@ async fn send_request_body<D: Downstream>(
     let opts = PumpOptions {
         read_timeout: limits.body_timeout,
         write_timeout: limits.upstream_timeout,
-        max_bytes: limits.max_body_bytes,
+        max_bytes: ctx.max_body_bytes(),
         buffer_bytes: BODY_BUFFER_BYTES,
         chunked: ChunkedMode::Rechunk,
         min_rate: Some(clock),

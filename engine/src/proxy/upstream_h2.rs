@@ -169,13 +169,13 @@ pub async fn exchange<D: Downstream>(
         BodyPlan::Streamed(framing) => match down.take_h2_body() {
             Some(b) => {
                 ctx.body_done = true;
-                request_pipe = Some((b.recv, Pipe::new(b.buffered, limits.max_body_bytes)));
+                request_pipe = Some((b.recv, Pipe::new(b.buffered, ctx.max_body_bytes())));
             }
             None => {
                 let opts = PumpOptions {
                     read_timeout: limits.body_timeout,
                     write_timeout: limits.upstream_timeout,
-                    max_bytes: limits.max_body_bytes,
+                    max_bytes: ctx.max_body_bytes(),
                     buffer_bytes: BODY_BUFFER_BYTES,
                     chunked: ChunkedMode::Dechunk,
                     min_rate: None,

@@ -24,6 +24,7 @@ use crate::http1::{
     RequestHead,
 };
 use crate::proxy::context::SecurityDraw;
+use crate::rules::Vars;
 use crate::snapshot::{Route, Target};
 
 /// Everything the upstream head is made of.
@@ -37,6 +38,9 @@ pub struct UpstreamHead<'a> {
     pub headers: &'a [HeaderField],
     /// The canonical path, when it differs from the client's bytes.
     pub canonical_path: Option<&'a [u8]>,
+    /// The path the route's rules make (`strip_prefix`, `rewrite`, `target_root`), which
+    /// replaces the canonical one.
+    pub rule_path: Option<&'a [u8]>,
     /// The listener keeps header names with `_`.
     pub allow_underscores: bool,
     /// The route.
@@ -62,6 +66,8 @@ pub struct UpstreamHead<'a> {
     /// A WebSocket upgrade is asked of the backend (phase 4b admitted one): Torii's own
     /// `upgrade: websocket` and `connection: upgrade` lines are sent.
     pub websocket: bool,
+    /// The variables of the route's `request_headers` (default without any).
+    pub vars: Vars<'a>,
     /// A small body, already buffered, sent in the same write as the head.
     pub body: Option<&'a [u8]>,
 }
@@ -86,6 +92,9 @@ impl UpstreamHead<'_> {
     /// The path the backend receives: the canonical path unless the route forwards raw
     /// paths (or the client's path was already canonical).
     pub fn path(&self) -> &[u8] {
+        if let Some(p) = self.rule_path {
+            return p;
+        }
         match self.canonical_path {
             Some(p) if self.route.path_normalization != PathNormalization::ForwardRaw => p,
             _ => self.head.path.get(self.data),
@@ -115,6 +124,7 @@ impl UpstreamHead<'_> {
                 matches!(f.kind, HeaderKind::Host | HeaderKind::Expect)
                     || is_route_security_header(route, f.name.get(data))
                     || wipe::drops_header(wipe, f.name.get(data))
+                    || (!route.rules.empty && route.rules.request_headers.drops(f.name.get(data)))
             },
         );
         if !wipe.is_empty() {
@@ -142,7 +152,14 @@ impl UpstreamHead<'_> {
             )
             .map_err(|_| "info token")?;
         }
-        out.extend_from_slice(&self.target.host_line);
+        match self.head.host.filter(|_| route.rules.preserve_host) {
+            Some(host) => {
+                out.extend_from_slice(b"host: ");
+                out.extend_from_slice(host.get(data));
+                out.extend_from_slice(b"\r\n");
+            }
+            None => out.extend_from_slice(&self.target.host_line),
+        }
         out.extend_from_slice(b"otoroshi-request-id: ");
         out.extend_from_slice(self.request_id);
         out.extend_from_slice(b"\r\n");
@@ -154,6 +171,13 @@ impl UpstreamHead<'_> {
             out.extend_from_slice(b"x-forwarded-host: ");
             out.extend_from_slice(host.get(data));
             out.extend_from_slice(b"\r\n");
+        }
+        let ops = &route.rules.request_headers;
+        if !route.rules.empty && !ops.is_empty() {
+            // Written after every line the head carries, so `set_if_missing` sees them all.
+            scratch.clear();
+            ops.write_lines(&self.vars, |n| has_line(out, n), scratch);
+            out.extend_from_slice(scratch);
         }
         if matches!(self.head.body, BodyFraming::Chunked) {
             out.extend_from_slice(b"transfer-encoding: chunked\r\n");
@@ -171,6 +195,15 @@ impl UpstreamHead<'_> {
         }
         Ok(copied)
     }
+}
+
+/// Whether the rendered `head` (request line and header lines) has a line named `name`.
+fn has_line(head: &[u8], name: &[u8]) -> bool {
+    head.split(|&b| b == b'\n').skip(1).any(|line| {
+        line.get(..name.len())
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            && line.get(name.len()) == Some(&b':')
+    })
 }
 
 #[cfg(test)]

@@ -8,11 +8,10 @@
 //! upstream and redirect targets (`path`), value templates and header operations
 //! (`template`), the address lists (`ip`) and CORS (`cors`). Imports `config` only.
 //!
-//! **Not wired yet**: this version validates and compiles the rules, and nothing in the
-//! request phases calls these functions (`torii check` and load warn once per route that
-//! writes rules). The order they are meant to run in: filters (addresses, method, header
-//! checks, body size) → `force_https` and `redirect` → CORS preflight → authentication →
-//! quotas → path and request headers → upstream → response headers and CORS headers.
+//! Applied by `proxy::route_rules` (and the upstream head render), in this order: filters
+//! (addresses, method, header checks, body size) → `force_https` and `redirect` → CORS
+//! preflight → authentication → quotas → path and request headers → upstream → response
+//! headers and CORS headers.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

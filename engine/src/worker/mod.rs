@@ -82,6 +82,8 @@ pub struct Worker {
     pub token_cache: RefCell<VerifiedTokenCache>,
     /// WebSocket tunnels open or being set up (`limits.max_websocket_tunnels_per_worker`).
     pub tunnel_slots: TunnelSlots,
+    /// Capture slots and buffer of the routes' `rewrite` rules.
+    pub rewrite: RefCell<crate::rules::RewriteScratch>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -116,6 +118,7 @@ impl Worker {
             info_prefixes: RefCell::default(),
             token_cache: RefCell::default(),
             tunnel_slots: TunnelSlots::default(),
+            rewrite: RefCell::default(),
         })
     }
 

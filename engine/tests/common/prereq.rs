@@ -6,13 +6,14 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 /// Every name `TORII_ALLOW_SKIP` may hold, with what it skips.
-pub const SKIP_NAMES: [(&str, &str); 5] = [
+pub const SKIP_NAMES: [(&str, &str); 6] = [
     (
         "pyjwt-crypto",
         "PyJWT's RS256/ES256 checks (the `cryptography` package is missing)",
     ),
     ("openssl", "tests that run `openssl`"),
     ("curl", "tests that run `curl`"),
+    ("chromium", "the real-browser CORS test (headless Chromium)"),
     (
         "cpus",
         "tests that need two CPUs this process may run on (engine unit tests)",
