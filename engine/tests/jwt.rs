@@ -323,3 +323,41 @@ fn rs256_from_pyjwt_is_accepted() {
         "bad signature",
     );
 }
+
+/// `${token.sub}` in a header rule is the verified token's `sub`, and a later request on the
+/// same keep-alive connection to a route without `[routes.jwt]` gets it empty: one request's
+/// subject never reaches the next.
+#[test]
+fn token_sub_reaches_header_rules_and_never_the_next_request() {
+    let m = mirror();
+    let cfg = format!(
+        "{}{}[routes.jwt]\nissuer = \"https://sts.test\"\naudience = \"inventory\"\nalgorithms = [\"HS256\"]\nsecret = \"{HS_SECRET}\"\n[routes.request_headers]\nset = {{ \"x-sub\" = \"sub=${{token.sub}}\" }}\n{}[routes.request_headers]\nset = {{ \"x-sub\" = \"sub=${{token.sub}}\" }}\n",
+        gateway_header(""),
+        route("inv", "inv.test", "/", &[m]),
+        route("open", "open.test", "/", &[m]),
+    );
+    let gw = gateway(&cfg);
+    let token = encode(
+        &Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims(),
+        &EncodingKey::from_secret(HS_SECRET.as_bytes()),
+    )
+    .unwrap();
+    let mut s = connect(gw.addrs[0]);
+    let mut buf = Vec::new();
+    let sub_of = |r: &Response| r.json()["headers"]["x-sub"].clone();
+    use std::io::Write;
+    s.write_all(
+        format!("GET / HTTP/1.1\r\nHost: inv.test\r\nAuthorization: Bearer {token}\r\n\r\n")
+            .as_bytes(),
+    )
+    .unwrap();
+    let first = read_response(&mut s, &mut buf, "GET").expect("first response");
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(sub_of(&first), json!("sub=order-processing"));
+    s.write_all(b"GET / HTTP/1.1\r\nHost: open.test\r\n\r\n").unwrap();
+    let second = read_response(&mut s, &mut buf, "GET").expect("second response");
+    assert_eq!(second.status, 200, "{}", second.text());
+    assert_eq!(sub_of(&second), json!("sub="));
+    gw.drain(std::time::Duration::from_secs(2));
+}

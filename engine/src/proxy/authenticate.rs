@@ -66,6 +66,7 @@ fn external_jwt(
         ctx.fields(),
         now,
         Some((cache, route_idx)),
+        &mut ctx.bufs.token_sub,
     ) {
         Ok(extra) => {
             ctx.jwt_extra = extra;

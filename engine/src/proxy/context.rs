@@ -94,6 +94,9 @@ pub struct RequestBuffers {
     /// Header lines of an answer Torii makes itself for a route rule (`Allow`, `Location`,
     /// CORS preflight lines); empty otherwise.
     pub answer_lines: Vec<u8>,
+    /// The `sub` of the token `[routes.jwt]` verified for this request (`${token.sub}`);
+    /// cleared for every request, so one request's subject never reaches the next.
+    pub token_sub: Vec<u8>,
 }
 
 impl RequestBuffers {
@@ -187,6 +190,7 @@ impl<'r> RequestCtx<'r> {
         let mut rec = RequestRecord::default();
         rec.reset(head.head_len);
         bufs.quota_headers.clear();
+        bufs.token_sub.clear();
         bufs.answer_lines.clear();
         Self {
             snap,

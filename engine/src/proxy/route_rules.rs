@@ -227,8 +227,8 @@ pub fn upstream_path(worker: &Worker, ctx: &mut RequestCtx<'_>) -> Result<(), Pr
 }
 
 /// The variables of the route's header rules for the request in `ctx` (on `route`, from a
-/// client at `client_ip`); `host_buf` holds the canonical host. `${token.sub}` is empty: the
-/// verified token's subject is not kept in a readable form yet.
+/// client at `client_ip`); `host_buf` holds the canonical host. `${token.sub}` is the `sub`
+/// of the token `[routes.jwt]` verified (empty without one).
 pub fn header_vars<'a>(
     ctx: &'a RequestCtx<'_>,
     route: &'a Route,
@@ -244,7 +244,7 @@ pub fn header_vars<'a>(
         request_id: &ctx.rec.request_id,
         apikey_client_id: key.map_or(&[][..], |k| k.client_id().as_bytes()),
         apikey_name: key.map_or(&[][..], |k| k.client_name().as_bytes()),
-        token_sub: &[],
+        token_sub: &ctx.bufs.token_sub,
         host: canonical_host(host, host_buf).unwrap_or_default(),
         path: ctx.canonical_path(),
         query: ctx.head.query.map_or(&[][..], |q| q.get(data)),

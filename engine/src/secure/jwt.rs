@@ -276,11 +276,15 @@ impl RouteJwt {
         headers: &[HeaderField],
         now: u64,
         cache: Option<(CacheUse<'_>, usize)>,
+        sub: &mut Vec<u8>,
     ) -> Result<Option<ExtraClaims>, ExternalJwtError> {
+        sub.clear();
         let token = self.token(data, head, headers)?;
         let token = token.as_ref();
         let Some((c, route)) = cache.filter(|(c, _)| c.cap > 0) else {
-            return Ok(self.exchanged(&self.verify(token, now)?));
+            let verified = self.verify(token, now)?;
+            copy_sub(&verified, sub);
+            return Ok(self.exchanged(&verified));
         };
         let guard = match &self.keys {
             Keys::Fetched { source, .. } => Some(source.keys()),
@@ -292,10 +296,12 @@ impl RouteJwt {
             let mut cache = c.cache.borrow_mut();
             if let Some(verified) = cache.get(c.version, purpose, held.map(|a| &**a), token) {
                 self.check_times(verified, now)?;
+                copy_sub(verified, sub);
                 return Ok(self.exchanged(verified));
             }
         }
         let verified = self.verify_in(held.map(|a| &**a), token, now)?;
+        copy_sub(&verified, sub);
         let extra = self.exchanged(&verified);
         c.cache
             .borrow_mut()
@@ -391,3 +397,12 @@ fn read_key_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
     }
     Ok(bytes)
 }
+
+/// Copies a verified token's string `sub` into `out` (the `${token.sub}` of header rules;
+/// left empty when the claim is absent or not a string). No allocation once `out` has room.
+fn copy_sub(verified: &VerifiedToken, out: &mut Vec<u8>) {
+    if let Some(Value::String(sub)) = verified.claims().get("sub") {
+        out.extend_from_slice(sub.as_bytes());
+    }
+}
+
