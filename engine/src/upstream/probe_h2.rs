@@ -21,7 +21,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Version};
 
 use crate::tls::client::TargetTls;
-use crate::upstream::h2_client::{open_h2, Opened};
+use crate::upstream::h2_client::{open_h2_with, Opened};
 use crate::upstream::health::BadProbe;
 use crate::upstream::open::OpenError;
 use crate::upstream::probe::ProbeAnswer;
@@ -84,7 +84,7 @@ pub async fn probe_h2(
     timeout: Duration,
 ) -> Result<Option<ProbeAnswer>, BadProbe> {
     let exchange = async {
-        let conn = match open_h2(addr, tls, negotiate, MAX_HEADER_LIST).await {
+        let conn = match open_h2_with(addr, tls, negotiate, MAX_HEADER_LIST, None).await {
             Ok(Opened::H2(conn)) => conn,
             Ok(Opened::Http1) => return Ok(None),
             Err(OpenError::Tls(_)) => return Err(BadProbe::Tls),
