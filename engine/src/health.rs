@@ -398,3 +398,48 @@ impl Jitter {
         z ^ (z >> 31)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+
+    fn target(protocol: TargetProtocol) -> Target {
+        Target {
+            addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            host_line: b"host: grpc.internal:50051\r\n".to_vec(),
+            url: "h2c://grpc.internal:50051".to_owned(),
+            addr_text: "127.0.0.1:50051".into(),
+            tls: None,
+            protocol,
+        }
+    }
+
+    #[test]
+    fn the_http2_probe_carries_the_http1_probes_headers_but_host_and_connection() {
+        let request = b"GET /grpc.health.v1.Health/Check HTTP/1.1\r\nhost: grpc.internal:50051\r\nuser-agent: torii-health-check\r\nOtoroshi-State: abc:def\r\nconnection: close\r\n\r\n";
+        let path = "/grpc.health.v1.Health/Check";
+        let h2 = h2_form(&target(TargetProtocol::H2c), path, request).unwrap();
+        assert!(!h2.negotiate);
+        assert_eq!(h2.request.authority, "grpc.internal:50051");
+        assert_eq!(h2.request.kind, H2ProbeKind::GrpcHealth);
+        let headers: Vec<(String, String)> = h2
+            .request
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                ("user-agent".to_owned(), "torii-health-check".to_owned()),
+                ("otoroshi-state".to_owned(), "abc:def".to_owned()),
+            ]
+        );
+        // HTTP/1.1 targets, and `auto` without TLS (it is HTTP/1.1 then), keep HTTP/1.1.
+        assert!(h2_form(&target(TargetProtocol::Http1), path, request).is_none());
+        assert!(h2_form(&target(TargetProtocol::Auto), path, request).is_none());
+    }
+}
