@@ -14,7 +14,12 @@
 //!   `user-agent: torii-health-check` and `connection: close`, to the endpoint's address, over
 //!   the target's TLS for an `https://` target; connect, TLS and the response head within
 //!   `timeout`. Good when the status is in `statuses` [Envoy's `expected_statuses`, HAProxy's
-//!   `http-check expect status`].
+//!   `http-check expect status`]. A target Torii speaks HTTP/2 to (`h2c`, `h2`; `auto` over TLS
+//!   offers `h2` and `http/1.1`, and an endpoint choosing HTTP/1.1 gets the HTTP/1.1 probe) is
+//!   probed over HTTP/2 instead, on a connection of the probe's own (`upstream::probe_h2`), with
+//!   the same headers (`host` as `:authority`); with `path = "/grpc.health.v1.Health/Check"`
+//!   the probe is the gRPC health checking protocol's `Check`, good when `SERVING` [gRPC's
+//!   `grpc_health_probe`, Envoy's `grpc_health_check`].
 //! - **On a challenged route** (`[routes.challenge]` whose `exclude` does not match the
 //!   probe's path) the probe carries a fresh state of the exchange protocol (V1 value or V2
 //!   token, rendered by `RouteChallenge::render_state_header` as for a request) and is good only
@@ -44,13 +49,16 @@ use arc_swap::ArcSwap;
 use torii_protocol::challenge::{JTI_LEN, STATE_LEN};
 use torii_protocol::StateGenerator;
 
-use crate::config::HealthCheckSpec;
+use http::{HeaderName, HeaderValue};
+
+use crate::config::{HealthCheckSpec, TargetProtocol};
 use crate::runtime::AnyRuntime;
 use crate::secure::{seeded_state_generator, unix_now};
-use crate::snapshot::{Route, Snapshot};
+use crate::snapshot::{Route, Snapshot, Target};
 use crate::upstream::endpoint::{EndpointState, Health};
 use crate::upstream::health::{forget, record, BadProbe, Schedule, Thresholds};
 use crate::upstream::probe::probe;
+use crate::upstream::probe_h2::{probe_h2, H2ProbeKind, H2ProbeRequest};
 
 /// Longest sleep between two rounds (how soon a reload or a DNS answer is seen, and how soon
 /// the thread stops).
@@ -170,6 +178,59 @@ fn round(
 struct Prepared {
     request: Vec<u8>,
     state: Option<[u8; STATE_LEN]>,
+    /// The same request for HTTP/2, for a target Torii speaks HTTP/2 to (or may: `auto`).
+    h2: Option<H2Probe>,
+}
+
+/// How an endpoint is probed over HTTP/2.
+struct H2Probe {
+    request: H2ProbeRequest,
+    /// `auto`: ALPN offers `h2` then `http/1.1`, and an endpoint choosing HTTP/1.1 is probed
+    /// over HTTP/1.1.
+    negotiate: bool,
+}
+
+/// The HTTP/2 form of the HTTP/1.1 probe `request` rendered for `target` (its header lines but
+/// `host`, which becomes `:authority`, and `connection`), when `target` speaks HTTP/2 or may
+/// (`auto` over TLS).
+fn h2_form(target: &Target, path: &str, request: &[u8]) -> Option<H2Probe> {
+    let negotiate = match target.protocol {
+        TargetProtocol::H2c | TargetProtocol::H2 => false,
+        TargetProtocol::Auto if target.tls.is_some() => true,
+        _ => return None,
+    };
+    let authority = target
+        .host_line
+        .strip_prefix(b"host: ")
+        .and_then(|h| h.strip_suffix(b"\r\n"))
+        .map(|h| String::from_utf8_lossy(h).into_owned())?;
+    let mut headers = Vec::new();
+    for line in request.split(|&b| b == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let name = line[..colon].to_ascii_lowercase();
+        if name == b"host" || name == b"connection" {
+            continue;
+        }
+        let value = line[colon + 1..].trim_ascii();
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(&name),
+            HeaderValue::from_bytes(value),
+        ) {
+            headers.push((n, v));
+        }
+    }
+    Some(H2Probe {
+        request: H2ProbeRequest {
+            path: path.to_owned(),
+            authority,
+            headers,
+            kind: H2ProbeKind::for_path(path),
+        },
+        negotiate,
+    })
 }
 
 /// Renders the probe of route `route`'s target `target`. `None` (logged) when a token cannot be
@@ -216,7 +277,11 @@ fn prepare(
         }
     }
     request.extend_from_slice(b"connection: close\r\n\r\n");
-    Some(Prepared { request, state })
+    let h2 = route
+        .targets
+        .get(target)
+        .and_then(|t| h2_form(t, &spec.path, &request));
+    Some(Prepared { request, state, h2 })
 }
 
 /// Probes one endpoint and records the result, unless the endpoint was forgotten meanwhile.
@@ -240,14 +305,34 @@ async fn probe_endpoint(
         .as_ref()
         .filter(|_| prepared.state.is_some());
     let answer_header = challenge.map(|c| c.response_header.as_slice());
-    let answer = probe(
-        state.addr,
-        target.tls.as_ref(),
-        prepared.request,
-        answer_header,
-        spec.timeout,
-    )
-    .await;
+    let over_h2 = match prepared.h2 {
+        Some(h2) => {
+            probe_h2(
+                state.addr,
+                target.tls.as_ref(),
+                h2.negotiate,
+                h2.request,
+                answer_header,
+                spec.timeout,
+            )
+            .await
+        }
+        None => Ok(None),
+    };
+    let answer = match over_h2 {
+        Ok(Some(answer)) => Ok(answer),
+        Err(bad) => Err(bad),
+        Ok(None) => {
+            probe(
+                state.addr,
+                target.tls.as_ref(),
+                prepared.request,
+                answer_header,
+                spec.timeout,
+            )
+            .await
+        }
+    };
     let verdict = answer.and_then(|a| {
         if !spec.statuses.iter().any(|r| r.contains(a.status)) {
             return Err(BadProbe::Status(a.status));
@@ -311,5 +396,50 @@ impl Jitter {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+
+    fn target(protocol: TargetProtocol) -> Target {
+        Target {
+            addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            host_line: b"host: grpc.internal:50051\r\n".to_vec(),
+            url: "h2c://grpc.internal:50051".to_owned(),
+            addr_text: "127.0.0.1:50051".into(),
+            tls: None,
+            protocol,
+        }
+    }
+
+    #[test]
+    fn the_http2_probe_carries_the_http1_probes_headers_but_host_and_connection() {
+        let request = b"GET /grpc.health.v1.Health/Check HTTP/1.1\r\nhost: grpc.internal:50051\r\nuser-agent: torii-health-check\r\nOtoroshi-State: abc:def\r\nconnection: close\r\n\r\n";
+        let path = "/grpc.health.v1.Health/Check";
+        let h2 = h2_form(&target(TargetProtocol::H2c), path, request).unwrap();
+        assert!(!h2.negotiate);
+        assert_eq!(h2.request.authority, "grpc.internal:50051");
+        assert_eq!(h2.request.kind, H2ProbeKind::GrpcHealth);
+        let headers: Vec<(String, String)> = h2
+            .request
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                ("user-agent".to_owned(), "torii-health-check".to_owned()),
+                ("otoroshi-state".to_owned(), "abc:def".to_owned()),
+            ]
+        );
+        // HTTP/1.1 targets, and `auto` without TLS (it is HTTP/1.1 then), keep HTTP/1.1.
+        assert!(h2_form(&target(TargetProtocol::Http1), path, request).is_none());
+        assert!(h2_form(&target(TargetProtocol::Auto), path, request).is_none());
     }
 }

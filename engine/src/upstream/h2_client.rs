@@ -17,6 +17,13 @@
 //! [`MAX_CONNS_PER_ENDPOINT`]; past that, it waits for a slot on the least busy,
 //! `SendRequest::ready`). Each stream holds a [`StreamSlot`] on its connection while it lives.
 //!
+//! **Keep-alive** [gRPC's `GRPC_ARG_KEEPALIVE_TIME_MS`, Envoy's `connection_keepalive`]: a
+//! connection with no stream open sends a PING every [`PING_INTERVAL`] (a task next to the
+//! driver, `h2`'s `PingPong`); one whose PING ACK does not come within [`PING_TIMEOUT`] is
+//! marked closed, so new streams open a new connection instead of finding a peer that died
+//! without a FIN or RST (a middlebox dropped the connection) only when a call on it times out.
+//! While a stream is open its own deadlines watch the connection.
+//!
 //! It must not decide what is sent nor read a response: `proxy::upstream_h2` does.
 
 use std::cell::Cell;
@@ -28,6 +35,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use h2::client::SendRequest;
@@ -48,6 +56,30 @@ const ALPN_HTTP11: &[u8] = b"http/1.1";
 const MAX_LOCAL_RESETS: usize = 200;
 /// Most bytes buffered for sending per stream before `poll_capacity` waits.
 const MAX_SEND_BUFFER: usize = 256 * 1024;
+
+/// How long a connection with no stream open waits between two PINGs.
+pub const PING_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How long a PING's ACK may take before the connection is taken for dead.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connection's keep-alive PINGs: how often, and how long the ACK may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepAlive {
+    /// Time between two PINGs while no stream is open.
+    pub interval: Duration,
+    /// Longest wait for the ACK.
+    pub timeout: Duration,
+}
+
+impl Default for KeepAlive {
+    fn default() -> Self {
+        Self {
+            interval: PING_INTERVAL,
+            timeout: PING_TIMEOUT,
+        }
+    }
+}
 
 /// Most HTTP/2 connections a worker opens to one endpoint (each carrying the server's
 /// `SETTINGS_MAX_CONCURRENT_STREAMS`); more streams wait for a slot.
@@ -154,7 +186,7 @@ impl H2Clients {
             send: conn.send,
             closed: conn.closed,
             limit: conn.limit,
-            streams: Rc::new(Cell::new(0)),
+            streams: conn.streams,
         };
         let taken = conn.take();
         self.conns.entry((addr, pool_id)).or_default().push(conn);
@@ -197,6 +229,8 @@ pub struct H2Conn {
     /// The server's `SETTINGS_MAX_CONCURRENT_STREAMS` as last acknowledged (kept by the
     /// driver; unlimited until the server's SETTINGS came).
     pub limit: Rc<Cell<usize>>,
+    /// The streams open on it (the keep-alive PINGs only an idle connection).
+    pub streams: Rc<Cell<usize>>,
 }
 
 /// The transport of an upstream HTTP/2 connection in the poll form `h2` drives.
@@ -221,12 +255,30 @@ pub enum Opened {
 /// `h2` and `http/1.1` when `negotiate` (`auto`), a server choosing HTTP/1.1 giving
 /// [`Opened::Http1`]. A response header list (decoded) over `max_header_list` bytes is refused,
 /// as over HTTP/1.1 (`limits.max_header_bytes`). Spawns the connection's driver on the current
-/// (worker's) runtime.
+/// (worker's) runtime, and its keep-alive ([`KeepAlive::default`]).
 pub async fn open_h2(
     addr: SocketAddr,
     tls: Option<&TargetTls>,
     negotiate: bool,
     max_header_list: usize,
+) -> Result<Opened, OpenError> {
+    open_h2_with(
+        addr,
+        tls,
+        negotiate,
+        max_header_list,
+        Some(KeepAlive::default()),
+    )
+    .await
+}
+
+/// [`open_h2`] with `keep_alive` (`None`: no PINGs, for a connection of one exchange).
+pub async fn open_h2_with(
+    addr: SocketAddr,
+    tls: Option<&TargetTls>,
+    negotiate: bool,
+    max_header_list: usize,
+    keep_alive: Option<KeepAlive>,
 ) -> Result<Opened, OpenError> {
     let tcp = TcpStream::connect_addr(addr)
         .await
@@ -272,7 +324,17 @@ pub async fn open_h2(
         .handshake::<_, Bytes>(io)
         .await
         .map_err(|e| OpenError::Tcp(io::Error::other(e.to_string())))?;
+    let mut conn = conn;
     let closed = Rc::new(Cell::new(false));
+    let streams = Rc::new(Cell::new(0));
+    if let (Some(every), Some(ping_pong)) = (keep_alive, conn.ping_pong()) {
+        monoio::spawn(keep_alive_task(
+            ping_pong,
+            every,
+            closed.clone(),
+            streams.clone(),
+        ));
+    }
     let limit = Rc::new(Cell::new(conn.max_concurrent_send_streams()));
     let (flag, seen) = (closed.clone(), limit.clone());
     monoio::spawn(async move {
@@ -292,7 +354,45 @@ pub async fn open_h2(
         send,
         closed,
         limit,
+        streams,
     }))
+}
+
+/// PINGs the connection every `every.interval` while no stream is open on it, until it is
+/// closed; marks it closed when an ACK does not come within `every.timeout` (or the PING
+/// fails).
+async fn keep_alive_task(
+    mut ping_pong: h2::PingPong,
+    every: KeepAlive,
+    closed: Rc<Cell<bool>>,
+    streams: Rc<Cell<usize>>,
+) {
+    loop {
+        monoio::time::sleep(every.interval).await;
+        if closed.get() {
+            return;
+        }
+        if streams.get() > 0 {
+            continue;
+        }
+        let ok = match monoio::time::timeout(every.timeout, ping_pong.ping(h2::Ping::opaque()))
+            .await
+        {
+            Ok(Ok(_)) => true,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "upstream HTTP/2 keep-alive PING failed");
+                false
+            }
+            Err(_) => {
+                tracing::debug!("upstream HTTP/2 keep-alive PING unanswered: connection forgotten");
+                false
+            }
+        };
+        if !ok {
+            closed.set(true);
+            return;
+        }
+    }
 }
 
 impl AsyncRead for UpIo {
@@ -350,5 +450,104 @@ impl AsyncWrite for UpIo {
             UpIo::Plain(io) => Pin::new(io).poll_shutdown(cx),
             UpIo::Tls(t) => Pin::new(t.as_mut()).poll_shutdown(cx),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::runtime::AnyRuntime;
+
+    /// A hand-written HTTP/2 peer on 127.0.0.1:0: reads the client preface, sends empty
+    /// SETTINGS, ACKs the client's, counts the PINGs and ACKs them when `pong`. Ends when the
+    /// client closes (or after 5 s of silence).
+    fn peer(pong: bool) -> (SocketAddr, Arc<AtomicUsize>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let pings = Arc::new(AtomicUsize::new(0));
+        let seen = pings.clone();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut preface = [0u8; 24];
+            if s.read_exact(&mut preface).is_err() {
+                return;
+            }
+            let _ = s.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+            loop {
+                let mut head = [0u8; 9];
+                if s.read_exact(&mut head).is_err() {
+                    return;
+                }
+                let len = (usize::from(head[0]) << 16)
+                    | (usize::from(head[1]) << 8)
+                    | usize::from(head[2]);
+                let mut payload = vec![0u8; len];
+                if s.read_exact(&mut payload).is_err() {
+                    return;
+                }
+                match (head[3], head[4] & 1) {
+                    (4, 0) => {
+                        let _ = s.write_all(&[0, 0, 0, 4, 1, 0, 0, 0, 0]);
+                    }
+                    (6, 0) => {
+                        seen.fetch_add(1, Ordering::SeqCst);
+                        if pong {
+                            let mut ack = vec![0, 0, 8, 6, 1, 0, 0, 0, 0];
+                            ack.extend_from_slice(&payload);
+                            let _ = s.write_all(&ack);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        });
+        (addr, pings)
+    }
+
+    /// Opens a connection to `addr` with a PING every 50 ms (ACK within 100 ms), `busy` streams
+    /// counted open on it; whether it is marked closed 600 ms later.
+    fn closed_after_a_while(addr: SocketAddr, busy: usize) -> bool {
+        let mut rt = AnyRuntime::build().unwrap();
+        rt.block_on(async move {
+            let every = KeepAlive {
+                interval: Duration::from_millis(50),
+                timeout: Duration::from_millis(100),
+            };
+            let opened = open_h2_with(addr, None, false, 16 * 1024, Some(every)).await;
+            let Ok(Opened::H2(conn)) = opened else {
+                panic!("no HTTP/2 connection: {opened:?}");
+            };
+            conn.streams.set(busy);
+            monoio::time::sleep(Duration::from_millis(600)).await;
+            conn.closed.get()
+        })
+    }
+
+    #[test]
+    fn an_idle_connection_is_pinged_and_kept_while_its_peer_answers() {
+        let (addr, pings) = peer(true);
+        assert!(!closed_after_a_while(addr, 0));
+        let n = pings.load(Ordering::SeqCst);
+        assert!(n >= 3, "{n} PINGs in 600 ms at one per 50 ms");
+    }
+
+    #[test]
+    fn a_connection_whose_peer_does_not_answer_pings_is_closed() {
+        let (addr, pings) = peer(false);
+        assert!(closed_after_a_while(addr, 0));
+        assert_eq!(pings.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_connection_with_a_stream_open_is_not_pinged() {
+        let (addr, pings) = peer(false);
+        assert!(!closed_after_a_while(addr, 1));
+        assert_eq!(pings.load(Ordering::SeqCst), 0);
     }
 }

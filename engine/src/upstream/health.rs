@@ -62,6 +62,10 @@ pub enum BadProbe {
     Invalid,
     /// On a challenged route: the answer to the exchange protocol did not verify.
     Challenge(ChallengeFailure),
+    /// A gRPC health check (`/grpc.health.v1.Health/Check`) ended with this `grpc-status`.
+    GrpcStatus(u32),
+    /// A gRPC health check answered a `status` other than `SERVING` (1).
+    NotServing(u64),
 }
 
 impl std::fmt::Display for BadProbe {
@@ -74,6 +78,8 @@ impl std::fmt::Display for BadProbe {
             BadProbe::Closed => f.write_str("closed before a response"),
             BadProbe::Invalid => f.write_str("invalid response"),
             BadProbe::Challenge(c) => write!(f, "challenge failed ({})", c.reason()),
+            BadProbe::GrpcStatus(c) => write!(f, "grpc-status {c}"),
+            BadProbe::NotServing(s) => write!(f, "gRPC health status {s}, not SERVING"),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! multiplexed HTTP/2 connections), the re-resolution of target names
 //! off the request path (`dns`: the client; `resolve_loop`: the `torii-dns` thread), the parts a
 //! worker owns (keep-alive pools and endpoint selection), and the active health checks' rules
-//! and probe (`health`, `probe`; the `torii-health` thread that drives them is the crate's
+//! and probes (`health`, `probe`, `probe_h2` over HTTP/2; the `torii-health` thread that drives them is the crate's
 //! `health` module). Getting a connection for a request is a proxy phase (`proxy::connect`).
 
 pub mod dns;
@@ -15,6 +15,7 @@ pub mod open;
 pub mod outlier;
 pub mod pool;
 pub mod probe;
+pub mod probe_h2;
 pub mod registry;
 pub mod resolve_loop;
 pub mod select;

@@ -74,6 +74,14 @@ impl Backend {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
+    /// Writes `line` (and a newline) to its stdin.
+    pub fn tell(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
     /// Whether the process ended (with its exit code).
     pub fn exited(&mut self) -> Option<i32> {
         self.child
