@@ -355,7 +355,8 @@ fn token_sub_reaches_header_rules_and_never_the_next_request() {
     let first = read_response(&mut s, &mut buf, "GET").expect("first response");
     assert_eq!(first.status, 200, "{}", first.text());
     assert_eq!(sub_of(&first), json!("sub=order-processing"));
-    s.write_all(b"GET / HTTP/1.1\r\nHost: open.test\r\n\r\n").unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: open.test\r\n\r\n")
+        .unwrap();
     let second = read_response(&mut s, &mut buf, "GET").expect("second response");
     assert_eq!(second.status, 200, "{}", second.text());
     assert_eq!(sub_of(&second), json!("sub="));

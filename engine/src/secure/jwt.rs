@@ -405,4 +405,3 @@ fn copy_sub(verified: &VerifiedToken, out: &mut Vec<u8>) {
         out.extend_from_slice(sub.as_bytes());
     }
 }
-
