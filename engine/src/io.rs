@@ -2,14 +2,16 @@
 //!
 //! Owns [`ReadBuf`], the per-connection read buffer that the HTTP head parser looks into and
 //! that bodies are forwarded from without copying (the buffer itself is lent to the write
-//! operation), and [`write_all`]. It must not know about HTTP: framing lives in `http1` and
-//! `proxy::body`.
+//! operation), [`write_all`], and [`SliceSink`], which turns anything that sends bytes a slice
+//! at a time (an HTTP/2 stream's DATA frames) into an owned-buffer writer. It must not know
+//! about HTTP: framing lives in `http1` and `proxy::body`.
 
 use std::io;
 use std::time::Duration;
 
-use monoio::buf::{IoBuf, IoBufMut};
+use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, RawBuf};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::BufResult;
 
 /// A byte stream monoio can read and write with owned buffers: a plain `TcpStream` or a TLS
 /// stream over one. Client connections and the proxy phases are generic over it (monomorphised
@@ -151,6 +153,53 @@ impl ReadBuf {
         self.buf = slice.into_inner();
         res?;
         self.consume(n);
+        Ok(())
+    }
+}
+
+/// A destination that takes bytes from a borrowed slice (an HTTP/2 stream under flow control):
+/// what [`SliceSink`] adapts to monoio's owned-buffer writes.
+// Its futures are `!Send` by design: a worker's streams never leave its thread.
+#[allow(async_fn_in_trait)]
+pub trait SendSlice {
+    /// Sends a prefix of `src` (all of it, or as much as the destination takes now) and returns
+    /// how many bytes went. Called with a non-empty slice.
+    async fn send_slice(&mut self, src: &[u8]) -> io::Result<usize>;
+}
+
+/// An owned-buffer writer over a [`SendSlice`], for the body pumps (`proxy::body::pump`) that
+/// write to an `AsyncWriteRent`. Flush and shutdown do nothing: ending the stream is the
+/// destination's own call.
+#[derive(Debug)]
+pub struct SliceSink<S>(pub S);
+
+impl<S: SendSlice> AsyncWriteRent for SliceSink<S> {
+    async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        // SAFETY: `IoBuf` promises `read_ptr()` is valid for reads of `bytes_init()` bytes
+        // while we hold `buf`.
+        let src = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
+        let res = if src.is_empty() {
+            Ok(0)
+        } else {
+            self.0.send_slice(src).await
+        };
+        (res, buf)
+    }
+
+    async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        // SAFETY: the first iovec of `buf` is valid for reads while we hold `buf`.
+        let res = match unsafe { RawBuf::new_from_iovec(&buf) } {
+            Some(raw) => self.write(raw).await.0,
+            None => Ok(0),
+        };
+        (res, buf)
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    async fn shutdown(&mut self) -> io::Result<()> {
         Ok(())
     }
 }

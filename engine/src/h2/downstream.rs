@@ -32,6 +32,7 @@ use crate::h2::send::{DataSink, ResponseSide};
 use crate::http1::ResponseHead;
 use crate::http1::{push_hex_line, status_has_no_content, BodyFraming, HeaderKind};
 use crate::io::write_all_timeout;
+use crate::io::SliceSink;
 use crate::metrics::RequestRecord;
 use crate::proxy::body::{ChunkedMode, Framing, PumpError, PumpOptions, BODY_BUFFER_BYTES};
 use crate::proxy::body_rate::{BodyClock, BodyStart, BodyWaitError, BUFFERED_BODY_BYTES};
@@ -413,10 +414,11 @@ impl Downstream for H2Downstream {
             min_rate: None,
             min_send_rate: Some((limits.response_min_rate, limits.response_min_rate_grace)),
         };
-        let mut sink = DataSink::new(&self.side, &mut self.arena);
+        let mut sink = SliceSink(DataSink::new(&self.side, &mut self.arena));
         let pumped = resp
             .pump_body(&mut sink, framing, &mut ctx.bufs.scratch, opts)
             .await;
+        let SliceSink(mut sink) = sink;
         ctx.rec.bytes_out += sink.sent;
         match pumped {
             Ok(_) if sink.end().is_ok() => Relayed::Complete { close: false },

@@ -10,6 +10,7 @@
 //! cut by the pump's send deadline, as a slow HTTP/1.1 reader is). It must not decide what a
 //! response says: the downstream (`h2::downstream`) does.
 
+use crate::io::SendSlice;
 use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
@@ -20,9 +21,6 @@ use bytes::{Bytes, BytesMut};
 use h2::server::SendResponse;
 use h2::{Reason, SendStream};
 use http::Response;
-use monoio::buf::{IoBuf, IoVecBuf, RawBuf};
-use monoio::io::AsyncWriteRent;
-use monoio::BufResult;
 
 /// The sending half of a stream: the response handle until the head is sent, then the
 /// stream's DATA sender.
@@ -196,30 +194,9 @@ impl<'a> DataSink<'a> {
     }
 }
 
-impl AsyncWriteRent for DataSink<'_> {
-    async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        // SAFETY: `IoBuf` promises `read_ptr()` is valid for reads of `bytes_init()` bytes
-        // while we hold `buf`.
-        let src = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
-        let res = self.send(src, false).await.map(|()| src.len());
-        (res, buf)
-    }
-
-    async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        // SAFETY: the first iovec of `buf` is valid for reads while we hold `buf`.
-        let res = match unsafe { RawBuf::new_from_iovec(&buf) } {
-            Some(raw) => self.write(raw).await.0,
-            None => Ok(0),
-        };
-        (res, buf)
-    }
-
-    async fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-
-    async fn shutdown(&mut self) -> io::Result<()> {
-        Ok(())
+impl SendSlice for DataSink<'_> {
+    async fn send_slice(&mut self, src: &[u8]) -> io::Result<usize> {
+        self.send(src, false).await.map(|()| src.len())
     }
 }
 

@@ -23,10 +23,8 @@ use bytes::Bytes;
 use h2::client::ResponseFuture;
 use h2::{Reason, RecvStream, SendStream};
 use http::response::Parts;
-use monoio::buf::{IoBuf, IoVecBuf, RawBuf};
-use monoio::io::AsyncWriteRent;
-use monoio::BufResult;
 
+use crate::io::{SendSlice, SliceSink};
 use crate::proxy::body::{ChunkedMode, Framing, PumpError, PumpOptions, BODY_BUFFER_BYTES};
 use crate::proxy::connect::{connect_h2, ConnectError};
 use crate::proxy::context::RequestCtx;
@@ -181,7 +179,7 @@ pub async fn exchange<D: Downstream>(
                     min_rate: None,
                     min_send_rate: None,
                 };
-                let mut writer = H2Writer { send: &mut up_send };
+                let mut writer = SliceSink(H2Writer { send: &mut up_send });
                 let n = down
                     .send_body(&mut writer, framing, &mut ctx.bufs.scratch, opts)
                     .await
@@ -281,11 +279,8 @@ struct H2Writer<'a> {
     send: &'a mut SendStream<Bytes>,
 }
 
-impl H2Writer<'_> {
-    async fn send(&mut self, payload: &[u8]) -> io::Result<usize> {
-        if payload.is_empty() {
-            return Ok(0);
-        }
+impl SendSlice for H2Writer<'_> {
+    async fn send_slice(&mut self, payload: &[u8]) -> io::Result<usize> {
         loop {
             let n = self.send.capacity().min(payload.len());
             if n > 0 {
@@ -303,32 +298,5 @@ impl H2Writer<'_> {
                 None => return Err(io::ErrorKind::BrokenPipe.into()),
             }
         }
-    }
-}
-
-impl AsyncWriteRent for H2Writer<'_> {
-    async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        // SAFETY: `IoBuf` promises `read_ptr()` is valid for reads of `bytes_init()` bytes
-        // while we hold `buf`.
-        let src = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
-        let res = self.send(src).await;
-        (res, buf)
-    }
-
-    async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        // SAFETY: the first iovec of `buf` is valid for reads while we hold `buf`.
-        let res = match unsafe { RawBuf::new_from_iovec(&buf) } {
-            Some(raw) => self.write(raw).await.0,
-            None => Ok(0),
-        };
-        (res, buf)
-    }
-
-    async fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-
-    async fn shutdown(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
