@@ -59,6 +59,7 @@ mod validate_header_ops;
 mod validate_health;
 mod validate_jwt;
 mod validate_route;
+mod validate_rule_values;
 mod validate_rules;
 mod validate_security;
 mod validate_target;

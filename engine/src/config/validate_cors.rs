@@ -12,7 +12,7 @@ use super::error::{index, join, Collector};
 use super::fields::{checked_duration, is_token};
 use super::raw_rules::RawCors;
 use super::rules_spec::{CorsSpec, OriginRule};
-use super::validate_rules::methods as method_list;
+use super::validate_rule_values::methods as method_list;
 use super::validate_target::check_hostname;
 
 /// `allow_methods` when not written (the CORS-safelisted methods).

@@ -17,7 +17,7 @@ use super::error::{join, Collector};
 use super::fields::is_token;
 use super::raw_rules::RawHeaderRules;
 use super::rules_spec::{HeaderRulesSpec, Template, Var};
-use super::validate_rules::template;
+use super::validate_rule_values::template;
 use super::{ChallengeSpec, InfoTokenSpec};
 use crate::http1::{eq_name_dashed, HeaderKind};
 

@@ -28,7 +28,7 @@ use crate::proxy::context::RequestCtx;
 use crate::proxy::downstream::Relayed;
 use crate::proxy::grpc::{grpc_status_for, is_grpc, push_grpc_message, status_read};
 use crate::proxy::h2_pipe::{Pipe, PipeError};
-use crate::proxy::upstream_h2::H2Response;
+use crate::proxy::h2_response::H2Response;
 
 /// What one turn of the relay saw.
 enum Step {

@@ -22,6 +22,7 @@ pub mod downstream_h1;
 pub mod error;
 pub mod grpc;
 pub mod h2_pipe;
+pub mod h2_response;
 pub mod hash_key;
 pub mod head;
 pub mod oauth_endpoint;

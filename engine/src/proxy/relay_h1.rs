@@ -22,7 +22,7 @@ use crate::io::{write_all_timeout, Stream};
 use crate::proxy::context::RequestCtx;
 use crate::proxy::downstream::Relayed;
 use crate::proxy::grpc::{is_grpc, status_read};
-use crate::proxy::upstream_h2::H2Response;
+use crate::proxy::h2_response::H2Response;
 use crate::proxy::upstream_head_h2::te_lists_trailers;
 
 /// How the body goes to the client.

@@ -22,7 +22,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use h2::client::ResponseFuture;
 use h2::{Reason, RecvStream, SendStream};
-use http::response::Parts;
 
 use crate::io::{SendSlice, SliceSink};
 use crate::proxy::body::{ChunkedMode, Framing, PumpError, PumpOptions, BODY_BUFFER_BYTES};
@@ -31,52 +30,10 @@ use crate::proxy::context::RequestCtx;
 use crate::proxy::downstream::Downstream;
 use crate::proxy::error::ProxyError;
 use crate::proxy::h2_pipe::{Pipe, PipeError};
+use crate::proxy::h2_response::H2Response;
 use crate::proxy::upstream_head_h2::{te_lists_trailers, to_h2_request};
 use crate::snapshot::{Route, RuntimeLimits, Target};
-use crate::upstream::h2_client::StreamSlot;
-use crate::upstream::select::EndpointInUse;
 use crate::worker::Worker;
-
-/// An HTTP/2 upstream's answer: its head, its body stream and, for an HTTP/2 client's
-/// streamed request, the request body still going up.
-#[derive(Debug)]
-pub struct H2Response {
-    /// Status and fields.
-    pub head: Parts,
-    /// The response body and trailers.
-    pub body: RecvStream,
-    /// The request's sending half (its body, or a reset).
-    pub up_send: SendStream<Bytes>,
-    /// The client's request body still being piped up (an HTTP/2 client's).
-    pub request: Option<(RecvStream, Pipe)>,
-    endpoint: Option<EndpointInUse>,
-    /// The stream counted on its connection (`H2Clients`) while the answer lives.
-    _slot: StreamSlot,
-}
-
-impl H2Response {
-    /// The status code.
-    pub fn status(&self) -> u16 {
-        self.head.status.as_u16()
-    }
-
-    /// The first value of header `name`.
-    pub fn header(&self, name: &[u8]) -> Option<&[u8]> {
-        let name = std::str::from_utf8(name).ok()?;
-        self.head.headers.get(name).map(|v| v.as_bytes())
-    }
-
-    /// Request body bytes piped up so far.
-    pub fn request_sent(&self) -> u64 {
-        self.request.as_ref().map_or(0, |(_, p)| p.sent)
-    }
-
-    /// The answer will not be relayed: the stream is reset (`CANCEL`).
-    pub fn cancel(mut self) {
-        self.up_send.send_reset(Reason::CANCEL);
-        drop(self.endpoint.take());
-    }
-}
 
 /// Why one HTTP/2 try failed (mapped by `upstream_call` onto its retry reasons).
 #[derive(Debug)]
@@ -194,22 +151,7 @@ pub async fn exchange<D: Downstream>(
     }
     let head = await_head(&mut response, &mut up_send, &mut request_pipe, head_timeout).await?;
     let (head, body) = head.into_parts();
-    Ok(H2Response {
-        head,
-        body,
-        up_send,
-        request: request_pipe,
-        endpoint: None,
-        _slot: slot,
-    })
-}
-
-impl H2Response {
-    /// The same response, counting a request in flight on `endpoint` until it is dropped.
-    pub fn on_endpoint(mut self, endpoint: Option<EndpointInUse>) -> Self {
-        self.endpoint = endpoint;
-        self
-    }
+    Ok(H2Response::new(head, body, up_send, request_pipe, slot))
 }
 
 /// What one wait for the response head saw.

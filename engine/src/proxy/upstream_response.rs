@@ -22,7 +22,7 @@ use monoio::io::AsyncWriteRent;
 use crate::http1::{find_header, HeaderField};
 use crate::http1::{ResponseBody, ResponseHead};
 use crate::proxy::body::{pump, Framing, PumpError, PumpOptions};
-use crate::proxy::upstream_h2::H2Response;
+use crate::proxy::h2_response::H2Response;
 use crate::tls::stream::UpStream;
 use crate::upstream::pool::UpstreamConn;
 use crate::upstream::select::EndpointInUse;
