@@ -52,7 +52,14 @@ fn grpc_timeout_is_the_calls_deadline_and_cancels_the_upstream_call() {
     let head = &r["headers"];
     assert_eq!(head[":status"], "200", "{r}");
     assert_eq!(head["grpc-status"], "4", "{r}");
-    assert_eq!(head["grpc-message"], "Deadline exceeded", "{r}");
+    // Torii forwards `grpc-timeout`, so the grpcio backend runs the same 200 ms deadline and
+    // may end the call a moment before Torii does: either way the client sees
+    // DEADLINE_EXCEEDED, with Torii's words or grpcio's.
+    assert!(
+        ["Deadline exceeded", "Deadline Exceeded"]
+            .contains(&head["grpc-message"].as_str().unwrap_or("")),
+        "{r}"
+    );
     let took = r["elapsed"].as_f64().unwrap();
     assert!((0.15..2.0).contains(&took), "{r}");
     // Both upstream calls (held 3 s by the backend) were cancelled, neither completed.
